@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs on the embedded default when nothing is set', () => {
+    const config = loadConfig({}, '/srv');
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 8080,
+      databaseUrl: undefined,
+      metricsDatabaseUrl: undefined,
+      redisUrl: undefined,
+      dockerHost: 'unix:///var/run/docker.sock',
+      roles: ['metrics', 'router'],
+      labelPrefix: 'cloud.obiente',
+      traefikDynamicDir: '/srv/.data/traefik',
+      logLevel: 'info',
+    });
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({}, '/srv');
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.roles)).toBe(true);
+  });
+
+  it('defaults METRICS_DATABASE_URL to DATABASE_URL', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/app' });
+    expect(config.metricsDatabaseUrl).toBe('postgres://u:p@db:5432/app');
+  });
+
+  it('reads every documented variable', () => {
+    const config = loadConfig(
+      {
+        HOST: '127.0.0.1',
+        PORT: '9000',
+        DATABASE_URL: 'postgresql://u:p@db/app',
+        METRICS_DATABASE_URL: 'postgres://u:p@tsdb/metrics',
+        REDIS_URL: 'redis://cache:6379/0',
+        DOCKER_HOST: 'tcp://docker-proxy:2375',
+        EDGE_ROLES: 'router',
+        LABEL_PREFIX: 'com.example',
+        TRAEFIK_DYNAMIC_DIR: '/etc/traefik/dynamic',
+        LOG_LEVEL: 'debug',
+      },
+      '/srv',
+    );
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 9000,
+      metricsDatabaseUrl: 'postgres://u:p@tsdb/metrics',
+      redisUrl: 'redis://cache:6379/0',
+      dockerHost: 'tcp://docker-proxy:2375',
+      roles: ['router'],
+      labelPrefix: 'com.example',
+      traefikDynamicDir: '/etc/traefik/dynamic',
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '  ' }).port).toBe(8080);
+  });
+
+  it('names PORT when it is not a number', () => {
+    expect(problemsOf({ PORT: 'abc' })).toEqual([expect.stringMatching(/^PORT="abc": must be a whole number/)]);
+  });
+
+  it('rejects ports out of range and negative ones', () => {
+    expect(problemsOf({ PORT: '70000' })[0]).toMatch(/^PORT="70000"/);
+    expect(problemsOf({ PORT: '-1' })[0]).toMatch(/^PORT="-1"/);
+  });
+
+  it('names EDGE_ROLES when a role is unknown', () => {
+    expect(problemsOf({ EDGE_ROLES: 'nonsense' })).toEqual([
+      expect.stringMatching(/^EDGE_ROLES="nonsense": must be a comma-separated list of router, metrics/),
+    ]);
+    expect(problemsOf({ EDGE_ROLES: 'router,nonsense' })[0]).toMatch(/^EDGE_ROLES=/);
+    expect(problemsOf({ EDGE_ROLES: ',' })[0]).toMatch(/^EDGE_ROLES=/);
+  });
+
+  it('accepts both roles in any order, without duplicates', () => {
+    expect(loadConfig({ EDGE_ROLES: 'router, metrics,router' }).roles).toEqual(['metrics', 'router']);
+  });
+
+  it('reports every bad variable at once', () => {
+    const problems = problemsOf({
+      PORT: 'abc',
+      EDGE_ROLES: 'nonsense',
+      LOG_LEVEL: 'loud',
+      DOCKER_HOST: 'docker.sock',
+      LABEL_PREFIX: 'Bad Prefix',
+      REDIS_URL: 'http://cache',
+    });
+    expect(problems.map((p) => p.split('=')[0]).sort()).toEqual(
+      ['DOCKER_HOST', 'EDGE_ROLES', 'LABEL_PREFIX', 'LOG_LEVEL', 'PORT', 'REDIS_URL'].sort(),
+    );
+  });
+
+  it('never shows a database password in an error', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://user:secret@db/app' });
+    expect(problems[0]).toMatch(/^DATABASE_URL=/);
+    expect(problems.join('\n')).not.toContain('secret');
+  });
+
+  it('accepts unix and tcp Docker hosts only', () => {
+    expect(loadConfig({ DOCKER_HOST: 'unix:///run/docker.sock' }).dockerHost).toBe('unix:///run/docker.sock');
+    expect(problemsOf({ DOCKER_HOST: 'unix://relative.sock' })[0]).toMatch(/^DOCKER_HOST=/);
+    expect(problemsOf({ DOCKER_HOST: 'tcp://host' })[0]).toMatch(/^DOCKER_HOST=/);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * The service's whole configuration: read from environment variables once, validated against one
+ * schema, reported all at once when wrong, then frozen and passed down. Nothing else reads
+ * process.env.
+ */
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const ROLES = ['router', 'metrics'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+/** Docker label keys: lowercase reverse-DNS style, as Docker recommends. */
+const LABEL_PREFIX = /^[a-z0-9]+([.-][a-z0-9]+)*$/;
+
+const port = (what: string) =>
+  z
+    .string()
+    .regex(/^\d{1,5}$/, `must be a whole number from 0 to 65535 (${what})`)
+    .transform(Number)
+    .refine((n) => n <= 65535, `must be a whole number from 0 to 65535 (${what})`);
+
+const positiveInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
+
+const postgresUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a postgres:// or postgresql:// URL with a host');
+
+const redisUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a redis:// or rediss:// URL with a host');
+
+const dockerHost = z.string().refine((value) => {
+  if (value.startsWith('unix://')) return value.length > 'unix://'.length && value.slice(7).startsWith('/');
+  try {
+    const url = new URL(value);
+    return ['tcp:', 'http:', 'https:'].includes(url.protocol) && url.hostname !== '' && url.port !== '';
+  } catch {
+    return false;
+  }
+}, 'must be unix:///absolute/path.sock or tcp://host:port');
+
+const roles = z.string().transform((value, ctx) => {
+  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const unknown = parts.filter((p) => !(ROLES as readonly string[]).includes(p));
+  if (parts.length === 0 || unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${ROLES.join(', ')}` });
+    return z.NEVER;
+  }
+  return [...new Set(parts as Role[])].sort();
+});
+
+/** Every variable the service reads. Empty strings count as unset (as `FOO=` does in compose files). */
+const envSchema = z.object({
+  HOST: z
+    .string()
+    .refine((h) => isIP(h) !== 0 || HOSTNAME.test(h), 'must be an IP address or a host name')
+    .default('0.0.0.0'),
+  PORT: port('the HTTP port').default(8080),
+  DATABASE_URL: postgresUrl.optional(),
+  METRICS_DATABASE_URL: postgresUrl.optional(),
+  REDIS_URL: redisUrl.optional(),
+  DOCKER_HOST: dockerHost.default('unix:///var/run/docker.sock'),
+  EDGE_ROLES: roles.default(['metrics', 'router']),
+  LABEL_PREFIX: z.string().regex(LABEL_PREFIX, 'must look like a Docker label prefix, e.g. cloud.obiente').default('cloud.obiente'),
+  TRAEFIK_DYNAMIC_DIR: z.string().min(1).default('.data/traefik'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  EMBEDDED_POSTGRES_PORT: port('the embedded PostgreSQL port').default(54329),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  SHUTDOWN_TIMEOUT_SECONDS: positiveInt(1, 600).default(20),
+});
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Undefined: start the embedded PostgreSQL (see db/embedded-postgres.ts). */
+  readonly databaseUrl: string | undefined;
+  /** Undefined: same database as databaseUrl. */
+  readonly metricsDatabaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly dockerHost: string;
+  readonly roles: readonly Role[];
+  readonly labelPrefix: string;
+  readonly traefikDynamicDir: string;
+  readonly dataDir: string;
+  readonly embeddedPostgresPort: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Hides the password of a URL-shaped value so an error message can show the rest of it. */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
+  }
+}
+
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return '(unset)';
+  return JSON.stringify(name.endsWith('_URL') ? redactUrl(value) : value);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const known = Object.keys(envSchema.shape);
+  const input: Record<string, string> = {};
+  for (const name of known) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') input[name] = value.trim();
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${shownValue(name, input[name])}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    metricsDatabaseUrl: e.METRICS_DATABASE_URL ?? e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dockerHost: e.DOCKER_HOST,
+    roles: Object.freeze(e.EDGE_ROLES),
+    labelPrefix: e.LABEL_PREFIX,
+    traefikDynamicDir: path.resolve(cwd, e.TRAEFIK_DYNAMIC_DIR),
+    dataDir: path.resolve(cwd, e.DATA_DIR),
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  });
+}
+
+export function hasRole(config: Pick<Config, 'roles'>, role: Role): boolean {
+  return config.roles.includes(role);
+}

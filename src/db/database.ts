@@ -1,0 +1,87 @@
+/**
+ * The platform database as the rest of the service sees it: a pool, plus a background loop that
+ * applies the migrations once PostgreSQL is reachable, then keeps checking it, reporting to the
+ * health registry either way. The service starts and serves /health whether or not PostgreSQL is
+ * up; the loops that need it ask isReady().
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+import type { HealthRegistry } from '../health/index.js';
+import { PeriodicJob } from '../lib/periodic-job.js';
+import { migrate } from './migrate.js';
+import { migrations } from './migrations.js';
+import { createPool } from './pool.js';
+
+export const POSTGRES = 'postgres';
+
+export interface DatabaseOptions {
+  readonly url: string;
+  readonly probeIntervalMs?: number;
+}
+
+export class Database {
+  readonly pool: pg.Pool;
+  private migrated = false;
+  private readonly probe: PeriodicJob;
+  private readonly readyWaiters: Array<() => void> = [];
+
+  constructor(
+    options: DatabaseOptions,
+    private readonly deps: { log: FastifyBaseLogger; health: HealthRegistry },
+  ) {
+    deps.health.register(POSTGRES, { enabled: true });
+    this.pool = createPool({ connectionString: options.url, applicationName: 'swarm-edge' }, deps.log, (error) =>
+      deps.health.down(POSTGRES, error.message),
+    );
+    this.probe = new PeriodicJob({
+      name: 'postgres-probe',
+      intervalMs: options.probeIntervalMs ?? 5_000,
+      backoff: { baseMs: 250, maxMs: 15_000 },
+      log: deps.log,
+      run: () => this.check(),
+    });
+  }
+
+  start(): void {
+    this.probe.start();
+  }
+
+  /** True once the schema is in place and the last check reached PostgreSQL. */
+  isReady(): boolean {
+    return this.migrated && this.deps.health.isUp(POSTGRES);
+  }
+
+  /** Resolves once the migrations have been applied (used by tests and start-up ordering). */
+  whenMigrated(): Promise<void> {
+    if (this.migrated) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** Called by users of the pool when a query fails for a connection reason, to recheck at once. */
+  reportFailure(error: Error): void {
+    this.deps.health.down(POSTGRES, error.message);
+    this.probe.trigger();
+  }
+
+  async close(): Promise<void> {
+    await this.probe.stop();
+    await this.pool.end();
+  }
+
+  private async check(): Promise<void> {
+    try {
+      if (!this.migrated) {
+        const result = await migrate(this.pool, migrations);
+        this.migrated = true;
+        this.deps.log.info({ applied: result.applied, schemaVersion: result.current }, 'database schema is up to date');
+        for (const resolve of this.readyWaiters.splice(0)) resolve();
+      } else {
+        await this.pool.query('SELECT 1');
+      }
+      this.deps.health.up(POSTGRES);
+    } catch (error) {
+      this.deps.health.down(POSTGRES, (error as Error).message);
+      throw error;
+    }
+  }
+}

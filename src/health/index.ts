@@ -1,0 +1,2 @@
+export { HealthRegistry } from './health-registry.js';
+export type { DependencyReport, DependencyStatus, HealthReport, OverallStatus } from './health-registry.js';

@@ -1,0 +1,3 @@
+export { registerErrorHandling } from './error-handler.js';
+export { Errors } from './errors.js';
+export { registerHealthRoutes } from './health-routes.js';

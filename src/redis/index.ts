@@ -1,0 +1,1 @@
+export { createRedis, REDIS } from './redis-connection.js';

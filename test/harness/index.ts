@@ -1,0 +1,10 @@
+export { freePort, spawnLogged, terminate, waitFor } from './processes.js';
+export type { Spawned } from './processes.js';
+export { startPostgres } from './postgres.js';
+export type { TestPostgres } from './postgres.js';
+export { startRedis } from './redis.js';
+export type { TestRedis } from './redis.js';
+export { startSwarm, TEST_IMAGE } from './swarm.js';
+export type { TestSwarm } from './swarm.js';
+export { missingTools } from './tools.js';
+export type { Tool } from './tools.js';
