@@ -16,6 +16,17 @@ const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.
 /** Docker label keys: lowercase reverse-DNS style, as Docker recommends. */
 const LABEL_PREFIX = /^[a-z0-9]+([.-][a-z0-9]+)*$/;
 
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.pathname === '/' && !url.search;
+  } catch {
+    return false;
+  }
+}, 'must be an http(s)://host[:port] URL with no path');
+
 const port = (what: string) =>
   z
     .string()
@@ -86,6 +97,14 @@ const envSchema = z.object({
   EMBEDDED_POSTGRES_PORT: port('the embedded PostgreSQL port').default(54329),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt(1, 600).default(20),
+  DISCOVERY_RESYNC_SECONDS: positiveInt(5, 3600).default(60),
+  TRAEFIK_ENTRYPOINT_HTTP: z.string().regex(NAME, 'must be a Traefik entry point name').default('web'),
+  TRAEFIK_ENTRYPOINT_HTTPS: z.string().regex(NAME, 'must be a Traefik entry point name').default('websecure'),
+  TRAEFIK_CERT_RESOLVER: z.string().regex(NAME, 'must be a Traefik certificate resolver name').default('letsencrypt'),
+  TRAEFIK_NETWORK: z.string().regex(NAME, 'must be a Docker network name').optional(),
+  TRAEFIK_FALLBACK_URL: httpUrl.optional(),
+  TRAEFIK_HTTP_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters without spaces').optional(),
+  TRAEFIK_REDIS_ROOT: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a key prefix of letters, digits, _ -').optional(),
 });
 
 export interface Config {
@@ -104,6 +123,17 @@ export interface Config {
   readonly embeddedPostgresPort: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly shutdownTimeoutMs: number;
+  readonly discoveryResyncMs: number;
+  readonly traefik: {
+    readonly entryPoints: { readonly http: string; readonly https: string };
+    readonly certResolver: string;
+    readonly network: string | undefined;
+    /** Where Traefik reaches this service; requests of deployments with no replica go there. */
+    readonly fallbackUrl: string;
+    readonly httpToken: string | undefined;
+    /** Root key of the Redis provider's tree; undefined: do not publish to Redis. */
+    readonly redisRoot: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -126,6 +156,7 @@ export function redactUrl(value: string): string {
 
 function shownValue(name: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
+  if (name.endsWith('_TOKEN')) return '(hidden)';
   return JSON.stringify(name.endsWith('_URL') ? redactUrl(value) : value);
 }
 
@@ -145,6 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.TRAEFIK_REDIS_ROOT !== undefined && e.REDIS_URL === undefined) {
+    throw new ConfigError([`TRAEFIK_REDIS_ROOT=${JSON.stringify(e.TRAEFIK_REDIS_ROOT)}: needs REDIS_URL to be set`]);
+  }
   return Object.freeze({
     host: e.HOST,
     port: e.PORT,
@@ -159,6 +193,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    discoveryResyncMs: e.DISCOVERY_RESYNC_SECONDS * 1000,
+    traefik: Object.freeze({
+      entryPoints: Object.freeze({ http: e.TRAEFIK_ENTRYPOINT_HTTP, https: e.TRAEFIK_ENTRYPOINT_HTTPS }),
+      certResolver: e.TRAEFIK_CERT_RESOLVER,
+      network: e.TRAEFIK_NETWORK,
+      fallbackUrl: (e.TRAEFIK_FALLBACK_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
+      httpToken: e.TRAEFIK_HTTP_TOKEN,
+      redisRoot: e.TRAEFIK_REDIS_ROOT,
+    }),
   });
 }
 

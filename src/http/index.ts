@@ -1,3 +1,5 @@
 export { registerErrorHandling } from './error-handler.js';
 export { Errors } from './errors.js';
 export { registerHealthRoutes } from './health-routes.js';
+export { registerMetricsRoutes } from './metrics-routes.js';
+export { registerTraefikRoutes } from './traefik-routes.js';

@@ -1,0 +1,171 @@
+/**
+ * What runs where, as plain data: the deployment services, their live tasks, and the nodes. Built
+ * from Docker API objects by the functions below, which treat every field (labels included) as
+ * untrusted input.
+ */
+export interface SwarmNode {
+  readonly id: string;
+  readonly hostname: string;
+  readonly address: string;
+  readonly role: string;
+  readonly availability: string;
+  readonly state: string;
+  readonly leader: boolean;
+  readonly engineVersion: string | undefined;
+  readonly cpus: number | undefined;
+  readonly memoryBytes: number | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface PublishedPort {
+  readonly target: number;
+  readonly published: number;
+  readonly mode: 'ingress' | 'host';
+}
+
+export interface SwarmService {
+  readonly id: string;
+  readonly name: string;
+  readonly deploymentId: string;
+  /** Which of the deployment's services this is (label `<prefix>.service_name`, default "default"). */
+  readonly serviceName: string;
+  readonly mode: 'replicated' | 'global';
+  readonly replicas: number | undefined;
+  readonly ports: readonly PublishedPort[];
+  /** The spec asks for no network at all: tasks run on the host network. */
+  readonly hostNetwork: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface TaskAddress {
+  readonly networkId: string;
+  readonly networkName: string;
+  readonly ip: string;
+}
+
+export interface SwarmTask {
+  readonly id: string;
+  readonly serviceId: string;
+  readonly nodeId: string;
+  readonly state: string;
+  readonly desiredState: string;
+  readonly containerId: string | undefined;
+  readonly addresses: readonly TaskAddress[];
+}
+
+export interface Topology {
+  readonly services: ReadonlyMap<string, SwarmService>;
+  /** Tasks by service id, only those whose desired state is running. */
+  readonly tasks: ReadonlyMap<string, readonly SwarmTask[]>;
+  readonly nodes: ReadonlyMap<string, SwarmNode>;
+}
+
+type Json = Record<string, unknown>;
+
+const obj = (value: unknown): Json => (value !== null && typeof value === 'object' ? (value as Json) : {});
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+function labelsOf(value: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, v] of Object.entries(obj(value))) if (typeof v === 'string') labels[key] = v;
+  return labels;
+}
+
+export function parseNode(raw: unknown): SwarmNode | undefined {
+  const node = obj(raw);
+  const id = str(node.ID);
+  if (!id) return undefined;
+  const spec = obj(node.Spec);
+  const description = obj(node.Description);
+  const resources = obj(description.Resources);
+  const status = obj(node.Status);
+  const manager = obj(node.ManagerStatus);
+  const nanoCpus = num(resources.NanoCPUs);
+  // A manager's Status.Addr can be 0.0.0.0 on some setups; its manager address is then the truth.
+  let address = str(status.Addr) ?? '';
+  if ((address === '' || address === '0.0.0.0') && str(manager.Addr)) address = (str(manager.Addr) ?? '').replace(/:\d+$/, '');
+  return {
+    id,
+    hostname: str(description.Hostname) ?? id,
+    address,
+    role: str(spec.Role) ?? 'worker',
+    availability: str(spec.Availability) ?? 'active',
+    state: str(status.State) ?? 'unknown',
+    leader: manager.Leader === true,
+    engineVersion: str(obj(description.Engine).EngineVersion),
+    cpus: nanoCpus === undefined ? undefined : nanoCpus / 1e9,
+    memoryBytes: num(resources.MemoryBytes),
+    labels: labelsOf(spec.Labels),
+  };
+}
+
+/** Only services carrying `<prefix>.deployment_id` are deployments; others return undefined. */
+export function parseService(raw: unknown, labelPrefix: string): SwarmService | undefined {
+  const service = obj(raw);
+  const id = str(service.ID);
+  const spec = obj(service.Spec);
+  const labels = labelsOf(spec.Labels);
+  const deploymentId = labels[`${labelPrefix}.deployment_id`];
+  if (!id || !deploymentId) return undefined;
+  const mode = obj(spec.Mode);
+  const replicated = mode.Replicated !== undefined;
+  const ports: PublishedPort[] = [];
+  for (const port of Array.isArray(obj(service.Endpoint).Ports) ? (obj(service.Endpoint).Ports as unknown[]) : []) {
+    const p = obj(port);
+    const target = num(p.TargetPort);
+    const published = num(p.PublishedPort);
+    if (target !== undefined && published !== undefined && (p.Protocol ?? 'tcp') === 'tcp') {
+      ports.push({ target, published, mode: p.PublishMode === 'host' ? 'host' : 'ingress' });
+    }
+  }
+  const taskTemplate = obj(spec.TaskTemplate);
+  const networks: unknown[] = [
+    ...(Array.isArray(taskTemplate.Networks) ? (taskTemplate.Networks as unknown[]) : []),
+    ...(Array.isArray(spec.Networks) ? (spec.Networks as unknown[]) : []),
+  ];
+  return {
+    id,
+    name: str(spec.Name) ?? id,
+    deploymentId,
+    serviceName: labels[`${labelPrefix}.service_name`] ?? 'default',
+    mode: replicated ? 'replicated' : 'global',
+    replicas: replicated ? num(obj(mode.Replicated).Replicas) : undefined,
+    ports,
+    hostNetwork: networks.length === 0 || networks.some((n) => str(obj(n).Target) === 'host'),
+    labels,
+  };
+}
+
+export function parseTask(raw: unknown): SwarmTask | undefined {
+  const task = obj(raw);
+  const id = str(task.ID);
+  const serviceId = str(task.ServiceID);
+  if (!id || !serviceId) return undefined;
+  const status = obj(task.Status);
+  const addresses: TaskAddress[] = [];
+  for (const attachment of Array.isArray(task.NetworksAttachments) ? task.NetworksAttachments : []) {
+    const network = obj(obj(attachment).Network);
+    const networkName = str(obj(network.Spec).Name) ?? '';
+    const networkId = str(network.ID) ?? '';
+    const addressList: unknown[] = Array.isArray(obj(attachment).Addresses) ? (obj(attachment).Addresses as unknown[]) : [];
+    for (const cidr of addressList) {
+      // Addresses come in CIDR form (10.0.1.3/24).
+      const ip = str(cidr)?.split('/')[0];
+      if (ip) addresses.push({ networkId, networkName, ip });
+    }
+  }
+  return {
+    id,
+    serviceId,
+    nodeId: str(task.NodeID) ?? '',
+    state: str(status.State) ?? 'unknown',
+    desiredState: str(task.DesiredState) ?? 'unknown',
+    containerId: str(obj(status.ContainerStatus).ContainerID) || undefined,
+    addresses,
+  };
+}
+
+export function emptyTopology(): Topology {
+  return { services: new Map(), tasks: new Map(), nodes: new Map() };
+}

@@ -1,0 +1,10 @@
+export { RedisPublisher, toKeyValues } from './redis-publisher.js';
+export { RoutePublisher } from './route-publisher.js';
+export type { PublishedState, PublisherSources, RouterTelemetry } from './route-publisher.js';
+export { MIDDLEWARE_TYPES, normalizeHost, validateRow } from './route-validation.js';
+export type { Middlewares, Route, Validation } from './route-validation.js';
+export { RoutingTable } from './routing-table.js';
+export type { RoutingRow } from './routing-table.js';
+export { ROUTES_FILE, TraefikFileWriter } from './traefik-file-writer.js';
+export { renderTraefikConfig, routeName, UNAVAILABLE_PATH } from './traefik-config.js';
+export type { DynamicConfig, RenderOptions, RenderResult, RouteState, RouteStatus } from './traefik-config.js';

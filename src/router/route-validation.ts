@@ -1,0 +1,228 @@
+/**
+ * Turns an untrusted deployment_routing row into a Route, or a reason to reject it. Nothing from a
+ * row reaches a Traefik rule or name without passing through here: domains are RFC 1123 host
+ * names (IDN → punycode), paths are a strict character set, middlewares pass an allow-list
+ * validated field by field. A rejected row is skipped on its own; it never affects another.
+ */
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { z } from 'zod';
+import type { RoutingRow } from './routing-table.js';
+
+export type Strategy = 'wrr' | 'p2c';
+export type UpstreamProtocol = 'http' | 'https' | 'h2c';
+
+export interface Route {
+  readonly id: string;
+  readonly deploymentId: string;
+  readonly serviceName: string;
+  /** ASCII, lowercase; for a wildcard, the part after "*.". */
+  readonly host: string;
+  readonly wildcard: boolean;
+  /** '' when the route matches every path. */
+  readonly pathPrefix: string;
+  readonly targetPort: number;
+  readonly protocol: UpstreamProtocol;
+  readonly tls: { readonly certResolver: string } | undefined;
+  readonly strategy: Strategy;
+  readonly sticky: boolean;
+  readonly middlewares: Middlewares;
+  /** Accepted, but something was not as asked (e.g. an unknown algorithm fell back to the default). */
+  readonly warnings: readonly string[];
+}
+
+export type Validation = { ok: true; route: Route } | { ok: false; field: string; reason: string };
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Characters that can never be part of a host name, checked before IDN conversion. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
+const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
+const PATH = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Validates one host name (no wildcard) and returns its ASCII form, or why it is not one. */
+export function normalizeHost(value: string): { host: string } | { reason: string } {
+  if (value.length === 0) return { reason: 'is empty' };
+  if (value.length > 253) return { reason: 'is longer than 253 characters' };
+  if (FORBIDDEN_IN_HOST.test(value)) return { reason: 'contains a character not allowed in a host name' };
+  const ascii = domainToASCII(value.endsWith('.') ? value.slice(0, -1) : value);
+  if (ascii === '') return { reason: 'is not a valid (internationalised) host name' };
+  if (ascii.length > 253) return { reason: 'is longer than 253 characters in ASCII form' };
+  if (isIP(ascii) !== 0) return { reason: 'is an IP address, not a host name' };
+  const labels = ascii.split('.');
+  const bad = labels.find((label) => !LABEL.test(label));
+  if (bad !== undefined) {
+    return { reason: bad.length > 63 ? 'has a label longer than 63 characters' : `has an invalid label "${bad.slice(0, 70)}"` };
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return { reason: 'has an all-numeric top-level label' };
+  return { host: ascii };
+}
+
+function parseDomain(value: unknown): { host: string; wildcard: boolean } | { reason: string } {
+  if (typeof value !== 'string') return { reason: 'is not a string' };
+  const wildcard = value.startsWith('*.');
+  const rest = wildcard ? value.slice(2) : value;
+  const result = normalizeHost(rest);
+  if ('reason' in result) return result;
+  if (wildcard && !result.host.includes('.')) return { reason: 'wildcard must cover at least two labels (*.example.com)' };
+  return { host: result.host, wildcard };
+}
+
+function parsePath(value: unknown): { path: string } | { reason: string } {
+  if (value === null || value === undefined || value === '' || value === '/') return { path: '' };
+  if (typeof value !== 'string') return { reason: 'is not a string' };
+  if (value.length > 256) return { reason: 'is longer than 256 characters' };
+  if (!PATH.test(value)) return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
+  if (value.includes('//')) return { reason: 'contains an empty segment' };
+  if (value.split('/').some((segment) => segment === '.' || segment === '..')) return { reason: 'contains a . or .. segment' };
+  return { path: value };
+}
+
+// --- middlewares: an allow-list, each field validated ---------------------------------------
+
+const duration = z.string().regex(/^[0-9]{1,6}(ms|s|m|h)$/, 'must be a duration like 500ms, 1s, 5m');
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const headerName = z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be a header name');
+const headerValue = z.string().regex(/^[\x20-\x7e]{0,1024}$/, 'must be printable ASCII, at most 1024 characters');
+const mimeType = z.string().regex(/^[a-z0-9.+-]{1,64}\/[a-z0-9.+*-]{1,64}$/, 'must be a MIME type');
+const origin = z.string().regex(/^(\*|https?:\/\/[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$/, 'must be * or an http(s) origin');
+const pathSchema = z.string().refine((p) => 'path' in parsePath(p) && p.startsWith('/'), 'must be a path');
+const cidr = z.string().refine((value) => {
+  const [ip, bits, extra] = value.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}, 'must be an IP address or CIDR range');
+
+const middlewareSchema = z
+  .strictObject({
+    rateLimit: z.strictObject({ average: int(0, 1_000_000), period: duration.optional(), burst: int(1, 1_000_000).optional() }),
+    compress: z.union([
+      z.literal(true),
+      z.strictObject({ minResponseBodyBytes: int(0, 1_000_000_000).optional(), excludedContentTypes: z.array(mimeType).max(32).optional() }),
+    ]),
+    headers: z.strictObject({
+      customRequestHeaders: z.record(headerName, headerValue).optional(),
+      customResponseHeaders: z.record(headerName, headerValue).optional(),
+      stsSeconds: int(0, 1_000_000_000).optional(),
+      stsIncludeSubdomains: z.boolean().optional(),
+      stsPreload: z.boolean().optional(),
+      forceSTSHeader: z.boolean().optional(),
+      frameDeny: z.boolean().optional(),
+      contentTypeNosniff: z.boolean().optional(),
+      browserXssFilter: z.boolean().optional(),
+      referrerPolicy: z
+        .enum(['no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url'])
+        .optional(),
+      contentSecurityPolicy: headerValue.optional(),
+      accessControlAllowOriginList: z.array(origin).max(32).optional(),
+      accessControlAllowMethods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])).max(7).optional(),
+      accessControlAllowHeaders: z.array(headerName).max(32).optional(),
+      accessControlMaxAge: int(0, 86_400).optional(),
+      addVaryHeader: z.boolean().optional(),
+    }),
+    redirectScheme: z.strictObject({
+      scheme: z.enum(['https', 'http']),
+      permanent: z.boolean().optional(),
+      port: z.string().regex(/^[0-9]{1,5}$/).refine((p) => Number(p) >= 1 && Number(p) <= 65535, 'must be a port').optional(),
+    }),
+    /** true strips the route's own path prefix; or a list of prefixes to strip. */
+    stripPrefix: z.union([z.literal(true), z.strictObject({ prefixes: z.array(pathSchema).min(1).max(16) })]),
+    ipAllowList: z.strictObject({ sourceRange: z.array(cidr).min(1).max(64) }),
+    retry: z.strictObject({ attempts: int(1, 10), initialInterval: duration.optional() }),
+  })
+  .partial();
+
+export type Middlewares = z.infer<typeof middlewareSchema>;
+export const MIDDLEWARE_TYPES = Object.keys(middlewareSchema.shape) as ReadonlyArray<keyof Middlewares>;
+
+function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reason: string } {
+  if (value === null || value === undefined) return { middlewares: {} };
+  if (typeof value !== 'object' || Array.isArray(value)) return { reason: 'must be a JSON object keyed by middleware type' };
+  const unknownTypes = Object.keys(value).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
+  if (unknownTypes.length > 0) {
+    return { reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})` };
+  }
+  const parsed = middlewareSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { middlewares: parsed.data };
+}
+
+const ALGORITHMS: Readonly<Record<string, { strategy: Strategy; sticky: boolean }>> = {
+  'round-robin': { strategy: 'wrr', sticky: false },
+  round_robin: { strategy: 'wrr', sticky: false },
+  roundrobin: { strategy: 'wrr', sticky: false },
+  wrr: { strategy: 'wrr', sticky: false },
+  p2c: { strategy: 'p2c', sticky: false },
+  'least-connections': { strategy: 'p2c', sticky: false },
+  least_conn: { strategy: 'p2c', sticky: false },
+  sticky: { strategy: 'wrr', sticky: true },
+};
+
+export function validateRow(row: RoutingRow, defaults: { certResolver: string }): Validation {
+  const reject = (field: string, reason: string): Validation => ({ ok: false, field, reason });
+  const warnings: string[] = [];
+
+  if (typeof row.deployment_id !== 'string' || !SAFE_ID.test(row.deployment_id)) {
+    return reject('deployment_id', 'must be 1-128 characters of letters, digits, _ . : -');
+  }
+  const serviceName = row.service_name ?? 'default';
+  if (typeof serviceName !== 'string' || !SAFE_ID.test(serviceName)) {
+    return reject('service_name', 'must be 1-128 characters of letters, digits, _ . : -');
+  }
+  const domain = parseDomain(row.domain);
+  if ('reason' in domain) return reject('domain', domain.reason);
+  const path = parsePath(row.path_prefix);
+  if ('reason' in path) return reject('path_prefix', path.reason);
+  if (typeof row.target_port !== 'number' || !Number.isInteger(row.target_port) || row.target_port < 1 || row.target_port > 65535) {
+    return reject('target_port', 'must be a whole number from 1 to 65535');
+  }
+  const protocol = row.protocol ?? 'http';
+  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'h2c') return reject('protocol', 'must be http, https or h2c');
+  if (row.ssl_enabled !== null && row.ssl_enabled !== undefined && typeof row.ssl_enabled !== 'boolean') {
+    return reject('ssl_enabled', 'must be a boolean');
+  }
+  let certResolver = defaults.certResolver;
+  if (row.ssl_cert_resolver !== null && row.ssl_cert_resolver !== undefined && row.ssl_cert_resolver !== '') {
+    if (typeof row.ssl_cert_resolver !== 'string' || !RESOLVER.test(row.ssl_cert_resolver)) {
+      return reject('ssl_cert_resolver', 'must be 1-64 characters of letters, digits, _ -');
+    }
+    certResolver = row.ssl_cert_resolver;
+  }
+  let algorithm = ALGORITHMS.wrr!;
+  if (row.load_balancer_algo !== null && row.load_balancer_algo !== undefined && row.load_balancer_algo !== '') {
+    const known = typeof row.load_balancer_algo === 'string' ? ALGORITHMS[row.load_balancer_algo.toLowerCase()] : undefined;
+    if (known) algorithm = known;
+    else {
+      warnings.push(
+        `load_balancer_algo ${JSON.stringify(row.load_balancer_algo)?.slice(0, 40) ?? '?'} is not one of round-robin, p2c, sticky: using round-robin`,
+      );
+    }
+  }
+  const middlewares = parseMiddlewares(row.middleware);
+  if ('reason' in middlewares) return reject('middleware', middlewares.reason);
+
+  return {
+    ok: true,
+    route: {
+      id: row.id,
+      deploymentId: row.deployment_id,
+      serviceName,
+      host: domain.host,
+      wildcard: domain.wildcard,
+      pathPrefix: path.path,
+      targetPort: row.target_port,
+      protocol,
+      tls: row.ssl_enabled === true ? { certResolver } : undefined,
+      strategy: algorithm.strategy,
+      sticky: algorithm.sticky,
+      middlewares: middlewares.middlewares,
+      warnings,
+    },
+  };
+}
