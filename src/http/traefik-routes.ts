@@ -31,7 +31,7 @@ export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () =>
     return reply.send({
       publishedAt: publishedAt === undefined ? null : new Date(publishedAt).toISOString(),
       waitingFor: waitingFor ?? null,
-      counts: { active: count('active'), noReplicas: count('no-replicas'), rejected: count('rejected') },
+      counts: { active: count('active'), noReplicas: count('no-replicas'), noService: count('no-service'), rejected: count('rejected') },
       routes: statuses,
     });
   });

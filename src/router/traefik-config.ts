@@ -34,7 +34,12 @@ export interface DynamicConfig {
   };
 }
 
-export type RouteState = 'active' | 'no-replicas' | 'rejected';
+/**
+ * active: routed to running replicas. no-replicas: the service exists but runs nothing (scaled to
+ * zero, starting, crashed): routed to a 503. no-service: no swarm service carries the deployment
+ * (not created yet, or removed): not published. rejected: the row is invalid.
+ */
+export type RouteState = 'active' | 'no-replicas' | 'no-service' | 'rejected';
 
 export interface RouteStatus {
   readonly id: string;
@@ -104,6 +109,10 @@ export function renderTraefikConfig(rows: readonly RoutingRow[], topology: Topol
     const warnings = [...route.warnings];
     const name = routeName(route);
     const matching = servicesByDeployment.get(`${route.deploymentId}\u0000${route.serviceName}`) ?? [];
+    if (matching.length === 0) {
+      statuses.push({ ...base, state: 'no-service', servers: 0, warnings });
+      continue;
+    }
     const servers = serversFor(route, matching, topology, options, warnings);
     const backend = backendOptions(matching, options.labelPrefix, warnings);
     const hasReplicas = servers.length > 0;

@@ -1,0 +1,160 @@
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import type { RoutingRow } from './routing-table.js';
+import { renderTraefikConfig, routeName, type RenderOptions } from './traefik-config.js';
+
+const options: RenderOptions = {
+  labelPrefix: 'cloud.obiente',
+  entryPoints: { http: 'web', https: 'websecure' },
+  defaultCertResolver: 'letsencrypt',
+  network: 'edge',
+  fallbackUrl: 'http://edge.internal:8080',
+};
+
+const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow => ({
+  id, deployment_id: `dep-${id}`, domain: `${id}.example.com`, service_name: 'default', path_prefix: '', target_port: 8080,
+  protocol: 'http', ssl_enabled: false, ssl_cert_resolver: null, load_balancer_algo: null, middleware: null, ...overrides,
+}) as RoutingRow;
+
+const node: SwarmNode = { id: 'n1', hostname: 'node-1', address: '127.0.0.1', role: 'manager', availability: 'active', state: 'ready', leader: true, engineVersion: '20.10', cpus: 2, memoryBytes: 1, labels: {} };
+
+function service(id: string, deploymentId: string, extra: Partial<SwarmService> = {}): SwarmService {
+  return { id, name: `svc-${id}`, deploymentId, serviceName: 'default', mode: 'replicated', replicas: 1, ports: [], hostNetwork: false, labels: {}, ...extra };
+}
+function task(id: string, serviceId: string, ip: string, state = 'running'): SwarmTask {
+  return { id, serviceId, nodeId: 'n1', state, desiredState: 'running', containerId: `c-${id}`, addresses: [{ networkId: 'net', networkName: 'edge', ip }] };
+}
+function topology(services: SwarmService[], tasks: SwarmTask[]): Topology {
+  const byService = new Map<string, SwarmTask[]>();
+  for (const t of tasks) byService.set(t.serviceId, [...(byService.get(t.serviceId) ?? []), t]);
+  return { services: new Map(services.map((s) => [s.id, s])), tasks: byService, nodes: new Map([[node.id, node]]) };
+}
+
+/** Recursively key-sorted copy: the renderer must already produce exactly this. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+}
+
+type Http = { routers: Record<string, Record<string, unknown>>; services: Record<string, { loadBalancer: Record<string, unknown> }>; middlewares: Record<string, unknown> };
+
+describe('renderTraefikConfig', () => {
+  const topo = topology([service('s1', 'dep-a'), service('s2', 'dep-b'), service('s3', 'dep-good1'), service('s4', 'dep-good2')], [task('t1', 's1', '10.0.1.3'), task('t2', 's1', '10.0.1.4'), task('t3', 's1', '10.0.1.5', 'starting')]);
+
+  it('routes a host to the running replicas on the configured network', () => {
+    const { config, statuses } = renderTraefikConfig([row('a', { deployment_id: 'dep-a' })], topo, options);
+    const http = config.http as Http;
+    const name = routeName({ id: 'a', deploymentId: 'dep-a' });
+    expect(http.routers[name]).toEqual({ entryPoints: ['web'], priority: 10_000_000, rule: 'Host(`a.example.com`)', service: name });
+    expect(http.services[name]).toEqual({ loadBalancer: { servers: [{ url: 'http://10.0.1.3:8080' }, { url: 'http://10.0.1.4:8080' }] } });
+    expect(statuses).toEqual([expect.objectContaining({ id: 'a', state: 'active', servers: 2 })]);
+  });
+
+  it('keeps the router of a deployment with no replica and answers 503 through the fallback', () => {
+    const { config, statuses } = renderTraefikConfig([row('b', { deployment_id: 'dep-b' })], topo, options);
+    const http = config.http as Http;
+    const name = routeName({ id: 'b', deploymentId: 'dep-b' });
+    expect(http.routers[name]).toMatchObject({ middlewares: ['edge-unavailable'] });
+    expect(http.services[name]!.loadBalancer.servers).toEqual([{ url: 'http://edge.internal:8080' }]);
+    expect(http.middlewares['edge-unavailable']).toEqual({ replacePath: { path: '/__edge/unavailable' } });
+    expect(statuses[0]).toMatchObject({ state: 'no-replicas', servers: 0 });
+  });
+
+  it('adds TLS with the resolver, and an http router that redirects', () => {
+    const { config } = renderTraefikConfig([row('a', { deployment_id: 'dep-a', ssl_enabled: true })], topo, options);
+    const http = config.http as Http;
+    const name = routeName({ id: 'a', deploymentId: 'dep-a' });
+    expect(http.routers[name]).toMatchObject({ entryPoints: ['websecure'], tls: { certResolver: 'letsencrypt' } });
+    expect(http.routers[`${name}-http`]).toMatchObject({ entryPoints: ['web'], middlewares: ['edge-redirect-https'], service: name });
+  });
+
+  it('writes wildcard rules with HostRegexp and ranks exact hosts and longer paths first', () => {
+    const rows = [
+      row('w', { deployment_id: 'dep-a', domain: '*.apps.example.com' }),
+      row('e', { deployment_id: 'dep-a', domain: 'x.apps.example.com' }),
+      row('p', { deployment_id: 'dep-a', domain: 'x.apps.example.com', path_prefix: '/api' }),
+    ];
+    const http = renderTraefikConfig(rows, topo, options).config.http as Http;
+    const r = (id: string) => http.routers[routeName({ id, deploymentId: 'dep-a' })]!;
+    expect(r('w').rule).toBe('HostRegexp(`^[a-z0-9-]+\\.apps\\.example\\.com$`)');
+    expect(r('p').rule).toBe('Host(`x.apps.example.com`) && PathPrefix(`/api`)');
+    expect(r('p').priority as number).toBeGreaterThan(r('e').priority as number);
+    expect(r('e').priority as number).toBeGreaterThan(r('w').priority as number);
+  });
+
+  it('does not publish a route whose deployment has no swarm service', () => {
+    const { config, statuses } = renderTraefikConfig([row('z', { deployment_id: 'dep-missing' })], topo, options);
+    expect(config.http).not.toHaveProperty('routers');
+    expect(statuses[0]).toMatchObject({ id: 'z', state: 'no-service' });
+  });
+
+  it('rejects bad rows one by one and keeps every good one', () => {
+    const rows = [
+      row('good1', { deployment_id: 'dep-a' }),
+      row('bad1', { deployment_id: 'dep-a', domain: 'a.com`) || Host(`victim.com' }),
+      row('bad2', { deployment_id: 'dep-a', target_port: 0 }),
+      row('bad3', { deployment_id: 'dep-a', middleware: { forwardAuth: {} } }),
+      row('good2', { deployment_id: 'dep-a', domain: 'other.example.com' }),
+    ];
+    const { config, statuses } = renderTraefikConfig(rows, topo, options);
+    const http = config.http as Http;
+    expect(Object.keys(http.routers)).toHaveLength(2);
+    expect(JSON.stringify(config)).not.toContain('victim');
+    expect(statuses.filter((s) => s.state === 'rejected').map((s) => [s.id, s.field])).toEqual([
+      ['bad1', 'domain'], ['bad2', 'target_port'], ['bad3', 'middleware'],
+    ]);
+  });
+
+  it('rejects the later of two rows claiming the same domain and path', () => {
+    const { statuses } = renderTraefikConfig([row('r2', { deployment_id: 'dep-a', domain: 'same.example.com' }), row('r1', { deployment_id: 'dep-a', domain: 'same.example.com' })], topo, options);
+    expect(statuses.find((s) => s.id === 'r2')).toMatchObject({ state: 'rejected', reason: 'same domain and path as route r1' });
+  });
+
+  it('maps strategies, sticky sessions and middlewares', () => {
+    const rows = [
+      row('a', { deployment_id: 'dep-a', load_balancer_algo: 'p2c', middleware: { rateLimit: { average: 10 }, compress: true } }),
+      row('s', { deployment_id: 'dep-a', domain: 's.example.com', load_balancer_algo: 'sticky', ssl_enabled: true }),
+    ];
+    const http = renderTraefikConfig(rows, topo, options).config.http as Http;
+    const a = routeName({ id: 'a', deploymentId: 'dep-a' });
+    const s = routeName({ id: 's', deploymentId: 'dep-a' });
+    expect(http.services[a]!.loadBalancer.strategy).toBe('p2c');
+    expect(http.routers[a]!.middlewares).toEqual([`${a}-ratelimit`, `${a}-compress`]);
+    expect(http.middlewares[`${a}-ratelimit`]).toEqual({ rateLimit: { average: 10 } });
+    expect(http.services[s]!.loadBalancer.sticky).toMatchObject({ cookie: { httpOnly: true, secure: true, sameSite: 'lax' } });
+  });
+
+  it('uses the node address for host-network tasks and host-mode published ports', () => {
+    const hostNet = service('h', 'dep-h', { hostNetwork: true });
+    const published = service('p', 'dep-p', { ports: [{ target: 8080, published: 30080, mode: 'host' }] });
+    const bare = (id: string, serviceId: string): SwarmTask => ({ ...task(id, serviceId, ''), addresses: [] });
+    const t = topology([hostNet, published], [bare('th', 'h'), bare('tp', 'p')]);
+    const http = renderTraefikConfig([row('h', { deployment_id: 'dep-h' }), row('p', { deployment_id: 'dep-p' })], t, options).config.http as Http;
+    expect(http.services[routeName({ id: 'h', deploymentId: 'dep-h' })]!.loadBalancer.servers).toEqual([{ url: 'http://127.0.0.1:8080' }]);
+    expect(http.services[routeName({ id: 'p', deploymentId: 'dep-p' })]!.loadBalancer.servers).toEqual([{ url: 'http://127.0.0.1:30080' }]);
+  });
+
+  it('is deterministic, key-sorted, has no empty map and no "@" in names', () => {
+    const rows = [row('b', { deployment_id: 'dep-b' }), row('a', { deployment_id: 'dep-a', middleware: { headers: { frameDeny: true, browserXssFilter: true } } }), row('c@x', { deployment_id: 'dep-a', domain: 'c.example.com' })];
+    const first = JSON.stringify(renderTraefikConfig(rows, topo, options).config);
+    const second = JSON.stringify(renderTraefikConfig([...rows].reverse(), topo, options).config);
+    expect(second).toBe(first);
+    expect(first).toBe(JSON.stringify(canonical(JSON.parse(first))));
+    const http = (JSON.parse(first) as { http: Http }).http;
+    for (const map of [http.routers, http.services, http.middlewares]) {
+      expect(Object.keys(map).length).toBeGreaterThan(0);
+      for (const name of Object.keys(map)) expect(name).toMatch(/^[a-z0-9-]+$/);
+    }
+  });
+
+  it('still produces a valid, non-empty document when there is no route at all', () => {
+    const { config } = renderTraefikConfig([], topo, options);
+    expect(config.http).not.toHaveProperty('routers');
+    expect(config.http).not.toHaveProperty('services');
+    expect(Object.keys(config.http.middlewares).length).toBeGreaterThan(0);
+    // What the file provider reads: a comment line, then JSON, parsed as YAML.
+    expect(parse(`# header\n${JSON.stringify(config, null, 1)}`)).toEqual(config);
+  });
+});

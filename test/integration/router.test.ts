@@ -1,0 +1,258 @@
+/**
+ * The router against the harness's real swarm and PostgreSQL: services and routing rows in,
+ * Traefik config out (file and HTTP provider), through faults.
+ */
+import { readFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { ROUTES_FILE, routeName } from '../../src/router/index.js';
+import { missingTools, startPostgres, startSwarm, waitFor, type TestPostgres, type TestSwarm } from '../harness/index.js';
+
+const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
+const TOKEN = 'test-token-0123456789abcdef';
+
+type LoadBalancer = { servers: Array<{ url: string }> };
+interface Http {
+  routers?: Record<string, { rule: string; middlewares?: string[] }>;
+  services?: Record<string, { loadBalancer: LoadBalancer }>;
+}
+
+describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
+  let postgres: TestPostgres;
+  let swarm: TestSwarm;
+  let app: FastifyInstance;
+  let baseUrl: string;
+  const dynamicDir = mkdtempSync('/tmp/swarm-edge-traefik-');
+  const file = path.join(dynamicDir, ROUTES_FILE);
+
+  beforeAll(async () => {
+    [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
+    await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'edge-net']);
+    app = await buildApp(
+      loadConfig({
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: postgres.url,
+        DOCKER_HOST: swarm.dockerHost,
+        EDGE_ROLES: 'router',
+        TRAEFIK_DYNAMIC_DIR: dynamicDir,
+        TRAEFIK_NETWORK: 'edge-net',
+        TRAEFIK_HTTP_TOKEN: TOKEN,
+        DISCOVERY_RESYNC_SECONDS: '5',
+      }),
+      { logger: false },
+    );
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    // Migrations run in the background; the tests write rows, so wait for the schema.
+    await waitFor('postgres up', async () => {
+      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { dependencies: { postgres: { status: string } } };
+      return health.dependencies.postgres.status === 'up';
+    }, 30_000, 100);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([postgres?.destroy(), swarm?.destroy()]);
+  });
+
+  async function readFileConfig(): Promise<Http> {
+    return (parse(await readFile(file, 'utf8')) as { http: Http }).http;
+  }
+  async function readHttpConfig(): Promise<Http> {
+    const response = await fetch(`${baseUrl}/traefik/dynamic`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { http: Http }).http;
+  }
+  const servers = (http: Http, name: string) => http.services?.[name]?.loadBalancer.servers.map((s) => s.url) ?? [];
+  const overlayServers = (http: Http, name: string) => servers(http, name).filter((u) => u.startsWith('http://10.'));
+
+  async function createService(name: string, deploymentId: string, replicas: number): Promise<Docker.Service> {
+    return swarm.docker.createService({
+      Name: name,
+      Labels: { 'cloud.obiente.deployment_id': deploymentId },
+      TaskTemplate: { ContainerSpec: { Image: swarm.image }, Networks: [{ Target: 'edge-net' }] },
+      Mode: { Replicated: { Replicas: replicas } },
+    });
+  }
+  async function scale(service: Docker.Service, replicas: number): Promise<void> {
+    const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+    await service.update({ version: current.Version.Index, ...current.Spec, Mode: { Replicated: { Replicas: replicas } } });
+  }
+  async function insertRow(id: string, deploymentId: string, domain: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const fields: Record<string, unknown> = { id, deployment_id: deploymentId, domain, target_port: 8080, ...extra };
+    const columns = Object.keys(fields);
+    const values = Object.values(fields);
+    await postgres.query(`INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, values);
+  }
+
+  it('follows a service and its row through create, scale, domain change and removal', async () => {
+    const service = await createService('web-a', 'dep-a', 1);
+    await insertRow('row-a', 'dep-a', 'a.example.com');
+    const name = routeName({ id: 'row-a', deploymentId: 'dep-a' });
+
+    await waitFor('route a with one server in the file', async () => overlayServers(await readFileConfig(), name).length === 1, 60_000, 100);
+    const viaHttp = await readHttpConfig();
+    expect(viaHttp.routers?.[name]?.rule).toBe('Host(`a.example.com`)');
+    expect(overlayServers(viaHttp, name)).toHaveLength(1);
+
+    await scale(service, 3);
+    await waitFor('3 servers', async () => overlayServers(await readFileConfig(), name).length === 3, 60_000, 100);
+
+    await scale(service, 0);
+    await waitFor('503-only service', async () => {
+      const http = await readFileConfig();
+      return overlayServers(http, name).length === 0 && (http.routers?.[name]?.middlewares ?? []).includes('edge-unavailable');
+    }, 60_000, 100);
+
+    await postgres.query(`UPDATE deployment_routing SET domain = 'b.example.com' WHERE id = 'row-a'`);
+    await waitFor('rule follows the domain', async () => (await readFileConfig()).routers?.[name]?.rule === 'Host(`b.example.com`)', 10_000, 50);
+
+    await postgres.query(`DELETE FROM deployment_routing WHERE id = 'row-a'`);
+    await waitFor('route removed with its row', async () => (await readFileConfig()).routers?.[name] === undefined, 10_000, 50);
+
+    await insertRow('row-a2', 'dep-a', 'a2.example.com');
+    const name2 = routeName({ id: 'row-a2', deploymentId: 'dep-a' });
+    await waitFor('route back', async () => (await readFileConfig()).routers?.[name2] !== undefined, 10_000, 50);
+    await service.remove();
+    await waitFor('route removed with its service', async () => (await readFileConfig()).routers?.[name2] === undefined, 30_000, 100);
+    await postgres.query(`DELETE FROM deployment_routing`);
+  });
+
+  it('rejects bad rows one by one while valid rows still route, and lists why', async () => {
+    const service = await createService('web-good', 'dep-good', 1);
+    const bad: Array<[string, string, Record<string, unknown>]> = [
+      ['bad-inject', 'x.com`) || Host(`victim.com', {}],
+      ['bad-backtick', 'a`b.example.com', {}],
+      ['bad-space', 'a b.example.com', {}],
+      ['bad-at', 'a@b.example.com', {}],
+      ['bad-label', `${'a'.repeat(300)}.example.com`, {}],
+      ['bad-port', 'port.example.com', { target_port: 70000 }],
+      ['bad-middleware', 'mw.example.com', { middleware: JSON.stringify({ forwardAuth: { address: 'http://evil' } }) }],
+    ];
+    for (const [id, domain, extra] of bad) await insertRow(id, 'dep-good', domain, extra);
+    await insertRow('good', 'dep-good', 'good.example.com');
+    const good = routeName({ id: 'good', deploymentId: 'dep-good' });
+    await waitFor('the good route', async () => overlayServers(await readFileConfig(), good).length === 1, 60_000, 100);
+
+    const http = await readFileConfig();
+    expect(Object.keys(http.routers ?? {})).toEqual([good]);
+    expect(await readFile(file, 'utf8')).not.toContain('victim');
+    const listing = (await (await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+      routes: Array<{ id: string; state: string; field?: string }>;
+    };
+    const rejected = Object.fromEntries(listing.routes.filter((r) => r.state === 'rejected').map((r) => [r.id, r.field]));
+    expect(rejected).toEqual({
+      'bad-inject': 'domain', 'bad-backtick': 'domain', 'bad-space': 'domain', 'bad-at': 'domain', 'bad-label': 'domain',
+      'bad-port': 'target_port', 'bad-middleware': 'middleware',
+    });
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/swarm_edge_routes_rejected 7/);
+    expect((await fetch(`${baseUrl}/traefik/dynamic`)).status).toBe(401);
+    await service.remove();
+    await postgres.query(`DELETE FROM deployment_routing`);
+  });
+
+  it('keeps deployment_locations and node_metadata true to the cluster', async () => {
+    const service = await createService('web-loc', 'dep-loc', 2);
+    await waitFor('two locations', async () => {
+      const rows = await postgres.query(`SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc' AND status = 'running'`);
+      return (rows.rows[0] as { n: number }).n === 2;
+    }, 60_000, 200);
+    const [node] = (await swarm.docker.listNodes()) as Array<{ ID: string }>;
+    await waitFor('node count matches its locations', async () => {
+      const nodes = await postgres.query<{ id: string; role: string; deployment_count: number; located: number }>(
+        `SELECT id, role, deployment_count, (SELECT count(*)::int FROM deployment_locations l WHERE l.node_id = n.id) AS located FROM node_metadata n`,
+      );
+      return nodes.rows.length === 1 && nodes.rows[0]!.id === node!.ID && nodes.rows[0]!.role === 'manager' && nodes.rows[0]!.deployment_count === nodes.rows[0]!.located;
+    }, 10_000, 200);
+    await service.remove();
+    await waitFor('locations removed', async () => {
+      const rows = await postgres.query(`SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc'`);
+      return (rows.rows[0] as { n: number }).n === 0;
+    }, 30_000, 200);
+  });
+
+  it('never lets a reader see a partial or empty file during rapid churn', async () => {
+    const service = await createService('web-churn', 'dep-churn', 1);
+    let reads = 0;
+    let bad = 0;
+    let stop = false;
+    const reader = (async () => {
+      while (!stop) {
+        const text = await readFile(file, 'utf8').catch(() => '');
+        reads += 1;
+        try {
+          const parsed = parse(text) as { http?: { middlewares?: object } } | null;
+          if (!parsed?.http?.middlewares) bad += 1;
+        } catch {
+          bad += 1;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    for (let i = 0; i < 60; i++) {
+      await insertRow(`churn-${i}`, 'dep-churn', `c${i}.example.com`);
+      if (i % 3 === 0) await postgres.query(`UPDATE deployment_routing SET path_prefix = '/p${i}' WHERE id = 'churn-${i}'`);
+      if (i % 5 === 0) await postgres.query(`DELETE FROM deployment_routing WHERE id = 'churn-${i}'`);
+    }
+    await waitFor('churn published', async () => Object.keys((await readFileConfig()).routers ?? {}).length === 48, 20_000, 50);
+    stop = true;
+    await reader;
+    expect(reads).toBeGreaterThan(100);
+    expect(bad).toBe(0);
+    await service.remove();
+    await postgres.query(`DELETE FROM deployment_routing`);
+  });
+
+  it('keeps the last good file while PostgreSQL is down, says degraded, and resumes when it is back', async () => {
+    const service = await createService('web-pg', 'dep-pg', 1);
+    await insertRow('row-pg', 'dep-pg', 'pg.example.com');
+    const name = routeName({ id: 'row-pg', deploymentId: 'dep-pg' });
+    await waitFor('route pg', async () => overlayServers(await readFileConfig(), name).length === 1, 60_000, 100);
+
+    await postgres.stop();
+    await waitFor('degraded', async () => {
+      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status: string };
+      return health.status === 'degraded';
+    }, 30_000, 200);
+    const before = await readFile(file, 'utf8');
+    await scale(service, 2);
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(await readFile(file, 'utf8')).toBe(before);
+    expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
+
+    await postgres.start();
+    await waitFor('changes resume: 2 servers', async () => overlayServers(await readFileConfig(), name).length === 2, 60_000, 200);
+    await service.remove();
+    await postgres.query(`DELETE FROM deployment_routing`);
+  });
+
+  it('reconnects after dockerd restarts and converges to the truth with nothing stale', async () => {
+    const service = await createService('web-restart', 'dep-restart', 2);
+    await insertRow('row-restart', 'dep-restart', 'restart.example.com');
+    const name = routeName({ id: 'row-restart', deploymentId: 'dep-restart' });
+    await waitFor('2 servers', async () => overlayServers(await readFileConfig(), name).length === 2, 60_000, 100);
+
+    await swarm.restart();
+    const truth = async () => {
+      const tasks = (await swarm.docker.listTasks({ filters: { service: ['web-restart'], 'desired-state': ['running'] } })) as Array<{
+        Status: { State: string }; NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+      }>;
+      return tasks
+        .filter((t) => t.Status.State === 'running')
+        .flatMap((t) => (t.NetworksAttachments ?? []).filter((a) => a.Network.Spec.Name === 'edge-net').map((a) => `http://${a.Addresses[0]!.split('/')[0]}:8080`))
+        .sort();
+    };
+    await waitFor('file equals the truth after the restart', async () => {
+      const expected = await truth();
+      return expected.length === 2 && JSON.stringify(overlayServers(await readFileConfig(), name).sort()) === JSON.stringify(expected);
+    }, 120_000, 250);
+    await service.remove();
+  });
+});
