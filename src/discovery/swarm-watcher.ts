@@ -14,7 +14,7 @@
 import type Docker from 'dockerode';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HealthRegistry } from '../health/index.js';
-import { backoffDelay } from '../lib/backoff.js';
+import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
@@ -226,8 +226,7 @@ export class SwarmWatcher {
     const delay = backoffDelay({ baseMs: 250, maxMs: 15_000 }, this.reconnectAttempt);
     this.reconnectAttempt += 1;
     this.counters.reconnects += 1;
-    const level = this.reconnectAttempt === 1 || this.reconnectAttempt % 10 === 0 ? 'warn' : 'debug';
-    this.deps.log[level]({ reason: message, retryInMs: delay, attempt: this.reconnectAttempt }, 'swarm events stream lost; reconnecting');
+    this.deps.log[failureLogLevel(this.reconnectAttempt)]({ reason: message, retryInMs: delay, attempt: this.reconnectAttempt }, 'swarm events stream lost; reconnecting');
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
     this.reconnectTimer.unref();

@@ -12,3 +12,8 @@ export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () 
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
   return Math.round(ceiling / 2 + (ceiling / 2) * random());
 }
+
+/** The first failure and every tenth after it are worth a warning; the rest only at debug. */
+export function failureLogLevel(attempt: number): 'warn' | 'debug' {
+  return attempt === 1 || attempt % 10 === 0 ? 'warn' : 'debug';
+}

@@ -5,7 +5,7 @@
  * run already queued.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, failureLogLevel, type BackoffPolicy } from './backoff.js';
 
 export interface PeriodicJobOptions {
   readonly name: string;
@@ -103,8 +103,7 @@ export class PeriodicJob {
       // The first failure and every tenth after it at warn: a dependency that stays down must not
       // flood the log, and its state is in /health anyway.
       const attempt = this.stats.consecutiveFailures;
-      const level = attempt === 1 || attempt % 10 === 0 ? 'warn' : 'debug';
-      this.options.log[level]({ job: this.options.name, err: error, attempt, retryInMs: nextDelay }, `${this.options.name} failed`);
+      this.options.log[failureLogLevel(attempt)]({ job: this.options.name, err: error, attempt, retryInMs: nextDelay }, `${this.options.name} failed`);
     } finally {
       this.stats.lastDurationMs = performance.now() - started;
     }

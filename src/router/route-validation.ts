@@ -37,7 +37,10 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Characters that can never be part of a host name, checked before IDN conversion. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
-const PATH = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
+/** Path characters allowed in rules and health checks (no quotes, spaces or backticks). */
+export const PATH_PATTERN = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
+/** Traefik durations as accepted here: 500ms, 1s, 5m, 1h. */
+export const DURATION_PATTERN = /^[0-9]{1,6}(ms|s|m|h)$/;
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -73,7 +76,7 @@ function parsePath(value: unknown): { path: string } | { reason: string } {
   if (value === null || value === undefined || value === '' || value === '/') return { path: '' };
   if (typeof value !== 'string') return { reason: 'is not a string' };
   if (value.length > 256) return { reason: 'is longer than 256 characters' };
-  if (!PATH.test(value)) return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
+  if (!PATH_PATTERN.test(value)) return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
   if (value.includes('//')) return { reason: 'contains an empty segment' };
   if (value.split('/').some((segment) => segment === '.' || segment === '..')) return { reason: 'contains a . or .. segment' };
   return { path: value };
@@ -81,7 +84,7 @@ function parsePath(value: unknown): { path: string } | { reason: string } {
 
 // --- middlewares: an allow-list, each field validated ---------------------------------------
 
-const duration = z.string().regex(/^[0-9]{1,6}(ms|s|m|h)$/, 'must be a duration like 500ms, 1s, 5m');
+const duration = z.string().regex(DURATION_PATTERN, 'must be a duration like 500ms, 1s, 5m');
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be a header name');
 const headerValue = z.string().regex(/^[\x20-\x7e]{0,1024}$/, 'must be printable ASCII, at most 1024 characters');

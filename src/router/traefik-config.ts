@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
-import { validateRow, type Middlewares, type Route } from './route-validation.js';
+import { DURATION_PATTERN, PATH_PATTERN, validateRow, type Middlewares, type Route } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
 export interface RenderOptions {
@@ -233,9 +233,6 @@ interface BackendOptions {
   readonly healthCheck: { interval?: string; path: string; timeout?: string } | undefined;
 }
 
-const DURATION = /^[0-9]{1,6}(ms|s|m|h)$/;
-const HEALTH_PATH = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
-
 /** Backend settings from the deployment's service labels; bad values are ignored with a warning. */
 function backendOptions(services: readonly SwarmService[], prefix: string, warnings: string[]): BackendOptions {
   const labels = services[0]?.labels ?? {};
@@ -249,9 +246,9 @@ function backendOptions(services: readonly SwarmService[], prefix: string, warni
   if (path !== undefined) {
     const interval = labels[`${prefix}.healthcheck.interval`];
     const timeout = labels[`${prefix}.healthcheck.timeout`];
-    if (!HEALTH_PATH.test(path) || path.length > 256) warnings.push(`label ${prefix}.healthcheck.path is not a valid path`);
-    else if (interval !== undefined && !DURATION.test(interval)) warnings.push(`label ${prefix}.healthcheck.interval is not a duration`);
-    else if (timeout !== undefined && !DURATION.test(timeout)) warnings.push(`label ${prefix}.healthcheck.timeout is not a duration`);
+    if (!PATH_PATTERN.test(path) || path.length > 256) warnings.push(`label ${prefix}.healthcheck.path is not a valid path`);
+    else if (interval !== undefined && !DURATION_PATTERN.test(interval)) warnings.push(`label ${prefix}.healthcheck.interval is not a duration`);
+    else if (timeout !== undefined && !DURATION_PATTERN.test(timeout)) warnings.push(`label ${prefix}.healthcheck.timeout is not a duration`);
     else healthCheck = { ...(interval ? { interval } : {}), path, ...(timeout ? { timeout } : {}) };
   }
   return { passHostHeader, healthCheck };
