@@ -6,5 +6,5 @@ export type { Middlewares, Route, Validation } from './route-validation.js';
 export { RoutingTable } from './routing-table.js';
 export type { RoutingRow } from './routing-table.js';
 export { ROUTES_FILE, TraefikFileWriter } from './traefik-file-writer.js';
-export { renderTraefikConfig, routeName, UNAVAILABLE_PATH } from './traefik-config.js';
+export { renderTraefikConfig, routeName, TraefikRenderer, UNAVAILABLE_PATH } from './traefik-config.js';
 export type { DynamicConfig, RenderOptions, RenderResult, RouteState, RouteStatus } from './traefik-config.js';

@@ -24,8 +24,8 @@ function setup(sources: { rows: readonly RoutingRow[] | undefined; fresh: boolea
 
 describe('RoutePublisher', () => {
   it('publishes nothing before the table and the swarm have both been read', async () => {
-    const writes: string[] = [];
-    const file = { file: 'x', write: (body: string) => Promise.resolve(writes.push(body) > 0) };
+    const writes: Buffer[] = [];
+    const file = { file: 'x', write: (body: Buffer) => Promise.resolve(writes.push(body) > 0) };
     const publisher = setup({ rows: undefined, fresh: false, synced: true }, file);
     publisher.changed(performance.now());
     await publisher.idle();

@@ -29,7 +29,7 @@ export type RowsListener = (rows: readonly RoutingRow[], causedAt: number) => vo
 
 const SELECT_ROWS = `SELECT id::text AS id, deployment_id, domain, service_name, path_prefix, target_port, protocol,
   ssl_enabled, ssl_cert_resolver, load_balancer_algo, middleware
-  FROM deployment_routing ORDER BY id`;
+  FROM deployment_routing ORDER BY id COLLATE "C"`;
 
 export class RoutingTable {
   private rows: readonly RoutingRow[] | undefined;
@@ -106,7 +106,7 @@ export class RoutingTable {
     this.pendingCause = undefined;
     try {
       const result = await this.deps.pool.query<RoutingRow>(SELECT_ROWS);
-      this.rows = result.rows;
+      this.rows = reuseUnchanged(this.rows, result.rows);
       this.loads += 1;
       this.lastError = undefined;
     } catch (error) {
@@ -153,4 +153,26 @@ export class RoutingTable {
       })
       .catch(retry);
   }
+}
+
+/**
+ * Hands back the previous object for every row that did not change, so the renderer (which
+ * caches by row object) re-validates and re-renders only the rows that did.
+ */
+export function reuseUnchanged(previous: readonly RoutingRow[] | undefined, next: RoutingRow[]): RoutingRow[] {
+  if (previous === undefined || previous.length === 0) return next;
+  const byId = new Map(previous.map((row) => [row.id, row]));
+  return next.map((row) => {
+    const old = byId.get(row.id);
+    return old !== undefined && sameRow(old, row) ? old : row;
+  });
+}
+
+const FIELDS = ['deployment_id', 'domain', 'service_name', 'path_prefix', 'target_port', 'protocol', 'ssl_enabled', 'ssl_cert_resolver', 'load_balancer_algo'] as const;
+
+function sameRow(a: RoutingRow, b: RoutingRow): boolean {
+  for (const field of FIELDS) if (a[field] !== b[field]) return false;
+  if (a.middleware === b.middleware) return true;
+  // jsonb comes back with its keys in a canonical order, so equal documents stringify equally.
+  return JSON.stringify(a.middleware) === JSON.stringify(b.middleware);
 }

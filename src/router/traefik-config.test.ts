@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
-import { renderTraefikConfig, routeName, type RenderOptions } from './traefik-config.js';
+import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 
 const options: RenderOptions = {
   labelPrefix: 'cloud.obiente',
@@ -156,5 +156,48 @@ describe('renderTraefikConfig', () => {
     expect(Object.keys(config.http.middlewares).length).toBeGreaterThan(0);
     // What the file provider reads: a comment line, then JSON, parsed as YAML.
     expect(parse(`# header\n${JSON.stringify(config, null, 1)}`)).toEqual(config);
+  });
+});
+
+describe('TraefikRenderer', () => {
+  const services = [service('s1', 'dep-a'), service('s2', 'dep-b', { labels: { 'cloud.obiente.healthcheck.path': '/healthz' } }), service('s3', 'dep-c')];
+  const tasks = [task('t1', 's1', '10.0.1.3'), task('t2', 's1', '10.0.1.4'), task('t3', 's2', '10.0.2.3')];
+  const rows = [
+    row('a', { deployment_id: 'dep-a', ssl_enabled: true, middleware: { headers: { customResponseHeaders: { 'X-Zeta': '1', 'X-Alpha': 'a b' } }, compress: true } }),
+    row('b', { deployment_id: 'dep-b', domain: '*.wild.example.com', path_prefix: '/api', load_balancer_algo: 'sticky' }),
+    row('c', { deployment_id: 'dep-c', domain: 'bücher.example' }),
+    row('bad', { deployment_id: 'dep-a', domain: 'a.com`) || Host(`victim.com' }),
+  ];
+
+  it('assembles exactly JSON.stringify(config, null, 1) of its own config', () => {
+    const result = new TraefikRenderer(options).render(rows, topology(services, tasks));
+    const config = result.config();
+    expect(result.body.toString()).toBe(JSON.stringify(config, null, 1));
+    expect(result.body.toString()).toBe(JSON.stringify(canonical(config), null, 1));
+    expect(Object.keys((config.http as Http).routers)).toHaveLength(4);
+  });
+
+  it('re-renders only the routes whose row or tasks changed, with the output of a fresh render', () => {
+    const renderer = new TraefikRenderer(options);
+    const topo = topology(services, tasks);
+    expect(renderer.render(rows, topo).rendered).toBe(3);
+    expect(renderer.render(rows, topo).rendered).toBe(0);
+
+    // A row changed (a new object, as RoutingTable hands out for changed rows only).
+    const changedRows = rows.map((r) => (r.id === 'c' ? { ...r, domain: 'c2.example.com' } : r));
+    const afterRow = renderer.render(changedRows, topo);
+    expect(afterRow.rendered).toBe(1);
+    expect(afterRow.body.equals(new TraefikRenderer(options).render(changedRows, topo).body)).toBe(true);
+
+    // dep-a scaled from 2 replicas to 1: only its route is rendered again.
+    const scaled = topology(services, tasks.filter((t) => t.id !== 't2'));
+    const afterScale = renderer.render(changedRows, scaled);
+    expect(afterScale.rendered).toBe(1);
+    expect(afterScale.body.equals(new TraefikRenderer(options).render(changedRows, scaled).body)).toBe(true);
+
+    // A full reconcile: every object new, same content: nothing to render.
+    const copies = topology(services.map((s) => ({ ...s })), tasks.filter((t) => t.id !== 't2').map((t) => ({ ...t })));
+    expect(renderer.render(changedRows, copies).rendered).toBe(0);
+    expect(renderer.render(changedRows, copies).body.equals(afterScale.body)).toBe(true);
   });
 });

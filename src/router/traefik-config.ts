@@ -1,30 +1,33 @@
 /**
- * The heart of the router, a pure function: routing rows + live topology → Traefik v3 dynamic
- * configuration, plus the status of every row. Same input, byte-identical output: every map is
- * built with its keys in sorted order (see the canonical-order test).
+ * The heart of the router: routing rows + live topology → the Traefik v3 dynamic configuration
+ * document, plus the status of every row. Same input, byte-identical output: every name map is
+ * emitted in code-unit key order (see the canonical-order test).
  *
  * Traefik rules this respects (see DOMAIN-FACTS.md): one value per matcher; HostRegexp for
  * wildcards; names without "@"; no empty maps; a deployment with no running replica keeps its
  * router and answers 503 through a fallback server (this service) instead of falling through.
+ *
+ * Publishing is incremental. A TraefikRenderer remembers each row's validation (by row object:
+ * RoutingTable hands out the same object while a row is unchanged) and each route's rendered
+ * entries, JSON text included (by validated route and a fingerprint of its deployment's tasks).
+ * A change re-renders only the routes it touches; the document is then assembled from cached
+ * text. The output is exactly JSON.stringify(config, null, 1) of the same config.
  */
-import { createHash } from 'node:crypto';
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
-import { DURATION_PATTERN, PATH_PATTERN, validateRow, type Middlewares, type Route } from './route-validation.js';
+import {
+  compare,
+  renderRoute,
+  routeName,
+  SHARED_MIDDLEWARES,
+  type ConfigEntry,
+  type RenderOptions,
+  type RouteOutput,
+} from './route-render.js';
+import { validateRow, type Validation } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
-export interface RenderOptions {
-  readonly labelPrefix: string;
-  readonly entryPoints: { readonly http: string; readonly https: string };
-  readonly defaultCertResolver: string;
-  /** Name of the overlay network Traefik shares with deployments; undefined: first non-ingress one. */
-  readonly network: string | undefined;
-  /** Base URL at which Traefik reaches this service (the 503 fallback). */
-  readonly fallbackUrl: string;
-}
-
-export interface Server {
-  readonly url: string;
-}
+export { routeName, UNAVAILABLE_PATH } from './route-render.js';
+export type { RenderOptions, Server } from './route-render.js';
 
 export interface DynamicConfig {
   readonly http: {
@@ -55,261 +58,243 @@ export interface RouteStatus {
 }
 
 export interface RenderResult {
-  readonly config: DynamicConfig;
+  /** The document, UTF-8 JSON (which is also YAML, for the file provider). */
+  readonly body: Buffer;
   readonly statuses: readonly RouteStatus[];
+  /** The same document as an object, parsed on demand (the Redis publisher walks it). */
+  config(): DynamicConfig;
+  /** Routes rendered afresh by this call rather than taken from the cache. */
+  readonly rendered: number;
 }
 
-export const UNAVAILABLE_PATH = '/__edge/unavailable';
-const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
-const UNAVAILABLE_MIDDLEWARE = 'edge-unavailable';
+/** What a row always yields, whatever the topology. */
+interface RowEntry {
+  readonly validation: Validation;
+  /** The row's identifying fields, as strings of bounded length, for statuses and logs. */
+  readonly base: Pick<RouteStatus, 'id' | 'deploymentId' | 'domain' | 'pathPrefix'>;
+  /** Host and path: two rows may not claim the same. */
+  readonly matchKey: string;
+  /** Key of the swarm services that serve the route (see indexServices). */
+  readonly deploymentKey: string;
+  readonly name: string;
+}
 
-/** Order in which a route's middlewares run: cheap refusals first, then rewriting, then encoding. */
-const MIDDLEWARE_ORDER: ReadonlyArray<keyof Middlewares> = [
-  'ipAllowList',
-  'rateLimit',
-  'redirectScheme',
-  'stripPrefix',
-  'headers',
-  'retry',
-  'compress',
-];
+interface RouteEntry {
+  readonly row: RowEntry;
+  /** What the output was rendered from: compared by identity first, then by fingerprint. */
+  services: readonly SwarmService[];
+  tasks: ReadonlyArray<readonly SwarmTask[] | undefined>;
+  nodes: Topology['nodes'];
+  readonly output: RouteOutput;
+  readonly status: RouteStatus;
+}
 
-export function renderTraefikConfig(rows: readonly RoutingRow[], topology: Topology, options: RenderOptions): RenderResult {
-  const statuses: RouteStatus[] = [];
-  const routers: Array<[string, unknown]> = [];
-  const services: Array<[string, unknown]> = [];
-  const middlewares: Array<[string, unknown]> = [
-    [REDIRECT_MIDDLEWARE, { redirectScheme: { permanent: true, scheme: 'https' } }],
-    [UNAVAILABLE_MIDDLEWARE, { replacePath: { path: UNAVAILABLE_PATH } }],
-  ];
-  const servicesByDeployment = indexServices(topology);
-  const claimed = new Map<string, string>();
+export class TraefikRenderer {
+  private readonly rowCache = new WeakMap<RoutingRow, RowEntry>();
+  private routeCache = new Map<string, RouteEntry>();
+  private readonly fingerprints = new WeakMap<object, string>();
 
-  for (const row of [...rows].sort((a, b) => compare(a.id, b.id))) {
+  constructor(private readonly options: RenderOptions) {}
+
+  render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
+    const statuses: RouteStatus[] = [];
+    const outputs: RouteOutput[] = [];
+    const servicesByDeployment = indexServices(topology);
+    const claimed = new Map<string, string>();
+    const routeCache = new Map<string, RouteEntry>();
+    let rendered = 0;
+
+    for (const row of sortedById(rows)) {
+      const entry = this.rowEntry(row);
+      const { validation, base } = entry;
+      if (!validation.ok) {
+        statuses.push(routeStatus(base, 'rejected', { field: validation.field, reason: validation.reason }));
+        continue;
+      }
+      const owner = claimed.get(entry.matchKey);
+      if (owner !== undefined) {
+        statuses.push(routeStatus(base, 'rejected', { field: 'domain', reason: `same domain and path as route ${owner}` }));
+        continue;
+      }
+      claimed.set(entry.matchKey, row.id);
+
+      const route = validation.route;
+      const services = servicesByDeployment.get(entry.deploymentKey);
+      if (services === undefined) {
+        statuses.push(routeStatus(base, 'no-service', { warnings: route.warnings }));
+        continue;
+      }
+      const tasks = services.map((service) => topology.tasks.get(service.id));
+      let cached = this.routeCache.get(row.id);
+      if (cached === undefined || cached.row !== entry || !this.sameInputs(cached, services, tasks, topology.nodes)) {
+        const output = renderRoute(route, entry.name, services, topology, this.options);
+        const status = routeStatus(base, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
+        cached = { row: entry, services, tasks, nodes: topology.nodes, output, status };
+        rendered += 1;
+      } else {
+        // Same content: remember the current objects, so the next comparison is by identity.
+        cached.services = services;
+        cached.tasks = tasks;
+        cached.nodes = topology.nodes;
+      }
+      routeCache.set(row.id, cached);
+      outputs.push(cached.output);
+      statuses.push(cached.status);
+    }
+    this.routeCache = routeCache;
+    return assemble(outputs, statuses, rendered);
+  }
+
+  private rowEntry(row: RoutingRow): RowEntry {
+    let entry = this.rowCache.get(row);
+    if (entry !== undefined) return entry;
+    const validation = validateRow(row, { certResolver: this.options.defaultCertResolver });
     const base = {
       id: row.id,
       deploymentId: typeof row.deployment_id === 'string' ? row.deployment_id.slice(0, 128) : '',
       domain: typeof row.domain === 'string' ? row.domain.slice(0, 300) : '',
       pathPrefix: typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '',
     };
-    const validation = validateRow(row, { certResolver: options.defaultCertResolver });
-    if (!validation.ok) {
-      statuses.push({ ...base, state: 'rejected', servers: 0, field: validation.field, reason: validation.reason, warnings: [] });
-      continue;
-    }
-    const route = validation.route;
-    const matchKey = `${route.wildcard ? '*.' : ''}${route.host}|${route.pathPrefix}`;
-    const owner = claimed.get(matchKey);
-    if (owner !== undefined) {
-      statuses.push({ ...base, state: 'rejected', servers: 0, field: 'domain', reason: `same domain and path as route ${owner}`, warnings: [] });
-      continue;
-    }
-    claimed.set(matchKey, route.id);
-
-    const warnings = [...route.warnings];
-    const name = routeName(route);
-    const matching = servicesByDeployment.get(`${route.deploymentId}\u0000${route.serviceName}`) ?? [];
-    if (matching.length === 0) {
-      statuses.push({ ...base, state: 'no-service', servers: 0, warnings });
-      continue;
-    }
-    const servers = serversFor(route, matching, topology, options, warnings);
-    const backend = backendOptions(matching, options.labelPrefix, warnings);
-    const hasReplicas = servers.length > 0;
-
-    const routeMiddlewares: string[] = [];
-    if (hasReplicas) {
-      for (const type of MIDDLEWARE_ORDER) {
-        const definition = middlewareDefinition(type, route, warnings);
-        if (definition === undefined) continue;
-        const middlewareName = `${name}-${type.toLowerCase()}`;
-        middlewares.push([middlewareName, definition]);
-        routeMiddlewares.push(middlewareName);
-      }
+    if (validation.ok) {
+      const route = validation.route;
+      entry = {
+        validation,
+        base,
+        matchKey: `${route.wildcard ? '*.' : ''}${route.host}|${route.pathPrefix}`,
+        deploymentKey: deploymentKey(route.deploymentId, route.serviceName),
+        name: routeName(route),
+      };
     } else {
-      // Scaled to zero or not started yet: answer 503 from this service rather than fall through.
-      routeMiddlewares.push(UNAVAILABLE_MIDDLEWARE);
+      entry = { validation, base, matchKey: '', deploymentKey: '', name: '' };
     }
-
-    const rule = ruleFor(route);
-    const priority = priorityFor(route);
-    routers.push([
-      name,
-      {
-        entryPoints: [route.tls ? options.entryPoints.https : options.entryPoints.http],
-        ...(routeMiddlewares.length > 0 ? { middlewares: routeMiddlewares } : {}),
-        priority,
-        rule,
-        service: name,
-        ...(route.tls ? { tls: { certResolver: route.tls.certResolver } } : {}),
-      },
-    ]);
-    if (route.tls) {
-      routers.push([
-        `${name}-http`,
-        { entryPoints: [options.entryPoints.http], middlewares: [REDIRECT_MIDDLEWARE], priority, rule, service: name },
-      ]);
-    }
-    services.push([name, { loadBalancer: loadBalancerFor(route, name, hasReplicas ? servers : [{ url: options.fallbackUrl }], backend, hasReplicas) }]);
-    statuses.push({ ...base, state: hasReplicas ? 'active' : 'no-replicas', router: name, servers: servers.length, warnings });
+    this.rowCache.set(row, entry);
+    return entry;
   }
 
-  const http: { middlewares: Record<string, unknown>; routers?: Record<string, unknown>; services?: Record<string, unknown> } = {
-    middlewares: sortedObject(middlewares),
+  /**
+   * Whether a route's swarm inputs are what its cached output was rendered from. Usually they
+   * are the very same objects; after a full reconcile (new objects, mostly equal content) the
+   * fingerprints of what rendering reads decide.
+   */
+  private sameInputs(cached: RouteEntry, services: readonly SwarmService[], tasks: ReadonlyArray<readonly SwarmTask[] | undefined>, nodes: Topology['nodes']): boolean {
+    if (cached.services.length !== services.length) return false;
+    let identical = cached.nodes === nodes;
+    for (let i = 0; identical && i < services.length; i++) identical = cached.services[i] === services[i] && cached.tasks[i] === tasks[i];
+    if (identical) return true;
+    if (this.fingerprint(cached.nodes) !== this.fingerprint(nodes)) return false;
+    for (let i = 0; i < services.length; i++) {
+      if (this.fingerprint(cached.services[i]) !== this.fingerprint(services[i])) return false;
+      if (this.fingerprint(cached.tasks[i]) !== this.fingerprint(tasks[i])) return false;
+    }
+    return true;
+  }
+
+  /** Everything rendering reads from a service, a task list or the node map, as a string. */
+  private fingerprint(value: SwarmService | readonly SwarmTask[] | Topology['nodes'] | undefined): string {
+    if (value === undefined) return '';
+    let key = this.fingerprints.get(value);
+    if (key === undefined) {
+      if (value instanceof Map) key = JSON.stringify([...(value as Topology['nodes']).values()].map((n) => [n.id, n.address]));
+      else if (Array.isArray(value)) key = JSON.stringify((value as readonly SwarmTask[]).map((t) => [t.id, t.state, t.nodeId, t.addresses]));
+      else {
+        const service = value as SwarmService;
+        key = JSON.stringify([service.id, service.name, service.hostNetwork, service.ports, service.labels]);
+      }
+      this.fingerprints.set(value, key);
+    }
+    return key;
+  }
+}
+
+/** One-shot rendering, without a cache to keep. */
+export function renderTraefikConfig(rows: readonly RoutingRow[], topology: Topology, options: RenderOptions): { config: DynamicConfig; body: Buffer; statuses: readonly RouteStatus[] } {
+  const result = new TraefikRenderer(options).render(rows, topology);
+  return { config: result.config(), body: result.body, statuses: result.statuses };
+}
+
+/** Built field by field, all with one shape (object spread is slow on this path). */
+function routeStatus(
+  base: RowEntry['base'],
+  state: RouteState,
+  more: { router?: string; servers?: number; field?: string; reason?: string; warnings?: readonly string[] },
+): RouteStatus {
+  return {
+    id: base.id,
+    deploymentId: base.deploymentId,
+    domain: base.domain,
+    pathPrefix: base.pathPrefix,
+    state,
+    router: more.router,
+    servers: more.servers ?? 0,
+    field: more.field,
+    reason: more.reason,
+    warnings: more.warnings ?? [],
   };
-  if (routers.length > 0) http.routers = sortedObject(routers);
-  if (services.length > 0) http.services = sortedObject(services);
-  return { config: { http }, statuses };
 }
 
-/** Deterministic, "@"-free, and unique per row: a readable slug plus a hash of the row id. */
-export function routeName(route: Pick<Route, 'id' | 'deploymentId'>): string {
-  const slug = route.deploymentId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'route';
-  const hash = createHash('sha256').update(route.id).digest('hex').slice(0, 12);
-  return `${slug}-${hash}`;
+function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
+  for (let i = 1; i < rows.length; i++) {
+    if (compare(rows[i - 1]!.id, rows[i]!.id) > 0) return [...rows].sort((a, b) => compare(a.id, b.id));
+  }
+  return rows;
 }
 
-function ruleFor(route: Route): string {
-  const host = route.wildcard
-    ? `HostRegexp(\`^[a-z0-9-]+\\.${route.host.replaceAll('.', '\\.')}$\`)`
-    : `Host(\`${route.host}\`)`;
-  return route.pathPrefix ? `${host} && PathPrefix(\`${route.pathPrefix}\`)` : host;
-}
-
-/** Exact hosts beat wildcards, narrower wildcards beat wider ones, longer paths beat shorter. */
-function priorityFor(route: Route): number {
-  const hostRank = route.wildcard ? route.host.split('.').length : 1000;
-  return hostRank * 10_000 + route.pathPrefix.length;
+function deploymentKey(deploymentId: string, serviceName: string): string {
+  return `${deploymentId}\u0000${serviceName}`;
 }
 
 function indexServices(topology: Topology): Map<string, SwarmService[]> {
   const index = new Map<string, SwarmService[]>();
   for (const service of topology.services.values()) {
-    const key = `${service.deploymentId}\u0000${service.serviceName}`;
-    const list = index.get(key) ?? [];
-    list.push(service);
-    index.set(key, list);
+    const key = deploymentKey(service.deploymentId, service.serviceName);
+    const list = index.get(key);
+    if (list) list.push(service);
+    else index.set(key, [service]);
   }
-  for (const list of index.values()) list.sort((a, b) => compare(a.name, b.name));
+  for (const list of index.values()) if (list.length > 1) list.sort((a, b) => compare(a.name, b.name));
   return index;
 }
 
-function serversFor(route: Route, services: readonly SwarmService[], topology: Topology, options: RenderOptions, warnings: string[]): Server[] {
-  const urls = new Set<string>();
-  for (const service of services) {
-    for (const task of topology.tasks.get(service.id) ?? []) {
-      if (task.state !== 'running') continue;
-      const address = taskAddress(task, service, route.targetPort, topology, options.network);
-      if (address === undefined) {
-        warnings.push(`task ${task.id} of ${service.name} has no address on network ${options.network ?? '(any)'}`);
-        continue;
-      }
-      urls.add(`${route.protocol}://${address}`);
+const OPEN = Buffer.from('{\n "http": {\n');
+const CLOSE = Buffer.from('\n }\n}');
+const SEPARATOR = Buffer.from(',\n');
+const MAP_CLOSE = Buffer.from('\n  }');
+const mapOpen = (key: string) => Buffer.from(`  "${key}": {\n`);
+const MAP_OPEN = { middlewares: mapOpen('middlewares'), routers: mapOpen('routers'), services: mapOpen('services') };
+
+/**
+ * Builds the document from the routes' cached entry bytes, each name map in key order: byte for
+ * byte JSON.stringify(config, null, 1), without serialising anything that did not change.
+ */
+function assemble(outputs: RouteOutput[], statuses: readonly RouteStatus[], rendered: number): RenderResult {
+  // In route-name order each map comes out nearly sorted; the sorts below then cost about a pass.
+  outputs.sort((a, b) => compare(a.name, b.name));
+  const middlewares = [...SHARED_MIDDLEWARES];
+  const routers: ConfigEntry[] = [];
+  const services: ConfigEntry[] = [];
+  for (const output of outputs) {
+    for (const entry of output.routers) routers.push(entry);
+    for (const entry of output.services) services.push(entry);
+    for (const entry of output.middlewares) middlewares.push(entry);
+  }
+  const maps: Array<[keyof typeof MAP_OPEN, ConfigEntry[]]> = [['middlewares', middlewares]];
+  if (routers.length > 0) maps.push(['routers', routers], ['services', services]);
+
+  const parts: Buffer[] = [OPEN];
+  for (const [key, entries] of maps) {
+    entries.sort((a, b) => compare(a.name, b.name));
+    if (key !== 'middlewares') parts.push(SEPARATOR);
+    parts.push(MAP_OPEN[key]);
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0) parts.push(SEPARATOR);
+      parts.push(entries[i]!.bytes);
     }
+    parts.push(MAP_CLOSE);
   }
-  return [...urls].sort(compare).map((url) => ({ url }));
-}
+  parts.push(CLOSE);
 
-function taskAddress(task: SwarmTask, service: SwarmService, port: number, topology: Topology, network: string | undefined): string | undefined {
-  const onNetwork = network === undefined
-    ? task.addresses.find((a) => a.networkName !== 'ingress')
-    : task.addresses.find((a) => a.networkName === network);
-  if (onNetwork) return hostPort(onNetwork.ip, port);
-  const node = topology.nodes.get(task.nodeId);
-  if (!node?.address) return undefined;
-  const published = service.ports.find((p) => p.mode === 'host' && p.target === port);
-  if (published) return hostPort(node.address, published.published);
-  // Host networking: the task listens on its node's address.
-  if (service.hostNetwork || task.addresses.length === 0) return hostPort(node.address, port);
-  return undefined;
-}
-
-function hostPort(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-interface BackendOptions {
-  readonly passHostHeader: boolean | undefined;
-  readonly healthCheck: { interval?: string; path: string; timeout?: string } | undefined;
-}
-
-/** Backend settings from the deployment's service labels; bad values are ignored with a warning. */
-function backendOptions(services: readonly SwarmService[], prefix: string, warnings: string[]): BackendOptions {
-  const labels = services[0]?.labels ?? {};
-  let passHostHeader: boolean | undefined;
-  const pass = labels[`${prefix}.pass_host_header`];
-  if (pass === 'true' || pass === 'false') passHostHeader = pass === 'true';
-  else if (pass !== undefined) warnings.push(`label ${prefix}.pass_host_header must be true or false`);
-
-  let healthCheck: BackendOptions['healthCheck'];
-  const path = labels[`${prefix}.healthcheck.path`];
-  if (path !== undefined) {
-    const interval = labels[`${prefix}.healthcheck.interval`];
-    const timeout = labels[`${prefix}.healthcheck.timeout`];
-    if (!PATH_PATTERN.test(path) || path.length > 256) warnings.push(`label ${prefix}.healthcheck.path is not a valid path`);
-    else if (interval !== undefined && !DURATION_PATTERN.test(interval)) warnings.push(`label ${prefix}.healthcheck.interval is not a duration`);
-    else if (timeout !== undefined && !DURATION_PATTERN.test(timeout)) warnings.push(`label ${prefix}.healthcheck.timeout is not a duration`);
-    else healthCheck = { ...(interval ? { interval } : {}), path, ...(timeout ? { timeout } : {}) };
-  }
-  return { passHostHeader, healthCheck };
-}
-
-function loadBalancerFor(route: Route, name: string, servers: readonly Server[], backend: BackendOptions, live: boolean): Record<string, unknown> {
-  return {
-    // The health check would mark the 503 fallback down; it only applies to real replicas.
-    ...(live && backend.healthCheck ? { healthCheck: backend.healthCheck } : {}),
-    ...(backend.passHostHeader !== undefined ? { passHostHeader: backend.passHostHeader } : {}),
-    servers,
-    ...(route.sticky
-      ? { sticky: { cookie: { httpOnly: true, name: `edge_${name.replace(/-/g, '_').slice(-24)}`, sameSite: 'lax', secure: route.tls !== undefined } } }
-      : {}),
-    // wrr is Traefik's default: left out, so the output also suits Traefik versions before p2c.
-    ...(route.strategy !== 'wrr' ? { strategy: route.strategy } : {}),
-  };
-}
-
-function middlewareDefinition(type: keyof Middlewares, route: Route, warnings: string[]): Record<string, unknown> | undefined {
-  const m = route.middlewares;
-  switch (type) {
-    case 'rateLimit':
-      return m.rateLimit && { rateLimit: sortKeys(m.rateLimit) };
-    case 'compress':
-      return m.compress && { compress: m.compress === true ? {} : sortKeys(m.compress) };
-    case 'headers':
-      return m.headers && { headers: sortKeys(m.headers) };
-    case 'redirectScheme':
-      return m.redirectScheme && { redirectScheme: sortKeys(m.redirectScheme) };
-    case 'ipAllowList':
-      return m.ipAllowList && { ipAllowList: { sourceRange: m.ipAllowList.sourceRange } };
-    case 'retry':
-      return m.retry && { retry: sortKeys(m.retry) };
-    case 'stripPrefix': {
-      if (m.stripPrefix === undefined) return undefined;
-      if (m.stripPrefix !== true) return { stripPrefix: { prefixes: m.stripPrefix.prefixes } };
-      if (route.pathPrefix === '') {
-        warnings.push('stripPrefix: true has no path prefix to strip');
-        return undefined;
-      }
-      return { stripPrefix: { prefixes: [route.pathPrefix] } };
-    }
-  }
-}
-
-function sortedObject(entries: Array<[string, unknown]>): Record<string, unknown> {
-  entries.sort(([a], [b]) => compare(a, b));
-  const result: Record<string, unknown> = {};
-  for (const [key, value] of entries) result[key] = value;
-  return result;
-}
-
-/** Recursively sorts the keys of validated, JSON-shaped middleware options. */
-function sortKeys<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(sortKeys) as T;
-  if (value === null || typeof value !== 'object') return value;
-  return sortedObject(Object.entries(value).map(([k, v]) => [k, sortKeys(v)])) as T;
-}
-
-/** Code-unit order, independent of locale: the output must not depend on the machine. */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  const body = Buffer.concat(parts);
+  let config: DynamicConfig | undefined;
+  // Parsed back rather than kept as objects: the cache then holds bytes, not object graphs.
+  return { body, statuses, rendered, config: () => (config ??= JSON.parse(body.toString()) as DynamicConfig) };
 }
