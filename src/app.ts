@@ -7,12 +7,22 @@ import type Docker from 'dockerode';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import { hasRole, type Config } from './config.js';
-import { Database, startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/index.js';
+import { createPool, Database, startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/index.js';
 import { createDockerClient, createDockerProbe, LocationsWriter, SwarmWatcher } from './discovery/index.js';
 import { HealthRegistry } from './health/index.js';
-import { registerErrorHandling, registerHealthRoutes, registerMetricsRoutes, registerTraefikRoutes } from './http/index.js';
-import type { PeriodicJob } from './lib/periodic-job.js';
-import { createTelemetry } from './metrics/index.js';
+import { createFeedAuthenticator } from './feed/feed-auth.js';
+import { MetricsFeed } from './feed/metrics-feed.js';
+import {
+  registerErrorHandling,
+  registerFeedRoutes,
+  registerHealthRoutes,
+  registerMetricsRoutes,
+  registerObservabilityRoutes,
+  registerTraefikRoutes,
+} from './http/index.js';
+import { PeriodicJob } from './lib/periodic-job.js';
+import { AggregateStore, Aggregator, Collector, createStatsSource, LiveCache, LocalContainers } from './metrics/index.js';
+import { createTelemetry } from './telemetry/index.js';
 import { createRedis, REDIS } from './redis/index.js';
 import { RedisPublisher, RoutePublisher, RoutingTable, TraefikFileWriter } from './router/index.js';
 
@@ -148,6 +158,140 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         await Promise.all([watcher.stop(), table.stop(), locations.stop()]);
         await publisher.idle();
         await redisPublisher?.release().catch(() => undefined);
+      },
+    });
+  }
+
+  if (hasRole(config, 'metrics')) {
+    const log = app.log.child({ module: 'metrics' });
+    const metrics = config.metrics;
+    const ownPool = config.metricsDatabaseUrl !== undefined && config.metricsDatabaseUrl !== databaseUrl;
+    const metricsPool = ownPool
+      ? createPool({ connectionString: config.metricsDatabaseUrl, applicationName: 'swarm-edge-metrics', max: 4 }, log)
+      : database.pool;
+    const source = createStatsSource(metrics.source, { docker, cgroupRoot: metrics.cgroupRoot, procRoot: metrics.procRoot, dockerConcurrency: metrics.dockerConcurrency, timeoutMs: 10_000 });
+    const containers = new LocalContainers(
+      { labelPrefix: config.labelPrefix, procRoot: metrics.procRoot, needsInspect: source.name === 'cgroup', timeoutMs: 10_000 },
+      {
+        docker,
+        log,
+        // Swarm containers whose deployment is only on their service's labels: the router knows.
+        resolveDeployments: async (ids) => {
+          if (!database.isReady()) return new Map();
+          const { rows } = await database.pool.query<{ container_id: string; deployment_id: string }>(
+            'SELECT container_id, deployment_id FROM deployment_locations WHERE container_id = ANY($1)', [ids]);
+          return new Map(rows.map((r) => [r.container_id, r.deployment_id]));
+        },
+      },
+    );
+    const collector = new Collector({ intervalMs: metrics.intervalMs }, { containers, source, log });
+    const cache = new LiveCache({ windowMs: metrics.liveWindowMs, maxContainers: 50_000, maxBytes: metrics.liveMaxBytes });
+    // A window is written once the next tick after its end has had time to land.
+    const aggregator = new Aggregator({ graceMs: metrics.intervalMs + 2_000 });
+    const store = new AggregateStore(
+      { bufferMaxRows: metrics.bufferMaxRows, batchRows: 5_000, retentionDays: metrics.retentionDays, rollupRetentionDays: metrics.rollupRetentionDays, statementTimeoutMs: 10_000 },
+      { pool: metricsPool, log },
+    );
+    const feed = new MetricsFeed(
+      { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: 30_000 },
+      { cache, redis: redis ? { pub: redis, sub: redis.duplicate() } : undefined, log: app.log.child({ module: 'feed' }) },
+    );
+    const authenticate = createFeedAuthenticator({ mode: config.feed.auth, secret: config.feed.jwtSecret, jwksUrl: config.feed.jwksUrl, issuer: config.feed.issuer, audience: config.feed.audience });
+    if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
+    else if (!authenticate.configured) log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
+
+    const writeFinished = () => {
+      store.enqueue(aggregator.takeFinished(Date.now()));
+      return store.flush();
+    };
+    collector.onSamples((samples) => {
+      cache.add(samples);
+      aggregator.add(samples);
+      feed.publishLocal(samples);
+      void writeFinished();
+    });
+
+    health.register('metrics', { enabled: true, optional: true });
+    const evaluate = () => {
+      const c = collector.stats();
+      const problems: string[] = [];
+      if (c.lastCollectionAt === undefined || Date.now() - c.lastCollectionAt > 3 * metrics.intervalMs) problems.push(`no collection for ${c.lastCollectionAt === undefined ? 'ever' : `${Math.round((Date.now() - c.lastCollectionAt) / 1000)} s`}${c.lastError ? ` (${c.lastError})` : ''}`);
+      if (store.breakerState() !== 'closed') problems.push(`metrics database breaker ${store.breakerState()}`);
+      if ('breaker' in source && (source as { breaker: { state(): string } }).breaker.state() !== 'closed') problems.push('docker stats breaker open');
+      if (problems.length === 0) health.up('metrics');
+      else health.down('metrics', problems.join('; '));
+    };
+    const upkeep = new PeriodicJob({
+      name: 'metrics-flush',
+      intervalMs: metrics.intervalMs,
+      log,
+      run: async () => {
+        evaluate();
+        await writeFinished();
+      },
+    });
+    const maintenance = new PeriodicJob({ name: 'metrics-maintenance', intervalMs: 300_000, firstRunJitterMs: 5_000, backoff: { baseMs: 5_000, maxMs: 300_000 }, log, run: () => store.maintain() });
+
+    const report = () => ({
+      node: { source: source.name, intervalMs: metrics.intervalMs },
+      collection: collector.stats(),
+      source: source.stats(),
+      containers: containers.stats(),
+      storage: store.stats(),
+      aggregator: aggregator.stats(),
+      feed: feed.stats(),
+      liveCache: cache.stats(),
+    });
+    registerObservabilityRoutes(app, { report });
+    await registerFeedRoutes(app, { feed, authenticate });
+    health.addComponent('metrics', () => {
+      const r = report();
+      return { source: r.node.source, lastCollectionAt: r.collection.lastCollectionAt ?? null, containers: r.collection.containersSampled, bufferedRows: r.storage.bufferedRows, storageBreaker: r.storage.breaker.state, subscribers: r.feed.subscribers };
+    });
+    const t = telemetry;
+    t.counter('swarm_edge_metrics_collections_total', 'Collection ticks run', () => collector.stats().ticks);
+    t.counter('swarm_edge_metrics_collection_errors_total', 'Collection ticks that failed', () => collector.stats().errors);
+    t.counter('swarm_edge_metrics_collection_overruns_total', 'Ticks skipped because the previous one was still running', () => collector.stats().overruns);
+    t.gauge('swarm_edge_metrics_containers_sampled', 'Containers sampled by the last tick', () => collector.stats().containersSampled);
+    t.gauge('swarm_edge_metrics_containers_failed', 'Containers that could not be sampled in the last tick', () => collector.stats().containersFailed);
+    t.gauge('swarm_edge_metrics_collection_seconds', 'Wall time of the last collection tick', () => (collector.stats().lastDurationMs ?? 0) / 1000);
+    t.gauge('swarm_edge_metrics_last_collection_timestamp_seconds', 'When the last collection finished', () => (collector.stats().lastCollectionAt ?? 0) / 1000);
+    t.counter('swarm_edge_metrics_rows_written_total', 'Aggregate rows written', () => store.stats().rowsWritten);
+    t.counter('swarm_edge_metrics_batches_written_total', 'Aggregate batches written', () => store.stats().batchesWritten);
+    t.counter('swarm_edge_metrics_batches_failed_total', 'Aggregate batches that failed', () => store.stats().batchesFailed);
+    t.counter('swarm_edge_metrics_rows_dropped_total', 'Aggregate rows dropped because the buffer was full', () => store.stats().droppedRows);
+    t.gauge('swarm_edge_metrics_rows_buffered', 'Aggregate rows waiting to be written', () => store.stats().bufferedRows);
+    t.gauge('swarm_edge_metrics_last_write_timestamp_seconds', 'When aggregates were last written', () => (store.stats().lastWriteAt ?? 0) / 1000);
+    t.labelledGauge('swarm_edge_breaker_open', 'Circuit breakers: 1 when open or half-open', 'breaker', () => ({
+      metrics_database: store.breakerState() === 'closed' ? 0 : 1,
+      ...('breaker' in source ? { docker_stats: (source as { breaker: { state(): string } }).breaker.state() === 'closed' ? 0 : 1 } : {}),
+    }));
+    t.gauge('swarm_edge_feed_subscribers', 'Websocket feed clients connected', () => feed.stats().subscribers);
+    t.gauge('swarm_edge_feed_slow_subscribers', 'Feed clients currently over their buffer limit', () => feed.stats().slowSubscribers);
+    t.counter('swarm_edge_feed_slow_disconnects_total', 'Feed clients closed as slow', () => feed.stats().slowDisconnects);
+    t.counter('swarm_edge_feed_disconnects_total', 'Feed clients disconnected', () => feed.stats().disconnects);
+    t.counter('swarm_edge_feed_conflated_samples_total', 'Samples replaced by a newer one before being sent', () => feed.stats().conflated);
+    t.counter('swarm_edge_feed_samples_sent_total', 'Samples sent to feed clients', () => feed.stats().samplesSent);
+    t.counter('swarm_edge_feed_auth_failures_total', 'Feed connections refused for their token', () => feed.stats().authFailures);
+    t.counter('swarm_edge_feed_bad_messages_total', 'Malformed or unknown feed messages', () => feed.stats().badMessages);
+    t.gauge('swarm_edge_live_cache_bytes', 'Estimated size of the live sample cache', () => cache.stats().bytes);
+    t.gauge('swarm_edge_live_cache_containers', 'Containers in the live sample cache', () => cache.stats().containers);
+
+    lifecycle.push({
+      start: () => {
+        collector.start();
+        upkeep.start();
+        maintenance.start();
+        feed.start();
+      },
+      stop: async () => {
+        await collector.stop();
+        await Promise.all([upkeep.stop(), maintenance.stop()]);
+        await feed.stop();
+        // What is finished is written before exit; the window in progress is not finished.
+        await writeFinished().catch(() => undefined);
+        if (store.stats().bufferedRows > 0) log.warn({ buffered: store.stats().bufferedRows }, 'exiting with metrics windows not written (database unreachable)');
+        if (ownPool) await metricsPool.end().catch(() => undefined);
       },
     });
   }

@@ -105,6 +105,24 @@ const envSchema = z.object({
   TRAEFIK_FALLBACK_URL: httpUrl.optional(),
   TRAEFIK_HTTP_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters without spaces').optional(),
   TRAEFIK_REDIS_ROOT: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a key prefix of letters, digits, _ -').optional(),
+  METRICS_INTERVAL_SECONDS: positiveInt(1, 300).default(5),
+  METRICS_LIVE_WINDOW_SECONDS: positiveInt(10, 86_400).default(300),
+  METRICS_LIVE_MAX_BYTES: positiveInt(1_048_576, 4_294_967_296).default(64 * 1024 * 1024),
+  METRICS_BUFFER_MAX_ROWS: positiveInt(100, 10_000_000).default(100_000),
+  METRICS_RETENTION_DAYS: positiveInt(1, 3650).default(14),
+  METRICS_ROLLUP_RETENTION_DAYS: positiveInt(1, 3650).default(365),
+  STATS_SOURCE: z.enum(['auto', 'docker', 'cgroup']).default('auto'),
+  STATS_DOCKER_CONCURRENCY: positiveInt(1, 256).default(16),
+  CGROUP_ROOT: z.string().startsWith('/', 'must be an absolute path').default('/sys/fs/cgroup'),
+  PROC_ROOT: z.string().startsWith('/', 'must be an absolute path').default('/proc'),
+  FEED_AUTH: z.enum(['jwt', 'none']).default('jwt'),
+  FEED_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').max(4096).optional(),
+  FEED_JWKS_URL: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'must be an http(s) URL').optional(),
+  FEED_JWT_ISSUER: z.string().min(1).max(512).optional(),
+  FEED_JWT_AUDIENCE: z.string().min(1).max(512).optional(),
+  FEED_MAX_BUFFERED_BYTES: positiveInt(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
+  FEED_SLOW_GRACE_SECONDS: positiveInt(1, 600).default(10),
+  FEED_MAX_SUBSCRIPTIONS: positiveInt(1, 10_000).default(50),
 });
 
 export interface Config {
@@ -124,6 +142,28 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly shutdownTimeoutMs: number;
   readonly discoveryResyncMs: number;
+  readonly metrics: {
+    readonly intervalMs: number;
+    readonly liveWindowMs: number;
+    readonly liveMaxBytes: number;
+    readonly bufferMaxRows: number;
+    readonly retentionDays: number;
+    readonly rollupRetentionDays: number;
+    readonly source: 'auto' | 'docker' | 'cgroup';
+    readonly dockerConcurrency: number;
+    readonly cgroupRoot: string;
+    readonly procRoot: string;
+  };
+  readonly feed: {
+    readonly auth: 'jwt' | 'none';
+    readonly jwtSecret: string | undefined;
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string | undefined;
+    readonly audience: string | undefined;
+    readonly maxBufferedBytes: number;
+    readonly slowGraceMs: number;
+    readonly maxSubscriptions: number;
+  };
   readonly traefik: {
     readonly entryPoints: { readonly http: string; readonly https: string };
     readonly certResolver: string;
@@ -156,7 +196,7 @@ export function redactUrl(value: string): string {
 
 function shownValue(name: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
-  if (name.endsWith('_TOKEN')) return '(hidden)';
+  if (name.endsWith('_TOKEN') || name.endsWith('_SECRET')) return '(hidden)';
   return JSON.stringify(name.endsWith('_URL') ? redactUrl(value) : value);
 }
 
@@ -194,6 +234,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     discoveryResyncMs: e.DISCOVERY_RESYNC_SECONDS * 1000,
+    metrics: Object.freeze({
+      intervalMs: e.METRICS_INTERVAL_SECONDS * 1000,
+      liveWindowMs: e.METRICS_LIVE_WINDOW_SECONDS * 1000,
+      liveMaxBytes: e.METRICS_LIVE_MAX_BYTES,
+      bufferMaxRows: e.METRICS_BUFFER_MAX_ROWS,
+      retentionDays: e.METRICS_RETENTION_DAYS,
+      rollupRetentionDays: e.METRICS_ROLLUP_RETENTION_DAYS,
+      source: e.STATS_SOURCE,
+      dockerConcurrency: e.STATS_DOCKER_CONCURRENCY,
+      cgroupRoot: e.CGROUP_ROOT,
+      procRoot: e.PROC_ROOT,
+    }),
+    feed: Object.freeze({
+      auth: e.FEED_AUTH,
+      jwtSecret: e.FEED_JWT_SECRET,
+      jwksUrl: e.FEED_JWKS_URL,
+      issuer: e.FEED_JWT_ISSUER,
+      audience: e.FEED_JWT_AUDIENCE,
+      maxBufferedBytes: e.FEED_MAX_BUFFERED_BYTES,
+      slowGraceMs: e.FEED_SLOW_GRACE_SECONDS * 1000,
+      maxSubscriptions: e.FEED_MAX_SUBSCRIPTIONS,
+    }),
     traefik: Object.freeze({
       entryPoints: Object.freeze({ http: e.TRAEFIK_ENTRYPOINT_HTTP, https: e.TRAEFIK_ENTRYPOINT_HTTPS }),
       certResolver: e.TRAEFIK_CERT_RESOLVER,

@@ -3,3 +3,5 @@ export { Errors } from './errors.js';
 export { registerHealthRoutes } from './health-routes.js';
 export { registerMetricsRoutes } from './metrics-routes.js';
 export { registerTraefikRoutes } from './traefik-routes.js';
+export { registerFeedRoutes } from './feed-routes.js';
+export { registerObservabilityRoutes } from './observability-routes.js';

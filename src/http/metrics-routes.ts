@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Telemetry } from '../metrics/index.js';
+import type { Telemetry } from '../telemetry/index.js';
 
 export function registerMetricsRoutes(app: FastifyInstance, deps: { telemetry: Telemetry }): void {
   app.get('/metrics', async (_request, reply) =>

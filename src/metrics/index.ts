@@ -1,2 +1,15 @@
-export { createTelemetry } from './telemetry.js';
-export type { Telemetry } from './telemetry.js';
+export { Aggregator, WINDOW_MS } from './aggregator.js';
+export type { AggregateRow } from './aggregator.js';
+export { AggregateStore } from './aggregate-store.js';
+export type { StoreStats } from './aggregate-store.js';
+export { Collector } from './collector.js';
+export type { CollectorStats } from './collector.js';
+export { LiveCache } from './live-cache.js';
+export { LocalContainers } from './local-containers.js';
+export type { DeploymentResolver } from './local-containers.js';
+export { toSample } from './sample.js';
+export type { ContainerRef, RawStats, Sample } from './sample.js';
+export { CgroupStatsSource } from './sources/cgroup-source.js';
+export { DockerStatsSource } from './sources/docker-source.js';
+export type { LocalContainer, StatsSource } from './sources/stats-source.js';
+export { createStatsSource } from './sources/select-source.js';

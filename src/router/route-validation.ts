@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { z } from 'zod';
+import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
 import type { RoutingRow } from './routing-table.js';
 
 export type Strategy = 'wrr' | 'p2c';
@@ -41,7 +42,6 @@ const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u0
 export const PATH_PATTERN = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
 /** Traefik durations as accepted here: 500ms, 1s, 5m, 1h. */
 export const DURATION_PATTERN = /^[0-9]{1,6}(ms|s|m|h)$/;
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** Validates one host name (no wildcard) and returns its ASCII form, or why it is not one. */
@@ -171,11 +171,11 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
   const reject = (field: string, reason: string): Validation => ({ ok: false, field, reason });
   const warnings: string[] = [];
 
-  if (typeof row.deployment_id !== 'string' || !SAFE_ID.test(row.deployment_id)) {
+  if (typeof row.deployment_id !== 'string' || !IDENTIFIER_PATTERN.test(row.deployment_id)) {
     return reject('deployment_id', 'must be 1-128 characters of letters, digits, _ . : -');
   }
   const serviceName = row.service_name ?? 'default';
-  if (typeof serviceName !== 'string' || !SAFE_ID.test(serviceName)) {
+  if (typeof serviceName !== 'string' || !IDENTIFIER_PATTERN.test(serviceName)) {
     return reject('service_name', 'must be 1-128 characters of letters, digits, _ . : -');
   }
   const domain = parseDomain(row.domain);

@@ -10,6 +10,10 @@ export interface Telemetry {
   readonly router: RouterTelemetry;
   /** Registers a gauge whose value is read at scrape time. */
   gauge(name: string, help: string, read: () => number): void;
+  /** Registers a counter whose (monotonic) total is read at scrape time, from a component's own stats. */
+  counter(name: string, help: string, read: () => number): void;
+  /** A gauge with one label whose values are read at scrape time. */
+  labelledGauge(name: string, help: string, label: string, read: () => Record<string, number>): void;
 }
 
 export function createTelemetry(): Telemetry {
@@ -44,6 +48,30 @@ export function createTelemetry(): Telemetry {
     },
     gauge: (name, help, read) => {
       new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+    },
+    counter: (name, help, read) => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          // The component keeps the total; mirror it.
+          this.reset();
+          this.inc(read());
+        },
+      });
+    },
+    labelledGauge: (name, help, label, read) => {
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(read())) this.set({ [label]: value }, n);
+        },
+      });
     },
   };
 }

@@ -1,0 +1,237 @@
+/**
+ * The websocket feed hub: who is subscribed to which deployment, delivery of new samples, and
+ * (with Redis) fan-out across instances, so a dashboard connected to any instance sees a
+ * deployment wherever its containers run.
+ *
+ * Cross-node: each instance PUBLISHes its samples per deployment on `swarm-edge:metrics:<id>`
+ * and SUBSCRIBEs to a deployment's channel only while a local client watches it. Remote samples
+ * also go into the live cache, so later snapshots include them. Without Redis, or while it is
+ * down, local delivery goes on.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { WebSocket } from 'ws';
+import { isIdentifier } from '../lib/identifiers.js';
+import type { LiveCache, Sample } from '../metrics/index.js';
+import { allows, type Grant } from './feed-auth.js';
+import { CLOSE, parseClientMessage } from './protocol.js';
+import { Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
+
+export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
+const MAX_BAD_MESSAGES = 20;
+
+export interface FeedOptions extends SubscriberLimits {
+  readonly heartbeatMs: number;
+}
+
+export interface FeedStats {
+  readonly subscribers: number;
+  readonly slowSubscribers: number;
+  readonly subscriptions: number;
+  readonly framesSent: number;
+  readonly samplesSent: number;
+  readonly conflated: number;
+  readonly slowDisconnects: number;
+  readonly disconnects: number;
+  readonly connections: number;
+  readonly authFailures: number;
+  readonly badMessages: number;
+  readonly forbidden: number;
+  readonly remoteSamples: number;
+  readonly remoteRejected: number;
+  readonly redisPublishFailures: number;
+}
+
+export class MetricsFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly byDeployment = new Map<string, Set<Subscriber>>();
+  private readonly instanceId = randomUUID();
+  private readonly counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
+  private readonly s = { disconnects: 0, connections: 0, authFailures: 0, badMessages: 0, forbidden: 0, remoteSamples: 0, remoteRejected: 0, redisPublishFailures: 0 };
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: FeedOptions,
+    private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: FastifyBaseLogger },
+  ) {
+    deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onRemote(channel.toString(), message));
+  }
+
+  start(): void {
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const subscriber of this.subscribers) subscriber.close(CLOSE.goingAway, 'server shutting down');
+    this.deps.redis?.sub.disconnect();
+    await Promise.resolve();
+  }
+
+  authFailed(): void {
+    this.s.authFailures += 1;
+  }
+
+  stats(): FeedStats {
+    let slow = 0;
+    let subscriptions = 0;
+    for (const subscriber of this.subscribers) {
+      if (subscriber.isSlow) slow += 1;
+      subscriptions += subscriber.subscriptions.size;
+    }
+    return { subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s };
+  }
+
+  /** Takes over an authenticated socket. */
+  accept(socket: WebSocket, grant: Grant): void {
+    const subscriber = new Subscriber(socket, this.options, this.counters);
+    this.subscribers.add(subscriber);
+    this.s.connections += 1;
+    if (grant.expiresAt !== undefined) {
+      const expiry = setTimeout(() => subscriber.close(CLOSE.unauthorized, 'token expired'), Math.max(0, grant.expiresAt - Date.now()));
+      expiry.unref();
+      socket.once('close', () => clearTimeout(expiry));
+    }
+    socket.on('pong', () => {
+      subscriber.alive = true;
+    });
+    socket.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(subscriber, grant, isBinary ? undefined : data.toString()));
+    socket.on('error', (error) => this.deps.log.debug({ err: error }, 'websocket error'));
+    socket.once('close', () => {
+      this.s.disconnects += 1;
+      this.subscribers.delete(subscriber);
+      for (const deploymentId of subscriber.subscriptions) this.removeSubscription(subscriber, deploymentId);
+    });
+  }
+
+  /** New samples collected on this node: deliver locally, and to other instances through Redis. */
+  publishLocal(samples: readonly Sample[]): void {
+    const byDeployment = groupByDeployment(samples);
+    this.deliver(byDeployment);
+    const pub = this.deps.redis?.pub;
+    if (pub?.status !== 'ready') return;
+    for (const [deploymentId, group] of byDeployment) {
+      pub.publish(`${CHANNEL_PREFIX}${deploymentId}`, JSON.stringify({ from: this.instanceId, samples: group })).catch(() => {
+        this.s.redisPublishFailures += 1;
+      });
+    }
+  }
+
+  private deliver(byDeployment: ReadonlyMap<string, readonly Sample[]>): void {
+    const touched = new Set<Subscriber>();
+    for (const [deploymentId, group] of byDeployment) {
+      for (const subscriber of this.byDeployment.get(deploymentId) ?? []) {
+        for (const sample of group) subscriber.enqueue(sample);
+        touched.add(subscriber);
+      }
+    }
+    for (const subscriber of touched) subscriber.flush();
+  }
+
+  private onMessage(subscriber: Subscriber, grant: Grant, text: string | undefined): void {
+    const parsed = text === undefined ? ({ ok: false, code: 'bad_message', message: 'binary frames are not accepted' } as const) : parseClientMessage(text);
+    if (!parsed.ok) {
+      this.s.badMessages += 1;
+      subscriber.badMessages += 1;
+      subscriber.send({ type: 'error', code: parsed.code, message: parsed.message });
+      if (subscriber.badMessages >= MAX_BAD_MESSAGES) subscriber.close(CLOSE.policy, 'too many bad messages');
+      return;
+    }
+    const { message } = parsed;
+    const deploymentId = message.deploymentId;
+    if (message.type === 'unsubscribe') {
+      if (!subscriber.subscriptions.has(deploymentId)) {
+        subscriber.send({ type: 'error', code: 'not_subscribed', message: 'not subscribed to this deployment', deploymentId });
+        return;
+      }
+      this.removeSubscription(subscriber, deploymentId);
+      subscriber.send({ type: 'unsubscribed', deploymentId });
+      return;
+    }
+    if (!allows(grant, deploymentId)) {
+      this.s.forbidden += 1;
+      subscriber.send({ type: 'error', code: 'forbidden', message: 'the token does not grant this deployment', deploymentId });
+      return;
+    }
+    if (subscriber.subscriptions.has(deploymentId)) {
+      subscriber.send({ type: 'subscribed', deploymentId });
+      return;
+    }
+    if (subscriber.subscriptions.size >= this.options.maxSubscriptions) {
+      subscriber.send({ type: 'error', code: 'too_many_subscriptions', message: `at most ${this.options.maxSubscriptions} subscriptions per connection`, deploymentId });
+      return;
+    }
+    subscriber.subscriptions.add(deploymentId);
+    let set = this.byDeployment.get(deploymentId);
+    if (!set) {
+      this.byDeployment.set(deploymentId, (set = new Set()));
+      this.deps.redis?.sub.subscribe(`${CHANNEL_PREFIX}${deploymentId}`).catch((error: unknown) => this.deps.log.debug({ err: error }, 'redis subscribe failed'));
+    }
+    set.add(subscriber);
+    subscriber.send({ type: 'subscribed', deploymentId });
+    subscriber.send({ type: 'snapshot', deploymentId, samples: this.deps.cache.snapshot(deploymentId) });
+  }
+
+  private removeSubscription(subscriber: Subscriber, deploymentId: string): void {
+    subscriber.subscriptions.delete(deploymentId);
+    const set = this.byDeployment.get(deploymentId);
+    set?.delete(subscriber);
+    if (set?.size === 0) {
+      this.byDeployment.delete(deploymentId);
+      this.deps.redis?.sub.unsubscribe(`${CHANNEL_PREFIX}${deploymentId}`).catch(() => undefined);
+    }
+  }
+
+  /** A message from another instance: untrusted input like any other. */
+  private onRemote(channel: string, message: Buffer): void {
+    if (!channel.startsWith(CHANNEL_PREFIX)) return;
+    const deploymentId = channel.slice(CHANNEL_PREFIX.length);
+    let body: { from?: unknown; samples?: unknown };
+    try {
+      body = JSON.parse(message.toString()) as { from?: unknown; samples?: unknown };
+    } catch {
+      this.s.remoteRejected += 1;
+      return;
+    }
+    if (body.from === this.instanceId) return;
+    if (!isIdentifier(deploymentId) || !Array.isArray(body.samples) || !body.samples.every((s) => isSampleOf(s, deploymentId))) {
+      this.s.remoteRejected += 1;
+      return;
+    }
+    const samples = body.samples as Sample[];
+    this.s.remoteSamples += samples.length;
+    this.deps.cache.add(samples);
+    this.deliver(new Map([[deploymentId, samples]]));
+  }
+
+  private beat(): void {
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.alive) {
+        // No pong since the last ping: a dead peer (a laptop closed, a dropped NAT entry).
+        subscriber.socket.terminate();
+        continue;
+      }
+      subscriber.alive = false;
+      subscriber.socket.ping();
+      subscriber.checkSlow();
+    }
+  }
+}
+
+function groupByDeployment(samples: readonly Sample[]): Map<string, Sample[]> {
+  const groups = new Map<string, Sample[]>();
+  for (const sample of samples) {
+    const group = groups.get(sample.deploymentId);
+    if (group) group.push(sample);
+    else groups.set(sample.deploymentId, [sample]);
+  }
+  return groups;
+}
+
+function isSampleOf(value: unknown, deploymentId: string): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const s = value as Record<string, unknown>;
+  return s.deploymentId === deploymentId && typeof s.containerId === 'string' && /^[a-f0-9]{12,64}$/.test(s.containerId) && typeof s.ts === 'number' && Number.isFinite(s.ts);
+}

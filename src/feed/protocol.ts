@@ -1,0 +1,57 @@
+/**
+ * The websocket feed's protocol (GET /ws/metrics), JSON text frames. Documented in the README.
+ *
+ * Client → server:
+ *   {"type":"subscribe","deploymentId":"dep-1"}     snapshot of the live window, then every new sample
+ *   {"type":"unsubscribe","deploymentId":"dep-1"}
+ * Server → client:
+ *   {"type":"subscribed","deploymentId":"dep-1"}
+ *   {"type":"snapshot","deploymentId":"dep-1","samples":[...]}   oldest first
+ *   {"type":"samples","samples":[...]}                 newest sample per container since the last frame
+ *   {"type":"unsubscribed","deploymentId":"dep-1"}
+ *   {"type":"error","code":"...","message":"...","deploymentId"?:"..."}
+ */
+import { z } from 'zod';
+import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
+
+/** Close codes (4000-4999 are the application's). */
+export const CLOSE = {
+  /** Token missing, invalid or expired. */
+  unauthorized: 4001,
+  /** The client did not read fast enough: its buffered bytes stayed over the limit for the grace period. */
+  slow: 4008,
+  /** Too many bad messages. */
+  policy: 1008,
+  /** Frame larger than maxPayload (sent by ws itself). */
+  tooBig: 1009,
+  /** The server is shutting down. */
+  goingAway: 1001,
+} as const;
+
+export const MAX_PAYLOAD_BYTES = 4096;
+
+const deploymentId = z.string().regex(IDENTIFIER_PATTERN, 'must be 1-128 characters of letters, digits, _ . : -');
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('subscribe'), deploymentId }),
+  z.strictObject({ type: z.literal('unsubscribe'), deploymentId }),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+export type ErrorCode = 'bad_json' | 'bad_message' | 'forbidden' | 'too_many_subscriptions' | 'not_subscribed';
+
+export function parseClientMessage(text: string): { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'bad_json', message: 'frame is not valid JSON' };
+  }
+  const parsed = clientMessage.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, code: 'bad_message', message: `${where}${issue?.message ?? 'invalid message'} (expected {"type":"subscribe"|"unsubscribe","deploymentId":"..."})` };
+  }
+  return { ok: true, message: parsed.data };
+}

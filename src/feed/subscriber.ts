@@ -1,0 +1,110 @@
+/**
+ * One websocket client of the feed, with backpressure that protects everyone else:
+ * - new samples wait in a queue that holds only the latest sample per container (conflation), so
+ *   it is bounded by the containers of the client's subscriptions, however slow the client is;
+ * - nothing is written while the socket's buffered bytes exceed the limit; the queue is sent
+ *   when the previous frame has gone to the kernel (ws' send callback);
+ * - a client that stays over the limit longer than the grace period is closed with 4008 "slow".
+ */
+import type { WebSocket } from 'ws';
+import type { Sample } from '../metrics/index.js';
+import { CLOSE } from './protocol.js';
+
+export interface SubscriberLimits {
+  readonly maxBufferedBytes: number;
+  readonly slowGraceMs: number;
+  readonly maxSubscriptions: number;
+}
+
+export interface FeedCounters {
+  framesSent: number;
+  samplesSent: number;
+  conflated: number;
+  slowDisconnects: number;
+}
+
+export class Subscriber {
+  readonly subscriptions = new Set<string>();
+  private readonly pending = new Map<string, Sample>();
+  private inFlight = false;
+  private overSince: number | undefined;
+  private closed = false;
+  alive = true;
+  badMessages = 0;
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly limits: SubscriberLimits,
+    private readonly counters: FeedCounters,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get isSlow(): boolean {
+    return this.overSince !== undefined;
+  }
+
+  /** Queues a sample, replacing an unsent older one of the same container. */
+  enqueue(sample: Sample): void {
+    if (this.closed) return;
+    if (this.pending.has(sample.containerId)) this.counters.conflated += 1;
+    this.pending.set(sample.containerId, sample);
+  }
+
+  /** Sends what is queued, unless the socket is backed up (then checks the grace period). */
+  flush(): void {
+    if (this.closed || this.pending.size === 0 || this.inFlight) return;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.overSince ??= this.now();
+      this.checkSlow();
+      return;
+    }
+    this.overSince = undefined;
+    const samples = [...this.pending.values()];
+    this.pending.clear();
+    this.inFlight = true;
+    this.counters.framesSent += 1;
+    this.counters.samplesSent += samples.length;
+    this.socket.send(JSON.stringify({ type: 'samples', samples }), () => {
+      this.inFlight = false;
+      this.flush();
+    });
+  }
+
+  /** Control frames (acknowledgements, errors, snapshots) go out at once. */
+  send(message: object): void {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    this.counters.framesSent += 1;
+    this.socket.send(JSON.stringify(message));
+  }
+
+  /** Called on the heartbeat too: a client can be stuck over the limit with nothing new to send. */
+  checkSlow(): void {
+    if (this.closed) return;
+    if (this.socket.bufferedAmount <= this.limits.maxBufferedBytes) {
+      this.overSince = undefined;
+      return;
+    }
+    this.overSince ??= this.now();
+    if (this.now() - this.overSince >= this.limits.slowGraceMs) {
+      this.counters.slowDisconnects += 1;
+      this.close(CLOSE.slow, 'slow');
+      // A client that does not read will not read a close frame either: do not wait for it.
+      setTimeout(() => this.socket.terminate(), 1_000).unref();
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending.clear();
+    this.socket.close(code, reason);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get queued(): number {
+    return this.pending.size;
+  }
+}

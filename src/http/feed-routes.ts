@@ -1,0 +1,36 @@
+/**
+ * GET /ws/metrics: the websocket feed (protocol in feed/protocol.ts and the README). The token
+ * comes from `?token=` (browsers cannot set headers on a websocket) or `Authorization: Bearer`.
+ * A refused token still completes the handshake, so that browser clients can read why: an error
+ * frame, then close code 4001.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyInstance } from 'fastify';
+import { FeedAuthError, type FeedAuthenticator } from '../feed/feed-auth.js';
+import type { MetricsFeed } from '../feed/metrics-feed.js';
+import { CLOSE, MAX_PAYLOAD_BYTES } from '../feed/protocol.js';
+
+export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: MetricsFeed; authenticate: FeedAuthenticator }): Promise<void> {
+  await app.register(websocket, { options: { maxPayload: MAX_PAYLOAD_BYTES } });
+  app.get<{ Querystring: { token?: string } }>('/ws/metrics', { websocket: true }, async (socket, request) => {
+    const header = request.headers.authorization;
+    const token = typeof request.query.token === 'string' ? request.query.token : header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    // Frames sent before the grant is known must not be lost: buffer them until accept().
+    const early: Buffer[] = [];
+    const hold = (data: Buffer) => early.push(data);
+    socket.on('message', hold);
+    try {
+      const grant = await deps.authenticate(token);
+      socket.off('message', hold);
+      deps.feed.accept(socket, grant);
+      for (const data of early) socket.emit('message', data, false);
+    } catch (error) {
+      socket.off('message', hold);
+      deps.feed.authFailed();
+      const message = error instanceof FeedAuthError ? error.message : 'authentication failed';
+      if (!(error instanceof FeedAuthError)) request.log.warn({ err: error }, 'feed authentication error');
+      socket.send(JSON.stringify({ type: 'error', code: 'unauthorized', message }));
+      socket.close(CLOSE.unauthorized, 'unauthorized');
+    }
+  });
+}

@@ -1,0 +1,9 @@
+/**
+ * Identifiers that come from outside (deployment ids in rows, labels and websocket messages) and
+ * end up in names, Redis channels and SQL parameters: 1-128 characters of letters, digits, _ . : -
+ */
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+export function isIdentifier(value: unknown): value is string {
+  return typeof value === 'string' && IDENTIFIER_PATTERN.test(value);
+}

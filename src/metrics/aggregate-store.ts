@@ -1,0 +1,233 @@
+/**
+ * Writes finished 60 s windows to TimescaleDB, or plain PostgreSQL when the extension is absent.
+ *
+ * Rows go through a bounded in-memory buffer, oldest first, one batched unnest INSERT per flush
+ * (ON CONFLICT DO NOTHING, so a retry after an unknown outcome is harmless), behind a circuit
+ * breaker. While the database is away the breaker is open, nothing is attempted, and rows wait in
+ * the buffer; when it is full the oldest are dropped and counted. Nothing else is ever dropped.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+import { createBreaker, type Breaker } from '../lib/breaker.js';
+import { failureLogLevel } from '../lib/backoff.js';
+import type { AggregateRow } from './aggregator.js';
+import {
+  createPartitionStatement,
+  CREATE_TIMESCALEDB,
+  DELETE_OLD_ROLLUPS,
+  DETECT_TIMESCALEDB,
+  expiredPartitions,
+  INSERT_AGGREGATES,
+  LIST_PARTITIONS,
+  partitionName,
+  ROLLUP_HOURS,
+  schemaStatements,
+  startOfDay,
+  TIMESCALEDB_LICENSE,
+  type StorageKind,
+} from './storage-schema.js';
+
+export interface StoreOptions {
+  readonly bufferMaxRows: number;
+  readonly batchRows: number;
+  readonly retentionDays: number;
+  readonly rollupRetentionDays: number;
+  readonly statementTimeoutMs: number;
+}
+
+export interface StoreStats {
+  readonly kind: StorageKind | undefined;
+  readonly schemaReady: boolean;
+  readonly bufferedRows: number;
+  readonly droppedRows: number;
+  readonly batchesWritten: number;
+  readonly rowsWritten: number;
+  readonly rowsDuplicate: number;
+  readonly batchesFailed: number;
+  readonly lastWriteAt: number | undefined;
+  readonly lastError: string | undefined;
+  readonly breaker: ReturnType<Breaker<[AggregateRow[]], number>['stats']>;
+}
+
+const HOUR = 3_600_000;
+
+export class AggregateStore {
+  private buffer: AggregateRow[] = [];
+  private kind: StorageKind | undefined;
+  private schemaReady = false;
+  private readonly partitions = new Set<string>();
+  private readonly breaker: Breaker<[AggregateRow[]], number>;
+  private flushing: Promise<void> | undefined;
+  /** Earliest hour whose rollup must be recomputed (plain PostgreSQL). */
+  private rollupFrom: number | undefined;
+  private consecutiveFailures = 0;
+  private s = { droppedRows: 0, batchesWritten: 0, rowsWritten: 0, rowsDuplicate: 0, batchesFailed: 0, lastWriteAt: undefined as number | undefined, lastError: undefined as string | undefined };
+
+  constructor(
+    private readonly options: StoreOptions,
+    private readonly deps: { pool: Pick<pg.Pool, 'query' | 'connect'>; log: FastifyBaseLogger },
+  ) {
+    this.breaker = createBreaker((rows: AggregateRow[]) => this.insert(rows), {
+      name: 'metrics-database',
+      // The statement timeout cancels the query server-side; the breaker's own is a backstop.
+      timeoutMs: options.statementTimeoutMs + 3_000,
+      resetMs: 2_000,
+      maxResetMs: 30_000,
+      // One flush every few seconds at most: a long window, so a single failure can open it.
+      windowMs: 60_000,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 1,
+    });
+  }
+
+  onBreakerChange(listener: (state: string) => void): void {
+    this.breaker.onStateChange(listener);
+  }
+
+  breakerState() {
+    return this.breaker.state();
+  }
+
+  stats(): StoreStats {
+    return { kind: this.kind, schemaReady: this.schemaReady, bufferedRows: this.buffer.length, ...this.s, breaker: this.breaker.stats() };
+  }
+
+  /** Queues finished windows (in bucket order); drops the oldest beyond the bound. */
+  enqueue(rows: readonly AggregateRow[]): void {
+    if (rows.length === 0) return;
+    this.buffer.push(...rows);
+    const excess = this.buffer.length - this.options.bufferMaxRows;
+    if (excess > 0) {
+      this.buffer.splice(0, excess);
+      this.s.droppedRows += excess;
+      this.deps.log.warn({ dropped: excess, droppedTotal: this.s.droppedRows, bound: this.options.bufferMaxRows }, 'metrics buffer full; dropped the oldest windows');
+    }
+  }
+
+  /** Writes buffered rows, oldest first, until the buffer is empty or a write fails. */
+  flush(): Promise<void> {
+    this.flushing ??= this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /** Periodic upkeep: partitions ahead, rollups, retention. Failures are logged and retried next time. */
+  async maintain(now = new Date()): Promise<void> {
+    if (!(await this.ensureSchema())) return;
+    if (this.kind === 'postgres') {
+      for (let d = -1; d <= 2; d++) await this.ensurePartition(new Date(now.getTime() + d * 86_400_000));
+      const currentHour = Math.floor(now.getTime() / HOUR) * HOUR;
+      const from = Math.min(this.rollupFrom ?? currentHour - HOUR, currentHour - HOUR);
+      await this.deps.pool.query(ROLLUP_HOURS, [new Date(from), new Date(currentHour + HOUR)]);
+      this.rollupFrom = undefined;
+      const { rows } = await this.deps.pool.query<{ name: string }>(LIST_PARTITIONS);
+      for (const name of expiredPartitions(rows.map((r) => r.name), now, this.options.retentionDays)) {
+        await this.deps.pool.query(`DROP TABLE IF EXISTS ${name}`);
+        this.partitions.delete(name);
+        this.deps.log.info({ partition: name }, 'dropped metrics partition past retention');
+      }
+      await this.deps.pool.query(DELETE_OLD_ROLLUPS, [new Date(now.getTime() - this.options.rollupRetentionDays * 86_400_000)]);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.buffer.length > 0) {
+      if (this.breaker.state() === 'open') return;
+      const batch = this.buffer.slice(0, this.options.batchRows);
+      try {
+        const inserted = await this.breaker.fire(batch);
+        // Rows enqueued meanwhile went to the end: the batch is still the head.
+        this.buffer.splice(0, batch.length);
+        this.s.batchesWritten += 1;
+        this.s.rowsWritten += inserted;
+        this.s.rowsDuplicate += batch.length - inserted;
+        this.s.lastWriteAt = Date.now();
+        this.s.lastError = undefined;
+        this.consecutiveFailures = 0;
+        const earliest = Math.floor(batch[0]!.bucket / HOUR) * HOUR;
+        this.rollupFrom = Math.min(this.rollupFrom ?? earliest, earliest);
+      } catch (error) {
+        this.s.batchesFailed += 1;
+        this.s.lastError = (error as Error).message;
+        this.consecutiveFailures += 1;
+        this.deps.log[failureLogLevel(this.consecutiveFailures)](
+          { err: error, buffered: this.buffer.length, breaker: this.breaker.state() },
+          'could not write metrics aggregates; keeping them buffered',
+        );
+        return;
+      }
+    }
+  }
+
+  private async insert(rows: AggregateRow[]): Promise<number> {
+    if (!(await this.ensureSchema())) throw new Error('metrics schema not ready');
+    if (this.kind === 'postgres') {
+      for (const day of new Set(rows.map((r) => startOfDay(new Date(r.bucket)).getTime()))) await this.ensurePartition(new Date(day));
+    }
+    const result = await this.deps.pool.query(INSERT_AGGREGATES, toColumns(rows));
+    return result.rowCount ?? 0;
+  }
+
+  private async ensurePartition(day: Date): Promise<void> {
+    const name = partitionName(startOfDay(day));
+    if (this.partitions.has(name)) return;
+    await this.deps.pool.query(createPartitionStatement(day));
+    this.partitions.add(name);
+  }
+
+  /** Detects TimescaleDB and creates the schema once; false while the database is unreachable. */
+  private async ensureSchema(): Promise<boolean> {
+    if (this.schemaReady) return true;
+    const { pool, log } = this.deps;
+    const detected = await pool.query<{ installed: boolean; available: boolean }>(DETECT_TIMESCALEDB);
+    let kind: StorageKind = 'postgres';
+    if (detected.rows[0]?.installed) kind = 'timescaledb';
+    else if (detected.rows[0]?.available) {
+      try {
+        await pool.query(CREATE_TIMESCALEDB);
+        kind = 'timescaledb';
+      } catch (error) {
+        log.warn({ err: error }, 'timescaledb is available but could not be created (needs shared_preload_libraries and rights); using plain PostgreSQL');
+      }
+    }
+    let compression = false;
+    if (kind === 'timescaledb') {
+      const license = await pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
+      compression = license.rows[0]?.license !== 'apache';
+    }
+    const client = await pool.connect();
+    try {
+      // One instance creates the schema at a time (two nodes starting together).
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-metrics-schema']);
+      for (const statement of schemaStatements(kind, this.options, { compression })) await client.query(statement);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-metrics-schema']).catch(() => undefined);
+      client.release();
+    }
+    this.kind = kind;
+    this.schemaReady = true;
+    log.info({ storage: kind, compression }, kind === 'timescaledb' ? 'metrics storage: TimescaleDB hypertable' : 'metrics storage: plain PostgreSQL with daily partitions (timescaledb not installed)');
+    return true;
+  }
+}
+
+/** Column arrays for INSERT_AGGREGATES, in its parameter order. */
+export function toColumns(rows: readonly AggregateRow[]): unknown[][] {
+  return [
+    rows.map((r) => new Date(r.bucket)),
+    rows.map((r) => r.containerId),
+    rows.map((r) => r.deploymentId),
+    rows.map((r) => r.nodeId),
+    rows.map((r) => r.serviceId),
+    rows.map((r) => r.cpuAvg),
+    rows.map((r) => r.cpuMax),
+    rows.map((r) => r.memoryAvg),
+    rows.map((r) => r.memoryMax),
+    rows.map((r) => r.netRxBytes),
+    rows.map((r) => r.netTxBytes),
+    rows.map((r) => r.blockReadBytes),
+    rows.map((r) => r.blockWriteBytes),
+    rows.map((r) => r.samples),
+  ];
+}

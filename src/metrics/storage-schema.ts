@@ -1,0 +1,165 @@
+/**
+ * The SQL of aggregate storage, as data: which statements run for TimescaleDB and which for plain
+ * PostgreSQL. Kept free of I/O so unit tests can check exactly what each path issues (there is no
+ * TimescaleDB to test against here).
+ *
+ * Both paths share one table shape, `container_metrics` (one row per container and minute), and
+ * one rollup, `deployment_metrics_hourly` (a continuous aggregate with TimescaleDB, a table the
+ * service fills without it).
+ */
+
+export type StorageKind = 'timescaledb' | 'postgres';
+
+export interface RetentionOptions {
+  readonly retentionDays: number;
+  readonly rollupRetentionDays: number;
+}
+
+const COLUMNS = `
+  bucket            timestamptz      NOT NULL,
+  container_id      text             NOT NULL,
+  deployment_id     text             NOT NULL,
+  node_id           text             NOT NULL,
+  service_id        text,
+  cpu_avg           double precision,
+  cpu_max           double precision,
+  memory_avg        bigint,
+  memory_max        bigint,
+  net_rx_bytes      bigint           NOT NULL,
+  net_tx_bytes      bigint           NOT NULL,
+  block_read_bytes  bigint           NOT NULL,
+  block_write_bytes bigint           NOT NULL,
+  samples           integer          NOT NULL,
+  PRIMARY KEY (container_id, bucket)`;
+
+/** The hourly rollup's aggregates, the same on both paths. */
+const ROLLUP_SELECT = (bucket: string) => `
+  ${bucket} AS bucket,
+  deployment_id,
+  avg(cpu_avg)           AS cpu_avg,
+  max(cpu_max)           AS cpu_max,
+  avg(memory_avg)::bigint AS memory_avg,
+  max(memory_max)        AS memory_max,
+  sum(net_rx_bytes)      AS net_rx_bytes,
+  sum(net_tx_bytes)      AS net_tx_bytes,
+  sum(block_read_bytes)  AS block_read_bytes,
+  sum(block_write_bytes) AS block_write_bytes,
+  sum(samples)           AS samples,
+  count(*)               AS container_minutes`;
+
+/** Statements that create the schema; each is idempotent. */
+export function schemaStatements(kind: StorageKind, retention: RetentionOptions, options: { compression: boolean } = { compression: false }): string[] {
+  if (kind === 'timescaledb') {
+    const statements = [
+      `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n)`,
+      `SELECT create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
+      `CREATE INDEX IF NOT EXISTS container_metrics_deployment_idx ON container_metrics (deployment_id, bucket DESC)`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous) AS
+SELECT ${ROLLUP_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
+FROM container_metrics
+GROUP BY 1, deployment_id
+WITH NO DATA`,
+      `SELECT add_continuous_aggregate_policy('deployment_metrics_hourly', start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', if_not_exists => TRUE)`,
+      `SELECT add_retention_policy('container_metrics', INTERVAL '${days(retention.retentionDays)} days', if_not_exists => TRUE)`,
+      `SELECT add_retention_policy('deployment_metrics_hourly', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,
+    ];
+    if (options.compression) {
+      statements.push(
+        `ALTER TABLE container_metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, container_id', timescaledb.compress_orderby = 'bucket DESC')`,
+        `SELECT add_compression_policy('container_metrics', INTERVAL '2 days', if_not_exists => TRUE)`,
+      );
+    }
+    return statements;
+  }
+  return [
+    `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n) PARTITION BY RANGE (bucket)`,
+    // BRIN: tiny, and rows arrive in time order, which is what it needs.
+    `CREATE INDEX IF NOT EXISTS container_metrics_bucket_brin ON container_metrics USING brin (bucket)`,
+    `CREATE INDEX IF NOT EXISTS container_metrics_deployment_idx ON container_metrics (deployment_id, bucket DESC)`,
+    `CREATE TABLE IF NOT EXISTS deployment_metrics_hourly (
+  bucket            timestamptz      NOT NULL,
+  deployment_id     text             NOT NULL,
+  cpu_avg           double precision,
+  cpu_max           double precision,
+  memory_avg        bigint,
+  memory_max        bigint,
+  net_rx_bytes      bigint           NOT NULL,
+  net_tx_bytes      bigint           NOT NULL,
+  block_read_bytes  bigint           NOT NULL,
+  block_write_bytes bigint           NOT NULL,
+  samples           bigint           NOT NULL,
+  container_minutes bigint           NOT NULL,
+  PRIMARY KEY (deployment_id, bucket)
+)`,
+  ];
+}
+
+/** Statements that tell which path this database supports. */
+export const DETECT_TIMESCALEDB = `SELECT
+  EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS installed,
+  EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available`;
+export const CREATE_TIMESCALEDB = `CREATE EXTENSION IF NOT EXISTS timescaledb`;
+/** Compression is not in the Apache-licensed build. */
+export const TIMESCALEDB_LICENSE = `SELECT current_setting('timescaledb.license', true) AS license`;
+
+/** One batched insert for any number of rows: one array parameter per column. */
+export const INSERT_AGGREGATES = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
+  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+  $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::int[])
+ON CONFLICT (container_id, bucket) DO NOTHING`;
+
+/** The naive way, for the benchmark's baseline: one statement per row. */
+export const INSERT_AGGREGATE_ROW = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
+  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (container_id, bucket) DO NOTHING`;
+
+/** Plain PostgreSQL: a daily partition. Names carry the day (container_metrics_p20261122). */
+export function partitionName(day: Date): string {
+  return `container_metrics_p${day.toISOString().slice(0, 10).replaceAll('-', '')}`;
+}
+
+export function createPartitionStatement(day: Date): string {
+  const from = startOfDay(day);
+  const to = new Date(from.getTime() + 86_400_000);
+  return `CREATE TABLE IF NOT EXISTS ${partitionName(from)} PARTITION OF container_metrics FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`;
+}
+
+export const LIST_PARTITIONS = `SELECT c.relname AS name FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+  WHERE p.relname = 'container_metrics'`;
+
+/** Partitions entirely older than the retention period (by the day in their name). */
+export function expiredPartitions(names: readonly string[], now: Date, retentionDays: number): string[] {
+  const cutoff = startOfDay(new Date(now.getTime() - retentionDays * 86_400_000)).getTime();
+  return names.filter((name) => {
+    const match = /^container_metrics_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+    if (!match) return false;
+    const end = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + 86_400_000;
+    return end <= cutoff;
+  });
+}
+
+/** Plain PostgreSQL: (re)computes the hourly rollup of [from, to), idempotently. */
+export const ROLLUP_HOURS = `INSERT INTO deployment_metrics_hourly
+  (bucket, deployment_id, cpu_avg, cpu_max, memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples, container_minutes)
+SELECT ${ROLLUP_SELECT("date_trunc('hour', bucket)")}
+FROM container_metrics
+WHERE bucket >= $1 AND bucket < $2
+GROUP BY 1, deployment_id
+ON CONFLICT (deployment_id, bucket) DO UPDATE SET
+  cpu_avg = EXCLUDED.cpu_avg, cpu_max = EXCLUDED.cpu_max, memory_avg = EXCLUDED.memory_avg, memory_max = EXCLUDED.memory_max,
+  net_rx_bytes = EXCLUDED.net_rx_bytes, net_tx_bytes = EXCLUDED.net_tx_bytes, block_read_bytes = EXCLUDED.block_read_bytes,
+  block_write_bytes = EXCLUDED.block_write_bytes, samples = EXCLUDED.samples, container_minutes = EXCLUDED.container_minutes`;
+
+export const DELETE_OLD_ROLLUPS = `DELETE FROM deployment_metrics_hourly WHERE bucket < $1`;
+
+export function startOfDay(date: Date): Date {
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+}
+
+function days(value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`retention must be a whole number of days, got ${value}`);
+  return value;
+}

@@ -1,0 +1,2 @@
+export { createTelemetry } from './telemetry.js';
+export type { Telemetry } from './telemetry.js';
