@@ -56,9 +56,16 @@ export class MetricsFeed {
     private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: FastifyBaseLogger },
   ) {
     deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onRemote(channel.toString(), message));
+    // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
+    deps.redis?.sub.on('ready', () => {
+      const channels = [...this.byDeployment.keys()].map((id) => `${CHANNEL_PREFIX}${id}`);
+      if (channels.length > 0) deps.redis?.sub.subscribe(...channels).catch(() => undefined);
+    });
   }
 
   start(): void {
+    const sub = this.deps.redis?.sub;
+    if (sub?.status === 'wait') sub.connect().catch(() => undefined);
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -208,6 +215,9 @@ export class MetricsFeed {
 
   private beat(): void {
     for (const subscriber of this.subscribers) {
+      // A client that stopped reading answers no pings either: name it slow first.
+      subscriber.checkSlow();
+      if (subscriber.isClosed) continue;
       if (!subscriber.alive) {
         // No pong since the last ping: a dead peer (a laptop closed, a dropped NAT entry).
         subscriber.socket.terminate();
@@ -215,7 +225,6 @@ export class MetricsFeed {
       }
       subscriber.alive = false;
       subscriber.socket.ping();
-      subscriber.checkSlow();
     }
   }
 }

@@ -52,13 +52,14 @@ export class Subscriber {
 
   /** Sends what is queued, unless the socket is backed up (then checks the grace period). */
   flush(): void {
-    if (this.closed || this.pending.size === 0 || this.inFlight) return;
+    if (this.closed || this.pending.size === 0) return;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.overSince ??= this.now();
       this.checkSlow();
       return;
     }
     this.overSince = undefined;
+    // One data frame at a time: what arrives meanwhile is conflated into the next one.
+    if (this.inFlight) return;
     const samples = [...this.pending.values()];
     this.pending.clear();
     this.inFlight = true;

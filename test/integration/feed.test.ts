@@ -1,0 +1,200 @@
+/**
+ * The websocket feed over real sockets: authentication, protocol errors, a stalled client closed
+ * as slow while a reading client keeps up, and two instances sharing a real Redis.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
+import { MetricsFeed } from '../../src/feed/metrics-feed.js';
+import { CLOSE } from '../../src/feed/protocol.js';
+import { registerFeedRoutes } from '../../src/http/index.js';
+import { LiveCache, type Sample } from '../../src/metrics/index.js';
+import { missingTools, startRedis, waitFor, type TestRedis } from '../harness/index.js';
+
+const skip = missingTools(['redis-server']);
+const SECRET = 'feed-integration-secret-0123456789abcdef';
+const log = pino({ level: 'silent' });
+
+interface Instance {
+  app: FastifyInstance;
+  feed: MetricsFeed;
+  url: string;
+  redis?: Redis;
+}
+
+async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number } = {}): Promise<Instance> {
+  const app = Fastify({ logger: false });
+  const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 }) : undefined;
+  redis?.on('error', () => undefined);
+  const sub = redis?.duplicate();
+  sub?.on('error', () => undefined);
+  const feed = new MetricsFeed(
+    { maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, slowGraceMs: options.slowGraceMs ?? 10_000, maxSubscriptions: 5, heartbeatMs: 1_000 },
+    { cache, redis: redis && sub ? { pub: redis, sub } : undefined, log },
+  );
+  await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'jwt', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
+  feed.start();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { app, feed, url: `ws://127.0.0.1:${port}/ws/metrics`, ...(redis ? { redis } : {}) };
+}
+
+const token = (deployments: string[]) =>
+  new SignJWT({ deployments }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+
+/** A client that records every frame and its close code. */
+function connect(url: string) {
+  const socket = new WebSocket(url);
+  const frames: Array<Record<string, unknown>> = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
+  socket.on('error', () => undefined);
+  const opened = new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  return { socket, frames, closed, opened, send: (value: unknown) => socket.send(typeof value === 'string' ? value : JSON.stringify(value)) };
+}
+
+let seq = 0;
+function samples(deploymentId: string, containers: number, padding = 0): Sample[] {
+  seq += 1;
+  return Array.from({ length: containers }, (_, i) => ({
+    containerId: `${deploymentId.replace(/[^a-f0-9]/g, 'a')}${String(i).padStart(8, '0')}`.padEnd(64, 'b').slice(0, 64),
+    deploymentId, nodeId: 'n1', serviceId: null, taskId: null, ts: Date.now() + seq, cpuPercent: seq, memoryBytes: 1, memoryLimitBytes: 2, pids: 1,
+    netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 0, netTxDelta: 0, blockReadDelta: 0, blockWriteDelta: 0,
+    netRxRate: 0, netTxRate: 0, blockReadRate: 0, blockWriteRate: 0, ...(padding ? { pad: 'x'.repeat(padding) } : {}),
+  }) as Sample);
+}
+
+describe.skipIf(skip)('websocket feed', () => {
+  let redis: TestRedis;
+  const instances: Instance[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const instance of instances) {
+      await instance.feed.stop();
+      await instance.app.close();
+      instance.redis?.disconnect();
+    }
+    await redis?.destroy();
+  });
+  const start = async (options: Parameters<typeof startInstance>[0] = {}) => {
+    const instance = await startInstance(options);
+    instances.push(instance);
+    return instance;
+  };
+
+  it('sends a snapshot, then new samples, only of granted deployments', async () => {
+    const { url, feed } = await start();
+    feed.publishLocal(samples('dep-a', 2));
+    const client = connect(`${url}?token=${await token(['dep-a'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-a' });
+    client.send({ type: 'subscribe', deploymentId: 'dep-b' });
+    await waitFor('subscribed and refused', () => client.frames.length >= 3, 5_000, 20);
+    expect(client.frames[0]).toEqual({ type: 'subscribed', deploymentId: 'dep-a' });
+    expect(client.frames[1]).toMatchObject({ type: 'snapshot', deploymentId: 'dep-a' });
+    expect((client.frames[1]!.samples as unknown[]).length).toBe(0); // publishLocal does not fill the cache; the collector does
+    expect(client.frames[2]).toMatchObject({ type: 'error', code: 'forbidden', deploymentId: 'dep-b' });
+    feed.publishLocal([...samples('dep-a', 2), ...samples('dep-b', 2)]);
+    await waitFor('samples', () => client.frames.some((f) => f.type === 'samples'), 5_000, 20);
+    const delivered = client.frames.filter((f) => f.type === 'samples').flatMap((f) => f.samples as Sample[]);
+    expect(delivered.map((s) => s.deploymentId)).toEqual(['dep-a', 'dep-a']);
+    client.socket.close();
+  });
+
+  it('refuses a missing or forged token with 4001, bad messages with error frames, and a 1 MB frame with 1009', async () => {
+    const { url } = await start();
+    const anonymous = connect(url);
+    expect(await anonymous.closed).toMatchObject({ code: CLOSE.unauthorized });
+    expect(anonymous.frames[0]).toMatchObject({ type: 'error', code: 'unauthorized' });
+    const forged = connect(`${url}?token=${(await token(['dep-a'])).slice(0, -4)}AAAA`);
+    expect((await forged.closed).code).toBe(CLOSE.unauthorized);
+
+    const client = connect(`${url}?token=${await token(['dep-a'])}`);
+    await client.opened;
+    client.send('{not json');
+    client.send({ type: 'subscribe', deploymentId: 'a`) || Host(`b' });
+    client.send({ type: 'format_disk' });
+    await waitFor('three error frames', () => client.frames.length >= 3, 5_000, 20);
+    expect(client.frames.map((f) => f.code)).toEqual(['bad_json', 'bad_message', 'bad_message']);
+    client.send({ type: 'subscribe', deploymentId: 'dep-a' });
+    await waitFor('still serving', () => client.frames.some((f) => f.type === 'subscribed'), 5_000, 20);
+    client.send('x'.repeat(1024 * 1024));
+    expect((await client.closed).code).toBe(CLOSE.tooBig);
+  });
+
+  it('closes a stalled client as slow while a reading client keeps receiving', async () => {
+    const { url, feed } = await start({ maxBufferedBytes: 64 * 1024, slowGraceMs: 1_000 });
+    const jwt = await token(['dep-slow']);
+    const reader = connect(`${url}?token=${jwt}`);
+    const stalled = connect(`${url}?token=${jwt}`);
+    await Promise.all([reader.opened, stalled.opened]);
+    reader.send({ type: 'subscribe', deploymentId: 'dep-slow' });
+    stalled.send({ type: 'subscribe', deploymentId: 'dep-slow' });
+    await waitFor('both subscribed', () => reader.frames.length >= 2 && stalled.frames.length >= 2, 5_000, 20);
+    // The stalled client stops reading: the kernel buffers fill, then the server's.
+    (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const rssBefore = process.memoryUsage().rss;
+    let readerLastSeen = Date.now();
+    let worstGap = 0;
+    reader.socket.on('message', () => {
+      worstGap = Math.max(worstGap, Date.now() - readerLastSeen);
+      readerLastSeen = Date.now();
+    });
+    const started = Date.now();
+    // ~20 MB/s of samples (distinct containers, so conflation cannot absorb them all).
+    while (Date.now() - started < 15_000 && feed.stats().slowDisconnects === 0) {
+      feed.publishLocal(samples('dep-slow', 200, 500));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(feed.stats().slowDisconnects).toBe(1);
+    // A client that does not read cannot read the close frame either: once it reads again, it
+    // finds the connection closed (4008 if the frame got through, 1006 if it was cut).
+    (stalled.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect([CLOSE.slow, 1006]).toContain((await stalled.closed).code);
+    // The reader kept receiving throughout, without long pauses.
+    expect(worstGap).toBeLessThan(1_000);
+    expect(Date.now() - readerLastSeen).toBeLessThan(1_000);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(200 * 1024 * 1024);
+    reader.socket.close();
+  });
+
+  it('delivers samples collected by another instance through Redis, and keeps local delivery while Redis is down', async () => {
+    const a = await start({ redisUrl: redis.url });
+    const b = await start({ redisUrl: redis.url });
+    await waitFor('redis connections ready', () => a.redis?.status === 'ready' && b.redis?.status === 'ready', 10_000, 50);
+    const client = connect(`${a.url}?token=${await token(['dep-remote'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-remote' });
+    await waitFor('subscribed', () => client.frames.length >= 2, 5_000, 20);
+    await waitFor('remote samples', async () => {
+      b.feed.publishLocal(samples('dep-remote', 1));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return client.frames.some((f) => f.type === 'samples');
+    }, 10_000, 0);
+    expect(a.feed.stats().remoteSamples).toBeGreaterThan(0);
+
+    await redis.stop();
+    const before = client.frames.length;
+    a.feed.publishLocal(samples('dep-remote', 1));
+    await waitFor('local delivery without redis', () => client.frames.length > before, 5_000, 20);
+    await redis.start();
+    await waitFor('remote delivery again after redis restarts', async () => {
+      const count = client.frames.length;
+      b.feed.publishLocal(samples('dep-remote', 1));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return client.frames.length > count;
+    }, 20_000, 0);
+    client.socket.close();
+  });
+});
