@@ -73,9 +73,11 @@ export class AggregateStore {
       timeoutMs: options.statementTimeoutMs + 3_000,
       resetMs: 2_000,
       maxResetMs: 30_000,
-      // One flush every few seconds at most: a long window, so a single failure can open it.
-      windowMs: 60_000,
-      errorThresholdPercentage: 50,
+      // Rows are only written when windows finish (about once a minute), so a 10 s window holds
+      // one or two attempts: a failed write opens the breaker. That is cheap: the rows wait in
+      // the buffer and the trial comes 2 s later, doubling while the database stays away.
+      windowMs: 10_000,
+      errorThresholdPercentage: 40,
       volumeThreshold: 1,
     });
   }

@@ -70,7 +70,7 @@ function samples(deploymentId: string, containers: number, padding = 0): Sample[
     deploymentId, nodeId: 'n1', serviceId: null, taskId: null, ts: Date.now() + seq, cpuPercent: seq, memoryBytes: 1, memoryLimitBytes: 2, pids: 1,
     netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 0, netTxDelta: 0, blockReadDelta: 0, blockWriteDelta: 0,
     netRxRate: 0, netTxRate: 0, blockReadRate: 0, blockWriteRate: 0, ...(padding ? { pad: 'x'.repeat(padding) } : {}),
-  }) as Sample);
+  }));
 }
 
 describe.skipIf(skip)('websocket feed', () => {
