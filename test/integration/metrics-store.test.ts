@@ -2,7 +2,7 @@
  * Aggregate storage on a real PostgreSQL (no TimescaleDB here: the plain path): partitions,
  * idempotent batched writes, and an outage spanning several windows that loses nothing.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/index.js';

@@ -71,7 +71,7 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
         const a = first[source][i];
         const b = second[source][i];
         if (a instanceof Error || b instanceof Error || !a || !b) throw a instanceof Error ? a : b instanceof Error ? b : new Error('missing');
-        return [container.ref.deploymentId, toSample(container.ref, a as RawStats, b as RawStats)];
+        return [container.ref.deploymentId, toSample(container.ref, a, b)];
       }));
     const fromCgroup = samples('c');
     const fromDocker = samples('d');
