@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { CgroupStatsSource, DockerStatsSource, LocalContainers, toSample, type LocalContainer, type RawStats, type Sample } from '../../src/metrics/index.js';
+import { CgroupStatsSource, DockerStatsSource, LocalContainers, toSample, type LocalContainer, type Sample } from '../../src/metrics/index.js';
 import { missingTools, startSwarm, waitFor, type TestSwarm } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox']);
