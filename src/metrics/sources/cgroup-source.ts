@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RawStats } from '../sample.js';
+import { KernelFiles } from './kernel-files.js';
 import type { LocalContainer, StatsSource } from './stats-source.js';
 
 export interface CgroupSourceOptions {
@@ -23,6 +24,7 @@ type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 interface CgroupPaths {
   readonly version: CgroupVersion;
+  readonly pid: number;
   /** v2: the one directory; v1: a directory per controller. */
   readonly dirs: Readonly<Record<V1Controller | 'unified', string | undefined>>;
 }
@@ -31,6 +33,7 @@ export class CgroupStatsSource implements StatsSource {
   readonly name = 'cgroup' as const;
   readonly version: CgroupVersion;
   private readonly paths = new Map<string, CgroupPaths>();
+  private readonly files = new KernelFiles();
   private readonly chunkSize: number;
   private readonly hostMemoryBytes: number | undefined;
   private reads = 0;
@@ -49,17 +52,17 @@ export class CgroupStatsSource implements StatsSource {
   }
 
   stats(): Record<string, unknown> {
-    return { version: this.version, reads: this.reads, failures: this.failures, knownContainers: this.paths.size };
+    return { version: this.version, reads: this.reads, failures: this.failures, knownContainers: this.paths.size, openFiles: this.files.open };
   }
 
   async readAll(containers: readonly LocalContainer[]): Promise<Array<RawStats | Error>> {
     const results: Array<RawStats | Error> = [];
     const live = new Set(containers.map((c) => c.ref.containerId));
-    for (const id of this.paths.keys()) if (!live.has(id)) this.paths.delete(id);
+    for (const [id, paths] of this.paths) if (!live.has(id)) this.forget(id, paths);
     for (let i = 0; i < containers.length; i += this.chunkSize) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       // One /proc/stat per chunk: every container of the chunk is read against the same clock.
-      const system = readSystemCpu(this.options.procRoot);
+      const system = parseProcStat(this.files.read(path.join(this.options.procRoot, 'stat')));
       for (const container of containers.slice(i, i + this.chunkSize)) {
         try {
           results.push(this.read(container, system));
@@ -67,7 +70,8 @@ export class CgroupStatsSource implements StatsSource {
         } catch (error) {
           this.failures += 1;
           // A container that went away between listing and reading, or a moved cgroup: look again next time.
-          this.paths.delete(container.ref.containerId);
+          const paths = this.paths.get(container.ref.containerId);
+          if (paths) this.forget(container.ref.containerId, paths);
           results.push(error instanceof Error ? error : new Error(String(error)));
         }
       }
@@ -75,46 +79,54 @@ export class CgroupStatsSource implements StatsSource {
     return results;
   }
 
+  private forget(id: string, paths: CgroupPaths): void {
+    this.paths.delete(id);
+    for (const dir of Object.values(paths.dirs)) if (dir) this.files.closeUnder(dir);
+    if (paths.pid > 0) this.files.closeUnder(path.join(this.options.procRoot, String(paths.pid)) + path.sep);
+  }
+
   private read(container: LocalContainer, system: { ns: number; cpus: number }): RawStats {
+    const f = this.files;
+    const readNumber = (file: string) => numberIn(f.read(file));
     const paths = this.pathsFor(container);
     const at = Date.now();
-    const net = container.hostNetwork || container.pid <= 0 ? undefined : readNetDev(path.join(this.options.procRoot, String(container.pid), 'net', 'dev'));
+    const net = container.hostNetwork || container.pid <= 0 ? undefined : optional(() => parseNetDev(f.read(path.join(this.options.procRoot, String(container.pid), 'net', 'dev'))));
     if (paths.version === 2) {
       const dir = paths.dirs.unified!;
-      const cpuStat = keyValues(readFileSync(path.join(dir, 'cpu.stat'), 'utf8'));
-      const memStat = keyValues(readFileSync(path.join(dir, 'memory.stat'), 'utf8'));
+      const cpuStat = keyValues(f.read(path.join(dir, 'cpu.stat')));
+      const memStat = keyValues(f.read(path.join(dir, 'memory.stat')));
       const usage = readNumber(path.join(dir, 'memory.current'));
-      const io = readIoStat(path.join(dir, 'io.stat'));
+      const io = optional(() => parseIoStat(f.read(path.join(dir, 'io.stat'))));
       return {
         at,
         cpuNs: cpuStat.usage_usec === undefined ? undefined : cpuStat.usage_usec * 1000,
         systemCpuNs: system.ns,
         onlineCpus: system.cpus,
         memoryBytes: usage === undefined ? undefined : Math.max(0, usage - (memStat.inactive_file ?? 0)),
-        memoryLimitBytes: this.limit(readNumber(path.join(dir, 'memory.max'))),
+        memoryLimitBytes: this.limit(optional(() => readNumber(path.join(dir, 'memory.max')))),
         netRxBytes: net?.rx,
         netTxBytes: net?.tx,
         blockReadBytes: io?.read,
         blockWriteBytes: io?.write,
-        pids: readNumber(path.join(dir, 'pids.current')),
+        pids: optional(() => readNumber(path.join(dir, 'pids.current'))),
       };
     }
     const { cpuacct, memory, blkio, pids } = paths.dirs;
-    const memStat = memory ? keyValues(readFileSync(path.join(memory, 'memory.stat'), 'utf8')) : {};
+    const memStat = memory ? keyValues(f.read(path.join(memory, 'memory.stat'))) : {};
     const usage = memory ? readNumber(path.join(memory, 'memory.usage_in_bytes')) : undefined;
-    const io = blkio ? readBlkio(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive')) : undefined;
+    const io = blkio ? optional(() => parseBlkio(f.read(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive')))) : undefined;
     return {
       at,
       cpuNs: cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined,
       systemCpuNs: system.ns,
       onlineCpus: system.cpus,
       memoryBytes: usage === undefined ? undefined : Math.max(0, usage - (memStat.total_inactive_file ?? 0)),
-      memoryLimitBytes: memory ? this.limit(readNumber(path.join(memory, 'memory.limit_in_bytes'))) : undefined,
+      memoryLimitBytes: memory ? this.limit(optional(() => readNumber(path.join(memory, 'memory.limit_in_bytes')))) : undefined,
       netRxBytes: net?.rx,
       netTxBytes: net?.tx,
       blockReadBytes: io?.read,
       blockWriteBytes: io?.write,
-      pids: pids ? readNumber(path.join(pids, 'pids.current')) : undefined,
+      pids: pids ? optional(() => readNumber(path.join(pids, 'pids.current'))) : undefined,
     };
   }
 
@@ -127,7 +139,9 @@ export class CgroupStatsSource implements StatsSource {
   private pathsFor(container: LocalContainer): CgroupPaths {
     const id = container.ref.containerId;
     let paths = this.paths.get(id);
-    if (paths) return paths;
+    if (paths && paths.pid === container.pid) return paths;
+    // A restart keeps the id but not the PID (nor, with some drivers, the cgroup).
+    if (paths) this.forget(id, paths);
     const fromProc = container.pid > 0 ? readProcCgroup(path.join(this.options.procRoot, String(container.pid), 'cgroup')) : new Map<string, string>();
     // /proc/<pid>/cgroup is exact on the host; inside a container with its own cgroup namespace
     // it is relative, so the Docker drivers' usual places are tried as well.
@@ -147,7 +161,7 @@ export class CgroupStatsSource implements StatsSource {
     if (this.version === 2) {
       const dir = find(this.options.cgroupRoot, fromProc.get(''));
       if (dir === undefined) throw new Error(`no cgroup v2 directory found for container ${id.slice(0, 12)}`);
-      paths = { version: 2, dirs: { unified: dir, cpuacct: undefined, memory: undefined, blkio: undefined, pids: undefined } };
+      paths = { version: 2, pid: container.pid, dirs: { unified: dir, cpuacct: undefined, memory: undefined, blkio: undefined, pids: undefined } };
     } else {
       const dirs: Record<string, string | undefined> = { unified: undefined };
       for (const controller of V1_CONTROLLERS) {
@@ -155,7 +169,7 @@ export class CgroupStatsSource implements StatsSource {
         dirs[controller] = mount === undefined ? undefined : find(mount, fromProc.get(controller));
       }
       if (dirs.memory === undefined && dirs.cpuacct === undefined) throw new Error(`no cgroup v1 directories found for container ${id.slice(0, 12)}`);
-      paths = { version: 1, dirs: dirs as CgroupPaths['dirs'] };
+      paths = { version: 1, pid: container.pid, dirs: dirs as CgroupPaths['dirs'] };
     }
     this.paths.set(id, paths);
     return paths;
@@ -190,16 +204,20 @@ function readProcCgroup(file: string): Map<string, string> {
   }
 }
 
-function readNumber(file: string): number | undefined {
-  let text: string;
+function numberIn(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === 'max') return undefined;
+  const value = Number(trimmed);
+  return trimmed !== '' && Number.isFinite(value) ? value : undefined;
+}
+
+/** A counter that cannot be read (a controller not enabled) is reported as unknown, not as a failure. */
+function optional<T>(read: () => T): T | undefined {
   try {
-    text = readFileSync(file, 'utf8').trim();
+    return read();
   } catch {
     return undefined;
   }
-  if (text === 'max') return undefined;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : undefined;
 }
 
 /** "key value" lines (memory.stat, cpu.stat). */
@@ -227,13 +245,6 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
   return { rx, tx };
 }
 
-function readNetDev(file: string): { rx: number; tx: number } | undefined {
-  try {
-    return parseNetDev(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** cgroup v1 blkio: "8:0 Read 4096" lines, summed over devices, as the docker CLI does. */
 export function parseBlkio(text: string): { read: number; write: number } {
@@ -249,13 +260,6 @@ export function parseBlkio(text: string): { read: number; write: number } {
   return { read, write };
 }
 
-function readBlkio(file: string): { read: number; write: number } | undefined {
-  try {
-    return parseBlkio(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** cgroup v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=..." lines. */
 export function parseIoStat(text: string): { read: number; write: number } {
@@ -268,13 +272,6 @@ export function parseIoStat(text: string): { read: number; write: number } {
   return { read, write };
 }
 
-function readIoStat(file: string): { read: number; write: number } | undefined {
-  try {
-    return parseIoStat(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** The docker daemon's system_cpu_usage: the first 7 fields of /proc/stat's cpu line, in ns. */
 export function parseProcStat(text: string, clockTicks = 100): { ns: number; cpus: number } {
@@ -285,9 +282,6 @@ export function parseProcStat(text: string, clockTicks = 100): { ns: number; cpu
   return { ns: (ticks * 1e9) / clockTicks, cpus: Math.max(cpus, 1) };
 }
 
-function readSystemCpu(procRoot: string): { ns: number; cpus: number } {
-  return parseProcStat(readFileSync(path.join(procRoot, 'stat'), 'utf8'));
-}
 
 function readMemTotal(procRoot: string): number | undefined {
   try {
