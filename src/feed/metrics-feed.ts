@@ -16,7 +16,7 @@ import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
 import { allows, type Grant } from './feed-auth.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
-import { Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
+import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
 
 export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
 const MAX_BAD_MESSAGES = 20;
@@ -127,14 +127,11 @@ export class MetricsFeed {
   }
 
   private deliver(byDeployment: ReadonlyMap<string, readonly Sample[]>): void {
-    const touched = new Set<Subscriber>();
     for (const [deploymentId, group] of byDeployment) {
-      for (const subscriber of this.byDeployment.get(deploymentId) ?? []) {
-        for (const sample of group) subscriber.enqueue(sample);
-        touched.add(subscriber);
-      }
+      let frame: Buffer | undefined;
+      const shared = () => (frame ??= sharedFrame(group));
+      for (const subscriber of this.byDeployment.get(deploymentId) ?? []) subscriber.offer(group, shared);
     }
-    for (const subscriber of touched) subscriber.flush();
   }
 
   private onMessage(subscriber: Subscriber, grant: Grant, text: string | undefined): void {

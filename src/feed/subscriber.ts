@@ -23,6 +23,25 @@ export interface FeedCounters {
   slowDisconnects: number;
 }
 
+/** Each sample is serialised once, however many subscribers it goes to. */
+const serialised = new WeakMap<Sample, string>();
+function sampleJson(sample: Sample): string {
+  let json = serialised.get(sample);
+  if (json === undefined) {
+    json = JSON.stringify(sample);
+    serialised.set(sample, json);
+  }
+  return json;
+}
+
+export function samplesFrame(parts: readonly string[]): string {
+  return `{"type":"samples","samples":[${parts.join(',')}]}`;
+}
+
+export function sharedFrame(samples: readonly Sample[]): Buffer {
+  return Buffer.from(samplesFrame(samples.map(sampleJson)));
+}
+
 export class Subscriber {
   readonly subscriptions = new Set<string>();
   private readonly pending = new Map<string, Sample>();
@@ -43,6 +62,27 @@ export class Subscriber {
     return this.overSince !== undefined;
   }
 
+  /**
+   * New samples of one deployment. When nothing is queued or in flight, they go out at once as
+   * `frame`, built once and shared by every subscriber of the deployment; otherwise they queue.
+   */
+  offer(samples: readonly Sample[], frame: () => Buffer): void {
+    if (this.closed) return;
+    if (this.pending.size > 0 || this.inFlight || this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      for (const sample of samples) this.enqueue(sample);
+      this.flush();
+      return;
+    }
+    this.overSince = undefined;
+    this.inFlight = true;
+    this.counters.framesSent += 1;
+    this.counters.samplesSent += samples.length;
+    this.socket.send(frame(), { binary: false }, () => {
+      this.inFlight = false;
+      this.flush();
+    });
+  }
+
   /** Queues a sample, replacing an unsent older one of the same container. */
   enqueue(sample: Sample): void {
     if (this.closed) return;
@@ -60,12 +100,13 @@ export class Subscriber {
     this.overSince = undefined;
     // One data frame at a time: what arrives meanwhile is conflated into the next one.
     if (this.inFlight) return;
-    const samples = [...this.pending.values()];
+    const parts: string[] = [];
+    for (const sample of this.pending.values()) parts.push(sampleJson(sample));
     this.pending.clear();
     this.inFlight = true;
     this.counters.framesSent += 1;
-    this.counters.samplesSent += samples.length;
-    this.socket.send(JSON.stringify({ type: 'samples', samples }), () => {
+    this.counters.samplesSent += parts.length;
+    this.socket.send(samplesFrame(parts), () => {
       this.inFlight = false;
       this.flush();
     });
