@@ -194,7 +194,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     );
     const feed = new MetricsFeed(
       { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: 30_000 },
-      { cache, redis: redis ? { pub: redis, sub: redis.duplicate() } : undefined, log: app.log.child({ module: 'feed' }) },
+      { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, log) } : undefined, log: app.log.child({ module: 'feed' }) },
     );
     const authenticate = createFeedAuthenticator({ mode: config.feed.auth, secret: config.feed.jwtSecret, jwksUrl: config.feed.jwksUrl, issuer: config.feed.issuer, audience: config.feed.audience });
     if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
@@ -314,4 +314,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   return app;
+}
+
+/** The feed's own Redis connection: a subscribed connection can run no other command. */
+function feedSubscriber(redis: Redis, log: FastifyInstance['log']): Redis {
+  const sub = redis.duplicate({ connectionName: 'swarm-edge-feed' });
+  // The main connection reports Redis health; this one only needs its errors handled.
+  sub.on('error', (error: Error) => log.debug({ err: error }, 'redis feed connection error'));
+  return sub;
 }
