@@ -142,7 +142,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         publishedAt: state.publishedAt === undefined ? null : new Date(state.publishedAt).toISOString(),
         waitingFor: state.waitingFor ?? null,
         routes: state.statuses.length,
-        rejected: state.statuses.filter((s) => s.state === 'rejected').length,
+        rejected: state.counts.rejected,
         routingTable: table.stats(),
         swarm: watcher.stats(),
       };

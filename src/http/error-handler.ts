@@ -3,8 +3,9 @@ import { Errors } from './errors.js';
 
 /**
  * One error handler for every route: client errors are answered with their code and message and
- * logged at debug (they are the client's business); anything else is logged at error and answered
- * with a generic 500 that leaks nothing.
+ * logged at debug (they are the client's business); the catalogue's own server-side answers (503
+ * "not ready") keep their status and message; anything else is logged at error and answered with
+ * a generic 500 that leaks nothing.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -12,6 +13,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status < 500) {
       request.log.debug({ err: error }, 'client error');
       return reply.status(status).send({ error: error.code ?? 'EDGE_BAD_REQUEST', message: error.message });
+    }
+    if (typeof error.code === 'string' && error.code.startsWith('EDGE_') && status === 503) {
+      return reply.status(503).header('retry-after', '5').send({ error: error.code, message: error.message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ error: 'EDGE_INTERNAL', message: 'Internal server error' });

@@ -1,6 +1,6 @@
 export { RedisPublisher, toKeyValues } from './redis-publisher.js';
 export { RoutePublisher } from './route-publisher.js';
-export type { PublishedState, PublisherSources, RouterTelemetry } from './route-publisher.js';
+export type { PublishedState, PublisherSources, RouteCounts, RouterTelemetry } from './route-publisher.js';
 export { MIDDLEWARE_TYPES, normalizeHost, validateRow } from './route-validation.js';
 export type { Middlewares, Route, Validation } from './route-validation.js';
 export { RoutingTable } from './routing-table.js';

@@ -26,9 +26,18 @@ export interface PublisherSources {
   topology(): { topology: Topology; synced: boolean };
 }
 
+export interface RouteCounts {
+  readonly active: number;
+  readonly noReplicas: number;
+  readonly noService: number;
+  readonly rejected: number;
+}
+
 export interface PublishedState {
   readonly body: Buffer | undefined;
   readonly statuses: readonly RouteStatus[];
+  /** Counted once per publish: /health must not walk every route on every request. */
+  readonly counts: RouteCounts;
   readonly publishedAt: number | undefined;
   readonly waitingFor: string | undefined;
 }
@@ -38,6 +47,7 @@ const PUBLISH_RETRY_MS = 2_000;
 export class RoutePublisher {
   private body: Buffer | undefined;
   private statuses: readonly RouteStatus[] = [];
+  private counts: RouteCounts = { active: 0, noReplicas: 0, noService: 0, rejected: 0 };
   private publishedAt: number | undefined;
   private waitingFor: string | undefined = 'first read of the routing table and the swarm';
   private running: Promise<void> | undefined;
@@ -60,7 +70,7 @@ export class RoutePublisher {
   }
 
   state(): PublishedState {
-    return { body: this.body, statuses: this.statuses, publishedAt: this.publishedAt, waitingFor: this.waitingFor };
+    return { body: this.body, statuses: this.statuses, counts: this.counts, publishedAt: this.publishedAt, waitingFor: this.waitingFor };
   }
 
   /** Recent convergence times (ms from the change being seen to the file in place), newest last. */
@@ -121,6 +131,7 @@ export class RoutePublisher {
     const renderMs = performance.now() - renderStart;
     this.reportRejections(statuses);
     this.statuses = statuses;
+    this.counts = countStates(statuses);
     this.body = body;
 
     const writeStart = performance.now();
@@ -139,7 +150,7 @@ export class RoutePublisher {
       this.convergence.push(convergenceMs);
       if (this.convergence.length > 1000) this.convergence.splice(0, this.convergence.length - 1000);
     }
-    const rejected = statuses.filter((s) => s.state === 'rejected').length;
+    const { rejected } = this.counts;
     this.deps.telemetry.published({ changed, renderMs, writeMs, convergenceMs, routes: statuses.length - rejected, rejected });
 
     if (this.deps.redis) {
@@ -168,4 +179,15 @@ export class RoutePublisher {
     }
     this.rejectedKeys = seen;
   }
+}
+
+function countStates(statuses: readonly RouteStatus[]): RouteCounts {
+  const counts = { active: 0, noReplicas: 0, noService: 0, rejected: 0 };
+  for (const status of statuses) {
+    if (status.state === 'active') counts.active += 1;
+    else if (status.state === 'no-replicas') counts.noReplicas += 1;
+    else if (status.state === 'no-service') counts.noService += 1;
+    else counts.rejected += 1;
+  }
+  return counts;
 }
