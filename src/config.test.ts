@@ -119,3 +119,14 @@ describe('loadConfig', () => {
     expect(problemsOf({ DOCKER_HOST: 'tcp://host' })[0]).toMatch(/^DOCKER_HOST=/);
   });
 });
+
+describe('secrets from files', () => {
+  it('reads NAME_FILE, refuses both forms at once, and names an unreadable file', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/swarm-edge-config-');
+    writeFileSync(`${dir}/db`, 'postgres://edge:s3cret@db:5432/edge\n');
+    expect(loadConfig({ DATABASE_URL_FILE: `${dir}/db` }, '/srv').databaseUrl).toBe('postgres://edge:s3cret@db:5432/edge');
+    expect(() => loadConfig({ DATABASE_URL_FILE: `${dir}/db`, DATABASE_URL: 'postgres://x@y/z' }, '/srv')).toThrow(/not both/);
+    expect(() => loadConfig({ FEED_JWT_SECRET_FILE: `${dir}/missing` }, '/srv')).toThrow(/FEED_JWT_SECRET_FILE=.*cannot be read \(ENOENT\)/);
+  });
+});

@@ -3,6 +3,7 @@
  * schema, reported all at once when wrong, then frozen and passed down. Nothing else reads
  * process.env.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -200,13 +201,32 @@ function shownValue(name: string, value: string | undefined): string {
   return JSON.stringify(name.endsWith('_URL') ? redactUrl(value) : value);
 }
 
+/** Secrets may come from files (Docker secrets): NAME_FILE=/run/secrets/x instead of NAME=... */
+export const FILE_VARIABLES = ['DATABASE_URL', 'METRICS_DATABASE_URL', 'REDIS_URL', 'TRAEFIK_HTTP_TOKEN', 'FEED_JWT_SECRET'] as const;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const known = Object.keys(envSchema.shape);
   const input: Record<string, string> = {};
+  const fileProblems: string[] = [];
   for (const name of known) {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') input[name] = value.trim();
   }
+  for (const name of FILE_VARIABLES) {
+    const file = env[`${name}_FILE`]?.trim();
+    if (!file) continue;
+    if (input[name] !== undefined) {
+      fileProblems.push(`${name}_FILE=${JSON.stringify(file)}: set either ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      const content = readFileSync(path.resolve(cwd, file), 'utf8').trim();
+      if (content !== '') input[name] = content;
+    } catch (error) {
+      fileProblems.push(`${name}_FILE=${JSON.stringify(file)}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   const parsed = envSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
