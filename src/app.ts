@@ -133,7 +133,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       if (name === 'postgres' && status === 'up') table.requestReload();
     });
     registerTraefikRoutes(app, { state: () => publisher.state(), token: config.traefik.httpToken });
-    telemetry.gauge('swarm_edge_docker_api_calls', 'Docker API calls made by discovery since start', () =>
+    telemetry.counter('swarm_edge_docker_api_calls_total', 'Docker API calls made by discovery', () =>
       Object.values(watcher.stats().apiCalls).reduce((a, b) => a + b, 0),
     );
     health.addComponent('router', () => {
