@@ -19,6 +19,7 @@ import {
   registerMetricsRoutes,
   registerObservabilityRoutes,
   registerTraefikRoutes,
+  registerUiRoutes,
 } from './http/index.js';
 import { PeriodicJob } from './lib/periodic-job.js';
 import { AggregateStore, Aggregator, Collector, createStatsSource, LiveCache, LocalContainers } from './metrics/index.js';
@@ -244,6 +245,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     });
     registerObservabilityRoutes(app, { report });
     await registerFeedRoutes(app, { feed, authenticate });
+    registerUiRoutes(app);
     health.addComponent('metrics', () => {
       const r = report();
       return { source: r.node.source, lastCollectionAt: r.collection.lastCollectionAt ?? null, containers: r.collection.containersSampled, bufferedRows: r.storage.bufferedRows, storageBreaker: r.storage.breaker.state, subscribers: r.feed.subscribers };

@@ -5,3 +5,4 @@ export { registerMetricsRoutes } from './metrics-routes.js';
 export { registerTraefikRoutes } from './traefik-routes.js';
 export { registerFeedRoutes } from './feed-routes.js';
 export { registerObservabilityRoutes } from './observability-routes.js';
+export { registerUiRoutes } from './ui-routes.js';

@@ -6,5 +6,5 @@ export { startRedis } from './redis.js';
 export type { TestRedis } from './redis.js';
 export { startSwarm, TEST_IMAGE } from './swarm.js';
 export type { TestSwarm } from './swarm.js';
-export { missingTools } from './tools.js';
+export { CHROMIUM, missingTools } from './tools.js';
 export type { Tool } from './tools.js';

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 export const POSTGRES_BIN = process.env.SWARM_EDGE_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const CHROMIUM = process.env.SWARM_EDGE_CHROMIUM ?? '/usr/bin/chromium';
 
 export function which(command: string): string | undefined {
   try {
@@ -24,9 +25,10 @@ const checks: Record<string, () => string | undefined> = {
   'redis-server': () => (which('redis-server') ? undefined : 'redis-server is not installed (apt-get install redis-server)'),
   postgres: () =>
     existsSync(`${POSTGRES_BIN}/postgres`) ? undefined : `PostgreSQL binaries not found in ${POSTGRES_BIN} (apt-get install postgresql-15)`,
+  chromium: () => (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install chromium)`),
 };
 
-export type Tool = 'dockerd' | 'docker' | 'busybox' | 'root' | 'redis-server' | 'postgres';
+export type Tool = 'dockerd' | 'docker' | 'busybox' | 'root' | 'redis-server' | 'postgres' | 'chromium';
 
 /** Returns why the suite cannot run here, or undefined; throws under CI=true. */
 export function missingTools(tools: readonly Tool[]): string | undefined {
