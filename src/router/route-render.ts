@@ -25,7 +25,7 @@ export interface Server {
 /** One key of a name map (http.routers, http.services, http.middlewares). */
 export interface ConfigEntry {
   readonly name: string;
-  /** The entry as it appears in the document (JSON.stringify(config, null, 1)): `   "name": {...}`, UTF-8. */
+  /** The entry's line in the document, `   "name": {"key": value, ...}`, UTF-8. */
   readonly bytes: Buffer;
 }
 
@@ -55,16 +55,35 @@ const MIDDLEWARE_ORDER: ReadonlyArray<keyof Middlewares> = [
   'compress',
 ];
 
-/** JSON.stringify(config, null, 1) puts the entries of the name maps three levels deep. */
-const WRAPPER_HEAD = '{\n "a": {\n  "b": {\n   "c": '.length;
-const WRAPPER_TAIL = '\n  }\n }\n}'.length;
-
+/**
+ * One line per entry, in YAML's flow style: JSON with a space after every ":" and "," outside
+ * strings. Every YAML parser reads it (some reject `"key":value` without the space), Traefik's
+ * HTTP provider reads it as JSON, a `grep` of a route name shows its whole router, and it is about
+ * a quarter smaller than indented JSON, which matters when 100,000 routes are fsynced.
+ */
 export function configEntry(name: string, value: unknown): ConfigEntry {
-  // Stringified at its real depth inside a wrapper of fixed shape (a computed key would give
-  // every entry its own hidden class), then cut out, so its indentation is the document's.
-  // Kept as bytes: concatenating cached buffers is several times faster than joining strings.
-  const wrapped = JSON.stringify({ a: { b: { c: value } } }, null, 1);
-  return { name, bytes: Buffer.from(`   ${JSON.stringify(name)}: ${wrapped.slice(WRAPPER_HEAD, wrapped.length - WRAPPER_TAIL)}`) };
+  return { name, bytes: Buffer.from(`   ${JSON.stringify(name)}: ${flowJson(value)}`) };
+}
+
+/** JSON.stringify(value) with a space after each ":" and "," that is not inside a string. */
+export function flowJson(value: unknown): string {
+  const compact = JSON.stringify(value);
+  let out = '';
+  let last = 0;
+  let inString = false;
+  for (let i = 0; i < compact.length; i++) {
+    const c = compact.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x3a || c === 0x2c) {
+      out += `${compact.slice(last, i + 1)} `;
+      last = i + 1;
+    }
+  }
+  return out + compact.slice(last);
 }
 
 /** The middlewares every document carries, whatever its routes. */

@@ -2,6 +2,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
+import { flowJson } from './route-render.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 
 const options: RenderOptions = {
@@ -169,12 +170,23 @@ describe('TraefikRenderer', () => {
     row('bad', { deployment_id: 'dep-a', domain: 'a.com`) || Host(`victim.com' }),
   ];
 
-  it('assembles exactly JSON.stringify(config, null, 1) of its own config', () => {
+  it('writes one line per entry, read alike as JSON and as YAML, keys in canonical order', () => {
     const result = new TraefikRenderer(options).render(rows, topology(services, tasks));
+    const text = result.body.toString();
     const config = result.config();
-    expect(result.body.toString()).toBe(JSON.stringify(config, null, 1));
-    expect(result.body.toString()).toBe(JSON.stringify(canonical(config), null, 1));
-    expect(Object.keys((config.http as Http).routers)).toHaveLength(4);
+    expect(JSON.stringify(config)).toBe(JSON.stringify(canonical(config)));
+    expect(parse(`# header\n${text}\n`)).toEqual(config);
+    const http = config.http as Http;
+    expect(Object.keys(http.routers)).toHaveLength(4);
+    const entries = Object.keys(http.routers).length + Object.keys(http.services).length + Object.keys(http.middlewares).length;
+    // Every entry on its own line, plus the document's structure (braces and map names).
+    expect(text.split('\n')).toHaveLength(entries + 10);
+    for (const name of Object.keys(http.routers)) expect(text).toMatch(new RegExp(`^   "${name}": \\{"entryPoints": \\[`, 'm'));
+  });
+
+  it('spaces only the separators outside strings', () => {
+    expect(flowJson({ a: 'x: y, z', b: [1, 2], c: { d: 'q\\"e:,' } })).toBe('{"a": "x: y, z", "b": [1, 2], "c": {"d": "q\\\\\\"e:,"}}');
+    expect(JSON.parse(flowJson({ a: 'x: y, z', b: [1, { c: 'a"b' }] }))).toEqual({ a: 'x: y, z', b: [1, { c: 'a"b' }] });
   });
 
   it('re-renders only the routes whose row or tasks changed, with the output of a fresh render', () => {
