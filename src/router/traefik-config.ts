@@ -85,13 +85,16 @@ interface RouteEntry {
   services: readonly SwarmService[];
   tasks: ReadonlyArray<readonly SwarmTask[] | undefined>;
   nodes: Topology['nodes'];
+  /** The render that last used this entry; entries not used by the latest are dropped. */
+  generation: number;
   readonly output: RouteOutput;
   readonly status: RouteStatus;
 }
 
 export class TraefikRenderer {
   private readonly rowCache = new WeakMap<RoutingRow, RowEntry>();
-  private routeCache = new Map<string, RouteEntry>();
+  private readonly routeCache = new Map<string, RouteEntry>();
+  private generation = 0;
   private readonly fingerprints = new WeakMap<object, string>();
   /** Route names in row order at the last render, and their order by name: reused while the same. */
   private lastNames: readonly string[] = [];
@@ -104,7 +107,8 @@ export class TraefikRenderer {
     const outputs: RouteOutput[] = [];
     const servicesByDeployment = indexServices(topology);
     const claimed = new Map<string, string>();
-    const routeCache = new Map<string, RouteEntry>();
+    const generation = ++this.generation;
+    let used = 0;
     let rendered = 0;
 
     for (const row of sortedById(rows)) {
@@ -132,19 +136,24 @@ export class TraefikRenderer {
       if (cached === undefined || cached.row !== entry || !this.sameInputs(cached, services, tasks, topology.nodes)) {
         const output = renderRoute(route, entry.name, services, topology, this.options);
         const status = routeStatus(base, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
-        cached = { row: entry, services, tasks, nodes: topology.nodes, output, status };
+        cached = { row: entry, services, tasks, nodes: topology.nodes, generation, output, status };
+        this.routeCache.set(row.id, cached);
         rendered += 1;
       } else {
         // Same content: remember the current objects, so the next comparison is by identity.
         cached.services = services;
         cached.tasks = tasks;
         cached.nodes = topology.nodes;
+        cached.generation = generation;
       }
-      routeCache.set(row.id, cached);
+      used += 1;
       outputs.push(cached.output);
       statuses.push(cached.status);
     }
-    this.routeCache = routeCache;
+    // Updated in place rather than rebuilt: at 100,000 routes a new map per publish is GC work.
+    if (this.routeCache.size > used) {
+      for (const [id, cached] of this.routeCache) if (cached.generation !== generation) this.routeCache.delete(id);
+    }
     return assemble(this.byName(outputs), statuses, rendered);
   }
 
