@@ -96,6 +96,8 @@ export class TraefikRenderer {
   private readonly routeCache = new Map<string, RouteEntry>();
   private generation = 0;
   private readonly fingerprints = new WeakMap<object, string>();
+  private lastServices: readonly SwarmService[] = [];
+  private lastIndex = new Map<string, SwarmService[]>();
   /** Route names in row order at the last render, and their order by name: reused while the same. */
   private lastNames: readonly string[] = [];
   private lastOrder: readonly number[] = [];
@@ -105,7 +107,7 @@ export class TraefikRenderer {
   render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
     const statuses: RouteStatus[] = [];
     const outputs: RouteOutput[] = [];
-    const servicesByDeployment = indexServices(topology);
+    const servicesByDeployment = this.servicesIndex(topology);
     const claimed = new Map<string, string>();
     const generation = ++this.generation;
     let used = 0;
@@ -131,19 +133,21 @@ export class TraefikRenderer {
         statuses.push(routeStatus(base, 'no-service', { warnings: route.warnings }));
         continue;
       }
-      const tasks = services.map((service) => topology.tasks.get(service.id));
       let cached = this.routeCache.get(row.id);
-      if (cached === undefined || cached.row !== entry || !this.sameInputs(cached, services, tasks, topology.nodes)) {
+      const inputs = cached === undefined || cached.row !== entry ? 'different' : this.compareInputs(cached, services, topology);
+      if (cached === undefined || inputs === 'different') {
         const output = renderRoute(route, entry.name, services, topology, this.options);
         const status = routeStatus(base, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
-        cached = { row: entry, services, tasks, nodes: topology.nodes, generation, output, status };
+        cached = { row: entry, services, tasks: tasksOf(services, topology), nodes: topology.nodes, generation, output, status };
         this.routeCache.set(row.id, cached);
         rendered += 1;
       } else {
-        // Same content: remember the current objects, so the next comparison is by identity.
-        cached.services = services;
-        cached.tasks = tasks;
-        cached.nodes = topology.nodes;
+        if (inputs === 'equal') {
+          // Same content in new objects: remember them, so the next comparison is by identity.
+          cached.services = services;
+          cached.tasks = tasksOf(services, topology);
+          cached.nodes = topology.nodes;
+        }
         cached.generation = generation;
       }
       used += 1;
@@ -155,6 +159,26 @@ export class TraefikRenderer {
       for (const [id, cached] of this.routeCache) if (cached.generation !== generation) this.routeCache.delete(id);
     }
     return assemble(this.byName(outputs), statuses, rendered);
+  }
+
+  /** Services by deployment; rebuilt only when the set of service objects changed. */
+  private servicesIndex(topology: Topology): Map<string, SwarmService[]> {
+    const current = topology.services;
+    let same = current.size === this.lastServices.length;
+    if (same) {
+      let i = 0;
+      for (const service of current.values()) {
+        if (service !== this.lastServices[i++]) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (!same) {
+      this.lastServices = [...current.values()];
+      this.lastIndex = indexServices(topology);
+    }
+    return this.lastIndex;
   }
 
   /** The outputs in name order. Sorting 100,000 names costs more than the rest of a small change. */
@@ -200,17 +224,19 @@ export class TraefikRenderer {
    * are the very same objects; after a full reconcile (new objects, mostly equal content) the
    * fingerprints of what rendering reads decide.
    */
-  private sameInputs(cached: RouteEntry, services: readonly SwarmService[], tasks: ReadonlyArray<readonly SwarmTask[] | undefined>, nodes: Topology['nodes']): boolean {
-    if (cached.services.length !== services.length) return false;
-    let identical = cached.nodes === nodes;
-    for (let i = 0; identical && i < services.length; i++) identical = cached.services[i] === services[i] && cached.tasks[i] === tasks[i];
-    if (identical) return true;
-    if (this.fingerprint(cached.nodes) !== this.fingerprint(nodes)) return false;
-    for (let i = 0; i < services.length; i++) {
-      if (this.fingerprint(cached.services[i]) !== this.fingerprint(services[i])) return false;
-      if (this.fingerprint(cached.tasks[i]) !== this.fingerprint(tasks[i])) return false;
+  private compareInputs(cached: RouteEntry, services: readonly SwarmService[], topology: Topology): 'identical' | 'equal' | 'different' {
+    if (cached.services.length !== services.length) return 'different';
+    let identical = cached.nodes === topology.nodes;
+    for (let i = 0; identical && i < services.length; i++) {
+      identical = cached.services[i] === services[i] && cached.tasks[i] === topology.tasks.get(services[i]!.id);
     }
-    return true;
+    if (identical) return 'identical';
+    if (this.fingerprint(cached.nodes) !== this.fingerprint(topology.nodes)) return 'different';
+    for (let i = 0; i < services.length; i++) {
+      if (this.fingerprint(cached.services[i]) !== this.fingerprint(services[i])) return 'different';
+      if (this.fingerprint(cached.tasks[i]) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
+    }
+    return 'equal';
   }
 
   /** Everything rendering reads from a service, a task list or the node map, as a string. */
@@ -265,6 +291,10 @@ function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
 
 function deploymentKey(deploymentId: string, serviceName: string): string {
   return `${deploymentId}\u0000${serviceName}`;
+}
+
+function tasksOf(services: readonly SwarmService[], topology: Topology): Array<readonly SwarmTask[] | undefined> {
+  return services.map((service) => topology.tasks.get(service.id));
 }
 
 function indexServices(topology: Topology): Map<string, SwarmService[]> {
