@@ -218,7 +218,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       const problems: string[] = [];
       if (c.lastCollectionAt === undefined || Date.now() - c.lastCollectionAt > 3 * metrics.intervalMs) problems.push(`no collection for ${c.lastCollectionAt === undefined ? 'ever' : `${Math.round((Date.now() - c.lastCollectionAt) / 1000)} s`}${c.lastError ? ` (${c.lastError})` : ''}`);
       if (store.breakerState() !== 'closed') problems.push(`metrics database breaker ${store.breakerState()}`);
-      if ('breaker' in source && (source as { breaker: { state(): string } }).breaker.state() !== 'closed') problems.push('docker stats breaker open');
+      if ((source.breakerState?.() ?? 'closed') !== 'closed') problems.push('docker stats breaker open');
       if (problems.length === 0) health.up('metrics');
       else health.down('metrics', problems.join('; '));
     };
@@ -266,7 +266,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     t.gauge('swarm_edge_metrics_last_write_timestamp_seconds', 'When aggregates were last written', () => (store.stats().lastWriteAt ?? 0) / 1000);
     t.labelledGauge('swarm_edge_breaker_open', 'Circuit breakers: 1 when open or half-open', 'breaker', () => ({
       metrics_database: store.breakerState() === 'closed' ? 0 : 1,
-      ...('breaker' in source ? { docker_stats: (source as { breaker: { state(): string } }).breaker.state() === 'closed' ? 0 : 1 } : {}),
+      ...(source.breakerState ? { docker_stats: source.breakerState() === 'closed' ? 0 : 1 } : {}),
     }));
     t.gauge('swarm_edge_feed_subscribers', 'Websocket feed clients connected', () => feed.stats().subscribers);
     t.gauge('swarm_edge_feed_slow_subscribers', 'Feed clients currently over their buffer limit', () => feed.stats().slowSubscribers);

@@ -22,7 +22,13 @@ interface Inspected {
   readonly pid: number;
   readonly cgroupParent: string;
   readonly hostNetwork: boolean;
+  readonly at: number;
+  /** The PID is not under PROC_ROOT even right after inspecting: PROC_ROOT is not the host's /proc. */
+  readonly pidInvisible: boolean;
 }
+
+/** A container whose PID is not visible under PROC_ROOT at all is re-inspected at most this often. */
+const REINSPECT_MS = 60_000;
 
 const RESOLVE_TTL_MS = 30_000;
 
@@ -32,6 +38,7 @@ export class LocalContainers {
   private readonly resolved = new Map<string, { deploymentId: string | undefined; at: number }>();
   private readonly invalidLogged = new Set<string>();
   private invalidLabels = 0;
+  private warnedInvisible = false;
 
   constructor(
     private readonly options: { labelPrefix: string; procRoot: string; needsInspect: boolean; timeoutMs: number },
@@ -104,11 +111,18 @@ export class LocalContainers {
   /** PID and cgroup of a container, re-read when its PID is gone (a restart keeps the id). */
   private async inspect(id: string): Promise<Inspected | undefined> {
     const known = this.inspected.get(id);
-    if (known && existsSync(path.join(this.options.procRoot, String(known.pid)))) return known;
+    const visible = (pid: number) => existsSync(path.join(this.options.procRoot, String(pid)));
+    // A PID that went away means a restart (same id, new process): inspect again at once.
+    if (known && (visible(known.pid) || (known.pidInvisible && Date.now() - known.at < REINSPECT_MS))) return known;
     try {
       const info = await withTimeout(this.deps.docker.getContainer(id).inspect(), this.options.timeoutMs, 'inspect container');
-      const result = { pid: info.State.Pid, cgroupParent: info.HostConfig.CgroupParent ?? '', hostNetwork: info.HostConfig.NetworkMode === 'host' };
-      if (result.pid <= 0) return undefined;
+      const pid = info.State.Pid;
+      if (pid <= 0) return undefined;
+      const result = { pid, cgroupParent: info.HostConfig.CgroupParent ?? '', hostNetwork: info.HostConfig.NetworkMode === 'host', at: Date.now(), pidInvisible: !visible(pid) };
+      if (result.pidInvisible && !this.warnedInvisible) {
+        this.warnedInvisible = true;
+        this.deps.log.warn({ procRoot: this.options.procRoot, pid }, 'container PIDs are not visible under PROC_ROOT: mount the host /proc there (network counters are unavailable until then)');
+      }
       this.inspected.set(id, result);
       return result;
     } catch (error) {

@@ -45,6 +45,10 @@ export class DockerStatsSource implements StatsSource {
     );
   }
 
+  breakerState() {
+    return this.breaker.state();
+  }
+
   stats(): Record<string, unknown> {
     return { calls: this.calls, failures: this.failures, breaker: this.breaker.stats() };
   }

@@ -22,4 +22,6 @@ export interface StatsSource {
   /** Reads every container; one failure is that container's Error, never the sweep's. */
   readAll(containers: readonly LocalContainer[]): Promise<Array<RawStats | Error>>;
   stats(): Record<string, unknown>;
+  /** State of the source's circuit breaker, when it has one (the Docker API source). */
+  breakerState?(): 'closed' | 'open' | 'half-open';
 }
