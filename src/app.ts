@@ -18,6 +18,7 @@ import {
   registerHealthRoutes,
   registerMetricsRoutes,
   registerObservabilityRoutes,
+  registerOpenApiRoute,
   registerTraefikRoutes,
   registerUiRoutes,
 } from './http/index.js';
@@ -82,6 +83,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const telemetry = createTelemetry();
   registerErrorHandling(app);
   registerHealthRoutes(app, { health, startedAt });
+  registerOpenApiRoute(app);
   registerMetricsRoutes(app, { telemetry });
 
   /** Start and stop steps of the roles, run in order on ready and in reverse on close. */

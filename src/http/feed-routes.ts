@@ -12,25 +12,32 @@ import { CLOSE, MAX_PAYLOAD_BYTES } from '../feed/protocol.js';
 
 export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: MetricsFeed; authenticate: FeedAuthenticator }): Promise<void> {
   await app.register(websocket, { options: { maxPayload: MAX_PAYLOAD_BYTES } });
-  app.get<{ Querystring: { token?: string } }>('/ws/metrics', { websocket: true }, async (socket, request) => {
-    const header = request.headers.authorization;
-    const token = typeof request.query.token === 'string' ? request.query.token : header?.startsWith('Bearer ') ? header.slice(7) : undefined;
-    // Frames sent before the grant is known must not be lost: buffer them until accept().
-    const early: Buffer[] = [];
-    const hold = (data: Buffer) => early.push(data);
-    socket.on('message', hold);
-    try {
-      const grant = await deps.authenticate(token);
-      socket.off('message', hold);
-      deps.feed.accept(socket, grant);
-      for (const data of early) socket.emit('message', data, false);
-    } catch (error) {
-      socket.off('message', hold);
-      deps.feed.authFailed();
-      const message = error instanceof FeedAuthError ? error.message : 'authentication failed';
-      if (!(error instanceof FeedAuthError)) request.log.warn({ err: error }, 'feed authentication error');
-      socket.send(JSON.stringify({ type: 'error', code: 'unauthorized', message }));
-      socket.close(CLOSE.unauthorized, 'unauthorized');
-    }
+  app.route<{ Querystring: { token?: string } }>({
+    method: 'GET',
+    url: '/ws/metrics',
+    // A plain GET (no Upgrade header) gets told what this is instead of a bare 404.
+    handler: (_request, reply) =>
+      reply.status(426).header('upgrade', 'websocket').send({ error: 'EDGE_UPGRADE_REQUIRED', message: 'this is a websocket endpoint: connect with Upgrade: websocket' }),
+    wsHandler: async (socket, request) => {
+      const header = request.headers.authorization;
+      const token = typeof request.query.token === 'string' ? request.query.token : header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+      // Frames sent before the grant is known must not be lost: buffer them until accept().
+      const early: Buffer[] = [];
+      const hold = (data: Buffer) => early.push(data);
+      socket.on('message', hold);
+      try {
+        const grant = await deps.authenticate(token);
+        socket.off('message', hold);
+        deps.feed.accept(socket, grant);
+        for (const data of early) socket.emit('message', data, false);
+      } catch (error) {
+        socket.off('message', hold);
+        deps.feed.authFailed();
+        const message = error instanceof FeedAuthError ? error.message : 'authentication failed';
+        if (!(error instanceof FeedAuthError)) request.log.warn({ err: error }, 'feed authentication error');
+        socket.send(JSON.stringify({ type: 'error', code: 'unauthorized', message }));
+        socket.close(CLOSE.unauthorized, 'unauthorized');
+      }
+    },
   });
 }

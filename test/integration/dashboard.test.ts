@@ -10,8 +10,8 @@ import { loadConfig } from '../../src/config.js';
 
 const dashboard = path.resolve(import.meta.dirname, '../../deploy/grafana/swarm-edge.json');
 
-describe('deploy/grafana/swarm-edge.json', () => {
-  it('queries only metrics that /metrics exports', async () => {
+describe('deploy/grafana/swarm-edge.json and /openapi.json', () => {
+  it('query only metrics that /metrics exports, and describe only served paths', async () => {
     const app = await buildApp(loadConfig({
       LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DOCKER_HOST: 'unix:///nonexistent/docker.sock',
       EDGE_ROLES: 'router,metrics', TRAEFIK_DYNAMIC_DIR: mkdtempSync('/tmp/swarm-edge-dash-'), FEED_AUTH: 'none',
@@ -23,6 +23,13 @@ describe('deploy/grafana/swarm-edge.json', () => {
       expect(queried.size).toBeGreaterThan(20);
       const missing = [...queried].filter((name) => !exported.includes(`# TYPE ${name} `));
       expect(missing).toEqual([]);
+
+      // And every path of the OpenAPI document is served (not 404) by the same app.
+      const openapi = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
+      for (const route of Object.keys(openapi.paths)) {
+        const status = (await app.inject({ url: route })).statusCode;
+        expect({ route, status }).not.toEqual({ route, status: 404 });
+      }
     } finally {
       await app.close();
     }
