@@ -55,8 +55,8 @@ function fakeSocket() {
     readyState: 1,
     bufferedAmount: 0,
     closed: undefined as { code: number; reason: string } | undefined,
-    send(data: string, cb?: () => void) {
-      sent.push(data);
+    send(data: string | Buffer, options?: object, cb?: () => void) {
+      sent.push(data.toString());
       if (cb) callbacks.push(cb);
     },
     close(code: number, reason: string) {
@@ -69,11 +69,18 @@ function fakeSocket() {
 
 const sample = (containerId: string, ts: number) => ({ containerId, deploymentId: 'dep-1', ts }) as unknown as Sample;
 
+/** A subscriber over a fake socket, with limits 1000 bytes / 5 s grace and a clock the test sets. */
+function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
+  const clock = { now: 0 };
+  const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
+  const subscriber = new Subscriber(socket as unknown as WebSocket, { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 }, counters, () => clock.now);
+  return { subscriber, counters, clock };
+}
+
 describe('Subscriber backpressure', () => {
   it('conflates to the latest sample per container while a frame is in flight', () => {
     const { socket, sent, drain } = fakeSocket();
-    const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-    const subscriber = new Subscriber(socket as unknown as WebSocket, { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 }, counters);
+    const { subscriber, counters } = subscriberOn(socket);
     subscriber.enqueue(sample('c1', 1));
     subscriber.flush();
     for (let ts = 2; ts <= 10; ts++) {
@@ -91,18 +98,16 @@ describe('Subscriber backpressure', () => {
 
   it('writes nothing while over the buffer limit and closes with 4008 after the grace period', () => {
     const { socket, sent } = fakeSocket();
-    let now = 0;
-    const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-    const subscriber = new Subscriber(socket as unknown as WebSocket, { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 }, counters, () => now);
+    const { subscriber, counters, clock } = subscriberOn(socket);
     socket.bufferedAmount = 5000;
     subscriber.enqueue(sample('c1', 1));
     subscriber.flush();
     expect(sent).toHaveLength(0);
     expect(subscriber.isSlow).toBe(true);
-    now = 4999;
+    clock.now = 4999;
     subscriber.checkSlow();
     expect(socket.closed).toBeUndefined();
-    now = 5000;
+    clock.now = 5000;
     subscriber.checkSlow();
     expect(socket.closed).toEqual({ code: CLOSE.slow, reason: 'slow' });
     expect(counters.slowDisconnects).toBe(1);
@@ -110,13 +115,11 @@ describe('Subscriber backpressure', () => {
 
   it('recovers when the client catches up within the grace period', () => {
     const { socket, sent } = fakeSocket();
-    let now = 0;
-    const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-    const subscriber = new Subscriber(socket as unknown as WebSocket, { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 }, counters, () => now);
+    const { subscriber, clock } = subscriberOn(socket);
     socket.bufferedAmount = 5000;
     subscriber.enqueue(sample('c1', 1));
     subscriber.flush();
-    now = 3000;
+    clock.now = 3000;
     socket.bufferedAmount = 0;
     subscriber.flush();
     expect(sent).toHaveLength(1);

@@ -74,13 +74,7 @@ export class Subscriber {
       return;
     }
     this.overSince = undefined;
-    this.inFlight = true;
-    this.counters.framesSent += 1;
-    this.counters.samplesSent += samples.length;
-    this.socket.send(frame(), { binary: false }, () => {
-      this.inFlight = false;
-      this.flush();
-    });
+    this.sendData(frame(), samples.length);
   }
 
   /** Queues a sample, replacing an unsent older one of the same container. */
@@ -103,10 +97,15 @@ export class Subscriber {
     const parts: string[] = [];
     for (const sample of this.pending.values()) parts.push(sampleJson(sample));
     this.pending.clear();
+    this.sendData(samplesFrame(parts), parts.length);
+  }
+
+  /** The one data frame in flight; when it has gone to the kernel, what queued meanwhile follows. */
+  private sendData(frame: string | Buffer, samples: number): void {
     this.inFlight = true;
     this.counters.framesSent += 1;
-    this.counters.samplesSent += parts.length;
-    this.socket.send(samplesFrame(parts), () => {
+    this.counters.samplesSent += samples;
+    this.socket.send(frame, { binary: false }, () => {
       this.inFlight = false;
       this.flush();
     });
