@@ -7,7 +7,7 @@
 import pino from 'pino';
 import { createPool } from '../src/db/index.js';
 import { AggregateStore, type AggregateRow } from '../src/metrics/index.js';
-import { toColumns } from '../src/metrics/aggregate-store.js';
+import { rowValues, toColumns } from '../src/metrics/aggregate-store.js';
 import { INSERT_AGGREGATE_ROW, INSERT_AGGREGATES } from '../src/metrics/storage-schema.js';
 import { startPostgres } from '../test/harness/index.js';
 
@@ -45,8 +45,7 @@ try {
     start = performance.now();
     await client.query('BEGIN');
     for (const row of b) {
-      await client.query(INSERT_AGGREGATE_ROW, [new Date(row.bucket), row.containerId, row.deploymentId, row.nodeId, row.serviceId, row.cpuAvg, row.cpuMax,
-        row.memoryAvg, row.memoryMax, row.netRxBytes, row.netTxBytes, row.blockReadBytes, row.blockWriteBytes, row.samples]);
+      await client.query(INSERT_AGGREGATE_ROW, rowValues(row));
     }
     await client.query('COMMIT');
     naive.push(performance.now() - start);

@@ -214,22 +214,19 @@ export class AggregateStore {
   }
 }
 
-/** Column arrays for INSERT_AGGREGATES, in its parameter order. */
-export function toColumns(rows: readonly AggregateRow[]): unknown[][] {
+/** One row's values in the column order of INSERT_AGGREGATES (and INSERT_AGGREGATE_ROW). */
+export function rowValues(r: AggregateRow): unknown[] {
   return [
-    rows.map((r) => new Date(r.bucket)),
-    rows.map((r) => r.containerId),
-    rows.map((r) => r.deploymentId),
-    rows.map((r) => r.nodeId),
-    rows.map((r) => r.serviceId),
-    rows.map((r) => r.cpuAvg),
-    rows.map((r) => r.cpuMax),
-    rows.map((r) => r.memoryAvg),
-    rows.map((r) => r.memoryMax),
-    rows.map((r) => r.netRxBytes),
-    rows.map((r) => r.netTxBytes),
-    rows.map((r) => r.blockReadBytes),
-    rows.map((r) => r.blockWriteBytes),
-    rows.map((r) => r.samples),
+    new Date(r.bucket), r.containerId, r.deploymentId, r.nodeId, r.serviceId, r.cpuAvg, r.cpuMax,
+    r.memoryAvg, r.memoryMax, r.netRxBytes, r.netTxBytes, r.blockReadBytes, r.blockWriteBytes, r.samples,
   ];
 }
+
+/** Column arrays for INSERT_AGGREGATES, one array parameter per column. */
+export function toColumns(rows: readonly AggregateRow[]): unknown[][] {
+  const columns = Array.from({ length: COLUMN_COUNT }, (): unknown[] => []);
+  for (const row of rows) rowValues(row).forEach((value, i) => columns[i]!.push(value));
+  return columns;
+}
+
+const COLUMN_COUNT = INSERT_AGGREGATES.match(/\$\d+/g)?.length ?? 0;
