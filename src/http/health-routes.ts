@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { HealthRegistry } from '../health/index.js';
-import { OPENAPI } from './openapi.js';
 
 /**
  * GET /health answers from memory (the registry is kept current by the background loops), so a
@@ -25,10 +24,4 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { health: Healt
     }
     return reply.status(cached.code).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8').send(cached.body);
   });
-}
-
-/** GET /openapi.json: the service's HTTP surface (see openapi.ts). */
-export function registerOpenApiRoute(app: FastifyInstance): void {
-  const body = JSON.stringify(OPENAPI);
-  app.get('/openapi.json', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(body));
 }

@@ -1,6 +1,7 @@
 export { registerErrorHandling } from './error-handler.js';
 export { Errors } from './errors.js';
-export { registerHealthRoutes, registerOpenApiRoute } from './health-routes.js';
+export { registerHealthRoutes } from './health-routes.js';
+export { registerOpenApiRoute } from './openapi.js';
 export { registerMetricsRoutes } from './metrics-routes.js';
 export { registerTraefikRoutes } from './traefik-routes.js';
 export { registerFeedRoutes } from './feed-routes.js';

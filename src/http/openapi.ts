@@ -2,6 +2,7 @@
  * GET /openapi.json: the HTTP surface described as OpenAPI 3.1, for clients and API explorers.
  * Kept next to the routes it describes; a test checks that every documented path is served.
  */
+import type { FastifyInstance } from 'fastify';
 const json = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const error = json('Error', { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } });
 
@@ -64,3 +65,8 @@ export const OPENAPI = {
     },
   },
 } as const;
+
+export function registerOpenApiRoute(app: FastifyInstance): void {
+  const body = JSON.stringify(OPENAPI);
+  app.get('/openapi.json', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(body));
+}
