@@ -26,6 +26,8 @@ export interface FeedOptions extends SubscriberLimits {
 }
 
 export interface FeedStats {
+  /** This process's id, the `from` of its messages on the Redis channels. */
+  readonly instanceId: string;
   readonly subscribers: number;
   readonly slowSubscribers: number;
   readonly subscriptions: number;
@@ -88,7 +90,7 @@ export class MetricsFeed {
       if (subscriber.isSlow) slow += 1;
       subscriptions += subscriber.subscriptions.size;
     }
-    return { subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s };
+    return { instanceId: this.instanceId, subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s };
   }
 
   /** Takes over an authenticated socket. */
