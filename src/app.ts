@@ -106,7 +106,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       intervalMs: config.discoveryResyncMs,
     });
     const file = new TraefikFileWriter(config.traefikDynamicDir);
-    const redisPublisher = redis && config.traefik.redisRoot ? new RedisPublisher(redis, config.traefik.redisRoot, log) : undefined;
+    const redisPublisher = redis && config.traefik.redisRoot
+      ? new RedisPublisher(redis, config.traefik.redisRoot, { log, onFailure: () => telemetry.router.publishFailed('redis') })
+      : undefined;
     const publisher = new RoutePublisher(
       {
         labelPrefix: config.labelPrefix,
@@ -134,6 +136,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // A database that comes back may hold changes made while it was away: reload at once.
     health.onChange((name, status) => {
       if (name === 'postgres' && status === 'up') table.requestReload();
+      // Redis may come back empty (restarted without persistence): rewrite the tree in full.
+      if (name === REDIS && status === 'up') void redisPublisher?.forget();
     });
     registerTraefikRoutes(app, { state: () => publisher.state(), token: config.traefik.httpToken });
     telemetry.counter('swarm_edge_docker_api_calls_total', 'Docker API calls made by discovery', () =>
@@ -156,11 +160,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         watcher.start();
         table.start();
         locations.start();
+        redisPublisher?.start();
       },
       stop: async () => {
         await Promise.all([watcher.stop(), table.stop(), locations.stop()]);
         await publisher.idle();
-        await redisPublisher?.release().catch(() => undefined);
+        await redisPublisher?.stop();
       },
     });
   }

@@ -153,14 +153,8 @@ export class RoutePublisher {
     const { rejected } = this.counts;
     this.deps.telemetry.published({ changed, renderMs, writeMs, convergenceMs, routes: statuses.length - rejected, rejected });
 
-    if (this.deps.redis) {
-      try {
-        await this.deps.redis.publish(rendered.config());
-      } catch (error) {
-        this.deps.telemetry.publishFailed('redis');
-        this.deps.log.warn({ err: error }, 'could not publish routes to redis; the file and HTTP providers are current');
-      }
-    }
+    // Redis keeps its own pace (lock, retries) and never holds up the next publish: see RedisPublisher.
+    void this.deps.redis?.offer(rendered.config);
   }
 
   /** Logs and counts a rejection when it first appears, not on every publish. */
