@@ -62,7 +62,7 @@ export interface RenderResult {
   readonly body: Buffer;
   readonly statuses: readonly RouteStatus[];
   /** The same document as an object, parsed on demand (the Redis publisher walks it). */
-  config(): DynamicConfig;
+  readonly config: () => DynamicConfig;
   /** Routes rendered afresh by this call rather than taken from the cache. */
   readonly rendered: number;
 }

@@ -21,7 +21,7 @@ function config(routes: Record<string, string>): DynamicConfig {
     routers[name] = { entryPoints: ['web'], rule: `Host(\`${host}\`)`, service: name };
     services[name] = { loadBalancer: { servers: [{ url: `http://10.0.0.${name.length}:8080` }] } };
   }
-  return { http: { routers, services, middlewares: {} } } as unknown as DynamicConfig;
+  return { http: { routers, services, middlewares: {} } };
 }
 
 describe.skipIf(skip)('RedisPublisher against a real Redis', () => {
