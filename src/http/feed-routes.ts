@@ -22,14 +22,15 @@ export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: Met
       const header = request.headers.authorization;
       const token = typeof request.query.token === 'string' ? request.query.token : header?.startsWith('Bearer ') ? header.slice(7) : undefined;
       // Frames sent before the grant is known must not be lost: buffer them until accept().
-      const early: Buffer[] = [];
-      const hold = (data: Buffer) => early.push(data);
+      // Each keeps its binary flag: a binary frame is refused as such even when it came early.
+      const early: Array<[Buffer, boolean]> = [];
+      const hold = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
       socket.on('message', hold);
       try {
         const grant = await deps.authenticate(token);
         socket.off('message', hold);
         deps.feed.accept(socket, grant);
-        for (const data of early) socket.emit('message', data, false);
+        for (const [data, isBinary] of early) socket.emit('message', data, isBinary);
       } catch (error) {
         socket.off('message', hold);
         deps.feed.authFailed();

@@ -26,7 +26,7 @@ interface Instance {
   redis?: Redis;
 }
 
-async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number } = {}): Promise<Instance> {
+async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {}): Promise<Instance> {
   const app = Fastify({ logger: false });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 }) : undefined;
@@ -37,7 +37,11 @@ async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: nu
     { maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, slowGraceMs: options.slowGraceMs ?? 10_000, maxSubscriptions: 5, heartbeatMs: 1_000 },
     { cache, redis: redis && sub ? { pub: redis, sub } : undefined, log },
   );
-  await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'jwt', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
+  const jwt = createFeedAuthenticator({ mode: 'jwt', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined });
+  // A slow authenticator (a JWKS fetch, a busy machine) lets frames arrive before the grant.
+  const delay = options.authDelayMs ?? 0;
+  const authenticate = delay > 0 ? Object.assign(async (t: string | undefined) => (await new Promise((r) => setTimeout(r, delay)), jwt(t)), { configured: true }) : jwt;
+  await registerFeedRoutes(app, { feed, authenticate });
   feed.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -125,8 +129,25 @@ describe.skipIf(skip)('websocket feed', () => {
     client.send('{not json');
     client.send({ type: 'subscribe', deploymentId: 'a`) || Host(`b' });
     client.send({ type: 'format_disk' });
-    await waitFor('three error frames', () => client.frames.length >= 3, 5_000, 20);
-    expect(client.frames.map((f) => f.code)).toEqual(['bad_json', 'bad_message', 'bad_message']);
+    client.socket.send(Buffer.from([0x7b, 0x7d]), { binary: true });
+    await waitFor('four error frames', () => client.frames.length >= 4, 5_000, 20);
+    expect(client.frames.map((f) => f.code)).toEqual(['bad_json', 'bad_message', 'bad_message', 'bad_message']);
+    expect(client.frames[3]!.message).toMatch(/binary/);
+
+    // Frames sent at once on open arrive while the token is being checked: they are held, and
+    // replayed as they came (a binary one is still refused as binary).
+    const slowAuth = await start({ authDelayMs: 300 });
+    const early = new WebSocket(`${slowAuth.url}?token=${await token(['dep-a'])}`);
+    const earlyFrames: Array<Record<string, unknown>> = [];
+    early.on('message', (data: Buffer) => earlyFrames.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    early.on('open', () => {
+      early.send(Buffer.from('{"type":"subscribe","deploymentId":"dep-a"}'), { binary: true });
+      early.send(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-a' }));
+    });
+    await waitFor('both early frames answered', () => earlyFrames.length >= 2, 5_000, 20);
+    expect(earlyFrames[0]).toMatchObject({ type: 'error', code: 'bad_message', message: expect.stringMatching(/binary/) as unknown });
+    expect(earlyFrames[1]).toMatchObject({ type: 'subscribed', deploymentId: 'dep-a' });
+    early.close();
     client.send({ type: 'subscribe', deploymentId: 'dep-a' });
     await waitFor('still serving', () => client.frames.some((f) => f.type === 'subscribed'), 5_000, 20);
     client.send('x'.repeat(1024 * 1024));
