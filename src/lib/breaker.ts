@@ -14,7 +14,7 @@ export interface BreakerOptions {
   readonly timeoutMs: number;
   readonly resetMs: number;
   readonly maxResetMs: number;
-  /** Rolling window over which the error percentage is computed. */
+  /** Rolling window over which the error percentage is computed (at least twice timeoutMs). */
   readonly windowMs: number;
   readonly errorThresholdPercentage: number;
   /** Calls in the window before the breaker may open. */
@@ -36,7 +36,10 @@ export function createBreaker<TArgs extends unknown[], TResult>(action: (...args
     name: options.name,
     timeout: options.timeoutMs,
     resetTimeout: options.resetMs,
-    rollingCountTimeout: options.windowMs,
+    // A call's failure is counted when it ends, against the calls fired within the window: a
+    // window shorter than a slow call has rolled past its fire by then, finds no volume, and the
+    // breaker never opens however slow the dependency gets. So it spans two timeouts at least.
+    rollingCountTimeout: Math.max(options.windowMs, 2 * options.timeoutMs),
     rollingCountBuckets: 10,
     errorThresholdPercentage: options.errorThresholdPercentage,
     volumeThreshold: options.volumeThreshold,
