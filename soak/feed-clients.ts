@@ -60,6 +60,13 @@ export class FeedReader {
     this.socket?.close();
   }
 
+  /** Distinct samples received (a snapshot after a reconnect repeats some). */
+  distinctSamples(): number {
+    let n = 0;
+    for (const list of this.seen.values()) n += new Set(list).size;
+    return n;
+  }
+
   /** Gaps between consecutive samples of each container, as [from, to] ms. */
   gaps(): Array<[number, number]> {
     const gaps: Array<[number, number]> = [];

@@ -28,6 +28,7 @@ export interface SoakResult {
   metrics: Array<{ instance: string } & MetricsCheck>;
   feed: {
     readers: number;
+    samplesReceived: number;
     readerGaps: Array<[number, number]>;
     faultWindows: Interval[];
     intervalMs: number;
@@ -92,7 +93,7 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
   const p = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0;
   const peaks = r.instances.map((i) => `${i.name} ${mib(Math.max(...i.lifetimes.map((l) => l.peakRssBytes)))}`).join(', ');
   table(out, ['readers', 'samples received', 'gap p50 / p99 / max, no fault', 'max gap across faults', 'stalled connections', 'closed as slow (server)', 'peak RSS'], [[
-    r.feed.readers, all.length + r.feed.readers, `${s(p(steady, 0.5))} / ${s(p(steady, 0.99))} / ${s(steady.at(-1) ?? 0)}`, s(all.at(-1) ?? 0),
+    r.feed.readers, r.feed.samplesReceived, `${s(p(steady, 0.5))} / ${s(p(steady, 0.99))} / ${s(steady.at(-1) ?? 0)}`, s(all.at(-1) ?? 0),
     r.feed.stalledConnects, r.feed.slowClosedByServer, peaks,
   ]]);
   out(`Samples come every ${s(r.feed.intervalMs)} from each instance (both collect this node's containers; readers get the other's through Redis).`);

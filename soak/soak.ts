@@ -226,6 +226,7 @@ try {
     metrics: [...metrics].map(([instance, check]) => ({ instance, ...check })),
     feed: {
       readers: readers.length,
+      samplesReceived: readers.reduce((n, r) => n + r.distinctSamples(), 0),
       readerGaps: readers.flatMap((r) => r.gaps()),
       faultWindows,
       intervalMs: INTERVAL_MS,
