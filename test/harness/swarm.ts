@@ -5,7 +5,7 @@
  * busybox-static (no registry needed). It never touches another daemon.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync, mkdirSync, symlinkSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, mkdirSync, symlinkSync, copyFileSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -63,6 +63,7 @@ export async function startSwarm(): Promise<TestSwarm> {
 
   let daemon: Spawned | undefined;
   const start = async () => {
+    removeStaleContainerdPidfile(root);
     daemon = spawnLogged('dockerd', args, { detached: false });
     const current = daemon;
     await waitFor(
@@ -141,6 +142,25 @@ async function importTestImage(root: string, cli: TestSwarm['cli']): Promise<voi
   const tarball = path.join(root, 'rootfs.tar');
   execFileSync('tar', ['-C', rootfs, '-cf', tarball, '.']);
   await cli(['import', '-c', 'CMD ["/bin/httpd","-f","-p","8080","-h","/www"]', tarball, TEST_IMAGE]);
+}
+
+/**
+ * dockerd adopts the containerd named in exec/containerd/containerd.pid when that pid is alive. A
+ * killed containerd can linger as a zombie (this machine's init reaps late), which looks alive:
+ * dockerd then waits on it and gives up ("timeout waiting for containerd to start").
+ */
+function removeStaleContainerdPidfile(root: string): void {
+  const pidfile = path.join(root, 'exec/containerd/containerd.pid');
+  if (!existsSync(pidfile)) return;
+  const pid = readFileSync(pidfile, 'utf8').trim();
+  let live = false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    live = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z' && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd';
+  } catch {
+    live = false;
+  }
+  if (!live) rmSync(pidfile, { force: true });
 }
 
 /**
