@@ -11,7 +11,7 @@
  * them, a flood of bad input. It exits non-zero on any loss, stale or missing route, crash,
  * injected route, or fault the service did not recover from.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,7 +52,6 @@ if (missingTools(['root', 'dockerd', 'docker', 'busybox', 'redis-server', 'postg
 
 const random = mulberry32(Number(args.seed));
 const dir = mkdtempSync('/tmp/swarm-edge-soak-');
-mkdirSync(dir, { recursive: true });
 const log = (message: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const t0 = Date.now();
 
@@ -182,10 +181,10 @@ try {
   log('stopping churn; waiting for a resync and comparing every published copy with the truth');
   await workload.stop();
   await sleep(settleMs);
-  // Give the labels check its own look: the injecting service must route nowhere and be counted.
   const finalRoutes = await finalComparison(instances, RESYNC_SECONDS * 1000 + 5_000);
   lag.stop();
   for (const reader of fileReaders.values()) await reader.stop();
+  // The service with the injecting label: counted as invalid by each collector, routed nowhere.
   for (const instance of instances) {
     const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as { containers?: { invalidLabels?: number } };
     badInput.labels.tried += 1;
