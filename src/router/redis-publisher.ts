@@ -45,9 +45,11 @@ export const REDIS_SYNC_MS = 5_000;
 export type ConfigSource = () => DynamicConfig;
 
 export class RedisPublisher {
-  private published: Map<string, string> | undefined;
-  /** The config `published` was made from: while the lock is renewed and it is offered again, Redis is current. */
-  private publishedSource: ConfigSource | undefined;
+  /**
+   * What this instance last wrote and the config it came from: while the lock is renewed and the
+   * same config is offered again, Redis is current. Undefined: Redis must be read back first.
+   */
+  private published: { readonly pairs: Map<string, string>; readonly source: ConfigSource } | undefined;
   private target: ConfigSource | undefined;
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -86,7 +88,6 @@ export class RedisPublisher {
   /** Redis came back: what it holds is unknown (a restart without persistence empties it). */
   forget(): Promise<void> {
     this.published = undefined;
-    this.publishedSource = undefined;
     return this.sync();
   }
 
@@ -120,7 +121,6 @@ export class RedisPublisher {
     if (taken === 'OK') {
       // A new holder cannot trust what it thinks is in Redis: read it back before diffing.
       this.published = undefined;
-      this.publishedSource = undefined;
       return 'taken';
     }
     return false;
@@ -134,9 +134,9 @@ export class RedisPublisher {
   async publish(source: ConfigSource): Promise<{ set: number; deleted: number } | undefined> {
     const lock = await this.holdLock();
     if (lock === false) return undefined;
-    if (lock === 'renewed' && source === this.publishedSource && this.published !== undefined) return { set: 0, deleted: 0 };
+    if (lock === 'renewed' && source === this.published?.source) return { set: 0, deleted: 0 };
     const next = toKeyValues(source(), this.root);
-    const current = this.published ?? (await this.readAll());
+    const current = this.published?.pairs ?? (await this.readAll());
     const multi = this.redis.multi();
     let set = 0;
     let deleted = 0;
@@ -159,13 +159,11 @@ export class RedisPublisher {
         if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
       } catch (error) {
         this.published = undefined;
-        this.publishedSource = undefined;
         throw error;
       }
       this.deps.log.debug({ set, deleted }, 'published routes to redis');
     }
-    this.published = next;
-    this.publishedSource = source;
+    this.published = { pairs: next, source };
     return { set, deleted };
   }
 
