@@ -28,6 +28,13 @@ export interface Fault {
   run(ctx: FaultContext): Promise<void>;
 }
 
+/** Stops one of the harness's servers for `ms`, then starts it again on the same state and port. */
+async function outage(server: { stop(): Promise<void>; start(): Promise<void> }, ms: number): Promise<void> {
+  await server.stop();
+  await sleep(ms);
+  await server.start();
+}
+
 export const FAULTS: readonly Fault[] = [
   {
     name: 'dockerd restarted (SIGTERM, start)',
@@ -41,21 +48,13 @@ export const FAULTS: readonly Fault[] = [
     name: 'PostgreSQL stopped, then started',
     affects: 'postgres',
     dependency: 'postgres',
-    run: async ({ cluster, outageMs }) => {
-      await cluster.postgres.stop();
-      await sleep(outageMs);
-      await cluster.postgres.start();
-    },
+    run: ({ cluster, outageMs }) => outage(cluster.postgres, outageMs),
   },
   {
     name: 'Redis stopped, then started',
     affects: 'redis',
     dependency: 'redis',
-    run: async ({ cluster, outageMs }) => {
-      await cluster.redis.stop();
-      await sleep(outageMs);
-      await cluster.redis.start();
-    },
+    run: ({ cluster, outageMs }) => outage(cluster.redis, outageMs),
   },
   {
     name: 'instance a SIGKILLed, then started',

@@ -17,18 +17,18 @@ interface FeedSample {
   ts: number;
 }
 
-export class FeedReader {
-  /** containerId → timestamps received (live and snapshot), deduplicated at the end. */
-  readonly seen = new Map<string, number[]>();
+/** A feed connection that comes back (after `reconnectMs`) whenever it is closed, until stopped. */
+abstract class FeedClient {
   connects = 0;
-  closes: Record<string, number> = {};
-  private socket: WebSocket | undefined;
+  closes = 0;
+  protected socket: WebSocket | undefined;
   private stopped = false;
 
   constructor(
     private readonly instance: ServiceInstance,
     private readonly token: string,
-    private readonly deployments: readonly string[],
+    protected readonly deployments: readonly string[],
+    private readonly reconnectMs: number,
   ) {}
 
   start(): void {
@@ -37,27 +37,48 @@ export class FeedReader {
     this.socket = socket;
     socket.on('open', () => {
       this.connects += 1;
-      for (const deploymentId of this.deployments) socket.send(JSON.stringify({ type: 'subscribe', deploymentId }));
+      this.opened(socket);
     });
-    socket.on('message', (data: Buffer) => {
-      const frame = JSON.parse(data.toString()) as { type: string; samples?: FeedSample[] };
-      if (frame.type !== 'samples' && frame.type !== 'snapshot') return;
-      for (const sample of frame.samples ?? []) {
-        let list = this.seen.get(sample.containerId);
-        if (list === undefined) this.seen.set(sample.containerId, (list = []));
-        list.push(sample.ts);
-      }
-    });
+    socket.on('message', (data: Buffer) => this.received(data));
     socket.on('error', () => undefined);
-    socket.on('close', (code) => {
-      this.closes[code] = (this.closes[code] ?? 0) + 1;
-      if (!this.stopped) setTimeout(() => this.start(), 1000);
+    socket.on('close', () => {
+      this.closes += 1;
+      this.closed();
+      if (!this.stopped) setTimeout(() => this.start(), this.reconnectMs);
     });
   }
 
   stop(): void {
     this.stopped = true;
-    this.socket?.close();
+    this.closed();
+    this.socket?.terminate();
+  }
+
+  protected abstract opened(socket: WebSocket): void;
+  protected received(_data: Buffer): void {}
+  protected closed(): void {}
+}
+
+export class FeedReader extends FeedClient {
+  /** containerId → timestamps received (live and snapshot), deduplicated at the end. */
+  readonly seen = new Map<string, number[]>();
+
+  constructor(instance: ServiceInstance, token: string, deployments: readonly string[]) {
+    super(instance, token, deployments, 1000);
+  }
+
+  protected opened(socket: WebSocket): void {
+    for (const deploymentId of this.deployments) socket.send(JSON.stringify({ type: 'subscribe', deploymentId }));
+  }
+
+  protected override received(data: Buffer): void {
+    const frame = JSON.parse(data.toString()) as { type: string; samples?: FeedSample[] };
+    if (frame.type !== 'samples' && frame.type !== 'snapshot') return;
+    for (const sample of frame.samples ?? []) {
+      let list = this.seen.get(sample.containerId);
+      if (list === undefined) this.seen.set(sample.containerId, (list = []));
+      list.push(sample.ts);
+    }
   }
 
   /** Distinct samples received (a snapshot after a reconnect repeats some). */
@@ -78,45 +99,25 @@ export class FeedReader {
   }
 }
 
-export class StalledClient {
-  connects = 0;
-  closes = 0;
-  private socket: WebSocket | undefined;
+export class StalledClient extends FeedClient {
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
 
-  constructor(
-    private readonly instance: ServiceInstance,
-    private readonly token: string,
-    private readonly deployments: readonly string[],
-  ) {}
-
-  start(): void {
-    if (this.stopped) return;
-    const socket = new WebSocket(`ws://127.0.0.1:${this.instance.port}/ws/metrics?token=${this.token}`);
-    this.socket = socket;
-    socket.on('open', () => {
-      this.connects += 1;
-      // Stop reading: the kernel buffers fill, then the server's send buffer grows.
-      (socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      let i = 0;
-      this.timer = setInterval(() => {
-        const deploymentId = this.deployments[i++ % this.deployments.length]!;
-        socket.send(JSON.stringify({ type: 'unsubscribe', deploymentId }));
-        socket.send(JSON.stringify({ type: 'subscribe', deploymentId }));
-      }, 100);
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearInterval(this.timer);
-      this.closes += 1;
-      if (!this.stopped) setTimeout(() => this.start(), 2000);
-    });
+  constructor(instance: ServiceInstance, token: string, deployments: readonly string[]) {
+    super(instance, token, deployments, 2000);
   }
 
-  stop(): void {
-    this.stopped = true;
+  protected opened(socket: WebSocket): void {
+    // Stop reading: the kernel buffers fill, then the server's send buffer grows.
+    (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    let i = 0;
+    this.timer = setInterval(() => {
+      const deploymentId = this.deployments[i++ % this.deployments.length]!;
+      socket.send(JSON.stringify({ type: 'unsubscribe', deploymentId }));
+      socket.send(JSON.stringify({ type: 'subscribe', deploymentId }));
+    }, 100);
+  }
+
+  protected override closed(): void {
     clearInterval(this.timer);
-    this.socket?.terminate();
   }
 }

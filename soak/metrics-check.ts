@@ -72,7 +72,11 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
     rowsDropped: lifetimes.reduce((sum, l) => sum + l.droppedRows, 0),
   };
   const byContainer = new Map<string, Row[]>();
-  for (const row of rows) byContainer.set(row.container_id, [...(byContainer.get(row.container_id) ?? []), row]);
+  for (const row of rows) {
+    const list = byContainer.get(row.container_id);
+    if (list) list.push(row);
+    else byContainer.set(row.container_id, [row]);
+  }
   result.containers = byContainer.size;
 
   const streams = lifetimes.flatMap((l) => (l.instanceId ? [recorder.byInstance.get(l.instanceId)] : [])).filter((s) => s !== undefined);

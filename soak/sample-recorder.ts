@@ -5,19 +5,11 @@
  * are counted as unverifiable, never as correct.
  */
 import { Redis } from 'ioredis';
+import type { Sample } from '../src/metrics/index.js';
 
-export interface RecordedSample {
-  readonly containerId: string;
-  readonly ts: number;
-  readonly netRxBytes: number | null;
-  readonly netTxBytes: number | null;
-  readonly blockReadBytes: number | null;
-  readonly blockWriteBytes: number | null;
-  readonly netRxDelta: number;
-  readonly netTxDelta: number;
-  readonly blockReadDelta: number;
-  readonly blockWriteDelta: number;
-}
+/** The fields of a sample the checks use: counters and their deltas. */
+export type RecordedSample = Pick<Sample,
+  'containerId' | 'ts' | 'netRxBytes' | 'netTxBytes' | 'blockReadBytes' | 'blockWriteBytes' | 'netRxDelta' | 'netTxDelta' | 'blockReadDelta' | 'blockWriteDelta'>;
 
 export class SampleRecorder {
   /** instance id (the `from` of a message) → containerId → samples in arrival order. */
