@@ -2,8 +2,10 @@
  * Websocket fan-out: one server (the real feed code: fastify, @fastify/websocket, MetricsFeed)
  * and 2,000 subscribers in a separate process. Every tick, each of 100 deployments gets samples
  * of its 10 containers; the figure is the time from a sample's creation to its arrival at a
- * reading client. Run twice in the same process: all clients reading, then 10 % stalled (they
- * stop reading their socket). Ratio: healthy clients' p99 with stalled ones vs without.
+ * reading client. Three runs in the same process, each with a fresh server and fresh clients: the
+ * baseline, a bare `ws` broadcast of the same frames; the feed with all clients reading; the feed
+ * with 10 % stalled (they stop reading their socket). Ratios: the feed's p99 against the bare
+ * broadcast, and healthy clients' p99 with stalled ones against without.
  *
  *   npx tsx bench/feed.ts        # BENCH_CLIENTS=2000 BENCH_SECONDS=20 BENCH_TICK_MS=1000
  */
@@ -14,6 +16,7 @@ import { createFeedAuthenticator } from '../src/feed/feed-auth.js';
 import { MetricsFeed } from '../src/feed/metrics-feed.js';
 import { registerFeedRoutes } from '../src/http/index.js';
 import { LiveCache, type Sample } from '../src/metrics/index.js';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
@@ -21,7 +24,16 @@ const TICK_MS = Number(process.env.BENCH_TICK_MS ?? 1000);
 const DEPLOYMENTS = 100;
 const CONTAINERS = 10;
 
-async function run(stalledShare: number) {
+interface Server {
+  readonly url: string;
+  /** Delivers one tick's samples to the subscribers; returns when the synchronous part is done. */
+  publish(samples: Sample[]): void;
+  stats(): { slowDisconnects: number; conflated: number };
+  close(): Promise<void>;
+}
+
+/** The service's own feed: fastify, @fastify/websocket, the authenticator and MetricsFeed. */
+async function feedServer(): Promise<Server> {
   const app = Fastify({ logger: false });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const feed = new MetricsFeed(
@@ -31,11 +43,64 @@ async function run(stalledShare: number) {
   await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
   feed.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const url = `ws://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/ws/metrics`;
+  return {
+    url: `ws://127.0.0.1:${portOf(app.server.address())}/ws/metrics`,
+    publish: (samples) => {
+      cache.add(samples);
+      feed.publishLocal(samples);
+    },
+    stats: () => feed.stats(),
+    close: async () => {
+      await feed.stop();
+      await app.close();
+    },
+  };
+}
 
+/**
+ * The baseline: a bare `ws` server that keeps a set of sockets per deployment and sends each
+ * deployment's frame to them, with no auth, no queue, no backpressure and no slow-client check:
+ * the least a websocket broadcast can cost on this machine.
+ */
+async function bareServer(): Promise<Server> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const byDeployment = new Map<string, Set<WebSocket>>();
+  wss.on('connection', (socket) => {
+    socket.on('message', (data: Buffer) => {
+      const { deploymentId } = JSON.parse(data.toString()) as { deploymentId: string };
+      const set = byDeployment.get(deploymentId) ?? new Set();
+      byDeployment.set(deploymentId, set.add(socket));
+      socket.send(JSON.stringify({ type: 'subscribed', deploymentId }));
+    });
+    socket.on('close', () => byDeployment.forEach((set) => set.delete(socket)));
+  });
+  return {
+    url: `ws://127.0.0.1:${portOf(wss.address())}/`,
+    publish: (samples) => {
+      const groups = new Map<string, Sample[]>();
+      for (const sample of samples) groups.set(sample.deploymentId, [...(groups.get(sample.deploymentId) ?? []), sample]);
+      for (const [deploymentId, group] of groups) {
+        const frame = Buffer.from(JSON.stringify({ type: 'samples', samples: group }));
+        for (const socket of byDeployment.get(deploymentId) ?? []) socket.send(frame, { binary: false });
+      }
+    },
+    stats: () => ({ slowDisconnects: 0, conflated: 0 }),
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of wss.clients) socket.terminate();
+      wss.close(() => resolve());
+    }),
+  };
+}
+
+function portOf(address: ReturnType<WebSocketServer['address']>): number {
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function run(server: Server, stalledShare: number) {
+  const url = server.url;
   const child = fork(new URL('./feed-clients.ts', import.meta.url).pathname, [url, String(CLIENTS), String(stalledShare), String(DEPLOYMENTS)], { execArgv: ['--import', 'tsx'] });
-  type Report = { count: number; p50: number; p99: number; max: number; closedSlow: number; closedOther: number };
+  type Report = { count: number; p50: number; p99: number; max: number; closedSlow: number; closedOther: number; cpuMs: number };
   const next = (type: string) => new Promise<Report>((resolve) => child.on('message', (m: Report & { type: string }) => m.type === type && resolve(m)));
   await next('ready');
 
@@ -56,9 +121,8 @@ async function run(stalledShare: number) {
       }
     }
     seq += 1;
-    cache.add(samples);
     const started = performance.now();
-    feed.publishLocal(samples);
+    server.publish(samples);
     publishMs.push(performance.now() - started);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
@@ -67,23 +131,27 @@ async function run(stalledShare: number) {
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   child.send({ type: 'measure' });
   const rssStart = process.memoryUsage().rss;
+  const cpuStart = process.cpuUsage();
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
   clearInterval(timer);
+  const serverCpu = process.cpuUsage(cpuStart);
   const reportPromise = next('report');
   child.send({ type: 'report' });
   const report = await reportPromise;
-  const stats = feed.stats();
-  await feed.stop();
-  await app.close();
+  const stats = server.stats();
+  await server.close();
   publishMs.sort((a, b) => a - b);
-  return { ...report, publishP50: publishMs[Math.floor(publishMs.length / 2)]!, peakRss, rssStart, slowDisconnects: stats.slowDisconnects, conflated: stats.conflated, samplesSent: stats.samplesSent };
+  return { ...report, ticks: (SECONDS * 1000) / TICK_MS, serverCpuMs: (serverCpu.user + serverCpu.system) / 1000, publishP50: publishMs[Math.floor(publishMs.length / 2)]!, peakRss, rssStart, slowDisconnects: stats.slowDisconnects, conflated: stats.conflated };
 }
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-const healthy = await run(0);
-console.log(`${CLIENTS} subscribers, all reading: sample → client p50 ${healthy.p50.toFixed(1)} ms, p99 ${healthy.p99.toFixed(1)} ms, max ${healthy.max.toFixed(1)} ms over ${healthy.count} deliveries; server fan-out per tick (synchronous part) p50 ${healthy.publishP50.toFixed(1)} ms; server peak RSS ${mib(healthy.peakRss)}`);
-const stalled = await run(0.1);
+const line = (r: Awaited<ReturnType<typeof run>>) =>
+  `p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms over ${r.count} deliveries; synchronous fan-out per tick p50 ${r.publishP50.toFixed(1)} ms; server peak RSS ${mib(r.peakRss)}; CPU per tick: server ${(r.serverCpuMs / r.ticks).toFixed(0)} ms, client harness ${(r.cpuMs / r.ticks).toFixed(0)} ms`;
+const bare = await run(await bareServer(), 0);
+console.log(`baseline, bare ws broadcast, ${CLIENTS} subscribers all reading: ${line(bare)}`);
+const healthy = await run(await feedServer(), 0);
+console.log(`feed, ${CLIENTS} subscribers all reading: ${line(healthy)} → p99 ${(healthy.p99 / bare.p99).toFixed(2)}× the bare ws baseline`);
+const stalled = await run(await feedServer(), 0.1);
 console.log(
-  `${CLIENTS} subscribers, 10 % stalled: healthy clients p50 ${stalled.p50.toFixed(1)} ms, p99 ${stalled.p99.toFixed(1)} ms, max ${stalled.max.toFixed(1)} ms over ${stalled.count} deliveries; ` +
-    `server peak RSS ${mib(stalled.peakRss)}; closed as slow ${stalled.slowDisconnects}; conflated ${stalled.conflated} → p99 ratio vs all reading ${(stalled.p99 / healthy.p99).toFixed(2)}× (target ≤ 1.5×)`,
+  `feed, ${CLIENTS} subscribers, 10 % stalled: healthy clients ${line(stalled)}; closed as slow ${stalled.slowDisconnects}; conflated ${stalled.conflated} → p99 ${(stalled.p99 / healthy.p99).toFixed(2)}× all reading (target ≤ 1.5×)`,
 );
