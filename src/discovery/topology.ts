@@ -3,6 +3,7 @@
  * from Docker API objects by the functions below, which treat every field (labels included) as
  * untrusted input.
  */
+import { isIP } from 'node:net';
 export interface SwarmNode {
   readonly id: string;
   readonly hostname: string;
@@ -85,6 +86,8 @@ export function parseNode(raw: unknown): SwarmNode | undefined {
   // A manager's Status.Addr can be 0.0.0.0 on some setups; its manager address is then the truth.
   let address = str(status.Addr) ?? '';
   if ((address === '' || address === '0.0.0.0') && str(manager.Addr)) address = (str(manager.Addr) ?? '').replace(/:\d+$/, '');
+  // It ends up in server URLs: anything but an IP address counts as no address.
+  if (isIP(address) === 0) address = '';
   return {
     id,
     hostname: str(description.Hostname) ?? id,
@@ -152,7 +155,8 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
     for (const cidr of addressList) {
       // Addresses come in CIDR form (10.0.1.3/24).
       const ip = str(cidr)?.split('/')[0];
-      if (ip) addresses.push({ networkId, networkName, ip });
+      // It ends up in server URLs: only an IP address is taken.
+      if (ip !== undefined && isIP(ip) !== 0) addresses.push({ networkId, networkName, ip });
     }
   }
   return {

@@ -4,7 +4,6 @@
  * services of its deployment, topology, options) → output. traefik-config.ts caches these per
  * route and assembles the document from them.
  */
-import { createHash } from 'node:crypto';
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import { DURATION_PATTERN, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
 
@@ -16,10 +15,6 @@ export interface RenderOptions {
   readonly network: string | undefined;
   /** Base URL at which Traefik reaches this service (the 503 fallback). */
   readonly fallbackUrl: string;
-}
-
-export interface Server {
-  readonly url: string;
 }
 
 /** One key of a name map (http.routers, http.services, http.middlewares). */
@@ -65,25 +60,30 @@ export function configEntry(name: string, value: unknown): ConfigEntry {
   return { name, bytes: Buffer.from(`   ${JSON.stringify(name)}: ${flowJson(value)}`) };
 }
 
-/** JSON.stringify(value) with a space after each ":" and "," that is not inside a string. */
+const q = (text: string) => JSON.stringify(text);
+
+/**
+ * JSON.stringify(value) with a space after each ":" and "," between tokens, written directly
+ * (stringify-then-rescan cost more than the rest of a cold render). Same JSON semantics for the
+ * values the router builds: undefined properties are left out, undefined array items are null.
+ */
 export function flowJson(value: unknown): string {
-  const compact = JSON.stringify(value);
-  let out = '';
-  let last = 0;
-  let inString = false;
-  for (let i = 0; i < compact.length; i++) {
-    const c = compact.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x3a || c === 0x2c) {
-      out += `${compact.slice(last, i + 1)} `;
-      last = i + 1;
-    }
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ', ' : '') + flowJson(value[i]);
+    return `${out}]`;
   }
-  return out + compact.slice(last);
+  let out = '{';
+  let first = true;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined || typeof item === 'function') continue;
+    out += `${first ? '' : ', '}${JSON.stringify(key)}: ${flowJson(item)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** The middlewares every document carries, whatever its routes. */
@@ -92,11 +92,36 @@ export const SHARED_MIDDLEWARES: readonly ConfigEntry[] = [
   configEntry(UNAVAILABLE_MIDDLEWARE, { replacePath: { path: UNAVAILABLE_PATH } }),
 ];
 
-/** Deterministic, "@"-free, and unique per row: a readable slug plus a hash of the row id. */
+/**
+ * Deterministic and "@"-free: a readable slug of the deployment plus 64 bits of a hash of the row
+ * id. The hash need not be cryptographic (a SHA-256 per route was a tenth of a cold render): the
+ * renderer refuses a second row whose name collides rather than let it replace the first.
+ */
 export function routeName(route: Pick<Route, 'id' | 'deploymentId'>): string {
   const slug = route.deploymentId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'route';
-  const hash = createHash('sha256').update(route.id).digest('hex').slice(0, 12);
-  return `${slug}-${hash}`;
+  return `${slug}-${hash64(route.id)}`;
+}
+
+/** Two 32-bit FNV-1a lanes with different multipliers, each through murmur3's finaliser: 16 hex digits. */
+export function hash64(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return hex32(fmix32(a ^ text.length)) + hex32(fmix32(b ^ Math.imul(text.length, 0x27d4eb2d)));
+}
+
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function hex32(n: number): string {
+  return n.toString(16).padStart(8, '0');
 }
 
 /** `services` are the swarm services of the route's deployment, sorted by name, at least one. */
@@ -123,29 +148,45 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
 
   const rule = ruleFor(route);
   const priority = priorityFor(route);
-  const routers = [
-    configEntry(name, {
-      entryPoints: [route.tls ? options.entryPoints.https : options.entryPoints.http],
-      ...(routeMiddlewares.length > 0 ? { middlewares: routeMiddlewares } : {}),
-      priority,
-      rule,
-      service: name,
-      ...(route.tls ? { tls: { certResolver: route.tls.certResolver } } : {}),
-    }),
-  ];
-  if (route.tls) {
-    routers.push(configEntry(`${name}-http`, { entryPoints: [options.entryPoints.http], middlewares: [REDIRECT_MIDDLEWARE], priority, rule, service: name }));
-  }
-  const loadBalancer = loadBalancerFor(route, name, live ? servers : [{ url: options.fallbackUrl }], backend, live);
+  const entryPoint = route.tls ? options.entryPoints.https : options.entryPoints.http;
+  const routers = [routerEntry(name, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver)];
+  if (route.tls) routers.push(routerEntry(`${name}-http`, options.entryPoints.http, [REDIRECT_MIDDLEWARE], priority, rule, undefined, name));
   return {
     name,
     state: live ? 'active' : 'no-replicas',
     servers: servers.length,
     warnings,
     routers,
-    services: [configEntry(name, { loadBalancer })],
+    services: [serviceEntry(route, name, live ? servers : [options.fallbackUrl], backend, live)],
     middlewares: middlewares.sort((a, b) => compare(a.name, b.name)),
   };
+}
+
+/**
+ * Routers and services are most of the document: written by hand, keys in code-unit order, the
+ * same text configEntry would produce (a unit test holds the two together).
+ */
+function routerEntry(name: string, entryPoint: string, middlewares: readonly string[], priority: number, rule: string, certResolver: string | undefined, service = name): ConfigEntry {
+  let text = `   ${q(name)}: {"entryPoints": [${q(entryPoint)}]`;
+  if (middlewares.length > 0) text += `, "middlewares": [${middlewares.map((m) => q(m)).join(', ')}]`;
+  text += `, "priority": ${priority}, "rule": ${q(rule)}, "service": ${q(service)}`;
+  if (certResolver !== undefined) text += `, "tls": {"certResolver": ${q(certResolver)}}`;
+  return { name, bytes: Buffer.from(`${text}}`) };
+}
+
+function serviceEntry(route: Route, name: string, urls: readonly string[], backend: BackendOptions, live: boolean): ConfigEntry {
+  let text = `   ${q(name)}: {"loadBalancer": {`;
+  // The health check would mark the 503 fallback down; it only applies to real replicas.
+  if (live && backend.healthCheck) text += `"healthCheck": ${flowJson(backend.healthCheck)}, `;
+  if (backend.passHostHeader !== undefined) text += `"passHostHeader": ${backend.passHostHeader}, `;
+  text += `"servers": [${urls.map((url) => `{"url": ${q(url)}}`).join(', ')}]`;
+  if (route.sticky) {
+    const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}`;
+    text += `, "sticky": {"cookie": {"httpOnly": true, "name": ${q(cookie)}, "sameSite": "lax", "secure": ${route.tls !== undefined}}}`;
+  }
+  // wrr is Traefik's default: left out, so the output also suits Traefik versions before p2c.
+  if (route.strategy !== 'wrr') text += `, "strategy": ${q(route.strategy)}`;
+  return { name, bytes: Buffer.from(`${text}}}`) };
 }
 
 function ruleFor(route: Route): string {
@@ -161,8 +202,9 @@ function priorityFor(route: Route): number {
   return hostRank * 10_000 + route.pathPrefix.length;
 }
 
-function serversFor(route: Route, services: readonly SwarmService[], topology: Topology, options: RenderOptions, warnings: string[]): Server[] {
-  const urls = new Set<string>();
+/** The URLs of the running replicas, sorted, without duplicates. */
+function serversFor(route: Route, services: readonly SwarmService[], topology: Topology, options: RenderOptions, warnings: string[]): string[] {
+  const urls: string[] = [];
   for (const service of services) {
     for (const task of topology.tasks.get(service.id) ?? []) {
       if (task.state !== 'running') continue;
@@ -171,10 +213,12 @@ function serversFor(route: Route, services: readonly SwarmService[], topology: T
         warnings.push(`task ${task.id} of ${service.name} has no address on network ${options.network ?? '(any)'}`);
         continue;
       }
-      urls.add(`${route.protocol}://${address}`);
+      urls.push(`${route.protocol}://${address}`);
     }
   }
-  return [...urls].sort(compare).map((url) => ({ url }));
+  if (urls.length < 2) return urls;
+  urls.sort(compare);
+  return urls.filter((url, i) => i === 0 || url !== urls[i - 1]);
 }
 
 function taskAddress(task: SwarmTask, service: SwarmService, port: number, topology: Topology, network: string | undefined): string | undefined {
@@ -219,20 +263,6 @@ function backendOptions(services: readonly SwarmService[], prefix: string, warni
     else healthCheck = { ...(interval ? { interval } : {}), path, ...(timeout ? { timeout } : {}) };
   }
   return { passHostHeader, healthCheck };
-}
-
-function loadBalancerFor(route: Route, name: string, servers: readonly Server[], backend: BackendOptions, live: boolean): Record<string, unknown> {
-  return {
-    // The health check would mark the 503 fallback down; it only applies to real replicas.
-    ...(live && backend.healthCheck ? { healthCheck: backend.healthCheck } : {}),
-    ...(backend.passHostHeader !== undefined ? { passHostHeader: backend.passHostHeader } : {}),
-    servers,
-    ...(route.sticky
-      ? { sticky: { cookie: { httpOnly: true, name: `edge_${name.replace(/-/g, '_').slice(-24)}`, sameSite: 'lax', secure: route.tls !== undefined } } }
-      : {}),
-    // wrr is Traefik's default: left out, so the output also suits Traefik versions before p2c.
-    ...(route.strategy !== 'wrr' ? { strategy: route.strategy } : {}),
-  };
 }
 
 function middlewareDefinition(type: keyof Middlewares, route: Route, warnings: string[]): Record<string, unknown> | undefined {

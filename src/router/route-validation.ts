@@ -35,6 +35,7 @@ export interface Route {
 export type Validation = { ok: true; route: Route } | { ok: false; field: string; reason: string };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const PLAIN_HOST = /^[a-z0-9.-]+$/;
 /** Characters that can never be part of a host name, checked before IDN conversion. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
@@ -49,10 +50,13 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   if (value.length === 0) return { reason: 'is empty' };
   if (value.length > 253) return { reason: 'is longer than 253 characters' };
   if (FORBIDDEN_IN_HOST.test(value)) return { reason: 'contains a character not allowed in a host name' };
-  const ascii = domainToASCII(value.endsWith('.') ? value.slice(0, -1) : value);
+  const bare = value.endsWith('.') ? value.slice(0, -1) : value;
+  // Lowercase letters, digits, dots and hyphens with no punycode label are their own ASCII form:
+  // only other names need the (comparatively costly) IDNA conversion and its checks.
+  const ascii = PLAIN_HOST.test(bare) && !bare.includes('xn--') ? bare : domainToASCII(bare);
   if (ascii === '') return { reason: 'is not a valid (internationalised) host name' };
   if (ascii.length > 253) return { reason: 'is longer than 253 characters in ASCII form' };
-  if (isIP(ascii) !== 0) return { reason: 'is an IP address, not a host name' };
+  if (/^[0-9.]+$/.test(ascii) && isIP(ascii) !== 0) return { reason: 'is an IP address, not a host name' };
   const labels = ascii.split('.');
   const bad = labels.find((label) => !LABEL.test(label));
   if (bad !== undefined) {

@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
-import { flowJson } from './route-render.js';
+import { flowJson, hash64 } from './route-render.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 
 const options: RenderOptions = {
@@ -182,6 +182,46 @@ describe('TraefikRenderer', () => {
     // Every entry on its own line, plus the document's structure (braces and map names).
     expect(text.split('\n')).toHaveLength(entries + 10);
     for (const name of Object.keys(http.routers)) expect(text).toMatch(new RegExp(`^   "${name}": \\{"entryPoints": \\[`, 'm'));
+  });
+
+  it('writes routers and services by hand exactly as the generic serialiser would', () => {
+    const more = [
+      service('s4', 'dep-d', { labels: { 'cloud.obiente.pass_host_header': 'false', 'cloud.obiente.healthcheck.path': '/up', 'cloud.obiente.healthcheck.interval': '5s' } }),
+      service('s5', 'dep-e'),
+    ];
+    const extraRows = [
+      row('d', { deployment_id: 'dep-d', load_balancer_algo: 'p2c', ssl_enabled: true, ssl_cert_resolver: 'other' }),
+      row('e', { deployment_id: 'dep-e', load_balancer_algo: 'sticky', ssl_enabled: true }),
+    ];
+    const text = new TraefikRenderer(options).render([...rows, ...extraRows], topology([...services, ...more], [...tasks, task('t4', 's4', '10.0.4.3')])).body.toString();
+    const lines = text.split('\n').filter((line) => line.startsWith('   "'));
+    expect(lines.length).toBeGreaterThan(15);
+    for (const line of lines) {
+      const [[name, value]] = Object.entries(JSON.parse(`{${line.replace(/,$/, '')}}`) as Record<string, unknown>) as [[string, unknown]];
+      expect(line.replace(/,$/, '')).toBe(`   ${JSON.stringify(name)}: ${flowJson(value)}`);
+    }
+    // Every optional part of a service appears at least once above.
+    for (const part of ['"healthCheck": ', '"passHostHeader": false', '"sticky": ', '"strategy": "p2c"', '"tls": {"certResolver": "other"}', '"edge-unavailable"']) expect(text).toContain(part);
+  });
+
+  it('names routes with a readable slug and 64 bits of hash, distinct over 100,000 ids', () => {
+    expect(routeName({ id: 'a', deploymentId: 'Dep_A' })).toMatch(/^dep-a-[0-9a-f]{16}$/);
+    expect(routeName({ id: 'a', deploymentId: 'dep-a' })).toBe(routeName({ id: 'a', deploymentId: 'dep-a' }));
+    const hashes = new Set<string>();
+    for (let i = 0; i < 100_000; i++) hashes.add(hash64(`route-${i}`));
+    expect(hashes.size).toBe(100_000);
+  });
+
+  it('refuses a second row whose route name collides, leaving the first route as it was', () => {
+    const topo = topology(services, tasks);
+    const collide = (route: { id: string; deploymentId: string }) => (route.id === 'a' || route.id === 'c' ? 'same-name' : routeName(route));
+    const result = new TraefikRenderer(options, collide).render(rows, topo);
+    const http = result.config().http as Http;
+    expect(http.routers['same-name']).toMatchObject({ rule: 'Host(`a.example.com`)' });
+    expect(JSON.stringify(http)).not.toContain('xn--bcher');
+    expect(result.statuses.find((status) => status.id === 'c')).toMatchObject({ state: 'rejected', field: 'id', reason: 'its route name same-name is taken by route a' });
+    expect(result.statuses.find((status) => status.id === 'a')).toMatchObject({ state: 'active' });
+    expect(result.statuses.find((status) => status.id === 'b')).toMatchObject({ state: 'active' });
   });
 
   it('spaces only the separators outside strings', () => {

@@ -23,11 +23,11 @@ import {
   type RenderOptions,
   type RouteOutput,
 } from './route-render.js';
-import { validateRow, type Validation } from './route-validation.js';
+import { validateRow, type Route, type Validation } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
 export { routeName, UNAVAILABLE_PATH } from './route-render.js';
-export type { RenderOptions, Server } from './route-render.js';
+export type { RenderOptions } from './route-render.js';
 
 export interface DynamicConfig {
   readonly http: {
@@ -101,12 +101,20 @@ export class TraefikRenderer {
   /** Route names in row order at the last render, and their order by name: reused while the same. */
   private lastNames: readonly string[] = [];
   private lastOrder: readonly number[] = [];
+  private lastCollisions: ReadonlyArray<readonly [loser: number, winner: number]> = [];
 
-  constructor(private readonly options: RenderOptions) {}
+  /** `nameOf` is routeName; tests pass another to force a collision. */
+  constructor(
+    private readonly options: RenderOptions,
+    private readonly nameOf: (route: Pick<Route, 'id' | 'deploymentId'>) => string = routeName,
+  ) {}
 
   render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
     const statuses: RouteStatus[] = [];
     const outputs: RouteOutput[] = [];
+    /** Per output: its row, and the index of its status. */
+    const outputRows: RowEntry[] = [];
+    const outputStatuses: number[] = [];
     const servicesByDeployment = this.servicesIndex(topology);
     const claimed = new Map<string, string>();
     const generation = ++this.generation;
@@ -152,13 +160,20 @@ export class TraefikRenderer {
       }
       used += 1;
       outputs.push(cached.output);
+      outputRows.push(entry);
+      outputStatuses.push(statuses.length);
       statuses.push(cached.status);
     }
     // Updated in place rather than rebuilt: at 100,000 routes a new map per publish is GC work.
     if (this.routeCache.size > used) {
       for (const [id, cached] of this.routeCache) if (cached.generation !== generation) this.routeCache.delete(id);
     }
-    return assemble(this.byName(outputs), statuses, rendered);
+    const { ordered, collisions } = this.byName(outputs);
+    for (const [loser, winner] of collisions) {
+      const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputRows[winner]!.base.id}`;
+      statuses[outputStatuses[loser]!] = routeStatus(outputRows[loser]!.base, 'rejected', { field: 'id', reason });
+    }
+    return assemble(ordered, statuses, rendered);
   }
 
   /** Services by deployment; rebuilt only when the set of service objects changed. */
@@ -181,16 +196,28 @@ export class TraefikRenderer {
     return this.lastIndex;
   }
 
-  /** The outputs in name order. Sorting 100,000 names costs more than the rest of a small change. */
-  private byName(outputs: readonly RouteOutput[]): RouteOutput[] {
+  /**
+   * The outputs in name order, without a second route of the same name: of rows whose names
+   * collide, the first by id keeps it and the others are refused, so no row can replace another's
+   * route. Sorting 100,000 names costs more than the rest of a small change: the order (and its
+   * collisions) is reused while the names are the same.
+   */
+  private byName(outputs: readonly RouteOutput[]): { ordered: RouteOutput[]; collisions: ReadonlyArray<readonly [loser: number, winner: number]> } {
     const names = outputs.map((output) => output.name);
-    let order = this.lastOrder;
     if (names.length !== this.lastNames.length || names.some((name, i) => name !== this.lastNames[i])) {
-      order = names.map((_, i) => i).sort((a, b) => compare(names[a]!, names[b]!));
+      const sorted = names.map((_, i) => i).sort((a, b) => compare(names[a]!, names[b]!) || a - b);
+      const kept: number[] = [];
+      const collisions: Array<[number, number]> = [];
+      for (const i of sorted) {
+        const first = kept.at(-1);
+        if (first !== undefined && names[first] === names[i]) collisions.push([i, first]);
+        else kept.push(i);
+      }
+      this.lastOrder = kept;
+      this.lastCollisions = collisions;
     }
     this.lastNames = names;
-    this.lastOrder = order;
-    return order.map((i) => outputs[i]!);
+    return { ordered: this.lastOrder.map((i) => outputs[i]!), collisions: this.lastCollisions };
   }
 
   private rowEntry(row: RoutingRow): RowEntry {
@@ -210,7 +237,7 @@ export class TraefikRenderer {
         base,
         matchKey: `${route.wildcard ? '*.' : ''}${route.host}|${route.pathPrefix}`,
         deploymentKey: deploymentKey(route.deploymentId, route.serviceName),
-        name: routeName(route),
+        name: this.nameOf(route),
       };
     } else {
       entry = { validation, base, matchKey: '', deploymentKey: '', name: '' };
@@ -316,7 +343,10 @@ const MAP_CLOSE = Buffer.from('\n  }');
 const mapOpen = (key: string) => Buffer.from(`  "${key}": {\n`);
 const MAP_OPEN = { middlewares: mapOpen('middlewares'), routers: mapOpen('routers'), services: mapOpen('services') };
 
-/** Builds the document from the routes' cached entry bytes, each name map in key order. */
+/**
+ * Builds the document from the routes' cached entry bytes, each name map in key order. Bytes
+ * rather than strings: a publish after a small change then copies them once, with no encoding.
+ */
 function assemble(outputs: readonly RouteOutput[], statuses: readonly RouteStatus[], rendered: number): RenderResult {
   // Outputs come in route-name order, so each map comes out nearly sorted: the sorts below then
   // cost about a pass.
