@@ -252,4 +252,46 @@ describe('TraefikRenderer', () => {
     expect(renderer.render(changedRows, copies).rendered).toBe(0);
     expect(renderer.render(changedRows, copies).body.equals(afterScale.body)).toBe(true);
   });
+
+  it('matches a fresh render after every step of a random sequence of row and swarm changes', () => {
+    // Deterministic pseudo-random steps: rows come, go, come back, change domain, collide on
+    // domain and path, turn invalid; services and tasks come and go; full reconciles copy all.
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const domains = ['a.example.com', 'b.example.com', '*.w.example.com', 'c.example.com', 'bad domain'];
+    const pool = Array.from({ length: 12 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '' }));
+    let live = pool.slice(0, 8);
+    let svcs = [0, 1, 2].map((i) => service(`s${i}`, `dep-${i}`));
+    let tks = [task('t0', 's0', '10.0.0.2'), task('t1', 's1', '10.0.1.2')];
+    const renderer = new TraefikRenderer(options);
+    for (let step = 0; step < 300; step++) {
+      const action = random(8);
+      if (action === 0 && live.length > 0) live = live.filter((_, i) => i !== random(live.length));
+      else if (action === 1) {
+        const back = pool[random(pool.length)]!;
+        if (!live.includes(back)) live = [...live, back];
+      } else if (action === 2 && live.length > 0) {
+        const at = random(live.length);
+        live = live.map((r, i) => (i === at ? { ...r, domain: domains[random(domains.length)] } : r));
+      } else if (action === 3) {
+        const id = `s${random(4)}`;
+        svcs = svcs.some((x) => x.id === id) ? svcs.filter((x) => x.id !== id) : [...svcs, service(id, `dep-${id.slice(1)}`)];
+      } else if (action === 4) {
+        const serviceId = `s${random(4)}`;
+        tks = random(2) === 0 ? tks.filter((t) => t.serviceId !== serviceId) : [...tks, task(`t${step}`, serviceId, `10.0.${step % 250}.${2 + random(200)}`)];
+      } else if (action === 5) {
+        svcs = svcs.map((x) => ({ ...x }));
+        tks = tks.map((t) => ({ ...t }));
+      } else if (action === 6) live = [...live].reverse();
+      const topo = topology(svcs, tks);
+      const incremental = renderer.render(live, topo);
+      const fresh = new TraefikRenderer(options).render(live, topo);
+      expect(incremental.body.toString(), `step ${step}`).toBe(fresh.body.toString());
+      expect(incremental.statuses, `step ${step}`).toEqual(fresh.statuses);
+    }
+  });
 });
+
