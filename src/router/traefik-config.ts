@@ -205,9 +205,10 @@ export class TraefikRenderer {
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
       const list = this.claims.get(entry.matchKey);
-      const at = list?.indexOf(entry) ?? -1;
-      if (list && at !== -1) list.splice(at, 1);
-      if (list?.length === 0) this.claims.delete(entry.matchKey);
+      if (list === undefined) continue;
+      const at = list.indexOf(entry);
+      if (at !== -1) list.splice(at, 1);
+      if (list.length === 0) this.claims.delete(entry.matchKey);
       touched.add(entry.matchKey);
     }
     for (const entry of added) {
@@ -221,7 +222,8 @@ export class TraefikRenderer {
     }
     for (const key of touched) {
       const list = this.claims.get(key);
-      for (const entry of list ?? []) entry.owner = list![0]!.base.id;
+      if (list === undefined) continue;
+      for (const entry of list) entry.owner = list[0]!.base.id;
     }
     this.lastRows = valid;
   }
