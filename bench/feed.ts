@@ -13,7 +13,7 @@ import { fork } from 'node:child_process';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { createFeedAuthenticator } from '../src/feed/feed-auth.js';
-import { MetricsFeed } from '../src/feed/metrics-feed.js';
+import { groupByDeployment, MetricsFeed } from '../src/feed/metrics-feed.js';
 import { registerFeedRoutes } from '../src/http/index.js';
 import { LiveCache, type Sample } from '../src/metrics/index.js';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -78,9 +78,7 @@ async function bareServer(): Promise<Server> {
   return {
     url: `ws://127.0.0.1:${portOf(wss.address())}/`,
     publish: (samples) => {
-      const groups = new Map<string, Sample[]>();
-      for (const sample of samples) groups.set(sample.deploymentId, [...(groups.get(sample.deploymentId) ?? []), sample]);
-      for (const [deploymentId, group] of groups) {
+      for (const [deploymentId, group] of groupByDeployment(samples)) {
         const frame = Buffer.from(JSON.stringify({ type: 'samples', samples: group }));
         for (const socket of byDeployment.get(deploymentId) ?? []) socket.send(frame, { binary: false });
       }

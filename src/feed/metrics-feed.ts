@@ -228,7 +228,7 @@ export class MetricsFeed {
   }
 }
 
-function groupByDeployment(samples: readonly Sample[]): Map<string, Sample[]> {
+export function groupByDeployment(samples: readonly Sample[]): Map<string, Sample[]> {
   const groups = new Map<string, Sample[]>();
   for (const sample of samples) {
     const group = groups.get(sample.deploymentId);
