@@ -70,8 +70,11 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
     await waitFor('the CPU figure to change', async () => (await page.locator('tr[data-container] td.value').first().textContent()) !== first, 10_000, 100);
     expect(await page.locator('tr[data-container]').count()).toBe(2);
     expect(await page.textContent('#status')).toContain('watching dep-live');
-    const points = await page.locator('tr[data-container] svg.cpu polyline').first().getAttribute('points');
-    expect(points?.split(' ').length).toBeGreaterThan(5);
+    // The snapshot's samples share a few timestamps (published in one burst): the line grows as
+    // live samples arrive every 200 ms, so wait for them rather than race the first one.
+    const pointsOf = async () => (await page.locator('tr[data-container] svg.cpu polyline').first().getAttribute('points'))?.split(' ').length ?? 0;
+    await waitFor('the sparkline to hold more than 5 points', async () => (await pointsOf()) > 5, 10_000, 100);
+    expect(await pointsOf()).toBeGreaterThan(5);
 
     const png = await page.screenshot();
     mkdirSync(screenshots, { recursive: true });
