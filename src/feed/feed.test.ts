@@ -1,8 +1,10 @@
 import { SignJWT } from 'jose';
-import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
-import type { Sample } from '../metrics/index.js';
-import { allows, createFeedAuthenticator } from './feed-auth.js';
+import { LiveCache, type Sample } from '../metrics/index.js';
+import { allows, createFeedAuthenticator, type Grant } from './feed-auth.js';
+import { MetricsFeed } from './metrics-feed.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import { Subscriber, type FeedCounters } from './subscriber.js';
 
@@ -46,28 +48,35 @@ describe('feed protocol', () => {
   });
 });
 
-/** A socket whose buffered bytes the test controls. */
+/** A socket whose buffered bytes the test controls, with the event handlers the hub attaches. */
 function fakeSocket() {
   const sent: string[] = [];
-  const callbacks: Array<() => void> = [];
+  const handlers = new Map<string, (...args: unknown[]) => void>();
   const socket = {
     OPEN: 1,
     readyState: 1,
     bufferedAmount: 0,
     closed: undefined as { code: number; reason: string } | undefined,
-    send(data: string | Buffer, options?: object, cb?: () => void) {
+    send(data: string | Buffer) {
       sent.push(data.toString());
-      if (cb) callbacks.push(cb);
     },
     close(code: number, reason: string) {
       this.closed = { code, reason };
     },
     terminate() {},
+    ping() {},
+    on(event: string, handler: (...args: unknown[]) => void) {
+      handlers.set(event, handler);
+    },
+    once(event: string, handler: (...args: unknown[]) => void) {
+      handlers.set(event, handler);
+    },
   };
-  return { socket, sent, drain: () => callbacks.splice(0).forEach((cb) => cb()) };
+  const receive = (text: string) => handlers.get('message')?.(Buffer.from(text), false);
+  return { socket, sent, receive };
 }
 
-const sample = (containerId: string, ts: number) => ({ containerId, deploymentId: 'dep-1', ts }) as unknown as Sample;
+const sample = (containerId: string, ts: number, deploymentId = 'dep-1') => ({ containerId, deploymentId, ts }) as unknown as Sample;
 
 /** A subscriber over a fake socket, with limits 1000 bytes / 5 s grace and a clock the test sets. */
 function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
@@ -78,22 +87,23 @@ function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
 }
 
 describe('Subscriber backpressure', () => {
-  it('conflates to the latest sample per container while a frame is in flight', () => {
-    const { socket, sent, drain } = fakeSocket();
+  it('conflates to the latest sample per container while over the buffer limit, and sends them in one frame once under it', () => {
+    const { socket, sent } = fakeSocket();
     const { subscriber, counters } = subscriberOn(socket);
-    subscriber.enqueue(sample('c1', 1));
-    subscriber.flush();
-    for (let ts = 2; ts <= 10; ts++) {
-      subscriber.enqueue(sample('c1', ts));
-      subscriber.enqueue(sample('c2', ts));
-      subscriber.flush();
-    }
+    const frame = () => Buffer.from('shared');
+    expect(subscriber.offer([sample('c1', 1)], frame)).toBe(false);
+    expect(sent).toEqual(['shared']);
+    socket.bufferedAmount = 5000;
+    for (let ts = 2; ts <= 10; ts++) expect(subscriber.offer([sample('c1', ts), sample('c2', ts)], frame)).toBe(true);
     expect(sent).toHaveLength(1);
     expect(subscriber.queued).toBe(2);
     expect(counters.conflated).toBe(16);
-    drain();
+    socket.bufferedAmount = 1000;
+    // A queue goes out before anything newer, so the client never sees samples out of order.
+    expect(subscriber.offer([sample('c1', 11)], frame)).toBe(false);
     expect(sent).toHaveLength(2);
-    expect((JSON.parse(sent[1]!) as { samples: Array<{ ts: number }> }).samples.map((s) => s.ts)).toEqual([10, 10]);
+    expect((JSON.parse(sent[1]!) as { samples: Array<{ ts: number }> }).samples.map((s) => s.ts)).toEqual([11, 10]);
+    expect(subscriber.queued).toBe(0);
   });
 
   it('writes nothing while over the buffer limit and closes with 4008 after the grace period', () => {
@@ -124,5 +134,69 @@ describe('Subscriber backpressure', () => {
     subscriber.flush();
     expect(sent).toHaveLength(1);
     expect(subscriber.isSlow).toBe(false);
+  });
+});
+
+describe('MetricsFeed delivery', () => {
+  const feedWith = () =>
+    new MetricsFeed(
+      { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000 },
+      { cache: new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 }), redis: undefined, log: pino({ level: 'silent' }) },
+    );
+  const everything: Grant = { deployments: undefined, expiresAt: undefined, subject: undefined };
+  const dataFrames = (sent: string[]) => sent.map((f) => JSON.parse(f) as { type: string; samples?: Array<{ containerId: string; ts: number }> }).filter((f) => f.type === 'samples');
+
+  it('sends each deployment only to its subscribers', () => {
+    const feed = feedWith();
+    const a = fakeSocket();
+    const b = fakeSocket();
+    feed.accept(a.socket as unknown as WebSocket, everything);
+    feed.accept(b.socket as unknown as WebSocket, everything);
+    a.receive('{"type":"subscribe","deploymentId":"dep-a"}');
+    b.receive('{"type":"subscribe","deploymentId":"dep-b"}');
+    feed.publishLocal([sample('c1', 1, 'dep-a'), sample('c2', 1, 'dep-b')]);
+    expect(dataFrames(a.sent).flatMap((f) => f.samples!.map((s) => s.containerId))).toEqual(['c1']);
+    expect(dataFrames(b.sent).flatMap((f) => f.samples!.map((s) => s.containerId))).toEqual(['c2']);
+  });
+
+  it('retries a backlogged subscriber on its own, without waiting for the next sample', () => {
+    vi.useFakeTimers();
+    try {
+      const feed = feedWith();
+      const slow = fakeSocket();
+      feed.accept(slow.socket as unknown as WebSocket, everything);
+      slow.receive('{"type":"subscribe","deploymentId":"dep-a"}');
+      slow.socket.bufferedAmount = 5000;
+      feed.publishLocal([sample('c1', 1, 'dep-a')]);
+      feed.publishLocal([sample('c1', 2, 'dep-a')]);
+      vi.advanceTimersByTime(200);
+      expect(dataFrames(slow.sent)).toHaveLength(0);
+      expect(feed.stats().slowSubscribers).toBe(1);
+      slow.socket.bufferedAmount = 0;
+      vi.advanceTimersByTime(100);
+      expect(dataFrames(slow.sent).map((f) => f.samples!.map((s) => s.ts))).toEqual([[2]]);
+      expect(feed.stats()).toMatchObject({ slowSubscribers: 0, conflated: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('closes a backlogged subscriber as slow when the grace period ends, from the retry timer', () => {
+    vi.useFakeTimers();
+    try {
+      const feed = feedWith();
+      const slow = fakeSocket();
+      feed.accept(slow.socket as unknown as WebSocket, everything);
+      slow.receive('{"type":"subscribe","deploymentId":"dep-a"}');
+      slow.socket.bufferedAmount = 5000;
+      feed.publishLocal([sample('c1', 1, 'dep-a')]);
+      vi.advanceTimersByTime(4900);
+      expect(slow.socket.closed).toBeUndefined();
+      vi.advanceTimersByTime(200);
+      expect(slow.socket.closed).toEqual({ code: CLOSE.slow, reason: 'slow' });
+      expect(feed.stats().slowDisconnects).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -20,6 +20,8 @@ import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } fro
 
 export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
 const MAX_BAD_MESSAGES = 20;
+/** How often backlogged subscribers are retried: their queue goes out this soon after a drain. */
+const BACKLOG_RETRY_MS = 50;
 
 export interface FeedOptions extends SubscriberLimits {
   readonly heartbeatMs: number;
@@ -52,6 +54,9 @@ export class MetricsFeed {
   private readonly counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
   private readonly s = { disconnects: 0, connections: 0, authFailures: 0, badMessages: 0, forbidden: 0, remoteSamples: 0, remoteRejected: 0, redisPublishFailures: 0 };
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
+  private readonly backlogged = new Set<Subscriber>();
+  private backlogTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: FeedOptions,
@@ -74,6 +79,9 @@ export class MetricsFeed {
 
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.backlogTimer) clearInterval(this.backlogTimer);
+    this.backlogTimer = undefined;
+    this.backlogged.clear();
     for (const subscriber of this.subscribers) subscriber.close(CLOSE.goingAway, 'server shutting down');
     this.deps.redis?.sub.disconnect();
     await Promise.resolve();
@@ -111,6 +119,7 @@ export class MetricsFeed {
     socket.once('close', () => {
       this.s.disconnects += 1;
       this.subscribers.delete(subscriber);
+      this.backlogged.delete(subscriber);
       for (const deploymentId of subscriber.subscriptions) this.removeSubscription(subscriber, deploymentId);
     });
   }
@@ -132,7 +141,26 @@ export class MetricsFeed {
     for (const [deploymentId, group] of byDeployment) {
       let frame: Buffer | undefined;
       const shared = () => (frame ??= sharedFrame(group));
-      for (const subscriber of this.byDeployment.get(deploymentId) ?? []) subscriber.offer(group, shared);
+      for (const subscriber of this.byDeployment.get(deploymentId) ?? []) {
+        if (subscriber.offer(group, shared)) this.backlog(subscriber);
+      }
+    }
+  }
+
+  private backlog(subscriber: Subscriber): void {
+    this.backlogged.add(subscriber);
+    if (this.backlogTimer) return;
+    this.backlogTimer = setInterval(() => this.retryBacklog(), BACKLOG_RETRY_MS);
+    this.backlogTimer.unref();
+  }
+
+  private retryBacklog(): void {
+    for (const subscriber of this.backlogged) {
+      if (!subscriber.flush()) this.backlogged.delete(subscriber);
+    }
+    if (this.backlogged.size === 0 && this.backlogTimer) {
+      clearInterval(this.backlogTimer);
+      this.backlogTimer = undefined;
     }
   }
 
