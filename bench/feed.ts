@@ -45,9 +45,10 @@ async function feedServer(): Promise<Server> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: `ws://127.0.0.1:${portOf(app.server.address())}/ws/metrics`,
+    // In the service's order (src/app.ts): subscribers first, then the live cache.
     publish: (samples) => {
-      cache.add(samples);
       feed.publishLocal(samples);
+      cache.add(samples);
     },
     stats: () => feed.stats(),
     close: async () => {

@@ -213,9 +213,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       return store.flush();
     };
     collector.onSamples((samples) => {
+      // Subscribers first: the rest is off their latency path. (A snapshot cannot miss these
+      // samples: subscribing is another event, never between these calls.)
+      feed.publishLocal(samples);
       cache.add(samples);
       aggregator.add(samples);
-      feed.publishLocal(samples);
       void writeFinished();
     });
 

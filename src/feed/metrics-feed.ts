@@ -236,8 +236,8 @@ export class MetricsFeed {
     }
     const samples = body.samples as Sample[];
     this.s.remoteSamples += samples.length;
-    this.deps.cache.add(samples);
     this.deliver(new Map([[deploymentId, samples]]));
+    this.deps.cache.add(samples);
   }
 
   private beat(): void {

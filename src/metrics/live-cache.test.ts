@@ -29,4 +29,15 @@ describe('LiveCache', () => {
     expect(cache.stats().containers).toBe(10);
     expect(cache.snapshot('dep')).toHaveLength(10);
   });
+
+  it('forgets a container that has not been sampled for a whole window', () => {
+    // lru-cache takes a start time of 0 for "no TTL": the clock starts later.
+    const clock = { now: 1_000_000 };
+    const cache = new LiveCache({ windowMs: 30_000, maxContainers: 100, maxBytes: 1_000_000, now: () => clock.now });
+    cache.add([sample('gone', 'dep-a', 0), sample('stays', 'dep-a', 0), sample('other', 'dep-b', 0)]);
+    for (clock.now = 1_005_000; clock.now <= 1_030_000; clock.now += 5_000) cache.add([sample('stays', 'dep-a', clock.now - 1_000_000)]);
+    expect(cache.stats()).toMatchObject({ containers: 1, deployments: 1 });
+    expect(cache.snapshot('dep-a').map((s) => s.containerId)).toEqual(Array(6).fill('stays'));
+    expect(cache.snapshot('dep-b')).toEqual([]);
+  });
 });

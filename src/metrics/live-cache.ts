@@ -1,7 +1,9 @@
 /**
  * The recent window of samples per container, for snapshots to new websocket subscribers.
  * An lru-cache bounded in entries and in (estimated) bytes; an entry expires when its container
- * has not been sampled for a whole window, so vanished containers leave by themselves.
+ * has not been sampled for a whole window, so vanished containers leave by themselves: stale
+ * entries are purged once per batch of samples (and when stats are read), rather than by
+ * lru-cache's autopurge, which arms a timer per set (a thousand timers per tick).
  */
 import { LRUCache } from 'lru-cache';
 import type { Sample } from './sample.js';
@@ -19,13 +21,15 @@ export class LiveCache {
   /** deployment id → its containers in the cache, for snapshots without a scan. */
   private readonly byDeployment = new Map<string, Set<string>>();
 
-  constructor(private readonly options: { windowMs: number; maxContainers: number; maxBytes: number }) {
+  /** `now` is the clock of expiry, for tests; performance.now by default. */
+  constructor(private readonly options: { windowMs: number; maxContainers: number; maxBytes: number; now?: () => number }) {
     this.cache = new LRUCache<string, Entry>({
+      // A test's clock is read every time (lru-cache otherwise caches "now" until a timer fires).
+      ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
       max: options.maxContainers,
       maxSize: options.maxBytes,
       sizeCalculation: (entry) => Math.max(1, entry.samples.length * SAMPLE_BYTES),
       ttl: options.windowMs,
-      ttlAutopurge: true,
       dispose: (entry, containerId) => {
         const set = this.byDeployment.get(entry.deploymentId);
         set?.delete(containerId);
@@ -46,6 +50,7 @@ export class LiveCache {
       if (!set) this.byDeployment.set(sample.deploymentId, (set = new Set()));
       set.add(sample.containerId);
     }
+    this.cache.purgeStale();
   }
 
   /** Every cached sample of a deployment's containers, oldest first per container. */
@@ -70,6 +75,7 @@ export class LiveCache {
   }
 
   stats(): { containers: number; deployments: number; bytes: number; maxBytes: number } {
+    this.cache.purgeStale();
     return { containers: this.cache.size, deployments: this.byDeployment.size, bytes: this.cache.calculatedSize, maxBytes: this.options.maxBytes };
   }
 }
