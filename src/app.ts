@@ -201,7 +201,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       { pool: metricsPool, log },
     );
     const feed = new MetricsFeed(
-      { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: 30_000 },
+      { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: config.feed.heartbeatMs },
       { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, log) } : undefined, log: app.log.child({ module: 'feed' }) },
     );
     const authenticate = createFeedAuthenticator({ mode: config.feed.auth, secret: config.feed.jwtSecret, jwksUrl: config.feed.jwksUrl, issuer: config.feed.issuer, audience: config.feed.audience });

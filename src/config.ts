@@ -124,6 +124,7 @@ const envSchema = z.object({
   FEED_MAX_BUFFERED_BYTES: positiveInt(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
   FEED_SLOW_GRACE_SECONDS: positiveInt(1, 600).default(10),
   FEED_MAX_SUBSCRIPTIONS: positiveInt(1, 10_000).default(50),
+  FEED_HEARTBEAT_SECONDS: positiveInt(1, 3_600).default(30),
 });
 
 export interface Config {
@@ -163,6 +164,7 @@ export interface Config {
     readonly audience: string | undefined;
     readonly maxBufferedBytes: number;
     readonly slowGraceMs: number;
+    readonly heartbeatMs: number;
     readonly maxSubscriptions: number;
   };
   readonly traefik: {
@@ -274,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       audience: e.FEED_JWT_AUDIENCE,
       maxBufferedBytes: e.FEED_MAX_BUFFERED_BYTES,
       slowGraceMs: e.FEED_SLOW_GRACE_SECONDS * 1000,
+      heartbeatMs: e.FEED_HEARTBEAT_SECONDS * 1000,
       maxSubscriptions: e.FEED_MAX_SUBSCRIPTIONS,
     }),
     traefik: Object.freeze({

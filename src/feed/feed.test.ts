@@ -63,8 +63,14 @@ function fakeSocket() {
     close(code: number, reason: string) {
       this.closed = { code, reason };
     },
-    terminate() {},
-    ping() {},
+    terminate() {
+      this.terminated = true;
+    },
+    pings: 0,
+    terminated: false,
+    ping() {
+      this.pings += 1;
+    },
     on(event: string, handler: (...args: unknown[]) => void) {
       handlers.set(event, handler);
     },
@@ -73,7 +79,8 @@ function fakeSocket() {
     },
   };
   const receive = (text: string) => handlers.get('message')?.(Buffer.from(text), false);
-  return { socket, sent, receive };
+  const pong = () => handlers.get('pong')?.();
+  return { socket, sent, receive, pong };
 }
 
 const sample = (containerId: string, ts: number, deploymentId = 'dep-1') => ({ containerId, deploymentId, ts }) as unknown as Sample;
@@ -195,6 +202,28 @@ describe('MetricsFeed delivery', () => {
       vi.advanceTimersByTime(200);
       expect(slow.socket.closed).toEqual({ code: CLOSE.slow, reason: 'slow' });
       expect(feed.stats().slowDisconnects).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('drops a peer that answers no ping within one heartbeat, and keeps one that does', () => {
+    vi.useFakeTimers();
+    try {
+      const feed = feedWith();
+      feed.start();
+      const dead = fakeSocket();
+      const live = fakeSocket();
+      feed.accept(dead.socket as unknown as WebSocket, everything);
+      feed.accept(live.socket as unknown as WebSocket, everything);
+      vi.advanceTimersByTime(30_000);
+      expect([dead.socket.pings, live.socket.pings]).toEqual([1, 1]);
+      live.pong();
+      vi.advanceTimersByTime(30_000);
+      expect(dead.socket.terminated).toBe(true);
+      expect(live.socket.terminated).toBe(false);
+      expect(live.socket.pings).toBe(2);
+      void feed.stop();
     } finally {
       vi.useRealTimers();
     }
