@@ -6,7 +6,7 @@ import { LiveCache, type Sample } from '../metrics/index.js';
 import { allows, createFeedAuthenticator, type Grant } from './feed-auth.js';
 import { MetricsFeed } from './metrics-feed.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
-import { Subscriber, type FeedCounters } from './subscriber.js';
+import { samplesFrame, sharedFrame, Subscriber, type FeedCounters } from './subscriber.js';
 
 const secret = 'a-test-secret-that-is-long-enough-for-hs256';
 const sign = (claims: Record<string, unknown>, key = secret) =>
@@ -94,6 +94,11 @@ function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
 }
 
 describe('Subscriber backpressure', () => {
+  it('writes the same frame text whether samples go out at once or from a queue', () => {
+    const samples = [{ containerId: 'c1', deploymentId: 'dep-1', ts: 1, cpuPercent: 0.5, taskId: null }, { containerId: 'c2', deploymentId: 'dep-1', ts: 2, cpuPercent: 1 }] as unknown as Sample[];
+    expect(sharedFrame(samples).toString()).toBe(samplesFrame(samples.map((s) => JSON.stringify(s))));
+  });
+
   it('conflates to the latest sample per container while over the buffer limit, and sends them in one frame once under it', () => {
     const { socket, sent } = fakeSocket();
     const { subscriber, counters } = subscriberOn(socket);

@@ -29,7 +29,7 @@ export interface FeedCounters {
   slowDisconnects: number;
 }
 
-/** Each sample is serialised once, however many subscribers it goes to. */
+/** A queued sample is serialised once, however many backlogged subscribers it goes to. */
 const serialised = new WeakMap<Sample, string>();
 function sampleJson(sample: Sample): string {
   let json = serialised.get(sample);
@@ -44,8 +44,9 @@ export function samplesFrame(parts: readonly string[]): string {
   return `{"type":"samples","samples":[${parts.join(',')}]}`;
 }
 
+/** The frame of one deployment's new samples, built once for all its subscribers (same text as samplesFrame). */
 export function sharedFrame(samples: readonly Sample[]): Buffer {
-  return Buffer.from(samplesFrame(samples.map(sampleJson)));
+  return Buffer.from(JSON.stringify({ type: 'samples', samples }));
 }
 
 export class Subscriber {
