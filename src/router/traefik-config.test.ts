@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
-import { flowJson, hash64 } from './route-render.js';
+import { flowJson, hash64, q } from './route-render.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 
 const options: RenderOptions = {
@@ -202,6 +202,17 @@ describe('TraefikRenderer', () => {
     }
     // Every optional part of a service appears at least once above.
     for (const part of ['"healthCheck": ', '"passHostHeader": false', '"sticky": ', '"strategy": "p2c"', '"tls": {"certResolver": "other"}', '"edge-unavailable"']) expect(text).toContain(part);
+  });
+
+  it('quotes strings exactly as JSON.stringify does', () => {
+    const tricky = ['', 'plain-name', 'Host(`a.com`) && PathPrefix(`/p`)', 'a"b', 'back\\slash', 'tab\there', '\u0000', '\u007f', '\u00e9t\u00e9', '\u2028', '\ud800', '\udc00x', '\ud83d\ude00', '~!@#$%^&*()_+{}|:<>?'];
+    for (const text of tricky) expect(q(text)).toBe(JSON.stringify(text));
+  });
+
+  it('keeps a deployment id that is already a slug, and slugs any other the same way as before', () => {
+    const slugOf = (id: string) => routeName({ id: 'x', deploymentId: id }).slice(0, -17);
+    const full = (id: string) => id.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'route';
+    for (const id of ['dep-a', 'a', 'a'.repeat(40), 'a'.repeat(41), 'Dep_A', '-dep-', 'dep--a', '___', 'dep-1-2-3', 'x-'.repeat(30), 'é']) expect(slugOf(id)).toBe(full(id));
   });
 
   it('names routes with a readable slug and 64 bits of hash, distinct over 100,000 ids', () => {
