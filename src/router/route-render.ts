@@ -61,6 +61,7 @@ export function configEntry(name: string, value: unknown): ConfigEntry {
 }
 
 /** Printable ASCII without `"` or `\`: its JSON form is the text in quotes. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this excludes
 const JSON_PLAIN = /^[^"\\\u0000-\u001f\u007f-\uffff]*$/;
 
 /**
