@@ -78,8 +78,9 @@ interface RowEntry {
   readonly base: Pick<RouteStatus, 'id' | 'deploymentId' | 'domain' | 'pathPrefix'>;
   /** Host and path: two rows may not claim the same. */
   readonly matchKey: string;
-  /** Key of the swarm services that serve the route (see indexServices). */
-  readonly deploymentKey: string;
+  /** The swarm services that serve the route: the deployment's, of this service name (see indexServices). */
+  readonly deploymentId: string;
+  readonly serviceName: string;
   readonly name: string;
   /** The last render whose rows included this one. */
   seen: number;
@@ -109,7 +110,7 @@ export class TraefikRenderer {
   private readonly claims = new Map<string, RowEntry[]>();
   private readonly fingerprints = new WeakMap<object, string>();
   private lastServices: readonly SwarmService[] = [];
-  private lastIndex = new Map<string, SwarmService[]>();
+  private lastIndex: ServicesIndex = new Map();
   private indexVersion = 0;
   /** Route names in row order at the last render, and their order by name: reused while the same. */
   private lastNames: readonly string[] = [];
@@ -160,7 +161,7 @@ export class TraefikRenderer {
       }
       const route = validation.route;
       if (entry.indexVersion !== this.indexVersion) {
-        entry.services = servicesByDeployment.get(entry.deploymentKey);
+        entry.services = servicesByDeployment.get(entry.deploymentId)?.get(entry.serviceName);
         entry.indexVersion = this.indexVersion;
       }
       const services = entry.services;
@@ -229,7 +230,7 @@ export class TraefikRenderer {
   }
 
   /** Services by deployment; rebuilt only when the set of service objects changed. */
-  private servicesIndex(topology: Topology): Map<string, SwarmService[]> {
+  private servicesIndex(topology: Topology): ServicesIndex {
     const current = topology.services;
     let same = current.size === this.lastServices.length;
     if (same) {
@@ -289,12 +290,13 @@ export class TraefikRenderer {
         validation,
         base,
         matchKey: `${route.wildcard ? '*.' : ''}${route.host}|${route.pathPrefix}`,
-        deploymentKey: deploymentKey(route.deploymentId, route.serviceName),
+        deploymentId: route.deploymentId,
+        serviceName: route.serviceName,
         name: this.nameOf(route),
         ...NO_STATE,
       };
     } else {
-      entry = { validation, base, matchKey: '', deploymentKey: '', name: '', ...NO_STATE };
+      entry = { validation, base, matchKey: '', deploymentId: '', serviceName: '', name: '', ...NO_STATE };
     }
     this.rowCache.set(row, entry);
     return entry;
@@ -373,23 +375,28 @@ function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
   return rows;
 }
 
-function deploymentKey(deploymentId: string, serviceName: string): string {
-  return `${deploymentId}\u0000${serviceName}`;
-}
 
 function tasksOf(services: readonly SwarmService[], topology: Topology): Array<readonly SwarmTask[] | undefined> {
   return services.map((service) => topology.tasks.get(service.id));
 }
 
-function indexServices(topology: Topology): Map<string, SwarmService[]> {
-  const index = new Map<string, SwarmService[]>();
+/**
+ * Deployment id → service name → the swarm services, sorted by name. Two levels rather than one
+ * map keyed by a joined string: a joined key is a new string per row, hashed at every lookup (the
+ * largest single cost of a cold render's walk).
+ */
+type ServicesIndex = Map<string, Map<string, SwarmService[]>>;
+
+function indexServices(topology: Topology): ServicesIndex {
+  const index: ServicesIndex = new Map();
   for (const service of topology.services.values()) {
-    const key = deploymentKey(service.deploymentId, service.serviceName);
-    const list = index.get(key);
+    let byName = index.get(service.deploymentId);
+    if (byName === undefined) index.set(service.deploymentId, (byName = new Map<string, SwarmService[]>()));
+    const list = byName.get(service.serviceName);
     if (list) list.push(service);
-    else index.set(key, [service]);
+    else byName.set(service.serviceName, [service]);
   }
-  for (const list of index.values()) if (list.length > 1) list.sort((a, b) => compare(a.name, b.name));
+  for (const byName of index.values()) for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compare(a.name, b.name));
   return index;
 }
 
