@@ -36,6 +36,7 @@ export interface RouteOutput {
 }
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';
+const NO_ENTRIES: readonly ConfigEntry[] = Object.freeze([]);
 export const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
 export const UNAVAILABLE_MIDDLEWARE = 'edge-unavailable';
 
@@ -174,7 +175,8 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
     warnings,
     routers,
     services: [serviceEntry(route, name, live ? servers : [options.fallbackUrl], backend, live)],
-    middlewares: middlewares.sort((a, b) => compare(a.name, b.name)),
+    // Most routes have none: they share one empty list.
+    middlewares: middlewares.length === 0 ? NO_ENTRIES : middlewares.sort((a, b) => compare(a.name, b.name)),
   };
 }
 
@@ -234,7 +236,11 @@ function serversFor(route: Route, services: readonly SwarmService[], topology: T
   }
   if (urls.length < 2) return urls;
   urls.sort(compare);
-  return urls.filter((url, i) => i === 0 || url !== urls[i - 1]);
+  // Duplicates removed in place: no second array per route.
+  let kept = 1;
+  for (let i = 1; i < urls.length; i++) if (urls[i] !== urls[kept - 1]) urls[kept++] = urls[i]!;
+  urls.length = kept;
+  return urls;
 }
 
 function taskAddress(task: SwarmTask, service: SwarmService, port: number, topology: Topology, network: string | undefined): string | undefined {

@@ -53,6 +53,14 @@ describe('renderTraefikConfig', () => {
     expect(statuses).toEqual([expect.objectContaining({ id: 'a', state: 'active', servers: 2 })]);
   });
 
+  it('lists each server once, in order, when tasks share an address (host-mode replicas on one node)', () => {
+    const shared = topology([service('s9', 'dep-z')], [task('t9', 's9', '10.0.1.9'), task('t7', 's9', '10.0.1.7'), task('t8', 's9', '10.0.1.9'), task('t6', 's9', '10.0.1.7')]);
+    const { config, statuses } = renderTraefikConfig([row('z', { deployment_id: 'dep-z' })], shared, options);
+    const http = config.http as Http;
+    expect(http.services[routeName({ id: 'z', deploymentId: 'dep-z' })]!.loadBalancer.servers).toEqual([{ url: 'http://10.0.1.7:8080' }, { url: 'http://10.0.1.9:8080' }]);
+    expect(statuses).toEqual([expect.objectContaining({ id: 'z', servers: 2 })]);
+  });
+
   it('keeps the router of a deployment with no replica and answers 503 through the fallback', () => {
     const { config, statuses } = renderTraefikConfig([row('b', { deployment_id: 'dep-b' })], topo, options);
     const http = config.http as Http;
