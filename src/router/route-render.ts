@@ -36,7 +36,6 @@ export interface RouteOutput {
 }
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';
-const NO_ENTRIES: readonly ConfigEntry[] = Object.freeze([]);
 export const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
 export const UNAVAILABLE_MIDDLEWARE = 'edge-unavailable';
 
@@ -175,8 +174,7 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
     warnings,
     routers,
     services: [serviceEntry(route, name, live ? servers : [options.fallbackUrl], backend, live)],
-    // Most routes have none: they share one empty list.
-    middlewares: middlewares.length === 0 ? NO_ENTRIES : middlewares.sort((a, b) => compare(a.name, b.name)),
+    middlewares: middlewares.sort((a, b) => compare(a.name, b.name)),
   };
 }
 
