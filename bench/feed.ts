@@ -17,6 +17,7 @@ import Fastify from 'fastify';
 import pino from 'pino';
 import { createFeedAuthenticator } from '../src/feed/feed-auth.js';
 import { groupByDeployment, MetricsFeed } from '../src/feed/metrics-feed.js';
+import { sharedFrame } from '../src/feed/subscriber.js';
 import { registerFeedRoutes } from '../src/http/index.js';
 import { LiveCache, type Sample } from '../src/metrics/index.js';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -65,7 +66,7 @@ async function feedServer(): Promise<Server> {
 
 /**
  * The baseline: a bare `ws` server that keeps a set of sockets per deployment and sends each
- * deployment's frame to them, with no auth, no queue, no backpressure and no slow-client check:
+ * deployment's frame (the feed's own frame text) to them, with no auth, no queue, no backpressure and no slow-client check:
  * the least a websocket broadcast can cost on this machine.
  */
 async function bareServer(): Promise<Server> {
@@ -85,7 +86,7 @@ async function bareServer(): Promise<Server> {
     url: `ws://127.0.0.1:${portOf(wss.address())}/`,
     publish: (samples) => {
       for (const [deploymentId, group] of groupByDeployment(samples)) {
-        const frame = Buffer.from(JSON.stringify({ type: 'samples', samples: group }));
+        const frame = sharedFrame(group);
         for (const socket of byDeployment.get(deploymentId) ?? []) socket.send(frame, { binary: false });
       }
     },

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import pino from 'pino';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { LiveCache, type Sample } from '../metrics/index.js';
 import { allows, createFeedAuthenticator, type Grant } from './feed-auth.js';
@@ -150,6 +150,13 @@ describe('Subscriber backpressure', () => {
 });
 
 describe('MetricsFeed delivery', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   const feedWith = () =>
     new MetricsFeed(
       { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000 },
@@ -157,80 +164,62 @@ describe('MetricsFeed delivery', () => {
     );
   const everything: Grant = { deployments: undefined, expiresAt: undefined, subject: undefined };
   const dataFrames = (sent: string[]) => sent.map((f) => JSON.parse(f) as { type: string; samples?: Array<{ containerId: string; ts: number }> }).filter((f) => f.type === 'samples');
+  /** A client of `feed` subscribed to `deploymentId`. */
+  const client = (feed: MetricsFeed, deploymentId?: string) => {
+    const fake = fakeSocket();
+    feed.accept(fake.socket as unknown as WebSocket, everything);
+    if (deploymentId !== undefined) fake.receive(JSON.stringify({ type: 'subscribe', deploymentId }));
+    return fake;
+  };
 
   it('sends each deployment only to its subscribers', () => {
     const feed = feedWith();
-    const a = fakeSocket();
-    const b = fakeSocket();
-    feed.accept(a.socket as unknown as WebSocket, everything);
-    feed.accept(b.socket as unknown as WebSocket, everything);
-    a.receive('{"type":"subscribe","deploymentId":"dep-a"}');
-    b.receive('{"type":"subscribe","deploymentId":"dep-b"}');
+    const a = client(feed, 'dep-a');
+    const b = client(feed, 'dep-b');
     feed.publishLocal([sample('c1', 1, 'dep-a'), sample('c2', 1, 'dep-b')]);
     expect(dataFrames(a.sent).flatMap((f) => f.samples!.map((s) => s.containerId))).toEqual(['c1']);
     expect(dataFrames(b.sent).flatMap((f) => f.samples!.map((s) => s.containerId))).toEqual(['c2']);
   });
 
   it('retries a backlogged subscriber on its own, without waiting for the next sample', () => {
-    vi.useFakeTimers();
-    try {
-      const feed = feedWith();
-      const slow = fakeSocket();
-      feed.accept(slow.socket as unknown as WebSocket, everything);
-      slow.receive('{"type":"subscribe","deploymentId":"dep-a"}');
-      slow.socket.bufferedAmount = 5000;
-      feed.publishLocal([sample('c1', 1, 'dep-a')]);
-      feed.publishLocal([sample('c1', 2, 'dep-a')]);
-      vi.advanceTimersByTime(200);
-      expect(dataFrames(slow.sent)).toHaveLength(0);
-      expect(feed.stats().slowSubscribers).toBe(1);
-      slow.socket.bufferedAmount = 0;
-      vi.advanceTimersByTime(100);
-      expect(dataFrames(slow.sent).map((f) => f.samples!.map((s) => s.ts))).toEqual([[2]]);
-      expect(feed.stats()).toMatchObject({ slowSubscribers: 0, conflated: 1 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const feed = feedWith();
+    const slow = client(feed, 'dep-a');
+    slow.socket.bufferedAmount = 5000;
+    feed.publishLocal([sample('c1', 1, 'dep-a')]);
+    feed.publishLocal([sample('c1', 2, 'dep-a')]);
+    vi.advanceTimersByTime(200);
+    expect(dataFrames(slow.sent)).toHaveLength(0);
+    expect(feed.stats().slowSubscribers).toBe(1);
+    slow.socket.bufferedAmount = 0;
+    vi.advanceTimersByTime(100);
+    expect(dataFrames(slow.sent).map((f) => f.samples!.map((s) => s.ts))).toEqual([[2]]);
+    expect(feed.stats()).toMatchObject({ slowSubscribers: 0, conflated: 1 });
   });
 
   it('closes a backlogged subscriber as slow when the grace period ends, from the retry timer', () => {
-    vi.useFakeTimers();
-    try {
-      const feed = feedWith();
-      const slow = fakeSocket();
-      feed.accept(slow.socket as unknown as WebSocket, everything);
-      slow.receive('{"type":"subscribe","deploymentId":"dep-a"}');
-      slow.socket.bufferedAmount = 5000;
-      feed.publishLocal([sample('c1', 1, 'dep-a')]);
-      vi.advanceTimersByTime(4900);
-      expect(slow.socket.closed).toBeUndefined();
-      vi.advanceTimersByTime(200);
-      expect(slow.socket.closed).toEqual({ code: CLOSE.slow, reason: 'slow' });
-      expect(feed.stats().slowDisconnects).toBe(1);
-    } finally {
-      vi.useRealTimers();
-    }
+    const feed = feedWith();
+    const slow = client(feed, 'dep-a');
+    slow.socket.bufferedAmount = 5000;
+    feed.publishLocal([sample('c1', 1, 'dep-a')]);
+    vi.advanceTimersByTime(4900);
+    expect(slow.socket.closed).toBeUndefined();
+    vi.advanceTimersByTime(200);
+    expect(slow.socket.closed).toEqual({ code: CLOSE.slow, reason: 'slow' });
+    expect(feed.stats().slowDisconnects).toBe(1);
   });
 
   it('drops a peer that answers no ping within one heartbeat, and keeps one that does', () => {
-    vi.useFakeTimers();
-    try {
-      const feed = feedWith();
-      feed.start();
-      const dead = fakeSocket();
-      const live = fakeSocket();
-      feed.accept(dead.socket as unknown as WebSocket, everything);
-      feed.accept(live.socket as unknown as WebSocket, everything);
-      vi.advanceTimersByTime(30_000);
-      expect([dead.socket.pings, live.socket.pings]).toEqual([1, 1]);
-      live.pong();
-      vi.advanceTimersByTime(30_000);
-      expect(dead.socket.terminated).toBe(true);
-      expect(live.socket.terminated).toBe(false);
-      expect(live.socket.pings).toBe(2);
-      void feed.stop();
-    } finally {
-      vi.useRealTimers();
-    }
+    const feed = feedWith();
+    feed.start();
+    const dead = client(feed);
+    const live = client(feed);
+    vi.advanceTimersByTime(30_000);
+    expect([dead.socket.pings, live.socket.pings]).toEqual([1, 1]);
+    live.pong();
+    vi.advanceTimersByTime(30_000);
+    expect(dead.socket.terminated).toBe(true);
+    expect(live.socket.terminated).toBe(false);
+    expect(live.socket.pings).toBe(2);
+    void feed.stop();
   });
 });

@@ -96,8 +96,7 @@ export class Subscriber {
    * period). Returns whether samples are left queued.
    */
   flush(): boolean {
-    if (this.closed) return false;
-    if (this.pending.size === 0) return false;
+    if (this.closed || this.pending.size === 0) return false;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       this.checkSlow();
       return !this.closed;
