@@ -36,6 +36,9 @@ export type Validation = { ok: true; route: Route } | { ok: false; field: string
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const PLAIN_HOST = /^[a-z0-9.-]+$/;
+/** Lowercase ASCII labels (LABEL) joined by dots, at most 253 characters: a valid host as it is. */
+const PLAIN_VALID_HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const NUMERIC_TLD = /(^|\.)[0-9]+$/;
 /** Characters that can never be part of a host name, checked before IDN conversion. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
@@ -49,8 +52,11 @@ const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export function normalizeHost(value: string): { host: string } | { reason: string } {
   if (value.length === 0) return { reason: 'is empty' };
   if (value.length > 253) return { reason: 'is longer than 253 characters' };
-  if (FORBIDDEN_IN_HOST.test(value)) return { reason: 'contains a character not allowed in a host name' };
   const bare = value.endsWith('.') ? value.slice(0, -1) : value;
+  // Nearly every host is already lowercase ASCII labels: one regex settles it, unless a label is
+  // punycode (its IDNA validity needs the conversion) or the top-level label is all digits.
+  if (PLAIN_VALID_HOST.test(bare) && !bare.includes('xn--') && !NUMERIC_TLD.test(bare)) return { host: bare };
+  if (FORBIDDEN_IN_HOST.test(value)) return { reason: 'contains a character not allowed in a host name' };
   // Lowercase letters, digits, dots and hyphens with no punycode label are their own ASCII form:
   // only other names need the (comparatively costly) IDNA conversion and its checks.
   const ascii = PLAIN_HOST.test(bare) && !bare.includes('xn--') ? bare : domainToASCII(bare);
@@ -146,7 +152,7 @@ export type Middlewares = z.infer<typeof middlewareSchema>;
 export const MIDDLEWARE_TYPES = Object.keys(middlewareSchema.shape) as ReadonlyArray<keyof Middlewares>;
 
 function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reason: string } {
-  if (value === null || value === undefined) return { middlewares: {} };
+  if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES };
   if (typeof value !== 'object' || Array.isArray(value)) return { reason: 'must be a JSON object keyed by middleware type' };
   const unknownTypes = Object.keys(value).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
   if (unknownTypes.length > 0) {
@@ -171,8 +177,30 @@ const ALGORITHMS: Readonly<Record<string, { strategy: Strategy; sticky: boolean 
   sticky: { strategy: 'wrr', sticky: true },
 };
 
+function reject(field: string, reason: string): Validation {
+  return { ok: false, field, reason };
+}
+
+/**
+ * Shared by every route that has no warning, no middleware, or the same certificate resolver: a
+ * route is cached for as long as its row is unchanged, and 100,000 routes should not each keep
+ * their own copies of the same empty values.
+ */
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
+const NO_MIDDLEWARES: Middlewares = Object.freeze({});
+const tlsByResolver = new Map<string, { readonly certResolver: string }>();
+
+function tlsFor(certResolver: string): { readonly certResolver: string } {
+  let tls = tlsByResolver.get(certResolver);
+  if (tls === undefined) {
+    tls = Object.freeze({ certResolver });
+    // Resolver names are few; the bound only keeps odd rows from growing the map.
+    if (tlsByResolver.size < 1024) tlsByResolver.set(certResolver, tls);
+  }
+  return tls;
+}
+
 export function validateRow(row: RoutingRow, defaults: { certResolver: string }): Validation {
-  const reject = (field: string, reason: string): Validation => ({ ok: false, field, reason });
   const warnings: string[] = [];
 
   if (typeof row.deployment_id !== 'string' || !IDENTIFIER_PATTERN.test(row.deployment_id)) {
@@ -225,11 +253,11 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
       pathPrefix: path.path,
       targetPort: row.target_port,
       protocol,
-      tls: row.ssl_enabled === true ? { certResolver } : undefined,
+      tls: row.ssl_enabled === true ? tlsFor(certResolver) : undefined,
       strategy: algorithm.strategy,
       sticky: algorithm.sticky,
       middlewares: middlewares.middlewares,
-      warnings,
+      warnings: warnings.length > 0 ? warnings : NO_WARNINGS,
     },
   };
 }

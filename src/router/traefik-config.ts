@@ -23,7 +23,7 @@ import {
   type RenderOptions,
   type RouteOutput,
 } from './route-render.js';
-import { validateRow, type Route, type Validation } from './route-validation.js';
+import { validateRow, type Route } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
 export { routeName, UNAVAILABLE_PATH } from './route-render.js';
@@ -70,36 +70,38 @@ export interface RenderResult {
 /**
  * What a row yields, kept per row object (RoutingTable hands out the same object while a row is
  * unchanged), with the renderer's state for that row: so that a publish where little changed
- * reads fields instead of looking 100,000 keys up in maps.
+ * reads fields instead of looking 100,000 keys up in maps. One object per row, of one shape: a
+ * cold render keeps one for every row alive, and fewer, smaller objects are less to collect.
  */
-interface RowEntry {
-  readonly validation: Validation;
-  /** The row's identifying fields, as strings of bounded length, for statuses and logs. */
-  readonly base: Pick<RouteStatus, 'id' | 'deploymentId' | 'domain' | 'pathPrefix'>;
-  /** Host and path: two rows may not claim the same. */
-  readonly matchKey: string;
-  /** The swarm services that serve the route: the deployment's, of this service name (see indexServices). */
-  readonly deploymentId: string;
-  readonly serviceName: string;
-  readonly name: string;
+class RowEntry {
   /** The last render whose rows included this one. */
-  seen: number;
+  seen = -1;
   /** Id of the first row by id that claims the same host and path; this row's own id if it is that row. */
-  owner: string;
+  owner = '';
   /** The deployment's services, as of services index `indexVersion`. */
-  services: SwarmService[] | undefined;
-  indexVersion: number;
-  /** The route rendered from this row, and what it was rendered from. */
-  route: RouteEntry | undefined;
-}
+  services: SwarmService[] | undefined = undefined;
+  indexVersion = -1;
+  /** The route rendered from this row, its status, and the swarm objects it was rendered from. */
+  output: RouteOutput | undefined = undefined;
+  status: RouteStatus | undefined = undefined;
+  renderedServices: readonly SwarmService[] = [];
+  renderedTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = [];
+  renderedNodes: Topology['nodes'] | undefined = undefined;
 
-interface RouteEntry {
-  /** What the output was rendered from: compared by identity first, then by fingerprint. */
-  services: readonly SwarmService[];
-  tasks: ReadonlyArray<readonly SwarmTask[] | undefined>;
-  nodes: Topology['nodes'];
-  readonly output: RouteOutput;
-  readonly status: RouteStatus;
+  constructor(
+    /** The row's identifying fields, as strings of bounded length, for statuses and logs. */
+    readonly id: string,
+    readonly deploymentId: string,
+    readonly domain: string,
+    readonly pathPrefix: string,
+    /** undefined: the row is rejected, for `reason`, in `field`. */
+    readonly route: Route | undefined,
+    readonly field: string,
+    readonly reason: string,
+    /** Host and path: two rows may not claim the same. */
+    readonly matchKey: string,
+    readonly name: string,
+  ) {}
 }
 
 export class TraefikRenderer {
@@ -117,11 +119,15 @@ export class TraefikRenderer {
   private lastOrder: readonly number[] = [];
   private lastCollisions: ReadonlyArray<readonly [loser: number, winner: number]> = [];
 
+  private readonly defaults: { readonly certResolver: string };
+
   /** `nameOf` is routeName; tests pass another to force a collision. */
   constructor(
     private readonly options: RenderOptions,
     private readonly nameOf: (route: Pick<Route, 'id' | 'deploymentId'>) => string = routeName,
-  ) {}
+  ) {
+    this.defaults = { certResolver: options.defaultCertResolver };
+  }
 
   render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
     const generation = ++this.generation;
@@ -132,7 +138,7 @@ export class TraefikRenderer {
       const entry = this.rowEntry(row);
       // The same row object twice (ids are unique in the table): counted once.
       if (entry.seen === generation) continue;
-      if (entry.validation.ok) {
+      if (entry.route !== undefined) {
         if (entry.seen !== generation - 1) added.push(entry);
         valid.push(entry);
       }
@@ -150,48 +156,48 @@ export class TraefikRenderer {
     let rendered = 0;
 
     for (const entry of entries) {
-      const { validation, base } = entry;
-      if (!validation.ok) {
-        statuses.push(routeStatus(base, 'rejected', { field: validation.field, reason: validation.reason }));
+      const route = entry.route;
+      if (route === undefined) {
+        statuses.push(routeStatus(entry, 'rejected', { field: entry.field, reason: entry.reason }));
         continue;
       }
-      if (entry.owner !== base.id) {
-        statuses.push(routeStatus(base, 'rejected', { field: 'domain', reason: `same domain and path as route ${entry.owner}` }));
+      if (entry.owner !== entry.id) {
+        statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: `same domain and path as route ${entry.owner}` }));
         continue;
       }
-      const route = validation.route;
       if (entry.indexVersion !== this.indexVersion) {
-        entry.services = servicesByDeployment.get(entry.deploymentId)?.get(entry.serviceName);
+        entry.services = servicesByDeployment.get(route.deploymentId)?.get(route.serviceName);
         entry.indexVersion = this.indexVersion;
       }
       const services = entry.services;
       if (services === undefined) {
-        statuses.push(routeStatus(base, 'no-service', { warnings: route.warnings }));
+        statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
-      let cached = entry.route;
-      const inputs = cached === undefined ? 'different' : this.compareInputs(cached, services, topology);
-      if (cached === undefined || inputs === 'different') {
-        const output = renderRoute(route, entry.name, services, topology, this.options);
-        const status = routeStatus(base, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
-        cached = { services, tasks: tasksOf(services, topology), nodes: topology.nodes, output, status };
-        entry.route = cached;
+      let output = entry.output;
+      const inputs = output === undefined ? 'different' : this.compareInputs(entry, services, topology);
+      if (output === undefined || inputs === 'different') {
+        output = renderRoute(route, entry.name, services, topology, this.options);
+        entry.output = output;
+        entry.status = routeStatus(entry, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
         rendered += 1;
-      } else if (inputs === 'equal') {
-        // Same content in new objects: remember them, so the next comparison is by identity.
-        cached.services = services;
-        cached.tasks = tasksOf(services, topology);
-        cached.nodes = topology.nodes;
       }
-      outputs.push(cached.output);
+      if (inputs !== 'identical') {
+        // Rendered now, or the same content in new objects: remember them, so that the next
+        // comparison is by identity.
+        entry.renderedServices = services;
+        entry.renderedTasks = tasksOf(services, topology);
+        entry.renderedNodes = topology.nodes;
+      }
+      outputs.push(output);
       outputRows.push(entry);
       outputStatuses.push(statuses.length);
-      statuses.push(cached.status);
+      statuses.push(entry.status!);
     }
     const { ordered, collisions } = this.byName(outputs);
     for (const [loser, winner] of collisions) {
-      const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputRows[winner]!.base.id}`;
-      statuses[outputStatuses[loser]!] = routeStatus(outputRows[loser]!.base, 'rejected', { field: 'id', reason });
+      const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputRows[winner]!.id}`;
+      statuses[outputStatuses[loser]!] = routeStatus(outputRows[loser]!, 'rejected', { field: 'id', reason });
     }
     return assemble(ordered, statuses, rendered);
   }
@@ -214,17 +220,20 @@ export class TraefikRenderer {
     }
     for (const entry of added) {
       const list = this.claims.get(entry.matchKey);
-      if (list === undefined) this.claims.set(entry.matchKey, [entry]);
-      else {
+      if (list === undefined) {
+        // Alone on its host and path (the usual case): its own owner, nothing to revisit.
+        this.claims.set(entry.matchKey, [entry]);
+        entry.owner = entry.id;
+      } else {
         list.push(entry);
-        list.sort((a, b) => compare(a.base.id, b.base.id));
+        list.sort((a, b) => compare(a.id, b.id));
+        touched.add(entry.matchKey);
       }
-      touched.add(entry.matchKey);
     }
     for (const key of touched) {
       const list = this.claims.get(key);
       if (list === undefined) continue;
-      for (const entry of list) entry.owner = list[0]!.base.id;
+      for (const entry of list) entry.owner = list[0]!.id;
     }
     this.lastRows = valid;
   }
@@ -277,26 +286,16 @@ export class TraefikRenderer {
   private rowEntry(row: RoutingRow): RowEntry {
     let entry = this.rowCache.get(row);
     if (entry !== undefined) return entry;
-    const validation = validateRow(row, { certResolver: this.options.defaultCertResolver });
-    const base = {
-      id: row.id,
-      deploymentId: typeof row.deployment_id === 'string' ? row.deployment_id.slice(0, 128) : '',
-      domain: typeof row.domain === 'string' ? row.domain.slice(0, 300) : '',
-      pathPrefix: typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '',
-    };
+    const validation = validateRow(row, this.defaults);
+    const id = row.id;
+    const deploymentId = typeof row.deployment_id === 'string' ? row.deployment_id.slice(0, 128) : '';
+    const domain = typeof row.domain === 'string' ? row.domain.slice(0, 300) : '';
+    const pathPrefix = typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '';
     if (validation.ok) {
       const route = validation.route;
-      entry = {
-        validation,
-        base,
-        matchKey: `${route.wildcard ? '*.' : ''}${route.host}|${route.pathPrefix}`,
-        deploymentId: route.deploymentId,
-        serviceName: route.serviceName,
-        name: this.nameOf(route),
-        ...NO_STATE,
-      };
+      entry = new RowEntry(id, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), this.nameOf(route));
     } else {
-      entry = { validation, base, matchKey: '', deploymentId: '', serviceName: '', name: '', ...NO_STATE };
+      entry = new RowEntry(id, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '');
     }
     this.rowCache.set(row, entry);
     return entry;
@@ -307,17 +306,19 @@ export class TraefikRenderer {
    * are the very same objects; after a full reconcile (new objects, mostly equal content) the
    * fingerprints of what rendering reads decide.
    */
-  private compareInputs(cached: RouteEntry, services: readonly SwarmService[], topology: Topology): 'identical' | 'equal' | 'different' {
-    if (cached.services.length !== services.length) return 'different';
-    let identical = cached.nodes === topology.nodes;
+  private compareInputs(entry: RowEntry, services: readonly SwarmService[], topology: Topology): 'identical' | 'equal' | 'different' {
+    const cachedServices = entry.renderedServices;
+    const cachedTasks = entry.renderedTasks;
+    if (cachedServices.length !== services.length) return 'different';
+    let identical = entry.renderedNodes === topology.nodes;
     for (let i = 0; identical && i < services.length; i++) {
-      identical = cached.services[i] === services[i] && cached.tasks[i] === topology.tasks.get(services[i]!.id);
+      identical = cachedServices[i] === services[i] && cachedTasks[i] === topology.tasks.get(services[i]!.id);
     }
     if (identical) return 'identical';
-    if (this.fingerprint(cached.nodes) !== this.fingerprint(topology.nodes)) return 'different';
+    if (this.fingerprint(entry.renderedNodes) !== this.fingerprint(topology.nodes)) return 'different';
     for (let i = 0; i < services.length; i++) {
-      if (this.fingerprint(cached.services[i]) !== this.fingerprint(services[i])) return 'different';
-      if (this.fingerprint(cached.tasks[i]) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
+      if (this.fingerprint(cachedServices[i]) !== this.fingerprint(services[i])) return 'different';
+      if (this.fingerprint(cachedTasks[i]) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
     }
     return 'equal';
   }
@@ -347,7 +348,7 @@ export function renderTraefikConfig(rows: readonly RoutingRow[], topology: Topol
 
 /** Built field by field, all with one shape (object spread is slow on this path). */
 function routeStatus(
-  base: RowEntry['base'],
+  base: Pick<RouteStatus, 'id' | 'deploymentId' | 'domain' | 'pathPrefix'>,
   state: RouteState,
   more: { router?: string; servers?: number; field?: string; reason?: string; warnings?: readonly string[] },
 ): RouteStatus {
@@ -365,8 +366,14 @@ function routeStatus(
   };
 }
 
-/** A row entry's renderer state before its first render. */
-const NO_STATE = { seen: -1, owner: '', services: undefined, indexVersion: -1, route: undefined } as const;
+/**
+ * What two rows may not both claim: host and path. Hosts hold neither "/" nor "*", paths start
+ * with "/": a plain host with no path (most routes) is its own key, with no new string to hash.
+ */
+function matchKey(route: Route): string {
+  const host = route.wildcard ? `*.${route.host}` : route.host;
+  return route.pathPrefix === '' ? host : host + route.pathPrefix;
+}
 
 function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
   for (let i = 1; i < rows.length; i++) {
@@ -406,28 +413,108 @@ const SEPARATOR = Buffer.from(',\n');
 const MAP_CLOSE = Buffer.from('\n  }');
 const mapOpen = (key: string) => Buffer.from(`  "${key}": {\n`);
 const MAP_OPEN = { middlewares: mapOpen('middlewares'), routers: mapOpen('routers'), services: mapOpen('services') };
+type MapKey = keyof typeof MAP_OPEN;
 
 /**
- * Builds the document from the routes' cached entry bytes, each name map in key order. Bytes
- * rather than strings: a publish after a small change then copies them once, with no encoding.
+ * Builds the document from the routes' cached bytes, each name map in key order. Bytes rather
+ * than strings: a publish after a small change then copies them once, with no encoding.
+ *
+ * Every entry of a route is named after the route (`name`, `name-http`, `name-compress`, ...).
+ * So when no route's name is a prefix of the next one's in name order, the entries of each route
+ * sort together, after the previous route's and before the next one's: each map is then the
+ * routes' sections in route order, and nothing needs sorting entry by entry. Route names end in
+ * 16 hex digits of hash, so a prefix takes a deployment id that embeds another route's name; the
+ * general path below handles it, and the shared middlewares, by sorting every entry.
  */
 function assemble(outputs: readonly RouteOutput[], statuses: readonly RouteStatus[], rendered: number): RenderResult {
-  // Outputs come in route-name order, so each map comes out nearly sorted: the sorts below then
-  // cost about a pass.
-  const middlewares = [...SHARED_MIDDLEWARES];
-  const routers: ConfigEntry[] = [];
-  const services: ConfigEntry[] = [];
-  for (const output of outputs) {
-    for (const entry of output.routers) routers.push(entry);
-    for (const entry of output.services) services.push(entry);
-    for (const entry of output.middlewares) middlewares.push(entry);
-  }
-  const maps: Array<[keyof typeof MAP_OPEN, ConfigEntry[]]> = [['middlewares', middlewares]];
-  if (routers.length > 0) maps.push(['routers', routers], ['services', services]);
+  const body = routesSortTogether(outputs) ? assembleByRoute(outputs) : assembleByEntry(outputs);
+  let config: DynamicConfig | undefined;
+  // Parsed back rather than kept as objects: the cache then holds bytes, not object graphs.
+  return { body, statuses, rendered, config: () => (config ??= JSON.parse(body.toString()) as DynamicConfig) };
+}
 
+/** Whether, in name order, no route's name is a prefix of the next one's or of a shared middleware's. */
+function routesSortTogether(outputs: readonly RouteOutput[]): boolean {
+  for (let i = 1; i < outputs.length; i++) if (outputs[i]!.name.startsWith(outputs[i - 1]!.name)) return false;
+  return !SHARED_MIDDLEWARES.some((shared) => outputs.some((output) => shared.name.startsWith(output.name)));
+}
+
+/** A section of a route's bytes: its routers, its service or its middlewares. */
+function section(output: RouteOutput, key: MapKey): [start: number, end: number] {
+  if (key === 'routers') return [0, output.routersEnd];
+  if (key === 'services') return [output.routersEnd, output.serviceEnd];
+  return [output.serviceEnd, output.bytes.length];
+}
+
+function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
+  const maps: MapKey[] = outputs.length > 0 ? ['middlewares', 'routers', 'services'] : ['middlewares'];
+  // The shared middlewares go before the first route whose name sorts after theirs.
+  const sharedAt = SHARED_MIDDLEWARES.map((shared) => {
+    let at = 0;
+    while (at < outputs.length && compare(outputs[at]!.name, shared.name) < 0) at++;
+    return at;
+  });
+
+  // The exact size, so that the document is written once into its own buffer.
+  let size = OPEN.length + CLOSE.length + (maps.length - 1) * SEPARATOR.length;
+  for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
+  /** Non-empty sections, each a run of entries: a separator between consecutive ones in a map. */
+  let runs = SHARED_MIDDLEWARES.length;
+  for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
+  for (const output of outputs) {
+    size += output.bytes.length;
+    runs += output.bytes.length > output.serviceEnd ? 3 : 2;
+  }
+  size += (runs - maps.length) * SEPARATOR.length;
+
+  const body = Buffer.allocUnsafe(size);
+  let at = 0;
+  const put = (bytes: Uint8Array) => {
+    body.set(bytes, at);
+    at += bytes.length;
+  };
+  put(OPEN);
+  for (const key of maps) {
+    if (key !== 'middlewares') put(SEPARATOR);
+    put(MAP_OPEN[key]);
+    let first = true;
+    let shared = 0;
+    for (let i = 0; i <= outputs.length; i++) {
+      if (key === 'middlewares') {
+        for (; shared < SHARED_MIDDLEWARES.length && sharedAt[shared] === i; shared++) {
+          if (!first) put(SEPARATOR);
+          put(SHARED_MIDDLEWARES[shared]!.bytes);
+          first = false;
+        }
+      }
+      if (i === outputs.length) break;
+      const output = outputs[i]!;
+      const [start, end] = section(output, key);
+      if (start === end) continue;
+      if (!first) put(SEPARATOR);
+      put(output.bytes.subarray(start, end));
+      first = false;
+    }
+    put(MAP_CLOSE);
+  }
+  put(CLOSE);
+  if (at !== size) throw new Error(`document size ${at}, expected ${size}`);
+  return body;
+}
+
+/** The general case: every entry of every route, each map sorted by entry name. */
+function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
+  const byKey: Record<MapKey, ConfigEntry[]> = { middlewares: [...SHARED_MIDDLEWARES], routers: [], services: [] };
+  for (const output of outputs) {
+    for (const key of ['middlewares', 'routers', 'services'] as const) {
+      const [start, end] = section(output, key);
+      for (const entry of entriesOf(output.bytes.subarray(start, end))) byKey[key].push(entry);
+    }
+  }
+  const maps: MapKey[] = outputs.length > 0 ? ['middlewares', 'routers', 'services'] : ['middlewares'];
   const parts: Buffer[] = [OPEN];
-  for (const [key, entries] of maps) {
-    entries.sort((a, b) => compare(a.name, b.name));
+  for (const key of maps) {
+    const entries = byKey[key].sort((a, b) => compare(a.name, b.name));
     if (key !== 'middlewares') parts.push(SEPARATOR);
     parts.push(MAP_OPEN[key]);
     for (let i = 0; i < entries.length; i++) {
@@ -437,9 +524,25 @@ function assemble(outputs: readonly RouteOutput[], statuses: readonly RouteStatu
     parts.push(MAP_CLOSE);
   }
   parts.push(CLOSE);
+  return Buffer.concat(parts);
+}
 
-  const body = Buffer.concat(parts);
-  let config: DynamicConfig | undefined;
-  // Parsed back rather than kept as objects: the cache then holds bytes, not object graphs.
-  return { body, statuses, rendered, config: () => (config ??= JSON.parse(body.toString()) as DynamicConfig) };
+/**
+ * The entries of a section, one per line: `   "name": {...}`, lines joined by ",\n". JSON text
+ * holds no raw newline, so each "\n" ends a line; the name is the JSON string that starts it.
+ */
+function entriesOf(bytes: Buffer): ConfigEntry[] {
+  const entries: ConfigEntry[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline === -1 ? bytes.length : newline - 1; // without the "," before "\n"
+    const line = bytes.subarray(start, end);
+    const text = line.toString();
+    let close = 4;
+    while (text[close] !== '"') close += text[close] === '\\' ? 2 : 1;
+    entries.push({ name: JSON.parse(text.slice(3, close + 1)) as string, bytes: line });
+    start = newline === -1 ? bytes.length : newline + 1;
+  }
+  return entries;
 }
