@@ -5,6 +5,7 @@
  * route and assembles the document from them.
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import type { ByteArena } from './byte-arena.js';
 import { DURATION_PATTERN, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
 
 export interface RenderOptions {
@@ -24,22 +25,63 @@ export interface ConfigEntry {
   readonly bytes: Buffer;
 }
 
+/** The three name maps of the document, in its order. */
+export const MAP_KEYS = ['middlewares', 'routers', 'services'] as const;
+export type MapKey = (typeof MAP_KEYS)[number];
+
 /**
- * A route's share of the document: its routers, its service and its middlewares, one line each
- * (`   "name": {...}`, see configEntry), as UTF-8 in one buffer. Each section's lines are joined by
- * ",\n"; the sections end at `routersEnd`, `serviceEnd` and the end of `bytes` (the middlewares,
- * possibly none). One buffer per route rather than one per entry: a cold render of 100,000 routes
- * keeps a third as many objects alive, and the document is assembled route by route.
+ * A route's share of the document: its routers, its service and its middlewares (possibly none),
+ * one line each (`   "name": {...}`, see configEntry), UTF-8. The lines of a section are joined
+ * by ",\n". The sections are first in a ByteArena chunk, then in the last document the route was
+ * assembled into (see placeIn): no Buffer object per route, and a document where little changed
+ * is copied from the previous one in a few long runs.
  */
-export interface RouteOutput {
-  readonly name: string;
-  /** active: routed to running replicas; no-replicas: routed to the 503 fallback. */
-  readonly state: 'active' | 'no-replicas';
-  readonly servers: number;
-  readonly warnings: readonly string[];
-  readonly bytes: Buffer;
-  readonly routersEnd: number;
-  readonly serviceEnd: number;
+export class RouteOutput {
+  /** Where each section starts in `bytes`. */
+  middlewaresAt: number;
+  routersAt: number;
+  servicesAt: number;
+
+  constructor(
+    readonly name: string,
+    /** active: routed to running replicas; no-replicas: routed to the 503 fallback. */
+    readonly state: 'active' | 'no-replicas',
+    readonly servers: number,
+    readonly warnings: readonly string[],
+    public bytes: Buffer,
+    routersAt: number,
+    readonly routersLength: number,
+    servicesAt: number,
+    readonly servicesLength: number,
+    middlewaresAt: number,
+    readonly middlewaresLength: number,
+  ) {
+    this.middlewaresAt = middlewaresAt;
+    this.routersAt = routersAt;
+    this.servicesAt = servicesAt;
+  }
+
+  at(key: MapKey): number {
+    return key === 'routers' ? this.routersAt : key === 'services' ? this.servicesAt : this.middlewaresAt;
+  }
+
+  length(key: MapKey): number {
+    return key === 'routers' ? this.routersLength : key === 'services' ? this.servicesLength : this.middlewaresLength;
+  }
+
+  /** The section's bytes, as a view (not a copy). */
+  section(key: MapKey): Buffer {
+    const at = this.at(key);
+    return this.bytes.subarray(at, at + this.length(key));
+  }
+
+  /** Points the route at a document that holds its sections at these offsets. */
+  placeIn(document: Buffer, middlewaresAt: number, routersAt: number, servicesAt: number): void {
+    this.bytes = document;
+    this.middlewaresAt = middlewaresAt;
+    this.routersAt = routersAt;
+    this.servicesAt = servicesAt;
+  }
 }
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';
@@ -167,13 +209,14 @@ function fmix32(h: number): number {
 }
 
 /** `services` are the swarm services of the route's deployment, sorted by name, at least one. */
-export function renderRoute(route: Route, name: string, services: readonly SwarmService[], topology: Topology, options: RenderOptions): RouteOutput {
+export function renderRoute(route: Route, name: string, services: readonly SwarmService[], topology: Topology, options: RenderOptions, arena: ByteArena): RouteOutput {
   // Copied only when this route adds a warning: most share the validated route's (empty) list.
   let warnings = route.warnings;
   const warn = (message: string) => {
     if (warnings === route.warnings) warnings = [...route.warnings];
     (warnings as string[]).push(message);
   };
+  const quoted = q(name);
   const servers = serversFor(route, services, topology, options, warn);
   const backend = backendOptions(services, options.labelPrefix, warn);
   const live = servers.length > 0;
@@ -181,66 +224,95 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
   let middlewaresText = '';
   let routeMiddlewares = '';
   if (live) {
-    const found: Array<{ entryName: string; definition: Record<string, unknown> }> = [];
+    const found: Array<{ entryName: string; quotedEntry: string; definition: Record<string, unknown> }> = [];
     for (const type of MIDDLEWARE_ORDER) {
       const definition = middlewareDefinition(type, route, warn);
       if (definition === undefined) continue;
       const entryName = `${name}-${type.toLowerCase()}`;
-      routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${q(entryName)}`;
-      found.push({ entryName, definition });
+      const quotedEntry = suffixed(quoted, `-${type.toLowerCase()}`);
+      routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${quotedEntry}`;
+      found.push({ entryName, quotedEntry, definition });
     }
     // The entries in name order, the routers' list in running order.
     found.sort((a, b) => compare(a.entryName, b.entryName));
-    for (const { entryName, definition } of found) middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${q(entryName)}: ${flowJson(definition)}`;
+    for (const { quotedEntry, definition } of found) middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${quotedEntry}: ${flowJson(definition)}`;
   } else {
     // Scaled to zero or not started yet: answer 503 from this service rather than fall through.
-    routeMiddlewares = q(UNAVAILABLE_MIDDLEWARE);
+    routeMiddlewares = UNAVAILABLE_MIDDLEWARE_LIST;
   }
 
+  const quotedOptions = quotedOf(options);
   const rule = ruleFor(route);
   const priority = priorityFor(route);
-  const entryPoint = route.tls ? options.entryPoints.https : options.entryPoints.http;
-  let routersText = routerLine(name, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver);
-  if (route.tls) routersText += `,\n${routerLine(`${name}-http`, options.entryPoints.http, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, name)}`;
-  const serviceText = serviceLine(route, name, live ? servers : [options.fallbackUrl], backend, live);
+  const entryPoint = route.tls ? quotedOptions.https : quotedOptions.http;
+  let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
+  if (route.tls) routersText += `,\n${routerLine(suffixed(quoted, '-http'), quotedOptions.http, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
+  const urls = live ? servers.map((url) => q(url)) : [quotedOptions.fallbackUrl];
+  const serviceText = serviceLine(route, name, quoted, urls, backend, live);
 
-  const text = routersText + serviceText + middlewaresText;
-  const bytes = Buffer.from(text);
-  // ASCII (nearly always): byte offsets are character offsets.
-  const ascii = bytes.length === text.length;
-  const routersEnd = ascii ? routersText.length : Buffer.byteLength(routersText);
-  return {
+  // One write for the three sections; their byte lengths are their lengths when all is ASCII.
+  const { bytes, start, length } = arena.write(routersText + serviceText + middlewaresText);
+  const ascii = length === routersText.length + serviceText.length + middlewaresText.length;
+  const routersLength = ascii ? routersText.length : Buffer.byteLength(routersText);
+  const servicesLength = ascii ? serviceText.length : Buffer.byteLength(serviceText);
+  return new RouteOutput(
     name,
-    state: live ? 'active' : 'no-replicas',
-    servers: servers.length,
+    live ? 'active' : 'no-replicas',
+    servers.length,
     warnings,
     bytes,
-    routersEnd,
-    serviceEnd: routersEnd + (ascii ? serviceText.length : Buffer.byteLength(serviceText)),
-  };
+    start,
+    routersLength,
+    start + routersLength,
+    servicesLength,
+    start + routersLength + servicesLength,
+    length - routersLength - servicesLength,
+  );
 }
 
 const REDIRECT_MIDDLEWARE_LIST = q(REDIRECT_MIDDLEWARE);
+const UNAVAILABLE_MIDDLEWARE_LIST = q(UNAVAILABLE_MIDDLEWARE);
+
+/**
+ * The JSON text of `name + suffix`, from that of `name`: JSON escapes character by character, and
+ * the suffixes here are plain ASCII. Route names are quoted once per route, not once per use.
+ */
+function suffixed(quotedName: string, suffix: string): string {
+  return `${quotedName.slice(0, -1)}${suffix}"`;
+}
+
+/** The options' strings as JSON text, quoted once per options object rather than once per route. */
+const quotedOptions = new WeakMap<RenderOptions, { http: string; https: string; fallbackUrl: string }>();
+
+function quotedOf(options: RenderOptions): { http: string; https: string; fallbackUrl: string } {
+  let quoted = quotedOptions.get(options);
+  if (quoted === undefined) {
+    quoted = { http: q(options.entryPoints.http), https: q(options.entryPoints.https), fallbackUrl: q(options.fallbackUrl) };
+    quotedOptions.set(options, quoted);
+  }
+  return quoted;
+}
 
 /**
  * Routers and services are most of the document: written by hand, keys in code-unit order, the
  * same text configEntry would produce (a unit test holds the two together).
  */
-function routerLine(name: string, entryPoint: string, middlewares: string, priority: number, rule: string, certResolver: string | undefined, service = name): string {
-  let text = `   ${q(name)}: {"entryPoints": [${q(entryPoint)}]`;
-  if (middlewares !== '') text += `, "middlewares": [${middlewares}]`;
-  text += `, "priority": ${priority}, "rule": ${q(rule)}, "service": ${q(service)}`;
+/** Arguments named `quoted...` and `rule` are JSON text already. */
+function routerLine(quotedName: string, quotedEntryPoint: string, quotedMiddlewares: string, priority: number, rule: string, certResolver: string | undefined, quotedService: string): string {
+  let text = `   ${quotedName}: {"entryPoints": [${quotedEntryPoint}]`;
+  if (quotedMiddlewares !== '') text += `, "middlewares": [${quotedMiddlewares}]`;
+  text += `, "priority": ${priority}, "rule": ${rule}, "service": ${quotedService}`;
   if (certResolver !== undefined) text += `, "tls": {"certResolver": ${q(certResolver)}}`;
   return `${text}}`;
 }
 
-function serviceLine(route: Route, name: string, urls: readonly string[], backend: BackendOptions, live: boolean): string {
-  let text = `   ${q(name)}: {"loadBalancer": {`;
+function serviceLine(route: Route, name: string, quotedName: string, quotedUrls: readonly string[], backend: BackendOptions, live: boolean): string {
+  let text = `   ${quotedName}: {"loadBalancer": {`;
   // The health check would mark the 503 fallback down; it only applies to real replicas.
   if (live && backend.healthCheck) text += `"healthCheck": ${flowJson(backend.healthCheck)}, `;
   if (backend.passHostHeader !== undefined) text += `"passHostHeader": ${backend.passHostHeader}, `;
   text += '"servers": [';
-  for (let i = 0; i < urls.length; i++) text += `${i > 0 ? ', ' : ''}{"url": ${q(urls[i]!)}}`;
+  for (let i = 0; i < quotedUrls.length; i++) text += `${i > 0 ? ', ' : ''}{"url": ${quotedUrls[i]!}}`;
   text += ']';
   if (route.sticky) {
     const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}`;
@@ -251,11 +323,14 @@ function serviceLine(route: Route, name: string, urls: readonly string[], backen
   return `${text}}}`;
 }
 
+/**
+ * The rule, as JSON text. Validated hosts are [a-z0-9.-] and paths printable ASCII without quotes
+ * or backslashes, so a plain host rule needs only its quotes; a wildcard's regexp has backslashes.
+ */
 function ruleFor(route: Route): string {
-  const host = route.wildcard
-    ? `HostRegexp(\`^[a-z0-9-]+\\.${route.host.replaceAll('.', '\\.')}$\`)`
-    : `Host(\`${route.host}\`)`;
-  return route.pathPrefix ? `${host} && PathPrefix(\`${route.pathPrefix}\`)` : host;
+  const path = route.pathPrefix ? ` && PathPrefix(\`${route.pathPrefix}\`)` : '';
+  if (route.wildcard) return q(`HostRegexp(\`^[a-z0-9-]+\\.${route.host.replaceAll('.', '\\.')}$\`)${path}`);
+  return `"Host(\`${route.host}\`)${path}"`;
 }
 
 /** Exact hosts beat wildcards, narrower wildcards beat wider ones, longer paths beat shorter. */
@@ -279,11 +354,18 @@ function serversFor(route: Route, services: readonly SwarmService[], topology: T
     }
   }
   if (urls.length < 2) return urls;
-  urls.sort(compare);
+  // Insertion sort for the usual few replicas: Array.prototype.sort's setup costs more.
+  if (urls.length > 16) urls.sort(compare);
+  else for (let i = 1; i < urls.length; i++) {
+    const url = urls[i]!;
+    let j = i;
+    for (; j > 0 && urls[j - 1]! > url; j--) urls[j] = urls[j - 1]!;
+    urls[j] = url;
+  }
   // Duplicates removed in place: no second array per route.
   let kept = 1;
   for (let i = 1; i < urls.length; i++) if (urls[i] !== urls[kept - 1]) urls[kept++] = urls[i]!;
-  urls.length = kept;
+  if (kept < urls.length) urls.length = kept;
   return urls;
 }
 

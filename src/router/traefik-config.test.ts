@@ -272,7 +272,17 @@ describe('TraefikRenderer', () => {
     expect(renderer.render(changedRows, copies).body.equals(afterScale.body)).toBe(true);
   });
 
-  it('matches a fresh render after every step of a random sequence of row and swarm changes', () => {
+  /**
+   * Names that are prefixes of other routes' names or of the shared middlewares' names: their
+   * entries interleave, and the document is assembled entry by entry instead of route by route.
+   */
+  const PREFIXED = ['p', 'p-http', 'p-h', 'p-compress-z', 'edge', 'edge-redirect', 'edge-unavailable-x', 'p-', 'q', 'q-a', 'z', 'e'];
+  const prefixedName = (route: { id: string }) => PREFIXED[Number(route.id.slice(1))]!;
+
+  it.each([
+    ['route names', routeName],
+    ['names that are prefixes of other names', prefixedName],
+  ])('matches a fresh render after every step of a random sequence of row and swarm changes, with %s', (_what, nameOf) => {
     // Deterministic pseudo-random steps: rows come, go, come back, change domain, collide on
     // domain and path, turn invalid; services and tasks come and go; full reconciles copy all.
     let seed = 42;
@@ -281,11 +291,11 @@ describe('TraefikRenderer', () => {
       return (seed >>> 8) % n;
     };
     const domains = ['a.example.com', 'b.example.com', '*.w.example.com', 'c.example.com', 'bad domain'];
-    const pool = Array.from({ length: 12 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '' }));
+    const pool = Array.from({ length: 12 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '', ssl_enabled: i % 2 === 0, middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null }));
     let live = pool.slice(0, 8);
     let svcs = [0, 1, 2].map((i) => service(`s${i}`, `dep-${i}`));
     let tks = [task('t0', 's0', '10.0.0.2'), task('t1', 's1', '10.0.1.2')];
-    const renderer = new TraefikRenderer(options);
+    const renderer = new TraefikRenderer(options, nameOf);
     for (let step = 0; step < 300; step++) {
       const action = random(8);
       if (action === 0 && live.length > 0) live = live.filter((_, i) => i !== random(live.length));
@@ -307,9 +317,11 @@ describe('TraefikRenderer', () => {
       } else if (action === 6) live = [...live].reverse();
       const topo = topology(svcs, tks);
       const incremental = renderer.render(live, topo);
-      const fresh = new TraefikRenderer(options).render(live, topo);
+      const fresh = new TraefikRenderer(options, nameOf).render(live, topo);
       expect(incremental.body.toString(), `step ${step}`).toBe(fresh.body.toString());
       expect(incremental.statuses, `step ${step}`).toEqual(fresh.statuses);
+      const config = incremental.config();
+      expect(JSON.stringify(config), `step ${step}`).toBe(JSON.stringify(canonical(config)));
     }
   });
 });

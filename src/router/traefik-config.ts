@@ -14,12 +14,15 @@
  * bytes: JSON (hence YAML), one line per router, service and middleware (see configEntry).
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import { ByteArena } from './byte-arena.js';
 import {
   compare,
+  MAP_KEYS,
   renderRoute,
   routeName,
   SHARED_MIDDLEWARES,
   type ConfigEntry,
+  type MapKey,
   type RenderOptions,
   type RouteOutput,
 } from './route-render.js';
@@ -107,9 +110,10 @@ class RowEntry {
 export class TraefikRenderer {
   private readonly rowCache = new WeakMap<RoutingRow, RowEntry>();
   private generation = 0;
-  /** The valid rows of the last render, and the rows claiming each host and path, in id order. */
+  /** The valid rows of the last render. */
   private lastRows: readonly RowEntry[] = [];
-  private readonly claims = new Map<string, RowEntry[]>();
+  /** The row claiming each host and path, or the rows, in id order, when several do. */
+  private readonly claims = new Map<string, RowEntry | RowEntry[]>();
   private readonly fingerprints = new WeakMap<object, string>();
   private lastServices: readonly SwarmService[] = [];
   private lastIndex: ServicesIndex = new Map();
@@ -120,6 +124,8 @@ export class TraefikRenderer {
   private lastCollisions: ReadonlyArray<readonly [loser: number, winner: number]> = [];
 
   private readonly defaults: { readonly certResolver: string };
+  /** Where routes rendered by this call wait for the document (see assemble). */
+  private readonly arena = new ByteArena();
 
   /** `nameOf` is routeName; tests pass another to force a collision. */
   constructor(
@@ -166,18 +172,20 @@ export class TraefikRenderer {
         continue;
       }
       if (entry.indexVersion !== this.indexVersion) {
-        entry.services = servicesByDeployment.get(route.deploymentId)?.get(route.serviceName);
+        entry.services = servicesOf(servicesByDeployment, route.deploymentId, route.serviceName);
         entry.indexVersion = this.indexVersion;
       }
       const services = entry.services;
       if (services === undefined) {
+        // Not kept: a route's output refers to the last document it was in (see assemble).
+        entry.output = undefined;
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
       let output = entry.output;
       const inputs = output === undefined ? 'different' : this.compareInputs(entry, services, topology);
       if (output === undefined || inputs === 'different') {
-        output = renderRoute(route, entry.name, services, topology, this.options);
+        output = renderRoute(route, entry.name, services, topology, this.options, this.arena);
         entry.output = output;
         entry.status = routeStatus(entry, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
         rendered += 1;
@@ -198,6 +206,7 @@ export class TraefikRenderer {
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputRows[winner]!.id}`;
       statuses[outputStatuses[loser]!] = routeStatus(outputRows[loser]!, 'rejected', { field: 'id', reason });
+      outputRows[loser]!.output = undefined;
     }
     return assemble(ordered, statuses, rendered);
   }
@@ -211,29 +220,34 @@ export class TraefikRenderer {
     const touched = new Set<string>();
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
-      const list = this.claims.get(entry.matchKey);
-      if (list === undefined) continue;
-      const at = list.indexOf(entry);
-      if (at !== -1) list.splice(at, 1);
-      if (list.length === 0) this.claims.delete(entry.matchKey);
-      touched.add(entry.matchKey);
+      const claim = this.claims.get(entry.matchKey);
+      if (claim === entry) this.claims.delete(entry.matchKey);
+      else if (Array.isArray(claim)) {
+        const at = claim.indexOf(entry);
+        if (at !== -1) claim.splice(at, 1);
+        if (claim.length === 1) this.claims.set(entry.matchKey, claim[0]!);
+        touched.add(entry.matchKey);
+      }
     }
     for (const entry of added) {
-      const list = this.claims.get(entry.matchKey);
-      if (list === undefined) {
+      const claim = this.claims.get(entry.matchKey);
+      if (claim === undefined) {
         // Alone on its host and path (the usual case): its own owner, nothing to revisit.
-        this.claims.set(entry.matchKey, [entry]);
+        this.claims.set(entry.matchKey, entry);
         entry.owner = entry.id;
       } else {
+        const list = Array.isArray(claim) ? claim : [claim];
         list.push(entry);
         list.sort((a, b) => compare(a.id, b.id));
+        this.claims.set(entry.matchKey, list);
         touched.add(entry.matchKey);
       }
     }
     for (const key of touched) {
-      const list = this.claims.get(key);
-      if (list === undefined) continue;
-      for (const entry of list) entry.owner = list[0]!.id;
+      const claim = this.claims.get(key);
+      if (claim === undefined) continue;
+      if (Array.isArray(claim)) for (const entry of claim) entry.owner = claim[0]!.id;
+      else claim.owner = claim.id;
     }
     this.lastRows = valid;
   }
@@ -388,23 +402,31 @@ function tasksOf(services: readonly SwarmService[], topology: Topology): Array<r
 }
 
 /**
- * Deployment id → service name → the swarm services, sorted by name. Two levels rather than one
- * map keyed by a joined string: a joined key is a new string per row, hashed at every lookup (the
- * largest single cost of a cold render's walk).
+ * Deployment id → its swarm services, sorted by service name, then name. One level, keyed by the
+ * id the row already holds: a joined key would be a new string per row, hashed at every lookup,
+ * and a map per deployment would be 100,000 more objects to keep.
  */
-type ServicesIndex = Map<string, Map<string, SwarmService[]>>;
+type ServicesIndex = Map<string, SwarmService[]>;
 
 function indexServices(topology: Topology): ServicesIndex {
   const index: ServicesIndex = new Map();
   for (const service of topology.services.values()) {
-    let byName = index.get(service.deploymentId);
-    if (byName === undefined) index.set(service.deploymentId, (byName = new Map<string, SwarmService[]>()));
-    const list = byName.get(service.serviceName);
+    const list = index.get(service.deploymentId);
     if (list) list.push(service);
-    else byName.set(service.serviceName, [service]);
+    else index.set(service.deploymentId, [service]);
   }
-  for (const byName of index.values()) for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compare(a.name, b.name));
+  for (const list of index.values()) if (list.length > 1) list.sort((a, b) => compare(a.serviceName, b.serviceName) || compare(a.name, b.name));
   return index;
+}
+
+/** The deployment's services of this service name, sorted by name; undefined if none. */
+function servicesOf(index: ServicesIndex, deploymentId: string, serviceName: string): SwarmService[] | undefined {
+  const all = index.get(deploymentId);
+  if (all === undefined) return undefined;
+  // Usually every service of the deployment has the row's service name: the list as it is.
+  if (all[0]!.serviceName === serviceName && all[all.length - 1]!.serviceName === serviceName) return all;
+  const some = all.filter((service) => service.serviceName === serviceName);
+  return some.length > 0 ? some : undefined;
 }
 
 const OPEN = Buffer.from('{\n "http": {\n');
@@ -413,11 +435,10 @@ const SEPARATOR = Buffer.from(',\n');
 const MAP_CLOSE = Buffer.from('\n  }');
 const mapOpen = (key: string) => Buffer.from(`  "${key}": {\n`);
 const MAP_OPEN = { middlewares: mapOpen('middlewares'), routers: mapOpen('routers'), services: mapOpen('services') };
-type MapKey = keyof typeof MAP_OPEN;
 
 /**
- * Builds the document from the routes' cached bytes, each name map in key order. Bytes rather
- * than strings: a publish after a small change then copies them once, with no encoding.
+ * Builds the document from the routes' bytes, each name map in key order. Bytes rather than
+ * strings: a publish after a small change copies them, with no encoding.
  *
  * Every entry of a route is named after the route (`name`, `name-http`, `name-compress`, ...).
  * So when no route's name is a prefix of the next one's in name order, the entries of each route
@@ -439,15 +460,14 @@ function routesSortTogether(outputs: readonly RouteOutput[]): boolean {
   return !SHARED_MIDDLEWARES.some((shared) => outputs.some((output) => shared.name.startsWith(output.name)));
 }
 
-/** A section of a route's bytes: its routers, its service or its middlewares. */
-function section(output: RouteOutput, key: MapKey): [start: number, end: number] {
-  if (key === 'routers') return [0, output.routersEnd];
-  if (key === 'services') return [output.routersEnd, output.serviceEnd];
-  return [output.serviceEnd, output.bytes.length];
-}
-
+/**
+ * Writes each map as the routes' sections in order, then points every route at its place in the
+ * new document. A section is copied from wherever the route's bytes are (the arena, or the last
+ * document); consecutive sections that were already consecutive there, with the separator
+ * between them, are copied as one run: after a small change, each map is a few long copies.
+ */
 function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
-  const maps: MapKey[] = outputs.length > 0 ? ['middlewares', 'routers', 'services'] : ['middlewares'];
+  const maps = outputs.length > 0 ? MAP_KEYS : MAP_KEYS.slice(0, 1);
   // The shared middlewares go before the first route whose name sorts after theirs.
   const sharedAt = SHARED_MIDDLEWARES.map((shared) => {
     let at = 0;
@@ -458,25 +478,39 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
   // The exact size, so that the document is written once into its own buffer.
   let size = OPEN.length + CLOSE.length + (maps.length - 1) * SEPARATOR.length;
   for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
-  /** Non-empty sections, each a run of entries: a separator between consecutive ones in a map. */
-  let runs = SHARED_MIDDLEWARES.length;
+  /** Non-empty sections: within a map, a separator between consecutive ones. */
+  let sections = SHARED_MIDDLEWARES.length;
   for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
   for (const output of outputs) {
-    size += output.bytes.length;
-    runs += output.bytes.length > output.serviceEnd ? 3 : 2;
+    size += output.routersLength + output.servicesLength + output.middlewaresLength;
+    sections += output.middlewaresLength > 0 ? 3 : 2;
   }
-  size += (runs - maps.length) * SEPARATOR.length;
+  size += (sections - maps.length) * SEPARATOR.length;
 
   const body = Buffer.allocUnsafe(size);
+  /** Where the next byte goes; bytes before it may still wait in the pending run. */
   let at = 0;
+  let runSource: Buffer | undefined;
+  let runStart = 0;
+  let runEnd = 0;
+  let runTarget = 0;
+  const flush = () => {
+    if (runSource !== undefined) body.set(runSource.subarray(runStart, runEnd), runTarget);
+    runSource = undefined;
+  };
   const put = (bytes: Uint8Array) => {
+    flush();
     body.set(bytes, at);
     at += bytes.length;
   };
+  /** New offsets per output, by map: filled in as the sections are laid out. */
+  const placed: Record<MapKey, number[]> = { middlewares: [], routers: [], services: [] };
+
   put(OPEN);
   for (const key of maps) {
     if (key !== 'middlewares') put(SEPARATOR);
     put(MAP_OPEN[key]);
+    const offsets = placed[key];
     let first = true;
     let shared = 0;
     for (let i = 0; i <= outputs.length; i++) {
@@ -489,29 +523,49 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
       }
       if (i === outputs.length) break;
       const output = outputs[i]!;
-      const [start, end] = section(output, key);
-      if (start === end) continue;
+      const length = output.length(key);
+      if (length === 0) {
+        offsets.push(at);
+        continue;
+      }
+      const start = output.at(key);
+      if (!first && output.bytes === runSource && start === runEnd + SEPARATOR.length && runSource[runEnd] === SEPARATOR[0] && runSource[runEnd + 1] === SEPARATOR[1]) {
+        // Already right after the previous section, with the separator: the run grows.
+        runEnd = start + length;
+        offsets.push(at + SEPARATOR.length);
+        at += SEPARATOR.length + length;
+        continue;
+      }
       if (!first) put(SEPARATOR);
-      put(output.bytes.subarray(start, end));
+      flush();
+      runSource = output.bytes;
+      runStart = start;
+      runEnd = start + length;
+      runTarget = at;
+      offsets.push(at);
+      at += length;
       first = false;
     }
     put(MAP_CLOSE);
   }
   put(CLOSE);
   if (at !== size) throw new Error(`document size ${at}, expected ${size}`);
+  for (let i = 0; i < outputs.length; i++) {
+    outputs[i]!.placeIn(body, placed.middlewares[i] ?? 0, placed.routers[i] ?? 0, placed.services[i] ?? 0);
+  }
   return body;
 }
 
-/** The general case: every entry of every route, each map sorted by entry name. */
+/**
+ * The general case: every entry of every route, each map sorted by entry name. The routes stay
+ * where their bytes are.
+ */
 function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
   const byKey: Record<MapKey, ConfigEntry[]> = { middlewares: [...SHARED_MIDDLEWARES], routers: [], services: [] };
   for (const output of outputs) {
-    for (const key of ['middlewares', 'routers', 'services'] as const) {
-      const [start, end] = section(output, key);
-      for (const entry of entriesOf(output.bytes.subarray(start, end))) byKey[key].push(entry);
-    }
+    for (const key of MAP_KEYS) for (const entry of entriesOf(output.section(key))) byKey[key].push(entry);
   }
-  const maps: MapKey[] = outputs.length > 0 ? ['middlewares', 'routers', 'services'] : ['middlewares'];
+  const maps = outputs.length > 0 ? MAP_KEYS : MAP_KEYS.slice(0, 1);
   const parts: Buffer[] = [OPEN];
   for (const key of maps) {
     const entries = byKey[key].sort((a, b) => compare(a.name, b.name));
