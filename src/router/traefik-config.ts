@@ -70,6 +70,9 @@ export interface RenderResult {
   readonly rendered: number;
 }
 
+/** Shared by every entry not rendered yet: a new empty array each would be two more objects per row to keep. */
+const NOTHING: readonly never[] = Object.freeze([]);
+
 /**
  * What a row yields, kept per row object (RoutingTable hands out the same object while a row is
  * unchanged), with the renderer's state for that row: so that a publish where little changed
@@ -87,13 +90,16 @@ class RowEntry {
   /** The route rendered from this row, its status, and the swarm objects it was rendered from. */
   output: RouteOutput | undefined = undefined;
   status: RouteStatus | undefined = undefined;
-  renderedServices: readonly SwarmService[] = [];
-  renderedTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = [];
+  renderedServices: readonly SwarmService[] = NOTHING;
+  renderedTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = NOTHING;
   renderedNodes: Topology['nodes'] | undefined = undefined;
 
+  /** The row's id; with deploymentId, domain and pathPrefix (bounded in length), what statuses and logs name it by. */
+  readonly id: string;
+
   constructor(
-    /** The row's identifying fields, as strings of bounded length, for statuses and logs. */
-    readonly id: string,
+    /** The row object this entry was made from: RoutingTable hands out a new one when the row changes. */
+    readonly row: RoutingRow,
     readonly deploymentId: string,
     readonly domain: string,
     readonly pathPrefix: string,
@@ -104,11 +110,20 @@ class RowEntry {
     /** Host and path: two rows may not claim the same. */
     readonly matchKey: string,
     readonly name: string,
-  ) {}
+  ) {
+    this.id = row.id;
+  }
 }
 
 export class TraefikRenderer {
-  private readonly rowCache = new WeakMap<RoutingRow, RowEntry>();
+  /**
+   * Row entries by row id, each valid while its row object is the one the table hands out. A
+   * strong map, swept after each render, rather than a WeakMap: 100,000 ephemerons slow every
+   * garbage collection down.
+   */
+  private readonly rowCache = new Map<string, RowEntry>();
+  /** Every row entry of the last render. */
+  private lastEntries: readonly RowEntry[] = [];
   private generation = 0;
   /** The valid rows of the last render. */
   private lastRows: readonly RowEntry[] = [];
@@ -152,6 +167,10 @@ export class TraefikRenderer {
       entries.push(entry);
     }
     this.updateClaims(valid, added, generation);
+    for (const entry of this.lastEntries) {
+      if (entry.seen !== generation && this.rowCache.get(entry.id) === entry) this.rowCache.delete(entry.id);
+    }
+    this.lastEntries = entries;
 
     const statuses: RouteStatus[] = [];
     const outputs: RouteOutput[] = [];
@@ -298,20 +317,19 @@ export class TraefikRenderer {
   }
 
   private rowEntry(row: RoutingRow): RowEntry {
-    let entry = this.rowCache.get(row);
-    if (entry !== undefined) return entry;
+    let entry = this.rowCache.get(row.id);
+    if (entry?.row === row) return entry;
     const validation = validateRow(row, this.defaults);
-    const id = row.id;
     const deploymentId = typeof row.deployment_id === 'string' ? row.deployment_id.slice(0, 128) : '';
     const domain = typeof row.domain === 'string' ? row.domain.slice(0, 300) : '';
     const pathPrefix = typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '';
     if (validation.ok) {
       const route = validation.route;
-      entry = new RowEntry(id, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), this.nameOf(route));
+      entry = new RowEntry(row, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), this.nameOf(route));
     } else {
-      entry = new RowEntry(id, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '');
+      entry = new RowEntry(row, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '');
     }
-    this.rowCache.set(row, entry);
+    this.rowCache.set(row.id, entry);
     return entry;
   }
 
