@@ -1,12 +1,18 @@
 /**
  * Render + validate + serialise + atomic write of N routes, against the naive approach (the same
- * config serialised with a YAML library) measured in the same run.
+ * config serialised with a YAML library) measured in the same run. Three figures per size:
+ *
+ * - full: the service's long-lived renderer, warmed up, given every row as a new object (as when
+ *   the whole table changed): it validates, renders and writes all N routes;
+ * - start: the first publish of a new process (code not yet optimised, heap empty), one child
+ *   process per run: what the service does once, when it starts;
+ * - incremental: the steady state, one row changed.
  *
  *   npx tsx bench/render.ts            # 10,000 and 100,000 routes
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { SwarmService, SwarmTask, Topology } from '../src/discovery/index.js';
 import { renderTraefikConfig, TraefikFileWriter, TraefikRenderer, type RoutingRow } from '../src/router/index.js';
@@ -35,10 +41,8 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
 }
 
 const options = { labelPrefix: 'cloud.obiente', entryPoints: { http: 'web', https: 'websecure' }, defaultCertResolver: 'le', network: 'edge', fallbackUrl: 'http://edge:8080' };
-const dir = mkdtempSync('/tmp/swarm-edge-bench-render-');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+type Publish = Awaited<ReturnType<typeof publish>>;
 
 /** One publish as the router does it: render (from the cache where it can), then write. */
 async function publish(renderer: TraefikRenderer, writer: TraefikFileWriter, rows: RoutingRow[], topology: Topology) {
@@ -50,32 +54,56 @@ async function publish(renderer: TraefikRenderer, writer: TraefikFileWriter, row
   return { total: end - start, render: rendered - start, write: end - rendered, bytes: result.body.length, routes: result.rendered };
 }
 
-for (const n of (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Number)) {
-  const { rows, topology } = fixture(n);
+async function writerIn(dir: string): Promise<TraefikFileWriter> {
   const writer = new TraefikFileWriter(dir);
   await writer.init();
-  const runs = n >= 100_000 ? 3 : 7;
-  const cold: Array<Awaited<ReturnType<typeof publish>>> = [];
-  const warm: Array<Awaited<ReturnType<typeof publish>>> = [];
+  return writer;
+}
+
+/** A child process: the first publish of a new process, printed as JSON with the process's RSS. */
+async function startChild(n: number): Promise<void> {
+  const { rows, topology } = fixture(n);
+  const dir = mkdtempSync('/tmp/swarm-edge-bench-render-');
+  const result = await publish(new TraefikRenderer(options), await writerIn(dir), rows, topology);
+  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({ ...result, rss: process.memoryUsage().rss }));
+}
+
+/** Runs startChild in a new process (with this process's loader flags: tsx). */
+function publishInNewProcess(n: number): Publish & { rss: number } {
+  const output = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, RENDER_BENCH_START: String(n) },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(output) as Publish & { rss: number };
+}
+
+async function measure(n: number): Promise<void> {
+  const { rows: tableRows, topology } = fixture(n);
+  let rows = tableRows;
+  const dir = mkdtempSync('/tmp/swarm-edge-bench-render-');
+  const writer = await writerIn(dir);
+  const fullRuns = n >= 100_000 ? 3 : 7;
+  const startRuns = n >= 100_000 ? 3 : 5;
+  const full: Publish[] = [];
+  const starts: Array<Publish & { rss: number }> = [];
+  const warm: Publish[] = [];
   let peakRss = 0;
-  // Cold: a fresh renderer validates and renders every row (the first publish after start). The
-  // service renders cold once, with nothing to collect yet: a full collection before each run
-  // keeps the previous run's renderer, now garbage, out of the measurement. The first run, with
-  // code not yet optimised (as at start-up), is reported on its own.
-  let first: Awaited<ReturnType<typeof publish>> | undefined;
-  for (let run = 0; run <= runs; run++) {
-    rows[0] = { ...rows[0]!, domain: `cold-${run}.apps.example.com` };
-    collectGarbage();
-    const result = await publish(new TraefikRenderer(options), writer, rows, topology);
-    if (run === 0) first = result;
-    else cold.push(result);
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }
-  // Incremental, in steady state (one long-lived renderer, as in the service): before each
-  // measured publish, a publish that takes a row change and a change of one deployment's tasks,
-  // then the measured one with one more row changed.
+
   const renderer = new TraefikRenderer(options);
   await publish(renderer, writer, rows, topology);
+  // Full: every row a new object, with a new domain (so the document changes and is written).
+  // The first run is not counted (it still optimises code).
+  for (let run = 0; run <= fullRuns; run++) {
+    rows = tableRows.map((row) => ({ ...row, domain: `r${run}-${row.domain as string}` }));
+    const result = await publish(renderer, writer, rows, topology);
+    if (result.routes !== n) throw new Error(`a full publish rendered ${result.routes} of ${n} routes`);
+    if (run > 0) full.push(result);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  // Incremental, in steady state: before each measured publish, a publish that takes a row change
+  // and a change of one deployment's tasks, then the measured one with one more row changed.
   const warmRuns = n >= 100_000 ? 5 : 9;
   for (let run = 0; run < warmRuns + 2; run++) {
     rows[1] = { ...rows[1]!, domain: `settle-${run}.apps.example.com` };
@@ -85,22 +113,32 @@ for (const n of (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Numbe
     await publish(renderer, writer, rows, topology);
     rows[2] = { ...rows[2]!, domain: `warm-${run}.apps.example.com` };
     const measured = await publish(renderer, writer, rows, topology);
-    // The first runs still pay for the garbage of the cold phase.
+    // The first runs still pay for the garbage of the full phase.
     if (run >= 2) warm.push(measured);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
+  rmSync(dir, { recursive: true, force: true });
+  for (let run = 0; run < startRuns; run++) {
+    const result = publishInNewProcess(n);
+    starts.push(result);
+    peakRss = Math.max(peakRss, result.rss);
+  }
+
   const { config } = renderTraefikConfig(rows, topology, options);
   const naiveStart = performance.now();
   stringify(config);
   const naiveMs = performance.now() - naiveStart;
-  const m = (xs: typeof cold, k: 'total' | 'render' | 'write') => median(xs.map((x) => x[k])).toFixed(0);
-  const coldMs = median(cold.map((x) => x.total));
+  const m = (xs: Publish[], k: 'total' | 'render' | 'write') => median(xs.map((x) => x[k])).toFixed(0);
+  const ratio = (xs: Publish[]) => (naiveMs / median(xs.map((x) => x.total))).toFixed(1);
   console.log(
-    `${n.toLocaleString('en')} routes (${(cold[0]!.bytes / 1e6).toFixed(1)} MB): ` +
-      `cold render+validate+write median ${m(cold, 'total')} ms [render ${m(cold, 'render')} / write ${m(cold, 'write')}] (first run, unoptimised code: ${first!.total.toFixed(0)} ms); ` +
-      `incremental (1 row changed, ${warm[0]!.routes} route re-rendered) median ${m(warm, 'total')} ms [render ${m(warm, 'render')} / write ${m(warm, 'write')}] over ${warm.length} runs (cold: ${runs}); ` +
+    `${n.toLocaleString('en')} routes (${(full[0]!.bytes / 1e6).toFixed(1)} MB): ` +
+      `full render+validate+write (every row new) median ${m(full, 'total')} ms [render ${m(full, 'render')} / write ${m(full, 'write')}] over ${full.length} runs; ` +
+      `first publish of a new process median ${m(starts, 'total')} ms [render ${m(starts, 'render')} / write ${m(starts, 'write')}] over ${starts.length} processes; ` +
+      `incremental (1 row changed, ${warm[0]!.routes} route re-rendered) median ${m(warm, 'total')} ms [render ${m(warm, 'render')} / write ${m(warm, 'write')}] over ${warm.length} runs; ` +
       `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; baseline YAML-library serialisation alone ${naiveMs.toFixed(0)} ms → ` +
-      `cold ${(naiveMs / coldMs).toFixed(1)}×, incremental ${(naiveMs / median(warm.map((x) => x.total))).toFixed(1)}× faster end to end`,
+      `full ${ratio(full)}×, start ${ratio(starts)}×, incremental ${ratio(warm)}× faster end to end`,
   );
 }
-rmSync(dir, { recursive: true, force: true });
+
+if (process.env.RENDER_BENCH_START) await startChild(Number(process.env.RENDER_BENCH_START));
+else for (const n of (process.env.BENCH_SIZES ?? '10000,100000').split(',').map(Number)) await measure(n);

@@ -236,6 +236,13 @@ export class TraefikRenderer {
    * marked every row it saw with this generation.
    */
   private updateClaims(valid: readonly RowEntry[], added: readonly RowEntry[], generation: number): void {
+    if (added.length > valid.length / 2) {
+      // Most rows are new (the first render, or the whole table changed): rebuilding the map
+      // costs less than removing every old row from it.
+      this.claims.clear();
+      this.lastRows = [];
+      added = valid;
+    }
     const touched = new Set<string>();
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
