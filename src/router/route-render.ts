@@ -1,8 +1,8 @@
 /**
- * One route's share of the Traefik configuration: its routers, service and middlewares, each
- * with the JSON text it contributes to the published document. Pure: (validated route, the swarm
- * services of its deployment, topology, options) → output. traefik-config.ts caches these per
- * route and assembles the document from them.
+ * One route's share of the Traefik configuration: its routers, service and middlewares, as the
+ * JSON text it contributes to the published document. Pure but for where the bytes go: (validated
+ * route, the swarm services of its deployment, topology, options) → output, written into an
+ * arena. traefik-config.ts caches these per route; config-document.ts assembles the document.
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
