@@ -129,8 +129,10 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
 }
 
 /**
- * The general case: every entry of every route, each map sorted by entry name. The routes stay
- * where their bytes are.
+ * The general case: every entry of every route, each map sorted by entry name. A route's lines
+ * are then not together in the document, so the routes' bytes are compacted into a buffer of
+ * their own instead: what they pointed into (arena chunks, older documents) is freed, and memory
+ * stays bounded however long this path lasts.
  */
 function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
   const byKey: Record<MapKey, ConfigEntry[]> = { middlewares: [...SHARED_MIDDLEWARES], routers: [], services: [] };
@@ -150,7 +152,25 @@ function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
     parts.push(MAP_CLOSE);
   }
   parts.push(CLOSE);
-  return Buffer.concat(parts);
+  const body = Buffer.concat(parts);
+  compact(outputs);
+  return body;
+}
+
+function compact(outputs: readonly RouteOutput[]): void {
+  let size = 0;
+  for (const output of outputs) size += output.routersLength + output.servicesLength + output.middlewaresLength;
+  const store = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const output of outputs) {
+    const routersAt = at;
+    at += output.section('routers').copy(store, at);
+    const servicesAt = at;
+    at += output.section('services').copy(store, at);
+    const middlewaresAt = at;
+    at += output.section('middlewares').copy(store, at);
+    output.placeIn(store, middlewaresAt, routersAt, servicesAt);
+  }
 }
 
 /**
