@@ -185,12 +185,7 @@ function hexCodes(value: number, codes: number[], at: number): void {
   for (let i = 0; i < 8; i++) codes[at + i] = HEX_CODES[(value >>> (28 - 4 * i)) & 15]!;
 }
 
-/** Two 32-bit FNV-1a lanes with different multipliers, each through murmur3's finaliser: 16 hex digits. */
-export function hash64(text: string): string {
-  const [a, b] = hash64Lanes(text);
-  return (a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0'));
-}
-
+/** Two 32-bit FNV-1a lanes with different multipliers, each through murmur3's finaliser: 64 bits. */
 function hash64Lanes(text: string): [number, number] {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9;
