@@ -108,8 +108,8 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
         at += SEPARATOR.length + length;
         continue;
       }
+      // put() has flushed the previous run: the separator, or the map's opening, came last.
       if (!first) put(SEPARATOR);
-      flush();
       runSource = output.bytes;
       runStart = start;
       runEnd = start + length;
