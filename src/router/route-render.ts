@@ -6,7 +6,7 @@
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
-import { DURATION_PATTERN, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
+import { DURATION_PATTERN, NO_MIDDLEWARES, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
 
 export interface RenderOptions {
   readonly labelPrefix: string;
@@ -99,6 +99,15 @@ const MIDDLEWARE_ORDER: ReadonlyArray<keyof Middlewares> = [
   'compress',
 ];
 
+/** A route's middleware entry is named `<route>-<type, lowercase>`. */
+const MIDDLEWARE_SUFFIXES = MIDDLEWARE_ORDER.map((type) => `-${type.toLowerCase()}`);
+
+/**
+ * The indexes of MIDDLEWARE_ORDER in the order of their entries' names: the route's names share
+ * the prefix, so their suffixes decide, once for all routes.
+ */
+const MIDDLEWARE_ENTRY_ORDER = MIDDLEWARE_ORDER.map((_, i) => i).sort((a, b) => compare(MIDDLEWARE_SUFFIXES[a]!, MIDDLEWARE_SUFFIXES[b]!));
+
 /**
  * One line per entry, in YAML's flow style: JSON with a space after every ":" and "," outside
  * strings. Every YAML parser reads it (some reject `"key":value` without the space), Traefik's
@@ -122,9 +131,10 @@ export function q(text: string): string {
 }
 
 /**
- * JSON.stringify(value) with a space after each ":" and "," between tokens, written directly
- * (stringify-then-rescan cost more than the rest of a cold render). Same JSON semantics for the
- * values the router builds: undefined properties are left out, undefined array items are null.
+ * JSON.stringify(value) with a space after each ":" and "," between tokens and object keys in
+ * code-unit order (the document's canonical order), written directly (stringify-then-rescan cost
+ * more than the rest of a cold render). Same JSON semantics for the values the router builds:
+ * undefined properties are left out, undefined array items are null.
  */
 export function flowJson(value: unknown): string {
   if (typeof value === 'string') return q(value);
@@ -134,16 +144,31 @@ export function flowJson(value: unknown): string {
     for (let i = 0; i < value.length; i++) out += (i > 0 ? ', ' : '') + flowJson(value[i]);
     return `${out}]`;
   }
+  const keys = sortedSmall(Object.keys(value));
   let out = '{';
   let first = true;
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
+  for (const key of keys) {
     const item = (value as Record<string, unknown>)[key];
     if (item === undefined || typeof item === 'function') continue;
     out += `${first ? '' : ', '}${q(key)}: ${flowJson(item)}`;
     first = false;
   }
   return `${out}}`;
+}
+
+/**
+ * Sorts in place, in code-unit order. Insertion sort for the few keys or replicas of a route:
+ * Array.prototype.sort allocates more than the rest of the route's rendering.
+ */
+function sortedSmall(items: string[]): string[] {
+  if (items.length > 16) return items.sort(compare);
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i]!;
+    let j = i;
+    for (; j > 0 && items[j - 1]! > item; j--) items[j] = items[j - 1]!;
+    items[j] = item;
+  }
+  return items;
 }
 
 /** The middlewares every document carries, whatever its routes. */
@@ -219,18 +244,17 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
   let middlewaresText = '';
   let routeMiddlewares = '';
   if (live) {
-    const found: Array<{ entryName: string; quotedEntry: string; definition: Record<string, unknown> }> = [];
-    for (const type of MIDDLEWARE_ORDER) {
-      const definition = middlewareDefinition(type, route, warn);
-      if (definition === undefined) continue;
-      const entryName = `${name}-${type.toLowerCase()}`;
-      const quotedEntry = suffixed(quoted, `-${type.toLowerCase()}`);
-      routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${quotedEntry}`;
-      found.push({ entryName, quotedEntry, definition });
+    if (route.middlewares !== NO_MIDDLEWARES) {
+      const definitions = MIDDLEWARE_ORDER.map((type) => middlewareDefinition(type, route, warn));
+      for (let i = 0; i < MIDDLEWARE_ORDER.length; i++) {
+        if (definitions[i] !== undefined) routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}`;
+      }
+      // The entries in name order: the route's name, then the suffixes in order.
+      for (const i of MIDDLEWARE_ENTRY_ORDER) {
+        const definition = definitions[i];
+        if (definition !== undefined) middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}: ${flowJson(definition)}`;
+      }
     }
-    // The entries in name order, the routers' list in running order.
-    found.sort((a, b) => compare(a.entryName, b.entryName));
-    for (const { quotedEntry, definition } of found) middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${quotedEntry}: ${flowJson(definition)}`;
   } else {
     // Scaled to zero or not started yet: answer 503 from this service rather than fall through.
     routeMiddlewares = UNAVAILABLE_MIDDLEWARE_LIST;
@@ -349,14 +373,7 @@ function serversFor(route: Route, services: readonly SwarmService[], topology: T
     }
   }
   if (urls.length < 2) return urls;
-  // Insertion sort for the usual few replicas: Array.prototype.sort's setup costs more.
-  if (urls.length > 16) urls.sort(compare);
-  else for (let i = 1; i < urls.length; i++) {
-    const url = urls[i]!;
-    let j = i;
-    for (; j > 0 && urls[j - 1]! > url; j--) urls[j] = urls[j - 1]!;
-    urls[j] = url;
-  }
+  sortedSmall(urls);
   // Duplicates removed in place: no second array per route.
   let kept = 1;
   for (let i = 1; i < urls.length; i++) if (urls[i] !== urls[kept - 1]) urls[kept++] = urls[i]!;
@@ -421,17 +438,17 @@ function middlewareDefinition(type: keyof Middlewares, route: Route, warn: (mess
   const m = route.middlewares;
   switch (type) {
     case 'rateLimit':
-      return m.rateLimit && { rateLimit: sortKeys(m.rateLimit) };
+      return m.rateLimit && { rateLimit: m.rateLimit };
     case 'compress':
-      return m.compress && { compress: m.compress === true ? {} : sortKeys(m.compress) };
+      return m.compress && { compress: m.compress === true ? {} : m.compress };
     case 'headers':
-      return m.headers && { headers: sortKeys(m.headers) };
+      return m.headers && { headers: m.headers };
     case 'redirectScheme':
-      return m.redirectScheme && { redirectScheme: sortKeys(m.redirectScheme) };
+      return m.redirectScheme && { redirectScheme: m.redirectScheme };
     case 'ipAllowList':
       return m.ipAllowList && { ipAllowList: { sourceRange: m.ipAllowList.sourceRange } };
     case 'retry':
-      return m.retry && { retry: sortKeys(m.retry) };
+      return m.retry && { retry: m.retry };
     case 'stripPrefix': {
       if (m.stripPrefix === undefined) return undefined;
       if (m.stripPrefix !== true) return { stripPrefix: { prefixes: m.stripPrefix.prefixes } };
@@ -442,15 +459,6 @@ function middlewareDefinition(type: keyof Middlewares, route: Route, warn: (mess
       return { stripPrefix: { prefixes: [route.pathPrefix] } };
     }
   }
-}
-
-/** Recursively sorts the keys of validated, JSON-shaped middleware options. */
-function sortKeys<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(sortKeys) as T;
-  if (value === null || typeof value !== 'object') return value;
-  const result: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort(compare)) result[key] = sortKeys((value as Record<string, unknown>)[key]);
-  return result as T;
 }
 
 /** Code-unit order, independent of locale: the output must not depend on the machine. */

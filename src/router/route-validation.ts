@@ -187,7 +187,8 @@ function reject(field: string, reason: string): Validation {
  * their own copies of the same empty values.
  */
 const NO_WARNINGS: readonly string[] = Object.freeze([]);
-const NO_MIDDLEWARES: Middlewares = Object.freeze({});
+/** The middlewares of a row that has none: shared, so that rendering can tell at a glance. */
+export const NO_MIDDLEWARES: Middlewares = Object.freeze({});
 const tlsByResolver = new Map<string, { readonly certResolver: string }>();
 
 function tlsFor(certResolver: string): { readonly certResolver: string } {
