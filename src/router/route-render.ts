@@ -35,31 +35,26 @@ export type MapKey = (typeof MAP_KEYS)[number];
  * by ",\n". The sections are first in a ByteArena chunk, then in the last document the route was
  * assembled into (see placeIn): no Buffer object per route, and a document where little changed
  * is copied from the previous one in a few long runs.
+ *
+ * A slot that renderRoute fills, rather than a new object per rendering: the renderer's entry for
+ * a row is its route's output (it extends this class), so that a cold render keeps one object per
+ * row alive instead of two.
  */
 export class RouteOutput {
-  /** Where each section starts in `bytes`. */
-  middlewaresAt: number;
-  routersAt: number;
-  servicesAt: number;
+  /** active: routed to running replicas; no-replicas: routed to the 503 fallback. */
+  state: 'active' | 'no-replicas' = 'no-replicas';
+  servers = 0;
+  warnings: readonly string[] = NO_WARNINGS;
+  bytes: Buffer = NO_BYTES;
+  /** Where each section starts in `bytes`, and its length in bytes. */
+  routersAt = 0;
+  routersLength = 0;
+  servicesAt = 0;
+  servicesLength = 0;
+  middlewaresAt = 0;
+  middlewaresLength = 0;
 
-  constructor(
-    readonly name: string,
-    /** active: routed to running replicas; no-replicas: routed to the 503 fallback. */
-    readonly state: 'active' | 'no-replicas',
-    readonly servers: number,
-    readonly warnings: readonly string[],
-    public bytes: Buffer,
-    routersAt: number,
-    readonly routersLength: number,
-    servicesAt: number,
-    readonly servicesLength: number,
-    middlewaresAt: number,
-    readonly middlewaresLength: number,
-  ) {
-    this.middlewaresAt = middlewaresAt;
-    this.routersAt = routersAt;
-    this.servicesAt = servicesAt;
-  }
+  constructor(readonly name: string) {}
 
   at(key: MapKey): number {
     return key === 'routers' ? this.routersAt : key === 'services' ? this.servicesAt : this.middlewaresAt;
@@ -83,6 +78,9 @@ export class RouteOutput {
     this.servicesAt = servicesAt;
   }
 }
+
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
+const NO_BYTES = Buffer.alloc(0);
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';
 export const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
@@ -228,8 +226,12 @@ function fmix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** `services` are the swarm services of the route's deployment, sorted by name, at least one. */
-export function renderRoute(route: Route, name: string, services: readonly SwarmService[], topology: Topology, options: RenderOptions, arena: ByteArena): RouteOutput {
+/**
+ * Renders the route into `output` (named already). `services` are the swarm services of the
+ * route's deployment, sorted by name, at least one.
+ */
+export function renderRoute(route: Route, output: RouteOutput, services: readonly SwarmService[], topology: Topology, options: RenderOptions, arena: ByteArena): void {
+  const name = output.name;
   // Copied only when this route adds a warning: most share the validated route's (empty) list.
   let warnings = route.warnings;
   const warn = (message: string) => {
@@ -274,19 +276,16 @@ export function renderRoute(route: Route, name: string, services: readonly Swarm
   const ascii = length === routersText.length + serviceText.length + middlewaresText.length;
   const routersLength = ascii ? routersText.length : Buffer.byteLength(routersText);
   const servicesLength = ascii ? serviceText.length : Buffer.byteLength(serviceText);
-  return new RouteOutput(
-    name,
-    live ? 'active' : 'no-replicas',
-    servers.length,
-    warnings,
-    bytes,
-    start,
-    routersLength,
-    start + routersLength,
-    servicesLength,
-    start + routersLength + servicesLength,
-    length - routersLength - servicesLength,
-  );
+  output.state = live ? 'active' : 'no-replicas';
+  output.servers = servers.length;
+  output.warnings = warnings;
+  output.bytes = bytes;
+  output.routersAt = start;
+  output.routersLength = routersLength;
+  output.servicesAt = start + routersLength;
+  output.servicesLength = servicesLength;
+  output.middlewaresAt = start + routersLength + servicesLength;
+  output.middlewaresLength = length - routersLength - servicesLength;
 }
 
 const REDIRECT_MIDDLEWARE_LIST = q(REDIRECT_MIDDLEWARE);

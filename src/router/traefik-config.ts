@@ -17,7 +17,7 @@
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import { ByteArena } from './byte-arena.js';
 import { assembleDocument } from './config-document.js';
-import { compare, renderRoute, routeName, type RenderOptions, type RouteOutput } from './route-render.js';
+import { compare, renderRoute, routeName, RouteOutput, type RenderOptions } from './route-render.js';
 import { validateRow, type Route } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
@@ -68,22 +68,30 @@ const NOTHING: readonly never[] = Object.freeze([]);
 /**
  * What a row yields, kept per row object (RoutingTable hands out the same object while a row is
  * unchanged), with the renderer's state for that row: so that a publish where little changed
- * reads fields instead of looking 100,000 keys up in maps. One object per row, of one shape: a
- * cold render keeps one for every row alive, and fewer, smaller objects are less to collect.
+ * reads fields instead of looking 100,000 keys up in maps. One object per row, of one shape, that
+ * is also the slot of the row's rendered route (RouteOutput): a cold render keeps one for every
+ * row alive, and fewer, smaller objects are less to collect.
  */
-class RowEntry {
+class RowEntry extends RouteOutput {
   /** The last render whose rows included this one. */
   seen = -1;
+  /** Set when a new object of the same row took this one's place in the cache. */
+  replaced = false;
   /** Id of the first row by id that claims the same host and path; this row's own id if it is that row. */
   owner = '';
   /** The deployment's services, as of services index `indexVersion`. */
   services: SwarmService[] | undefined = undefined;
   indexVersion = -1;
-  /** The route rendered from this row, its status, and the swarm objects it was rendered from. */
-  output: RouteOutput | undefined = undefined;
+  /**
+   * Whether the route output (the inherited fields) holds this row's route, as in the last
+   * document; and its status, and the swarm objects it was rendered from: the services, the task
+   * list of the first (most deployments have one service: no array per row for it), of the others.
+   */
+  hasOutput = false;
   status: RouteStatus | undefined = undefined;
   renderedServices: readonly SwarmService[] = NOTHING;
-  renderedTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = NOTHING;
+  renderedTasks: readonly SwarmTask[] | undefined = undefined;
+  renderedMoreTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = NOTHING;
   renderedNodes: Topology['nodes'] | undefined = undefined;
 
   /** The row's id; with deploymentId, domain and pathPrefix (bounded in length), what statuses and logs name it by. */
@@ -101,9 +109,16 @@ class RowEntry {
     readonly reason: string,
     /** Host and path: two rows may not claim the same. */
     readonly matchKey: string,
-    readonly name: string,
+    /** The route's name ('' for a rejected row). */
+    name: string,
   ) {
+    super(name);
     this.id = row.id;
+  }
+
+  /** The task list of rendered service i, as rendered. */
+  tasksRendered(i: number): readonly SwarmTask[] | undefined {
+    return i === 0 ? this.renderedTasks : this.renderedMoreTasks[i - 1];
   }
 }
 
@@ -160,14 +175,14 @@ export class TraefikRenderer {
     }
     this.updateClaims(valid, added, generation);
     for (const entry of this.lastEntries) {
-      if (entry.seen !== generation && this.rowCache.get(entry.id) === entry) this.rowCache.delete(entry.id);
+      // A replaced entry's id now maps to its successor: only rows that are gone leave the cache.
+      if (entry.seen !== generation && !entry.replaced) this.rowCache.delete(entry.id);
     }
     this.lastEntries = entries;
 
     const statuses: RouteStatus[] = [];
-    const outputs: RouteOutput[] = [];
-    /** Per output: its row, and the index of its status. */
-    const outputRows: RowEntry[] = [];
+    /** The rows whose routes go into the document, and the index of each one's status. */
+    const outputs: RowEntry[] = [];
     const outputStatuses: number[] = [];
     const servicesByDeployment = this.servicesIndex(topology);
     let rendered = 0;
@@ -189,35 +204,34 @@ export class TraefikRenderer {
       const services = entry.services;
       if (services === undefined) {
         // Not kept: a route's output refers to the last document it was in (see assemble).
-        entry.output = undefined;
+        entry.hasOutput = false;
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
-      let output = entry.output;
-      const inputs = output === undefined ? 'different' : this.compareInputs(entry, services, topology);
-      if (output === undefined || inputs === 'different') {
-        output = renderRoute(route, entry.name, services, topology, this.options, this.arena);
-        entry.output = output;
-        entry.status = routeStatus(entry, output.state, { router: output.name, servers: output.servers, warnings: output.warnings });
+      const inputs = entry.hasOutput ? this.compareInputs(entry, services, topology) : 'different';
+      if (inputs === 'different') {
+        renderRoute(route, entry, services, topology, this.options, this.arena);
+        entry.hasOutput = true;
+        entry.status = routeStatus(entry, entry.state, { router: entry.name, servers: entry.servers, warnings: entry.warnings });
         rendered += 1;
       }
       if (inputs !== 'identical') {
         // Rendered now, or the same content in new objects: remember them, so that the next
         // comparison is by identity.
         entry.renderedServices = services;
-        entry.renderedTasks = tasksOf(services, topology);
+        entry.renderedTasks = topology.tasks.get(services[0]!.id);
+        entry.renderedMoreTasks = services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
         entry.renderedNodes = topology.nodes;
       }
-      outputs.push(output);
-      outputRows.push(entry);
+      outputs.push(entry);
       outputStatuses.push(statuses.length);
       statuses.push(entry.status!);
     }
     const { ordered, collisions } = this.byName(outputs);
     for (const [loser, winner] of collisions) {
-      const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputRows[winner]!.id}`;
-      statuses[outputStatuses[loser]!] = routeStatus(outputRows[loser]!, 'rejected', { field: 'id', reason });
-      outputRows[loser]!.output = undefined;
+      const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
+      statuses[outputStatuses[loser]!] = routeStatus(outputs[loser]!, 'rejected', { field: 'id', reason });
+      outputs[loser]!.hasOutput = false;
     }
     return assemble(ordered, statuses, rendered);
   }
@@ -318,6 +332,7 @@ export class TraefikRenderer {
   private rowEntry(row: RoutingRow): RowEntry {
     let entry = this.rowCache.get(row.id);
     if (entry?.row === row) return entry;
+    if (entry !== undefined) entry.replaced = true;
     const validation = validateRow(row, this.defaults);
     const deploymentId = typeof row.deployment_id === 'string' ? row.deployment_id.slice(0, 128) : '';
     const domain = typeof row.domain === 'string' ? row.domain.slice(0, 300) : '';
@@ -339,17 +354,16 @@ export class TraefikRenderer {
    */
   private compareInputs(entry: RowEntry, services: readonly SwarmService[], topology: Topology): 'identical' | 'equal' | 'different' {
     const cachedServices = entry.renderedServices;
-    const cachedTasks = entry.renderedTasks;
     if (cachedServices.length !== services.length) return 'different';
     let identical = entry.renderedNodes === topology.nodes;
     for (let i = 0; identical && i < services.length; i++) {
-      identical = cachedServices[i] === services[i] && cachedTasks[i] === topology.tasks.get(services[i]!.id);
+      identical = cachedServices[i] === services[i] && entry.tasksRendered(i) === topology.tasks.get(services[i]!.id);
     }
     if (identical) return 'identical';
     if (this.fingerprint(entry.renderedNodes) !== this.fingerprint(topology.nodes)) return 'different';
     for (let i = 0; i < services.length; i++) {
       if (this.fingerprint(cachedServices[i]) !== this.fingerprint(services[i])) return 'different';
-      if (this.fingerprint(cachedTasks[i]) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
+      if (this.fingerprint(entry.tasksRendered(i)) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
     }
     return 'equal';
   }
@@ -413,10 +427,6 @@ function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
   return rows;
 }
 
-
-function tasksOf(services: readonly SwarmService[], topology: Topology): Array<readonly SwarmTask[] | undefined> {
-  return services.map((service) => topology.tasks.get(service.id));
-}
 
 /**
  * Deployment id → its swarm services, sorted by service name, then name. One level, keyed by the
