@@ -5,9 +5,14 @@
  * partial or empty one (Traefik applies an empty file as "no routes"). An unchanged body is not
  * written at all.
  *
+ * Replacing a file frees its blocks inside rename(), which on a filesystem that discards freed
+ * blocks (ext4 mounted with `discard`) took as long as the fsync: ~4 ms per 5 MB. So the old file
+ * is hard-linked as ".prev" (a suffix Traefik ignores) before the rename, and unlinked once the
+ * new file is in place: Traefik sees the new file that much sooner.
+ *
  * The body is JSON, which is YAML: Traefik reads it from a .yml file, after a comment line.
  */
-import { open, readFile, rename, mkdir, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 export const ROUTES_FILE = 'swarm-edge.yml';
@@ -19,10 +24,14 @@ export class TraefikFileWriter {
   private lastBody: Buffer | undefined;
   readonly file: string;
   private readonly tmp: string;
+  private readonly previous: string;
+  /** The unlink of the last replaced file, still running after write() returned. */
+  private retiring: Promise<void> = Promise.resolve();
 
   constructor(private readonly directory: string) {
     this.file = path.join(directory, ROUTES_FILE);
     this.tmp = `${this.file}.tmp`;
+    this.previous = `${this.file}.prev`;
   }
 
   /** Reads what a previous run left, so a restart does not rewrite an identical file. */
@@ -33,6 +42,7 @@ export class TraefikFileWriter {
       this.lastBody = previous.subarray(HEADER.length, previous.length - TRAILER.length);
     }
     await unlink(this.tmp).catch(() => undefined);
+    await unlink(this.previous).catch(() => undefined);
   }
 
   /** Returns false when the body is what the file already holds. */
@@ -46,10 +56,38 @@ export class TraefikFileWriter {
     } finally {
       await handle.close();
     }
+    await this.retiring;
+    const kept = await this.keepCurrent();
     await rename(this.tmp, this.file);
     await syncDirectory(this.directory);
     this.lastBody = body;
+    // A failure leaves a .prev file that the next write replaces (see keepCurrent).
+    if (kept) this.retiring = unlink(this.previous).catch(() => undefined);
     return true;
+  }
+
+  /** Resolves when the last replaced file is gone. */
+  idle(): Promise<void> {
+    return this.retiring;
+  }
+
+  /**
+   * Links the current file as .prev, so that the rename does not free its blocks. False when it
+   * is not kept: there is no current file, or the filesystem has no hard links (the rename then
+   * frees the blocks itself, as without this).
+   */
+  private async keepCurrent(): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(this.file, this.previous);
+        return true;
+      } catch (error) {
+        // Left by an unlink that failed: replaced, once.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return false;
+        await unlink(this.previous).catch(() => undefined);
+      }
+    }
+    return false;
   }
 }
 
