@@ -268,8 +268,7 @@ export function renderRoute(route: Route, output: RouteOutput, services: readonl
   const entryPoint = route.tls ? quotedOptions.https : quotedOptions.http;
   let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
   if (route.tls) routersText += `,\n${routerLine(suffixed(quoted, '-http'), quotedOptions.http, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
-  const urls = live ? servers.map((url) => q(url)) : [quotedOptions.fallbackUrl];
-  const serviceText = serviceLine(route, name, quoted, urls, backend, live);
+  const serviceText = serviceLine(route, name, quoted, servers, quotedOptions.fallbackUrl, backend);
 
   // One write for the three sections; their byte lengths are their lengths when all is ASCII.
   const { bytes, start, length } = arena.write(routersText + serviceText + middlewaresText);
@@ -324,13 +323,16 @@ function routerLine(quotedName: string, quotedEntryPoint: string, quotedMiddlewa
   return `${text}}`;
 }
 
-function serviceLine(route: Route, name: string, quotedName: string, quotedUrls: readonly string[], backend: BackendOptions, live: boolean): string {
+/** No servers: the one server is the 503 fallback. */
+function serviceLine(route: Route, name: string, quotedName: string, servers: readonly string[], quotedFallback: string, backend: BackendOptions): string {
+  const live = servers.length > 0;
   let text = `   ${quotedName}: {"loadBalancer": {`;
   // The health check would mark the 503 fallback down; it only applies to real replicas.
   if (live && backend.healthCheck) text += `"healthCheck": ${flowJson(backend.healthCheck)}, `;
   if (backend.passHostHeader !== undefined) text += `"passHostHeader": ${backend.passHostHeader}, `;
   text += '"servers": [';
-  for (let i = 0; i < quotedUrls.length; i++) text += `${i > 0 ? ', ' : ''}{"url": ${quotedUrls[i]!}}`;
+  if (!live) text += `{"url": ${quotedFallback}}`;
+  for (let i = 0; i < servers.length; i++) text += `${i > 0 ? ', ' : ''}{"url": ${q(servers[i]!)}}`;
   text += ']';
   if (route.sticky) {
     const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}`;

@@ -36,9 +36,8 @@ export type Validation = { ok: true; route: Route } | { ok: false; field: string
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const PLAIN_HOST = /^[a-z0-9.-]+$/;
-/** Lowercase ASCII labels (LABEL) joined by dots, at most 253 characters: a valid host as it is. */
-const PLAIN_VALID_HOST = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const NUMERIC_TLD = /(^|\.)[0-9]+$/;
+/** Lowercase ASCII labels (LABEL) joined by dots: a valid host as it is, if at most 253 characters. */
+const PLAIN_VALID_HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** Characters that can never be part of a host name, checked before IDN conversion. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
@@ -55,7 +54,8 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   const bare = value.endsWith('.') ? value.slice(0, -1) : value;
   // Nearly every host is already lowercase ASCII labels: one regex settles it, unless a label is
   // punycode (its IDNA validity needs the conversion) or the top-level label is all digits.
-  if (PLAIN_VALID_HOST.test(bare) && !bare.includes('xn--') && !NUMERIC_TLD.test(bare)) return { host: bare };
+  // (value is at most 253 characters, so bare is too.)
+  if (PLAIN_VALID_HOST.test(bare) && !bare.includes('xn--') && !numericTopLabel(bare)) return { host: bare };
   if (FORBIDDEN_IN_HOST.test(value)) return { reason: 'contains a character not allowed in a host name' };
   // Lowercase letters, digits, dots and hyphens with no punycode label are their own ASCII form:
   // only other names need the (comparatively costly) IDNA conversion and its checks.
@@ -70,6 +70,13 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   }
   if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return { reason: 'has an all-numeric top-level label' };
   return { host: ascii };
+}
+
+/** Whether the last label is all digits: scanned from the end, where a regex would try every position. */
+function numericTopLabel(host: string): boolean {
+  let i = host.length - 1;
+  while (i >= 0 && host.charCodeAt(i) >= 0x30 && host.charCodeAt(i) <= 0x39) i--;
+  return i < host.length - 1 && (i < 0 || host.charCodeAt(i) === 0x2e);
 }
 
 function parseDomain(value: unknown): { host: string; wildcard: boolean } | { reason: string } {
@@ -202,7 +209,8 @@ function tlsFor(certResolver: string): { readonly certResolver: string } {
 }
 
 export function validateRow(row: RoutingRow, defaults: { certResolver: string }): Validation {
-  const warnings: string[] = [];
+  /** Allocated for the rare row that has one. */
+  let warnings: string[] | undefined;
 
   if (typeof row.deployment_id !== 'string' || !IDENTIFIER_PATTERN.test(row.deployment_id)) {
     return reject('deployment_id', 'must be 1-128 characters of letters, digits, _ . : -');
@@ -235,7 +243,7 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
     const known = typeof row.load_balancer_algo === 'string' ? ALGORITHMS[row.load_balancer_algo.toLowerCase()] : undefined;
     if (known) algorithm = known;
     else {
-      warnings.push(
+      (warnings ??= []).push(
         `load_balancer_algo ${JSON.stringify(row.load_balancer_algo)?.slice(0, 40) ?? '?'} is not one of round-robin, p2c, sticky: using round-robin`,
       );
     }
@@ -258,7 +266,7 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
       strategy: algorithm.strategy,
       sticky: algorithm.sticky,
       middlewares: middlewares.middlewares,
-      warnings: warnings.length > 0 ? warnings : NO_WARNINGS,
+      warnings: warnings ?? NO_WARNINGS,
     },
   };
 }
