@@ -70,6 +70,12 @@ export class RouteOutput {
     return this.bytes.subarray(at, at + this.length(key));
   }
 
+  /** Forgets the sections: the buffer they were in (an arena chunk, an old document) may be freed. */
+  clearSections(): void {
+    this.bytes = NO_BYTES;
+    this.routersAt = this.routersLength = this.servicesAt = this.servicesLength = this.middlewaresAt = this.middlewaresLength = 0;
+  }
+
   /** Points the route at a document that holds its sections at these offsets. */
   placeIn(document: Buffer, middlewaresAt: number, routersAt: number, servicesAt: number): void {
     this.bytes = document;

@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
@@ -30,6 +32,14 @@ function topology(services: SwarmService[], tasks: SwarmTask[]): Topology {
   const byService = new Map<string, SwarmTask[]>();
   for (const t of tasks) byService.set(t.serviceId, [...(byService.get(t.serviceId) ?? []), t]);
   return { services: new Map(services.map((s) => [s.id, s])), tasks: byService, nodes: new Map([[node.id, node]]) };
+}
+
+/** A full collection, without starting the test process with --expose-gc. */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  gc();
 }
 
 /** Recursively key-sorted copy: the renderer must already produce exactly this. */
@@ -270,6 +280,26 @@ describe('TraefikRenderer', () => {
     const copies = topology(services.map((s) => ({ ...s })), tasks.filter((t) => t.id !== 't2').map((t) => ({ ...t })));
     expect(renderer.render(changedRows, copies).rendered).toBe(0);
     expect(renderer.render(changedRows, copies).body.equals(afterScale.body)).toBe(true);
+  });
+
+  it('keeps no old document alive through routes left out of the new one', async () => {
+    // Rows a and b stay the same objects throughout; a loses its service, b becomes a duplicate.
+    const renderer = new TraefikRenderer(options);
+    const topo = topology(services, tasks);
+    let first: Buffer | undefined = renderer.render(rows, topo).body;
+    // The Buffer object itself: routes point at it (a small one shares its ArrayBuffer with others).
+    const firstDocument = new WeakRef(first);
+    first = undefined;
+    const withoutA = topology(services.filter((s) => s.deploymentId !== 'dep-a'), tasks);
+    const duplicate = row('0b', { domain: '*.wild.example.com', path_prefix: '/api', deployment_id: 'dep-c' });
+    renderer.render([duplicate, ...rows], withoutA);
+    // Every other route changes, so none of them points into the first document any more.
+    const changed = rows.map((r) => (r.id === 'a' || r.id === 'b' ? r : { ...r, domain: `new-${r.domain as string}` }));
+    const last = renderer.render([duplicate, ...changed], withoutA);
+    expect(last.statuses.map((s) => `${s.id} ${s.state}`)).toEqual(['0b no-replicas', 'a no-service', 'b rejected', 'bad rejected', 'c no-replicas']);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    collectGarbage();
+    expect(firstDocument.deref()).toBeUndefined();
   });
 
   /**

@@ -116,6 +116,15 @@ class RowEntry extends RouteOutput {
     this.id = row.id;
   }
 
+  /**
+   * For a route left out of the document: its sections would otherwise keep the last document
+   * they were in alive (50 MB at 100,000 routes).
+   */
+  dropOutput(): void {
+    this.hasOutput = false;
+    this.clearSections();
+  }
+
   /** The task list of rendered service i, as rendered. */
   tasksRendered(i: number): readonly SwarmTask[] | undefined {
     return i === 0 ? this.renderedTasks : this.renderedMoreTasks[i - 1];
@@ -194,6 +203,7 @@ export class TraefikRenderer {
         continue;
       }
       if (entry.owner !== entry.id) {
+        if (entry.hasOutput) entry.dropOutput();
         statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: `same domain and path as route ${entry.owner}` }));
         continue;
       }
@@ -203,8 +213,7 @@ export class TraefikRenderer {
       }
       const services = entry.services;
       if (services === undefined) {
-        // Not kept: a route's output refers to the last document it was in (see assemble).
-        entry.hasOutput = false;
+        if (entry.hasOutput) entry.dropOutput();
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
@@ -231,7 +240,7 @@ export class TraefikRenderer {
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
       statuses[outputStatuses[loser]!] = routeStatus(outputs[loser]!, 'rejected', { field: 'id', reason });
-      outputs[loser]!.hasOutput = false;
+      outputs[loser]!.dropOutput();
     }
     return assemble(ordered, statuses, rendered);
   }
