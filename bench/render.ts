@@ -64,7 +64,9 @@ async function writerIn(dir: string): Promise<TraefikFileWriter> {
 async function startChild(n: number): Promise<void> {
   const { rows, topology } = fixture(n);
   const dir = mkdtempSync('/tmp/swarm-edge-bench-render-');
-  const result = await publish(new TraefikRenderer(options), await writerIn(dir), rows, topology);
+  const writer = await writerIn(dir);
+  const result = await publish(new TraefikRenderer(options), writer, rows, topology);
+  await writer.close();
   rmSync(dir, { recursive: true, force: true });
   process.stdout.write(JSON.stringify({ ...result, rss: process.memoryUsage().rss }));
 }
@@ -119,6 +121,7 @@ async function measure(n: number): Promise<void> {
     if (run >= 2) warm.push(measured);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
+  await writer.close();
   rmSync(dir, { recursive: true, force: true });
   for (let run = 0; run < startRuns; run++) {
     const result = publishInNewProcess(n);

@@ -165,6 +165,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       stop: async () => {
         await Promise.all([watcher.stop(), table.stop(), locations.stop()]);
         await publisher.idle();
+        await file.close();
         await redisPublisher?.stop();
       },
     });

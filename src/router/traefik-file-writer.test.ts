@@ -1,55 +1,92 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TraefikFileWriter } from './traefik-file-writer.js';
+import { ROUTES_FILE, STAGING_DIRECTORY, TraefikFileWriter } from './traefik-file-writer.js';
 
 const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+const writers: TraefikFileWriter[] = [];
+afterEach(async () => {
+  await Promise.all(writers.splice(0).map((writer) => writer.close()));
+  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
-async function writerInNewDir(): Promise<{ writer: TraefikFileWriter; dir: string }> {
+function newDir(): string {
   const dir = mkdtempSync('/tmp/swarm-edge-writer-');
   dirs.push(dir);
+  return dir;
+}
+
+async function writerIn(dir: string): Promise<TraefikFileWriter> {
   const writer = new TraefikFileWriter(dir);
+  writers.push(writer);
   await writer.init();
-  return { writer, dir };
+  return writer;
 }
 
 const body = (text: string) => Buffer.from(text);
 const contents = (writer: TraefikFileWriter) => readFileSync(writer.file, 'utf8').split('\n').slice(1, -1).join('\n');
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
 describe('TraefikFileWriter', () => {
-  it('replaces the file, leaving neither the temporary file nor the replaced one behind', async () => {
-    const { writer, dir } = await writerInNewDir();
+  it('replaces the file and leaves nothing else in the directory but the empty staging directory', async () => {
+    const dir = newDir();
+    const writer = await writerIn(dir);
     for (const text of ['{"a": 1}', '{"a": 2}', '{"a": 3}']) expect(await writer.write(body(text))).toBe(true);
     await writer.idle();
     expect(contents(writer)).toBe('{"a": 3}');
-    expect(readdirSync(dir)).toEqual(['swarm-edge.yml']);
+    expect(readdirSync(dir).sort()).toEqual([STAGING_DIRECTORY, ROUTES_FILE]);
+    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toEqual([]);
+  });
+
+  it('shows the watched directory one event per publish, for the routes file only', async () => {
+    // Traefik re-parses the whole directory on every event of its (non-recursive) watcher.
+    const dir = newDir();
+    const writer = await writerIn(dir);
+    await writer.write(body('{"a": 0}'));
+    await settle();
+    const events: string[] = [];
+    const watcher = watch(dir, (_type, name) => events.push(String(name)));
+    try {
+      for (let i = 1; i <= 3; i++) await writer.write(body(`{"a": ${i}}`));
+      await writer.idle();
+      await settle();
+    } finally {
+      watcher.close();
+    }
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.length).toBeLessThanOrEqual(3);
+    expect(new Set(events)).toEqual(new Set([ROUTES_FILE]));
   });
 
   it('does not rewrite an unchanged body, even after a restart', async () => {
-    const { writer, dir } = await writerInNewDir();
+    const dir = newDir();
+    const writer = await writerIn(dir);
     await writer.write(body('{"a": 1}'));
     expect(await writer.write(body('{"a": 1}'))).toBe(false);
-    const restarted = new TraefikFileWriter(dir);
-    await restarted.init();
+    const restarted = await writerIn(dir);
     expect(await restarted.write(body('{"a": 1}'))).toBe(false);
   });
 
   it('refuses an empty body and keeps the last file', async () => {
-    const { writer } = await writerInNewDir();
+    const writer = await writerIn(newDir());
     await writer.write(body('{"a": 1}'));
     await expect(writer.write(Buffer.alloc(0))).rejects.toThrow(/empty/);
     expect(contents(writer)).toBe('{"a": 1}');
   });
 
-  it('writes over a replaced file that a failed unlink left behind', async () => {
-    const { writer, dir } = await writerInNewDir();
+  it('removes what a crash left at start, and recreates a staging directory removed while running', async () => {
+    const dir = newDir();
+    const writer = await writerIn(dir);
     await writer.write(body('{"a": 1}'));
-    await writer.idle();
-    writeFileSync(path.join(dir, 'swarm-edge.yml.prev'), 'stale');
-    expect(await writer.write(body('{"a": 2}'))).toBe(true);
-    await writer.idle();
-    expect(contents(writer)).toBe('{"a": 2}');
-    expect(existsSync(path.join(dir, 'swarm-edge.yml.prev'))).toBe(false);
+    await writer.close();
+    writeFileSync(path.join(dir, STAGING_DIRECTORY, `${ROUTES_FILE}.tmp`), '{"half');
+    writeFileSync(path.join(dir, `${ROUTES_FILE}.tmp`), '{"half');
+    const restarted = await writerIn(dir);
+    expect(readdirSync(dir).sort()).toEqual([STAGING_DIRECTORY, ROUTES_FILE]);
+    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toEqual([]);
+    rmSync(path.join(dir, STAGING_DIRECTORY), { recursive: true });
+    expect(await restarted.write(body('{"a": 2}'))).toBe(true);
+    expect(contents(restarted)).toBe('{"a": 2}');
+    expect(existsSync(path.join(dir, STAGING_DIRECTORY))).toBe(true);
   });
 });
