@@ -6,7 +6,7 @@
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
-import { DURATION_PATTERN, NO_MIDDLEWARES, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
+import { DURATION_PATTERN, NO_MIDDLEWARES, NO_WARNINGS, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
 
 export interface RenderOptions {
   readonly labelPrefix: string;
@@ -70,6 +70,11 @@ export class RouteOutput {
     return this.bytes.subarray(at, at + this.length(key));
   }
 
+  /** Whether the sections are here: rendered, and not cleared since (a route's routers are never empty). */
+  get hasSections(): boolean {
+    return this.bytes !== NO_BYTES;
+  }
+
   /** Forgets the sections: the buffer they were in (an arena chunk, an old document) may be freed. */
   clearSections(): void {
     this.bytes = NO_BYTES;
@@ -85,7 +90,6 @@ export class RouteOutput {
   }
 }
 
-const NO_WARNINGS: readonly string[] = Object.freeze([]);
 const NO_BYTES = Buffer.alloc(0);
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';

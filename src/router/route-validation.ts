@@ -68,7 +68,7 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   if (bad !== undefined) {
     return { reason: bad.length > 63 ? 'has a label longer than 63 characters' : `has an invalid label "${bad.slice(0, 70)}"` };
   }
-  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return { reason: 'has an all-numeric top-level label' };
+  if (numericTopLabel(ascii)) return { reason: 'has an all-numeric top-level label' };
   return { host: ascii };
 }
 
@@ -193,7 +193,7 @@ function reject(field: string, reason: string): Validation {
  * route is cached for as long as its row is unchanged, and 100,000 routes should not each keep
  * their own copies of the same empty values.
  */
-const NO_WARNINGS: readonly string[] = Object.freeze([]);
+export const NO_WARNINGS: readonly string[] = Object.freeze([]);
 /** The middlewares of a row that has none: shared, so that rendering can tell at a glance. */
 export const NO_MIDDLEWARES: Middlewares = Object.freeze({});
 const tlsByResolver = new Map<string, { readonly certResolver: string }>();

@@ -83,11 +83,10 @@ class RowEntry extends RouteOutput {
   services: SwarmService[] | undefined = undefined;
   indexVersion = -1;
   /**
-   * Whether the route output (the inherited fields) holds this row's route, as in the last
-   * document; and its status, and the swarm objects it was rendered from: the services, the task
-   * list of the first (most deployments have one service: no array per row for it), of the others.
+   * The route's status, and the swarm objects its output (the inherited fields, while
+   * `hasSections`) was rendered from: the services, the task list of the first (most deployments
+   * have one service: no array per row for it), of the others.
    */
-  hasOutput = false;
   status: RouteStatus | undefined = undefined;
   renderedServices: readonly SwarmService[] = NOTHING;
   renderedTasks: readonly SwarmTask[] | undefined = undefined;
@@ -114,15 +113,6 @@ class RowEntry extends RouteOutput {
   ) {
     super(name);
     this.id = row.id;
-  }
-
-  /**
-   * For a route left out of the document: its sections would otherwise keep the last document
-   * they were in alive (50 MB at 100,000 routes).
-   */
-  dropOutput(): void {
-    this.hasOutput = false;
-    this.clearSections();
   }
 
   /** The task list of rendered service i, as rendered. */
@@ -203,7 +193,8 @@ export class TraefikRenderer {
         continue;
       }
       if (entry.owner !== entry.id) {
-        if (entry.hasOutput) entry.dropOutput();
+        // Left out of the document: its sections would keep the last document they were in alive.
+        if (entry.hasSections) entry.clearSections();
         statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: `same domain and path as route ${entry.owner}` }));
         continue;
       }
@@ -213,14 +204,13 @@ export class TraefikRenderer {
       }
       const services = entry.services;
       if (services === undefined) {
-        if (entry.hasOutput) entry.dropOutput();
+        if (entry.hasSections) entry.clearSections();
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
-      const inputs = entry.hasOutput ? this.compareInputs(entry, services, topology) : 'different';
+      const inputs = entry.hasSections ? this.compareInputs(entry, services, topology) : 'different';
       if (inputs === 'different') {
         renderRoute(route, entry, services, topology, this.options, this.arena);
-        entry.hasOutput = true;
         entry.status = routeStatus(entry, entry.state, { router: entry.name, servers: entry.servers, warnings: entry.warnings });
         rendered += 1;
       }
@@ -240,7 +230,7 @@ export class TraefikRenderer {
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
       statuses[outputStatuses[loser]!] = routeStatus(outputs[loser]!, 'rejected', { field: 'id', reason });
-      outputs[loser]!.dropOutput();
+      outputs[loser]!.clearSections();
     }
     return assemble(ordered, statuses, rendered);
   }
