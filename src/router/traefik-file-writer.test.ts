@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, watch, writeFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROUTES_FILE, STAGING_DIRECTORY, TraefikFileWriter } from './traefik-file-writer.js';
+import { ROUTES_FILE, STAGING_DIRECTORY, TraefikFileWriter, writeFully } from './traefik-file-writer.js';
 
 const dirs: string[] = [];
 const writers: TraefikFileWriter[] = [];
@@ -88,5 +89,48 @@ describe('TraefikFileWriter', () => {
     expect(await restarted.write(body('{"a": 2}'))).toBe(true);
     expect(contents(restarted)).toBe('{"a": 2}');
     expect(existsSync(path.join(dir, STAGING_DIRECTORY))).toBe(true);
+  });
+
+  it('restores a routes file deleted or truncated by hand on the next publish of the same body', async () => {
+    const writer = await writerIn(newDir());
+    await writer.write(body('{"a": 1}'));
+    truncateSync(writer.file, 20);
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    expect(contents(writer)).toBe('{"a": 1}');
+    unlinkSync(writer.file);
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    expect(contents(writer)).toBe('{"a": 1}');
+    expect(writer.stats().restored).toBe(2);
+    expect(await writer.write(body('{"a": 1}'))).toBe(false);
+  });
+});
+
+describe('writeFully', () => {
+  /** A handle whose writev takes at most `chunk` bytes per call, as a filling disk does. */
+  function shortHandle(chunk: number, capacity = Infinity) {
+    const written: Buffer[] = [];
+    let total = 0;
+    const handle = {
+      writev: (buffers: Buffer[]) => {
+        const room = Math.max(0, Math.min(chunk, capacity - total));
+        const all = Buffer.concat(buffers).subarray(0, room);
+        written.push(all);
+        total += all.length;
+        return Promise.resolve({ bytesWritten: all.length, buffers });
+      },
+    } as unknown as FileHandle;
+    return { handle, written: () => Buffer.concat(written).toString() };
+  }
+
+  it('writes every byte when writev takes only part of the buffers each time', async () => {
+    const { handle, written } = shortHandle(3);
+    await writeFully(handle, [body('# head\n'), body('{"a": 12345}'), body('\n')]);
+    expect(written()).toBe('# head\n{"a": 12345}\n');
+  });
+
+  it('fails instead of returning when the disk takes no more bytes', async () => {
+    const { handle, written } = shortHandle(5, 12);
+    await expect(writeFully(handle, [body('0123456789'), body('abcdefghij')])).rejects.toThrow(/no space left/);
+    expect(written()).toBe('0123456789ab');
   });
 });
