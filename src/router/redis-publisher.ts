@@ -9,6 +9,13 @@
  * its lock (a no-op while nothing changed) and the others try to take it, so a holder that dies
  * is replaced within the lock's TTL; a write that failed (Redis away) is retried until it lands;
  * and a Redis that comes back empty (restarted without persistence) is rewritten in full.
+ *
+ * Fencing: holding the lock when the diff was computed proves nothing about the moment it is
+ * written (a publisher paused past the lock's TTL wakes up holding nothing). The diff is therefore
+ * applied by one Lua script that first compares the lock's token with this instance's: a
+ * publisher that lost the lock writes nothing. A publisher that takes the lock reads the whole
+ * tree back before diffing, and the holder re-reads it every VERIFY_MS to repair drift (keys
+ * written or deleted by anyone else).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
@@ -41,6 +48,31 @@ function isNameMap(prefix: string): boolean {
 const LOCK_TTL_MS = 15_000;
 /** Lock renewal and retry period: a third of the TTL, so a live holder never loses the lock. */
 export const REDIS_SYNC_MS = 5_000;
+/** How often the holder reads the whole tree back and repairs what differs from what it wrote. */
+export const VERIFY_MS = 60_000;
+
+/**
+ * Applies a diff only while the caller holds the lock. KEYS[1] is the lock, KEYS[2 .. 1+ARGV[3]]
+ * the keys to set (values in ARGV[4 ..]), the remaining keys the ones to delete.
+ */
+const APPLY_DIFF_IF_HOLDER = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('pexpire', KEYS[1], ARGV[2])
+local sets = tonumber(ARGV[3])
+for i = 1, sets do redis.call('set', KEYS[1 + i], ARGV[3 + i]) end
+for i = 2 + sets, #KEYS do redis.call('del', KEYS[i]) end
+return 1`;
+
+export interface RedisPublisherStats {
+  readonly holder: boolean;
+  /** Writes refused because the lock had passed to another instance meanwhile. */
+  readonly fencedWrites: number;
+  /** Verifications that found the tree different from what this instance last wrote. */
+  readonly repairs: number;
+  readonly lastVerifiedAt: number | undefined;
+  readonly lastError: string | undefined;
+  readonly failingSince: number | undefined;
+}
 
 export type ConfigSource = () => DynamicConfig;
 
@@ -54,6 +86,12 @@ export class RedisPublisher {
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private consecutiveFailures = 0;
+  private holder = false;
+  private fencedWrites = 0;
+  private repairs = 0;
+  private lastVerifiedAt: number | undefined;
+  private lastError: string | undefined;
+  private failingSince: number | undefined;
   private readonly instanceId = randomUUID();
   private readonly lockKey: string;
 
@@ -99,8 +137,12 @@ export class RedisPublisher {
       try {
         await this.publish(source);
         this.consecutiveFailures = 0;
+        this.lastError = undefined;
+        this.failingSince = undefined;
       } catch (error) {
         this.consecutiveFailures += 1;
+        this.lastError = error instanceof Error ? error.message : String(error);
+        this.failingSince ??= Date.now();
         this.deps.onFailure?.();
         // Once at warn, then quietly while Redis stays away (retried every REDIS_SYNC_MS).
         const level = this.consecutiveFailures === 1 ? 'warn' : 'debug';
@@ -110,14 +152,29 @@ export class RedisPublisher {
     return this.queue;
   }
 
+  stats(): RedisPublisherStats {
+    return {
+      holder: this.holder,
+      fencedWrites: this.fencedWrites,
+      repairs: this.repairs,
+      lastVerifiedAt: this.lastVerifiedAt,
+      lastError: this.lastError,
+      failingSince: this.failingSince,
+    };
+  }
+
   /** Takes or renews the publisher lock. */
   async holdLock(): Promise<'renewed' | 'taken' | false> {
     const renewed = await this.redis.eval(
       "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
       1, this.lockKey, this.instanceId, String(LOCK_TTL_MS),
     );
-    if (renewed === 1) return 'renewed';
+    if (renewed === 1) {
+      this.holder = true;
+      return 'renewed';
+    }
     const taken = await this.redis.set(this.lockKey, this.instanceId, 'PX', LOCK_TTL_MS, 'NX');
+    this.holder = taken === 'OK';
     if (taken === 'OK') {
       // A new holder cannot trust what it thinks is in Redis: read it back before diffing.
       this.published = undefined;
@@ -131,40 +188,56 @@ export class RedisPublisher {
   }
 
   /** Writes the difference; returns how many keys were set and deleted, or undefined if another instance holds the lock. */
-  async publish(source: ConfigSource): Promise<{ set: number; deleted: number } | undefined> {
+  async publish(source: ConfigSource, now = Date.now()): Promise<{ set: number; deleted: number } | undefined> {
     const lock = await this.holdLock();
     if (lock === false) return undefined;
-    if (lock === 'renewed' && source === this.published?.source) return { set: 0, deleted: 0 };
+    const verify = this.lastVerifiedAt === undefined || now - this.lastVerifiedAt >= VERIFY_MS;
+    if (lock === 'renewed' && source === this.published?.source && !verify) return { set: 0, deleted: 0 };
     const next = toKeyValues(source(), this.root);
-    const current = this.published?.pairs ?? (await this.readAll());
-    const multi = this.redis.multi();
-    let set = 0;
-    let deleted = 0;
+    const known = verify ? undefined : this.published?.pairs;
+    const current = known ?? (await this.readAll());
+    const setKeys: string[] = [];
+    const values: string[] = [];
+    const deleteKeys: string[] = [];
     for (const [key, value] of next) {
       if (current.get(key) !== value) {
-        multi.set(key, value);
-        set += 1;
+        setKeys.push(key);
+        values.push(value);
       }
     }
-    for (const key of current.keys()) {
-      if (!next.has(key)) {
-        multi.del(key);
-        deleted += 1;
-      }
-    }
-    if (set + deleted > 0) {
+    for (const key of current.keys()) if (!next.has(key)) deleteKeys.push(key);
+    const changes = setKeys.length + deleteKeys.length;
+    if (changes > 0) {
+      let applied: unknown;
       try {
-        const results = await multi.exec();
-        const failed = results?.find(([error]) => error);
-        if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
+        // One array (ioredis flattens it): a spread of a million keys would overflow the stack.
+        const args = [this.lockKey];
+        for (const key of setKeys) args.push(key);
+        for (const key of deleteKeys) args.push(key);
+        args.push(this.instanceId, String(LOCK_TTL_MS), String(setKeys.length));
+        for (const value of values) args.push(value);
+        applied = await this.redis.eval(APPLY_DIFF_IF_HOLDER, 1 + changes, args);
       } catch (error) {
         this.published = undefined;
         throw error;
       }
-      this.deps.log.debug({ set, deleted }, 'published routes to redis');
+      if (applied !== 1) {
+        // The lock passed to another instance between our check and the write: nothing was written.
+        this.holder = false;
+        this.published = undefined;
+        this.fencedWrites += 1;
+        this.deps.log.warn({ lock: this.lockKey }, 'lost the redis publisher lock before writing: the write was refused, another router publishes');
+        return undefined;
+      }
+      if (known === undefined && source === this.published?.source) {
+        this.repairs += 1;
+        this.deps.log.warn({ set: setKeys.length, deleted: deleteKeys.length }, 'the redis provider tree had drifted from what this router wrote: repaired');
+      }
+      this.deps.log.debug({ set: setKeys.length, deleted: deleteKeys.length }, 'published routes to redis');
     }
+    if (known === undefined) this.lastVerifiedAt = now;
     this.published = { pairs: next, source };
-    return { set, deleted };
+    return { set: setKeys.length, deleted: deleteKeys.length };
   }
 
   private async readAll(): Promise<Map<string, string>> {

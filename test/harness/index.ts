@@ -1,3 +1,5 @@
+export { startFreezingProxy } from './freezing-proxy.js';
+export type { FreezingProxy } from './freezing-proxy.js';
 export { freePort, spawnLogged, terminate, waitFor } from './processes.js';
 export type { Spawned } from './processes.js';
 export { startPostgres } from './postgres.js';

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisPublisher, toKeyValues } from '../../src/router/index.js';
 import type { DynamicConfig } from '../../src/router/traefik-config.js';
-import { missingTools, startRedis, waitFor, type TestRedis } from '../harness/index.js';
+import { missingTools, startFreezingProxy, startRedis, waitFor, type TestRedis } from '../harness/index.js';
 
 const skip = missingTools(['redis-server']);
 const ROOT = 'traefik';
@@ -95,5 +95,50 @@ describe.skipIf(skip)('RedisPublisher against a real Redis', () => {
 
     await b.stop();
     expect(await check.get(`swarm-edge-lock:${ROOT}`)).toBeNull();
+  });
+
+  it('refuses the write of a router paused between its lock check and its write (fencing), and repairs drift', async () => {
+    const check = client();
+    // Router a reaches Redis through a proxy that freezes its requests, as SIGSTOP would.
+    const proxy = await startFreezingProxy({ host: '127.0.0.1', port: redis.port });
+    const viaProxy = new Redis(`redis://127.0.0.1:${proxy.port}`, { maxRetriesPerRequest: 0, retryStrategy: () => 200 });
+    viaProxy.on('error', () => undefined);
+    clients.push(viaProxy);
+    const a = new RedisPublisher(viaProxy, ROOT, { log });
+    const b = new RedisPublisher(client(), ROOT, { log });
+    await waitFor('clients connected', () => clients.every((c) => c.status === 'ready'), 5_000, 20);
+    await check.flushall();
+    try {
+      const old = config({ r1: 'one.test', r2: 'two.test' });
+      await a.offer(() => old);
+      await expectTree(check, old);
+
+      // a renews its lock, then is frozen just as its write (which names the tree's keys) goes out.
+      const stale = config({ r1: 'stale.test' });
+      const frozen = proxy.freezeAt(`${ROOT}/http/routers/r1/rule`);
+      const pausedPublish = a.publish(() => stale);
+      await frozen;
+      // Its lock expires meanwhile, b takes over and publishes newer state.
+      await check.del(`swarm-edge-lock:${ROOT}`);
+      const newer = config({ r3: 'three.test', r4: 'four.test' });
+      const newerSource = () => newer;
+      expect(await b.publish(newerSource)).toBeDefined();
+      await expectTree(check, newer);
+
+      // a wakes up and sends its write: it must change nothing.
+      proxy.thaw();
+      expect(await pausedPublish).toBeUndefined();
+      await expectTree(check, newer);
+      expect(a.stats().fencedWrites).toBe(1);
+
+      // Someone else changes the tree behind b's back: b's next verification repairs it.
+      await check.set(`${ROOT}/http/routers/r3/rule`, 'Host(`evil.test`)');
+      await check.del(`${ROOT}/http/routers/r4/rule`);
+      expect(await b.publish(newerSource, Date.now() + 120_000)).toEqual({ set: 2, deleted: 0 });
+      await expectTree(check, newer);
+      expect(b.stats().repairs).toBe(1);
+    } finally {
+      await proxy.close();
+    }
   });
 });
