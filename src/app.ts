@@ -26,7 +26,7 @@ import { PeriodicJob } from './lib/periodic-job.js';
 import { AggregateStore, Aggregator, Collector, createStatsSource, LiveCache, LocalContainers } from './metrics/index.js';
 import { createTelemetry } from './telemetry/index.js';
 import { createRedis, REDIS } from './redis/index.js';
-import { RedisPublisher, RoutePublisher, RoutingTable, TraefikFileWriter } from './router/index.js';
+import { RedisPublisher, RoutePublisher, ROUTING_TABLE, RoutingTable, TraefikFileWriter } from './router/index.js';
 
 export interface AppDeps {
   /** Docker client; default: one for config.dockerHost. */
@@ -91,13 +91,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   if (hasRole(config, 'router')) {
     const log = app.log.child({ module: 'router' });
+    health.register(ROUTING_TABLE, { enabled: true });
     const watcher = new SwarmWatcher(
       { labelPrefix: config.labelPrefix, resyncMs: config.discoveryResyncMs },
       { docker, log: app.log.child({ module: 'discovery' }), health },
     );
     const table = new RoutingTable(
       { url: databaseUrl, resyncMs: config.discoveryResyncMs },
-      { pool: database.pool, isDatabaseReady: () => database.isReady(), onQueryFailure: (e) => database.reportFailure(e), log },
+      { pool: database.pool, isDatabaseReady: () => database.isReady(), onConnectionFailure: (e) => database.reportFailure(e), health, log },
     );
     const locations = new LocationsWriter({
       pool: database.pool,
@@ -135,7 +136,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     table.onChange((_rows, causedAt) => publisher.changed(causedAt));
     // A database that comes back may hold changes made while it was away: reload at once.
     health.onChange((name, status) => {
-      if (name === 'postgres' && status === 'up') table.requestReload();
+      if (name === 'postgres' && status === 'up') table.requestReload(performance.now(), { urgent: true });
       // Redis may come back empty (restarted without persistence): rewrite the tree in full.
       if (name === REDIS && status === 'up') void redisPublisher?.forget();
     });

@@ -93,4 +93,33 @@ describe('PeriodicJob', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(calls).toBe(1);
   });
+
+  it('keeps the backoff of a failing run whatever triggers arrive, unless a trigger is urgent', async () => {
+    let runs = 0;
+    const job = new PeriodicJob({
+      name: 't',
+      intervalMs: 60_000,
+      backoff: { baseMs: 1_000, maxMs: 10_000 },
+      random: () => 1,
+      log,
+      run: () => {
+        runs += 1;
+        return Promise.reject(new Error('column "domain" does not exist'));
+      },
+    });
+    job.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs).toBe(1);
+    // A storm of change notifications while the retry waits: no extra run.
+    for (let i = 0; i < 100; i++) job.trigger();
+    await vi.advanceTimersByTimeAsync(900);
+    expect(runs).toBe(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(runs).toBe(2);
+    // The dependency is back: an urgent trigger runs at once.
+    job.trigger({ urgent: true });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs).toBe(3);
+    await job.stop();
+  });
 });

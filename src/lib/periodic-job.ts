@@ -2,7 +2,9 @@
  * A background loop: runs never overlap, the first run is jittered, timers are unref'd so they
  * never keep the process alive, failures are logged (never thrown) and retried with backoff, and
  * stop() waits for the run in progress. trigger() asks for a run now, coalescing with any
- * run already queued.
+ * run already queued. While a failed run waits for its backoff, a trigger does not cut the wait
+ * short (the retry is already due, and a stream of triggers against a failing dependency would
+ * otherwise retry it in a hot loop), unless the caller knows the cause is gone (`urgent`).
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { backoffDelay, failureLogLevel, type BackoffPolicy } from './backoff.js';
@@ -32,6 +34,7 @@ export class PeriodicJob {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private rerun = false;
+  private urgentRerun = false;
   private stopped = true;
   private stats = {
     runs: 0,
@@ -51,14 +54,23 @@ export class PeriodicJob {
     this.schedule(Math.round((this.options.firstRunJitterMs ?? 0) * random()));
   }
 
-  /** Runs as soon as possible; a trigger during a run makes exactly one more run after it. */
-  trigger(): void {
+  /**
+   * Runs as soon as possible; a trigger during a run makes exactly one more run after it. After a
+   * failure, the retry keeps its backoff delay unless `urgent` (e.g. the dependency is back).
+   */
+  trigger(options: { urgent?: boolean } = {}): void {
     if (this.stopped) return;
     if (this.running) {
       this.rerun = true;
+      if (options.urgent) this.urgentRerun = true;
       return;
     }
+    if (this.backingOff() && !options.urgent) return;
     this.schedule(0);
+  }
+
+  private backingOff(): boolean {
+    return this.options.backoff !== undefined && this.stats.consecutiveFailures > 0 && this.timer !== undefined;
   }
 
   async stop(): Promise<void> {
@@ -87,6 +99,7 @@ export class PeriodicJob {
   private async runOnce(): Promise<void> {
     const started = performance.now();
     let nextDelay = this.options.intervalMs;
+    let failed = false;
     this.stats.runs += 1;
     try {
       await this.options.run();
@@ -94,6 +107,7 @@ export class PeriodicJob {
       this.stats.lastSuccessAt = Date.now();
       this.stats.lastError = undefined;
     } catch (error) {
+      failed = true;
       this.stats.failures += 1;
       this.stats.consecutiveFailures += 1;
       this.stats.lastError = error instanceof Error ? error.message : String(error);
@@ -108,8 +122,10 @@ export class PeriodicJob {
       this.stats.lastDurationMs = performance.now() - started;
     }
     if (this.rerun) {
+      // A failed run's retry keeps its backoff: it will see whatever the trigger was about.
+      if (!failed || this.urgentRerun || this.options.backoff === undefined) nextDelay = 0;
       this.rerun = false;
-      nextDelay = 0;
+      this.urgentRerun = false;
     }
     this.schedule(nextDelay);
   }

@@ -3,7 +3,7 @@ export { RoutePublisher } from './route-publisher.js';
 export type { PublishedState, PublisherSources, RouteCounts, RouterTelemetry } from './route-publisher.js';
 export { MIDDLEWARE_TYPES, normalizeHost, validateRow } from './route-validation.js';
 export type { Middlewares, Route, Validation } from './route-validation.js';
-export { RoutingTable } from './routing-table.js';
+export { ROUTING_TABLE, RoutingTable } from './routing-table.js';
 export type { RoutingRow } from './routing-table.js';
 export { ROUTES_FILE, TraefikFileWriter } from './traefik-file-writer.js';
 export { renderTraefikConfig, routeName, TraefikRenderer, UNAVAILABLE_PATH } from './traefik-config.js';

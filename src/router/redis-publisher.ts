@@ -22,22 +22,40 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { DynamicConfig } from './traefik-config.js';
 
-/** Flattens a config into Traefik KV pairs: object keys lowercased as Traefik's KV reader expects them, arrays indexed. */
+/**
+ * Flattens a config into Traefik KV pairs: object keys lowercased as Traefik's KV reader expects
+ * them, arrays indexed. A middleware with no option (`compress: {}`, or `headers` whose only
+ * option is an empty map) has no leaf to write; it is written as `<type> = true`, which Traefik's
+ * decoder (as for labels) reads as "this middleware, with its defaults". Without that key the
+ * router would name a middleware that does not exist in the tree.
+ */
 export function toKeyValues(config: DynamicConfig, root: string): Map<string, string> {
   const pairs = new Map<string, string>();
-  const walk = (value: unknown, prefix: string) => {
+  const walk = (value: unknown, prefix: string, depth: number): number => {
+    let written = 0;
     if (Array.isArray(value)) {
-      value.forEach((item, index) => walk(item, `${prefix}/${index}`));
+      value.forEach((item, index) => (written += walk(item, `${prefix}/${index}`, depth + 1)));
     } else if (value !== null && typeof value === 'object') {
       // Names (of routers, services, middlewares, headers) keep their case; option keys are case-insensitive.
       const names = isNameMap(prefix);
-      for (const [key, child] of Object.entries(value)) walk(child, `${prefix}/${names ? key : key.toLowerCase()}`);
+      for (const [key, child] of Object.entries(value)) written += walk(child, `${prefix}/${names ? key : key.toLowerCase()}`, depth + 1);
+      if (written === 0 && isMiddlewareType(prefix, depth)) {
+        pairs.set(prefix, 'true');
+        written = 1;
+      }
     } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       pairs.set(prefix, String(value));
+      written = 1;
     }
+    return written;
   };
-  walk(config, root);
+  walk(config, root, 0);
   return pairs;
+}
+
+/** `<root>/http/middlewares/<name>/<type>`: four levels below the root. */
+function isMiddlewareType(prefix: string, depth: number): boolean {
+  return depth === 4 && /\/http\/middlewares\/[^/]+\/[^/]+$/.test(prefix);
 }
 
 /** Maps whose keys are user-chosen names rather than option names. */

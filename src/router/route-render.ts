@@ -6,6 +6,7 @@
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
+import type { HostPolicy } from './host-policy.js';
 import { DURATION_PATTERN, NO_MIDDLEWARES, NO_WARNINGS, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
 
 export interface RenderOptions {
@@ -16,6 +17,8 @@ export interface RenderOptions {
   readonly network: string | undefined;
   /** Base URL at which Traefik reaches this service (the 503 fallback). */
   readonly fallbackUrl: string;
+  /** Reserved hosts and the sharing policy; default: localhost reserved, one deployment per host. */
+  readonly hostPolicy?: HostPolicy;
 }
 
 /** One key of a name map (http.routers, http.services, http.middlewares). */

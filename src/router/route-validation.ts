@@ -5,10 +5,12 @@
  * validated field by field. A rejected row is skipped on its own; it never affects another.
  */
 import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
-import type { RoutingRow } from './routing-table.js';
+import { exceedsJsonLimits } from '../lib/json-bounds.js';
+import { DEFAULT_HOST_POLICY, hostRefusal, type HostPolicy } from './host-policy.js';
+import { MAX_MIDDLEWARE_BYTES, type RoutingRow } from './routing-table.js';
 
 export type Strategy = 'wrr' | 'p2c';
 export type UpstreamProtocol = 'http' | 'https' | 'h2c';
@@ -19,6 +21,10 @@ export interface Route {
   readonly serviceName: string;
   /** ASCII, lowercase; for a wildcard, the part after "*.". */
   readonly host: string;
+  /** The domain as the row gives it (bounded), when it differs from the normalised form. */
+  readonly rawDomain: string | undefined;
+  /** created_at in ms (Infinity when unknown): with the id, which of two claims came first. */
+  readonly createdMs: number;
   readonly wildcard: boolean;
   /** '' when the route matches every path. */
   readonly pathPrefix: string;
@@ -61,6 +67,13 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   // only other names need the (comparatively costly) IDNA conversion and its checks.
   const ascii = PLAIN_HOST.test(bare) && !bare.includes('xn--') ? bare : domainToASCII(bare);
   if (ascii === '') return { reason: 'is not a valid (internationalised) host name' };
+  // IDNA maps some characters to others or to nothing (zero-width space, soft hyphen, fullwidth
+  // letters, the ideographic full stop): such a name looks unlike the host it is served as, and a
+  // uniqueness check on raw strings would not see the collision. Only case may differ.
+  const lowered = bare.toLowerCase();
+  if (lowered !== ascii && lowered !== domainToUnicode(ascii)) {
+    return { reason: `contains characters that IDNA changes or removes (zero-width, soft hyphen, fullwidth or compatibility forms): it would be served as ${ascii}` };
+  }
   if (ascii.length > 253) return { reason: 'is longer than 253 characters in ASCII form' };
   if (/^[0-9.]+$/.test(ascii) && isIP(ascii) !== 0) return { reason: 'is an IP address, not a host name' };
   const labels = ascii.split('.');
@@ -79,13 +92,15 @@ function numericTopLabel(host: string): boolean {
   return i < host.length - 1 && (i < 0 || host.charCodeAt(i) === 0x2e);
 }
 
-function parseDomain(value: unknown): { host: string; wildcard: boolean } | { reason: string } {
+function parseDomain(value: unknown, policy: HostPolicy): { host: string; wildcard: boolean } | { reason: string } {
   if (typeof value !== 'string') return { reason: 'is not a string' };
   const wildcard = value.startsWith('*.');
   const rest = wildcard ? value.slice(2) : value;
   const result = normalizeHost(rest);
   if ('reason' in result) return result;
   if (wildcard && !result.host.includes('.')) return { reason: 'wildcard must cover at least two labels (*.example.com)' };
+  const refused = hostRefusal(result.host, wildcard, policy);
+  if (refused !== undefined) return { reason: `${wildcard ? '*.' : ''}${result.host} ${refused}` };
   return { host: result.host, wildcard };
 }
 
@@ -106,7 +121,13 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be a header name');
 const headerValue = z.string().regex(/^[\x20-\x7e]{0,1024}$/, 'must be printable ASCII, at most 1024 characters');
 const mimeType = z.string().regex(/^[a-z0-9.+-]{1,64}\/[a-z0-9.+*-]{1,64}$/, 'must be a MIME type');
-const origin = z.string().regex(/^(\*|https?:\/\/[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$/, 'must be * or an http(s) origin');
+const origin = z
+  .string()
+  .regex(/^(\*|https?:\/\/[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$/, 'must be * or an http(s) origin')
+  .refine((value) => {
+    const port = /:([0-9]{1,5})$/.exec(value)?.[1];
+    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  }, 'has a port outside 1-65535');
 const pathSchema = z.string().refine((p) => 'path' in parsePath(p) && p.startsWith('/'), 'must be a path');
 const cidr = z.string().refine((value) => {
   const [ip, bits, extra] = value.split('/');
@@ -158,9 +179,14 @@ const middlewareSchema = z
 export type Middlewares = z.infer<typeof middlewareSchema>;
 export const MIDDLEWARE_TYPES = Object.keys(middlewareSchema.shape) as ReadonlyArray<keyof Middlewares>;
 
+/** Far beyond any document the schema accepts: checked first, without recursion. */
+const MIDDLEWARE_LIMITS = { maxDepth: 8, maxNodes: 2_000, forbiddenKeys: ['__proto__', 'constructor', 'prototype'] };
+
 function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reason: string } {
   if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES };
   if (typeof value !== 'object' || Array.isArray(value)) return { reason: 'must be a JSON object keyed by middleware type' };
+  const beyond = exceedsJsonLimits(value, MIDDLEWARE_LIMITS);
+  if (beyond !== undefined) return { reason: beyond };
   const unknownTypes = Object.keys(value).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
   if (unknownTypes.length > 0) {
     return { reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})` };
@@ -173,16 +199,20 @@ function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reas
   return { middlewares: parsed.data };
 }
 
-const ALGORITHMS: Readonly<Record<string, { strategy: Strategy; sticky: boolean }>> = {
-  'round-robin': { strategy: 'wrr', sticky: false },
-  round_robin: { strategy: 'wrr', sticky: false },
-  roundrobin: { strategy: 'wrr', sticky: false },
-  wrr: { strategy: 'wrr', sticky: false },
-  p2c: { strategy: 'p2c', sticky: false },
-  'least-connections': { strategy: 'p2c', sticky: false },
-  least_conn: { strategy: 'p2c', sticky: false },
-  sticky: { strategy: 'wrr', sticky: true },
-};
+/** A Map, not an object literal: a row's `constructor` or `__proto__` must find nothing. */
+const ALGORITHMS: ReadonlyMap<string, { strategy: Strategy; sticky: boolean }> = new Map([
+  ['round-robin', { strategy: 'wrr', sticky: false }],
+  ['round_robin', { strategy: 'wrr', sticky: false }],
+  ['roundrobin', { strategy: 'wrr', sticky: false }],
+  ['wrr', { strategy: 'wrr', sticky: false }],
+  ['p2c', { strategy: 'p2c', sticky: false }],
+  ['least-connections', { strategy: 'p2c', sticky: false }],
+  ['least_conn', { strategy: 'p2c', sticky: false }],
+  ['sticky', { strategy: 'wrr', sticky: true }],
+]);
+const ROUND_ROBIN = ALGORITHMS.get('wrr')!;
+/** Row ids appear in statuses and logs: UUIDs by default, anything printable up to this length. */
+const ROW_ID = /^[\x21-\x7e]{1,200}$/;
 
 function reject(field: string, reason: string): Validation {
   return { ok: false, field, reason };
@@ -208,10 +238,16 @@ function tlsFor(certResolver: string): { readonly certResolver: string } {
   return tls;
 }
 
-export function validateRow(row: RoutingRow, defaults: { certResolver: string }): Validation {
+export interface ValidationDefaults {
+  readonly certResolver: string;
+  readonly hosts?: HostPolicy;
+}
+
+export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Validation {
   /** Allocated for the rare row that has one. */
   let warnings: string[] | undefined;
 
+  if (typeof row.id !== 'string' || !ROW_ID.test(row.id)) return reject('id', 'must be 1-200 printable ASCII characters');
   if (typeof row.deployment_id !== 'string' || !IDENTIFIER_PATTERN.test(row.deployment_id)) {
     return reject('deployment_id', 'must be 1-128 characters of letters, digits, _ . : -');
   }
@@ -219,7 +255,7 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
   if (typeof serviceName !== 'string' || !IDENTIFIER_PATTERN.test(serviceName)) {
     return reject('service_name', 'must be 1-128 characters of letters, digits, _ . : -');
   }
-  const domain = parseDomain(row.domain);
+  const domain = parseDomain(row.domain, defaults.hosts ?? DEFAULT_HOST_POLICY);
   if ('reason' in domain) return reject('domain', domain.reason);
   const path = parsePath(row.path_prefix);
   if ('reason' in path) return reject('path_prefix', path.reason);
@@ -238,9 +274,9 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
     }
     certResolver = row.ssl_cert_resolver;
   }
-  let algorithm = ALGORITHMS.wrr!;
+  let algorithm = ROUND_ROBIN;
   if (row.load_balancer_algo !== null && row.load_balancer_algo !== undefined && row.load_balancer_algo !== '') {
-    const known = typeof row.load_balancer_algo === 'string' ? ALGORITHMS[row.load_balancer_algo.toLowerCase()] : undefined;
+    const known = typeof row.load_balancer_algo === 'string' ? ALGORITHMS.get(row.load_balancer_algo.toLowerCase()) : undefined;
     if (known) algorithm = known;
     else {
       (warnings ??= []).push(
@@ -248,8 +284,10 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
       );
     }
   }
+  if (row.middleware_oversized === true) return reject('middleware', `is larger than ${MAX_MIDDLEWARE_BYTES} bytes`);
   const middlewares = parseMiddlewares(row.middleware);
   if ('reason' in middlewares) return reject('middleware', middlewares.reason);
+  const rawDomain = (row.domain as string).startsWith('*.') ? (row.domain as string).slice(2) : (row.domain as string);
 
   return {
     ok: true,
@@ -258,6 +296,8 @@ export function validateRow(row: RoutingRow, defaults: { certResolver: string })
       deploymentId: row.deployment_id,
       serviceName,
       host: domain.host,
+      rawDomain: rawDomain === domain.host ? undefined : rawDomain.slice(0, 300),
+      createdMs: typeof row.created_ms === 'number' && Number.isFinite(row.created_ms) ? row.created_ms : Number.POSITIVE_INFINITY,
       wildcard: domain.wildcard,
       pathPrefix: path.path,
       targetPort: row.target_port,

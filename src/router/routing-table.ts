@@ -6,8 +6,9 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
-import { ROUTING_CHANGED_CHANNEL } from '../db/index.js';
+import { errorMessage, isConnectionError, ROUTING_CHANGED_CHANNEL } from '../db/index.js';
 import { backoffDelay } from '../lib/backoff.js';
+import { jsonEqual, type JsonLimits } from '../lib/json-bounds.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 
 /** A row as it comes from the database: every field is untrusted (see route-validation.ts). */
@@ -23,13 +24,37 @@ export interface RoutingRow {
   readonly ssl_cert_resolver: unknown;
   readonly load_balancer_algo: unknown;
   readonly middleware: unknown;
+  /** True when the middleware document was over MAX_MIDDLEWARE_BYTES (and `middleware` is null). */
+  readonly middleware_oversized?: unknown;
+  /** created_at in ms since epoch: the older of two rows that claim the same host keeps it. */
+  readonly created_ms?: unknown;
 }
+
+/** Larger middleware documents are refused in the query, before they reach this process. */
+export const MAX_MIDDLEWARE_BYTES = 65_536;
+/** Text columns are cut to this in the query: every valid value is far shorter. */
+const MAX_TEXT = 1024;
+/** Far beyond any valid middleware document (see route-validation.ts), far below the stack's limit. */
+export const MIDDLEWARE_JSON_LIMITS: JsonLimits = { maxDepth: 32, maxNodes: 20_000 };
 
 export type RowsListener = (rows: readonly RoutingRow[], causedAt: number) => void;
 
-const SELECT_ROWS = `SELECT id::text AS id, deployment_id, domain, service_name, path_prefix, target_port, protocol,
-  ssl_enabled, ssl_cert_resolver, load_balancer_algo, middleware
+const text = (column: string) => `left(${column}::text, ${MAX_TEXT}) AS ${column}`;
+const SELECT_ROWS = `SELECT id::text AS id, ${text('deployment_id')}, ${text('domain')}, ${text('service_name')},
+  ${text('path_prefix')}, target_port, ${text('protocol')}, ssl_enabled, ${text('ssl_cert_resolver')},
+  ${text('load_balancer_algo')},
+  CASE WHEN octet_length(middleware::text) <= ${MAX_MIDDLEWARE_BYTES} THEN middleware END AS middleware,
+  coalesce(octet_length(middleware::text) > ${MAX_MIDDLEWARE_BYTES}, false) AS middleware_oversized,
+  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
   FROM deployment_routing ORDER BY id COLLATE "C"`;
+
+export interface RoutingTableHealth {
+  up(name: string): void;
+  down(name: string, detail: string): void;
+}
+
+/** The routing table's own entry in /health: readable, or failing with the query's error. */
+export const ROUTING_TABLE = 'routing_table';
 
 export class RoutingTable {
   private rows: readonly RoutingRow[] | undefined;
@@ -41,6 +66,7 @@ export class RoutingTable {
   private readonly loader: PeriodicJob;
   private readonly listeners: RowsListener[] = [];
   private lastError: string | undefined;
+  private failingSince: number | undefined;
   private loads = 0;
   private notifications = 0;
 
@@ -49,7 +75,9 @@ export class RoutingTable {
     private readonly deps: {
       pool: Pick<pg.Pool, 'query'>;
       isDatabaseReady: () => boolean;
-      onQueryFailure: (error: Error) => void;
+      /** Called when a load failed because the connection is gone (not for query errors). */
+      onConnectionFailure: (error: Error) => void;
+      health: RoutingTableHealth;
       log: FastifyBaseLogger;
     },
   ) {
@@ -77,7 +105,15 @@ export class RoutingTable {
   }
 
   stats() {
-    return { loaded: this.rows !== undefined, rows: this.rows?.length ?? 0, loads: this.loads, notifications: this.notifications, lastError: this.lastError, listening: this.listener !== undefined };
+    return {
+      loaded: this.rows !== undefined,
+      rows: this.rows?.length ?? 0,
+      loads: this.loads,
+      notifications: this.notifications,
+      lastError: this.lastError ?? null,
+      failingSince: this.failingSince === undefined ? null : new Date(this.failingSince).toISOString(),
+      listening: this.listener !== undefined,
+    };
   }
 
   start(): void {
@@ -94,14 +130,20 @@ export class RoutingTable {
     this.listener = undefined;
   }
 
-  /** Asks for a reload now (coalesced with any reload already queued). */
-  requestReload(causedAt = performance.now()): void {
+  /**
+   * Asks for a reload now (coalesced with any reload already queued). A reload that failed keeps
+   * its backoff unless `urgent` (the database just came back).
+   */
+  requestReload(causedAt = performance.now(), options: { urgent?: boolean } = {}): void {
     this.pendingCause = Math.min(this.pendingCause ?? causedAt, causedAt);
-    this.loader.trigger();
+    this.loader.trigger(options);
   }
 
   private async load(): Promise<void> {
-    if (!this.deps.isDatabaseReady()) throw new Error('database not ready');
+    if (!this.deps.isDatabaseReady()) {
+      this.failed('the database is not reachable');
+      throw new Error('database not ready');
+    }
     const causedAt = this.pendingCause ?? performance.now();
     this.pendingCause = undefined;
     try {
@@ -109,13 +151,25 @@ export class RoutingTable {
       this.rows = reuseUnchanged(this.rows, result.rows);
       this.loads += 1;
       this.lastError = undefined;
+      this.failingSince = undefined;
+      this.deps.health.up(ROUTING_TABLE);
     } catch (error) {
-      this.lastError = (error as Error).message;
       this.pendingCause ??= causedAt;
-      this.deps.onQueryFailure(error as Error);
+      if (isConnectionError(error)) {
+        this.failed(`the database is not reachable: ${errorMessage(error)}`);
+        this.deps.onConnectionFailure(error as Error);
+      } else {
+        this.failed(`cannot read deployment_routing: ${errorMessage(error)}`);
+      }
       throw error;
     }
     for (const listener of this.listeners) listener(this.rows, causedAt);
+  }
+
+  private failed(reason: string): void {
+    this.lastError = reason;
+    this.failingSince ??= Date.now();
+    this.deps.health.down(ROUTING_TABLE, `${reason}; publishing the last rows read with the live swarm`);
   }
 
   // A dedicated connection outside the pool: LISTEN lives as long as the session.
@@ -168,11 +222,14 @@ export function reuseUnchanged(previous: readonly RoutingRow[] | undefined, next
   });
 }
 
-const FIELDS = ['deployment_id', 'domain', 'service_name', 'path_prefix', 'target_port', 'protocol', 'ssl_enabled', 'ssl_cert_resolver', 'load_balancer_algo'] as const;
+const FIELDS = [
+  'deployment_id', 'domain', 'service_name', 'path_prefix', 'target_port', 'protocol', 'ssl_enabled', 'ssl_cert_resolver',
+  'load_balancer_algo', 'middleware_oversized', 'created_ms',
+] as const;
 
 function sameRow(a: RoutingRow, b: RoutingRow): boolean {
   for (const field of FIELDS) if (a[field] !== b[field]) return false;
-  if (a.middleware === b.middleware) return true;
-  // jsonb comes back with its keys in a canonical order, so equal documents stringify equally.
-  return JSON.stringify(a.middleware) === JSON.stringify(b.middleware);
+  // Iterative and bounded: a document past the limits compares unequal and is validated (and
+  // refused) again, which costs one row, never the table.
+  return jsonEqual(a.middleware, b.middleware, MIDDLEWARE_JSON_LIMITS);
 }

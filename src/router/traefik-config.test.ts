@@ -128,7 +128,103 @@ describe('renderTraefikConfig', () => {
 
   it('rejects the later of two rows claiming the same domain and path', () => {
     const { statuses } = renderTraefikConfig([row('r2', { deployment_id: 'dep-a', domain: 'same.example.com' }), row('r1', { deployment_id: 'dep-a', domain: 'same.example.com' })], topo, options);
-    expect(statuses.find((s) => s.id === 'r2')).toMatchObject({ state: 'rejected', reason: 'same domain and path as route r1' });
+    expect(statuses.find((s) => s.id === 'r2')).toMatchObject({ state: 'rejected', reason: 'same domain and path as route r1, which claimed it first' });
+  });
+
+  describe('who keeps a host (the incumbent wins)', () => {
+    const hostTopo = topology([service('s1', 'dep-a'), service('s2', 'dep-b')], [task('t1', 's1', '10.0.1.3'), task('t2', 's2', '10.0.1.4')]);
+    const state = (statuses: readonly { id: string; state: string; reason?: string }[], id: string) => statuses.find((s) => s.id === id);
+
+    it('keeps the older row by created_at, whatever the ids, and a newer row never takes a live route', () => {
+      const incumbent = row('zzz', { deployment_id: 'dep-a', domain: 'shop.example.com', created_ms: 1_000 });
+      const newcomer = row('aaa', { deployment_id: 'dep-b', domain: 'shop.example.com', created_ms: 2_000 });
+      const renderer = new TraefikRenderer(options);
+      expect(state(renderer.render([incumbent], hostTopo).statuses, 'zzz')?.state).toBe('active');
+      const { statuses } = renderer.render([newcomer, incumbent], hostTopo);
+      expect(state(statuses, 'zzz')?.state).toBe('active');
+      expect(state(statuses, 'aaa')?.state).toBe('rejected');
+      expect(state(statuses, 'aaa')?.reason).toMatch(/route zzz of deployment dep-a, which claimed it first/);
+    });
+
+    it('refuses another deployment a path under a held host, unless sharing paths is allowed', () => {
+      const rows = [
+        row('r1', { deployment_id: 'dep-a', domain: 'app.example.com', created_ms: 1 }),
+        row('r2', { deployment_id: 'dep-b', domain: 'app.example.com', path_prefix: '/api', created_ms: 2 }),
+        row('r3', { deployment_id: 'dep-a', domain: 'app.example.com', path_prefix: '/static', created_ms: 3 }),
+      ];
+      const denied = renderTraefikConfig(rows, hostTopo, options).statuses;
+      expect(state(denied, 'r2')).toMatchObject({ state: 'rejected', field: 'domain' });
+      expect(state(denied, 'r3')?.state).toBe('active');
+      const shared = renderTraefikConfig(rows, hostTopo, { ...options, hostPolicy: { reservedHosts: new Set(), reservedSuffixes: [], sharing: 'paths' } }).statuses;
+      expect(state(shared, 'r2')?.state).toBe('active');
+    });
+
+    it('refuses a newer exact host of another deployment under an older wildcard', () => {
+      const rows = [
+        row('w', { deployment_id: 'dep-a', domain: '*.apps.example.com', created_ms: 1 }),
+        row('x', { deployment_id: 'dep-b', domain: 'shop.apps.example.com', created_ms: 2 }),
+        row('y', { deployment_id: 'dep-a', domain: 'blog.apps.example.com', created_ms: 3 }),
+      ];
+      const { statuses } = renderTraefikConfig(rows, hostTopo, options);
+      expect(state(statuses, 'x')?.state).toBe('rejected');
+      expect(state(statuses, 'x')?.reason).toMatch(/under \*\.apps\.example\.com, held by deployment dep-a/);
+      expect(state(statuses, 'y')?.state).toBe('active');
+    });
+
+    it('names the raw domains when case or a trailing dot made two strings one host', () => {
+      const rows = [
+        row('r1', { deployment_id: 'dep-a', domain: 'pay.example.com', created_ms: 1 }),
+        row('r2', { deployment_id: 'dep-b', domain: 'PAY.Example.com.', created_ms: 2 }),
+      ];
+      const reason = state(renderTraefikConfig(rows, hostTopo, options).statuses, 'r2')?.reason;
+      expect(reason).toContain('"PAY.Example.com." and "pay.example.com" are both pay.example.com once normalised');
+    });
+
+    it('refuses lookalike characters that IDNA maps away, naming the host they would be served as', () => {
+      for (const domain of ['pay\u200b.example.com', 'p\u00ADay.example.com', '\uff50ay.example.com', 'pay\u3002example.com', 'pay.exa\u200dmple.com']) {
+        const status = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, options).statuses, 'r');
+        expect(status, domain).toMatchObject({ state: 'rejected', field: 'domain' });
+      }
+      const idn = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: 'bücher.example.com' })], hostTopo, options).statuses, 'r');
+      expect(idn?.state).toBe('active');
+    });
+
+    it('refuses reserved hosts and wildcards over public suffixes', () => {
+      const hostPolicy = { reservedHosts: new Set(['api.platform.example']), reservedSuffixes: ['localhost', 'internal.platform.example'], sharing: 'deny' as const };
+      for (const domain of ['*.co.uk', '*.github.io', 'localhost', 'app.localhost', 'api.platform.example', '*.platform.example', 'x.internal.platform.example']) {
+        const status = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, { ...options, hostPolicy }).statuses, 'r');
+        expect(status, domain).toMatchObject({ state: 'rejected', field: 'domain' });
+      }
+      const fine = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: '*.shop.co.uk' })], hostTopo, { ...options, hostPolicy }).statuses, 'r');
+      expect(fine?.state).toBe('active');
+    });
+  });
+
+  it('treats prototype keys as unknown load-balancer algorithms in every provider', () => {
+    for (const algo of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const { config, body, statuses } = renderTraefikConfig([row('a', { deployment_id: 'dep-a', load_balancer_algo: algo })], topo, options);
+      const http = config.http as Http;
+      // Round robin is Traefik's default: the key is left out.
+      expect(http.services[routeName({ id: 'a', deploymentId: 'dep-a' })]!.loadBalancer.strategy, algo).toBeUndefined();
+      expect(body.toString(), algo).not.toContain('undefined');
+      expect(statuses[0]!.warnings.join(' '), algo).toMatch(/not one of/);
+    }
+  });
+
+  it('rejects a middleware nested 9,000 levels deep, or with a prototype key, on its own', () => {
+    const deep = JSON.parse(`{"a":${'['.repeat(9000)}${']'.repeat(9000)}}`) as unknown;
+    const deepHeaders = JSON.parse(`{"headers":{"customRequestHeaders":${'['.repeat(9000)}${']'.repeat(9000)}}}`) as unknown;
+    const proto = JSON.parse('{"headers":{"customRequestHeaders":{"__proto__":"x"}}}') as unknown;
+    const rows = [row('a', { deployment_id: 'dep-a', middleware: deep }), row('b', { deployment_id: 'dep-a', middleware: deepHeaders }), row('c', { deployment_id: 'dep-a', middleware: proto }), row('d', { deployment_id: 'dep-a' })];
+    const { statuses } = renderTraefikConfig(rows, topo, options);
+    expect(statuses.map((s) => [s.id, s.state, s.field])).toEqual([['a', 'rejected', 'middleware'], ['b', 'rejected', 'middleware'], ['c', 'rejected', 'middleware'], ['d', 'active', undefined]]);
+    expect(statuses[2]!.reason).toMatch(/__proto__/);
+    expect(renderTraefikConfig([row('e', { deployment_id: 'dep-a', middleware_oversized: true })], topo, options).statuses[0]).toMatchObject({ state: 'rejected', field: 'middleware' });
+  });
+
+  it('rejects an allowed origin with a port past 65535', () => {
+    const middleware = { headers: { accessControlAllowOriginList: ['https://app.example.com:99999'] } };
+    expect(renderTraefikConfig([row('a', { deployment_id: 'dep-a', middleware })], topo, options).statuses[0]).toMatchObject({ state: 'rejected', field: 'middleware' });
   });
 
   it('maps strategies, sticky sessions and middlewares', () => {

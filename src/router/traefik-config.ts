@@ -16,9 +16,11 @@
  */
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import { ByteArena } from './byte-arena.js';
+import { ClaimIndex } from './claim-index.js';
+import { DEFAULT_HOST_POLICY, type HostPolicy } from './host-policy.js';
 import { assembleDocument } from './config-document.js';
 import { compare, renderRoute, routeName, RouteOutput, type RenderOptions } from './route-render.js';
-import { validateRow, type Route } from './route-validation.js';
+import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
 export { routeName, UNAVAILABLE_PATH } from './route-render.js';
@@ -77,8 +79,8 @@ class RowEntry extends RouteOutput {
   seen = -1;
   /** Set when a new object of the same row took this one's place in the cache. */
   replaced = false;
-  /** Id of the first row by id that claims the same host and path; this row's own id if it is that row. */
-  owner = '';
+  /** Why another row keeps this row's host (or host and path); '' when this row may publish. */
+  conflict = '';
   /** The deployment's services, as of services index `indexVersion`. */
   services: SwarmService[] | undefined = undefined;
   indexVersion = -1;
@@ -108,6 +110,8 @@ class RowEntry extends RouteOutput {
     readonly reason: string,
     /** Host and path: two rows may not claim the same. */
     readonly matchKey: string,
+    /** The host (`*.host` for a wildcard): one deployment holds it, unless sharing is allowed. */
+    readonly hostKey: string,
     /** The route's name ('' for a rejected row). */
     name: string,
   ) {
@@ -133,8 +137,10 @@ export class TraefikRenderer {
   private generation = 0;
   /** The valid rows of the last render. */
   private lastRows: readonly RowEntry[] = [];
-  /** The row claiming each host and path, or the rows, in id order, when several do. */
-  private readonly claims = new Map<string, RowEntry | RowEntry[]>();
+  /** The rows claiming each host and path, and each host, oldest first (see claimedFirst). */
+  private readonly claims = new ClaimIndex<RowEntry>(claimedFirst);
+  private readonly hostClaims = new ClaimIndex<RowEntry>(claimedFirst);
+  private readonly hostPolicy: HostPolicy;
   private readonly fingerprints = new WeakMap<object, string>();
   private lastServices: readonly SwarmService[] = [];
   private lastIndex: ServicesIndex = new Map();
@@ -144,7 +150,7 @@ export class TraefikRenderer {
   private lastOrder: readonly number[] = [];
   private lastCollisions: ReadonlyArray<readonly [loser: number, winner: number]> = [];
 
-  private readonly defaults: { readonly certResolver: string };
+  private readonly defaults: ValidationDefaults;
   /** Where routes rendered by this call wait for the document (see assemble). */
   private readonly arena = new ByteArena();
 
@@ -153,7 +159,8 @@ export class TraefikRenderer {
     private readonly options: RenderOptions,
     private readonly nameOf: (route: Pick<Route, 'id' | 'deploymentId'>) => string = routeName,
   ) {
-    this.defaults = { certResolver: options.defaultCertResolver };
+    this.hostPolicy = options.hostPolicy ?? DEFAULT_HOST_POLICY;
+    this.defaults = { certResolver: options.defaultCertResolver, hosts: this.hostPolicy };
   }
 
   render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
@@ -192,10 +199,10 @@ export class TraefikRenderer {
         statuses.push(routeStatus(entry, 'rejected', { field: entry.field, reason: entry.reason }));
         continue;
       }
-      if (entry.owner !== entry.id) {
+      if (entry.conflict !== '') {
         // Left out of the document: its sections would keep the last document they were in alive.
         if (entry.hasSections) entry.clearSections();
-        statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: `same domain and path as route ${entry.owner}` }));
+        statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: entry.conflict }));
         continue;
       }
       if (entry.indexVersion !== this.indexVersion) {
@@ -236,51 +243,57 @@ export class TraefikRenderer {
   }
 
   /**
-   * Keeps, per host and path, the valid rows that claim it in id order; the first owns the route.
-   * Only rows that came or went since the last render are looked up: the walk above already
-   * marked every row it saw with this generation.
+   * Keeps, per host and path and per host, the valid rows that claim it, oldest first. Only rows
+   * that came or went since the last render are looked up: the walk above already marked every
+   * row it saw with this generation. When any did, every row's conflict is decided again (a few
+   * map look-ups per row, and only on a change of rows, never of the swarm alone).
    */
   private updateClaims(valid: readonly RowEntry[], added: readonly RowEntry[], generation: number): void {
+    let changed = added.length > 0;
     if (added.length > valid.length / 2) {
-      // Most rows are new (the first render, or the whole table changed): rebuilding the map
-      // costs less than removing every old row from it.
+      // Most rows are new (the first render, or the whole table changed): rebuilding the maps
+      // costs less than removing every old row from them.
       this.claims.clear();
+      this.hostClaims.clear();
       this.lastRows = [];
       added = valid;
     }
-    const touched = new Set<string>();
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
-      const claim = this.claims.get(entry.matchKey);
-      if (claim === entry) this.claims.delete(entry.matchKey);
-      else if (Array.isArray(claim)) {
-        const at = claim.indexOf(entry);
-        if (at !== -1) claim.splice(at, 1);
-        if (claim.length === 1) this.claims.set(entry.matchKey, claim[0]!);
-        touched.add(entry.matchKey);
-      }
+      changed = true;
+      this.claims.remove(entry.matchKey, entry);
+      this.hostClaims.remove(entry.hostKey, entry);
     }
     for (const entry of added) {
-      const claim = this.claims.get(entry.matchKey);
-      if (claim === undefined) {
-        // Alone on its host and path (the usual case): its own owner, nothing to revisit.
-        this.claims.set(entry.matchKey, entry);
-        entry.owner = entry.id;
-      } else {
-        const list = Array.isArray(claim) ? claim : [claim];
-        list.push(entry);
-        list.sort((a, b) => compare(a.id, b.id));
-        this.claims.set(entry.matchKey, list);
-        touched.add(entry.matchKey);
+      this.claims.add(entry.matchKey, entry);
+      this.hostClaims.add(entry.hostKey, entry);
+    }
+    if (changed) for (const entry of valid) entry.conflict = this.conflictOf(entry);
+    this.lastRows = valid;
+  }
+
+  /** Why an older row keeps what this row claims, or ''. */
+  private conflictOf(entry: RowEntry): string {
+    const route = entry.route!;
+    const first = this.claims.holder(entry.matchKey)!;
+    if (first !== entry) {
+      const other = first.route!.deploymentId === route.deploymentId ? '' : ` of deployment ${first.route!.deploymentId}`;
+      return `same domain and path as route ${first.id}${other}, which claimed it first${lookalike(route, first.route!)}`;
+    }
+    if (this.hostPolicy.sharing === 'paths') return '';
+    const holder = this.hostClaims.holder(entry.hostKey)!;
+    if (holder.route!.deploymentId !== route.deploymentId) {
+      return `host ${entry.hostKey} is held by deployment ${holder.route!.deploymentId} (route ${holder.id}), which claimed it first${lookalike(route, holder.route!)}`;
+    }
+    if (!route.wildcard) {
+      // *.parent covers this host (one label more): a newer exact host would take its traffic.
+      const dot = route.host.indexOf('.');
+      const cover = dot === -1 ? undefined : this.hostClaims.holder(`*.${route.host.slice(dot + 1)}`);
+      if (cover !== undefined && cover.route!.deploymentId !== route.deploymentId && claimedFirst(cover, entry) < 0) {
+        return `host ${route.host} is under *.${cover.route!.host}, held by deployment ${cover.route!.deploymentId} (route ${cover.id}), which claimed it first`;
       }
     }
-    for (const key of touched) {
-      const claim = this.claims.get(key);
-      if (claim === undefined) continue;
-      if (Array.isArray(claim)) for (const entry of claim) entry.owner = claim[0]!.id;
-      else claim.owner = claim.id;
-    }
-    this.lastRows = valid;
+    return '';
   }
 
   /** Services by deployment; rebuilt only when the set of service objects changed. */
@@ -338,9 +351,9 @@ export class TraefikRenderer {
     const pathPrefix = typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '';
     if (validation.ok) {
       const route = validation.route;
-      entry = new RowEntry(row, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), this.nameOf(route));
+      entry = new RowEntry(row, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), hostKey(route), this.nameOf(route));
     } else {
-      entry = new RowEntry(row, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '');
+      entry = new RowEntry(row, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '', '');
     }
     this.rowCache.set(row.id, entry);
     return entry;
@@ -415,8 +428,28 @@ function routeStatus(
  * with "/": a plain host with no path (most routes) is its own key, with no new string to hash.
  */
 function matchKey(route: Route): string {
-  const host = route.wildcard ? `*.${route.host}` : route.host;
+  const host = hostKey(route);
   return route.pathPrefix === '' ? host : host + route.pathPrefix;
+}
+
+function hostKey(route: Route): string {
+  return route.wildcard ? `*.${route.host}` : route.host;
+}
+
+/**
+ * The order of claims: the older row first (created_at), then the lower id. Ids alone would let
+ * a newer row with a lower random id take a live host, and be retried until it did.
+ */
+function claimedFirst(a: RowEntry, b: RowEntry): number {
+  const age = a.route!.createdMs - b.route!.createdMs;
+  return age < 0 || age > 0 ? age : compare(a.id, b.id);
+}
+
+/** Names the raw domains when normalisation made two different strings the same host. */
+function lookalike(route: Route, other: Route): string {
+  if (route.rawDomain === undefined && other.rawDomain === undefined) return '';
+  const shown = (r: Route) => JSON.stringify(r.rawDomain ?? r.host);
+  return ` (${shown(route)} and ${shown(other)} are both ${route.host} once normalised)`;
 }
 
 function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
