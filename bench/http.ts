@@ -58,7 +58,7 @@ async function service(): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerHealthRoutes(app, { health, startedAt: Date.now() });
   registerMetricsRoutes(app, { telemetry });
-  registerTraefikRoutes(app, { state: () => ({ body: rendered.body, statuses: rendered.statuses, counts, publishedAt: Date.now(), waitingFor: undefined }), token: 'bench-token-0123456789' });
+  registerTraefikRoutes(app, { state: () => ({ body: rendered.body, stale: false, statuses: rendered.statuses, counts, publishedAt: Date.now(), waitingFor: undefined }), token: 'bench-token-0123456789' });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const aggregator = new Aggregator({ graceMs: 7_000 });
   const feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 50, heartbeatMs: 30_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });

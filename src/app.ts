@@ -26,7 +26,7 @@ import { PeriodicJob } from './lib/periodic-job.js';
 import { AggregateStore, Aggregator, Collector, createStatsSource, LiveCache, LocalContainers } from './metrics/index.js';
 import { createTelemetry } from './telemetry/index.js';
 import { createRedis, REDIS } from './redis/index.js';
-import { RedisPublisher, RoutePublisher, ROUTING_TABLE, RoutingTable, TraefikFileWriter } from './router/index.js';
+import { RedisPublisher, reservedFromList, RoutePublisher, ROUTES, ROUTING_TABLE, RoutingTable, TraefikFileWriter } from './router/index.js';
 
 export interface AppDeps {
   /** Docker client; default: one for config.dockerHost. */
@@ -108,8 +108,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     });
     const file = new TraefikFileWriter(config.traefikDynamicDir);
     const redisPublisher = redis && config.traefik.redisRoot
-      ? new RedisPublisher(redis, config.traefik.redisRoot, { log, onFailure: () => telemetry.router.publishFailed('redis') })
+      ? new RedisPublisher(redis, config.traefik.redisRoot, {
+          log,
+          onFailure: () => telemetry.router.publishFailed('redis'),
+          onSynced: (error) => publisher.redisSynced(error),
+        })
       : undefined;
+    health.register(ROUTES, { enabled: true });
     const publisher = new RoutePublisher(
       {
         labelPrefix: config.labelPrefix,
@@ -117,6 +122,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         defaultCertResolver: config.traefik.certResolver,
         network: config.traefik.network,
         fallbackUrl: config.traefik.fallbackUrl,
+        hostPolicy: { ...reservedFromList(config.routing.reservedHosts), sharing: config.routing.hostSharing },
       },
       {
         sources: {
@@ -126,6 +132,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         file,
         redis: redisPublisher,
         telemetry: telemetry.router,
+        health,
         log,
       },
     );
@@ -147,8 +154,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     health.addComponent('router', () => {
       const state = publisher.state();
       return {
+        publishing: publisher.publishing(),
         publishedAt: state.publishedAt === undefined ? null : new Date(state.publishedAt).toISOString(),
         waitingFor: state.waitingFor ?? null,
+        stale: state.stale,
+        file: file.stats(),
+        redis: redisPublisher?.stats() ?? null,
         routes: state.statuses.length,
         rejected: state.counts.rejected,
         routingTable: table.stats(),

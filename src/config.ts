@@ -80,6 +80,19 @@ const roles = z.string().transform((value, ctx) => {
   return [...new Set(parts as Role[])].sort();
 });
 
+/** Host names and `*.suffix` entries, comma-separated, lowercased, without trailing dots. */
+const hostList = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((p) => p.trim().toLowerCase().replace(/\.$/, '')).filter((p) => p !== '');
+  const bad = entries.filter((entry) => !HOSTNAME.test(entry.startsWith('*.') ? entry.slice(2) : entry));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `must be host names or *.suffix entries, comma-separated (not ${bad.map((b) => JSON.stringify(b)).join(', ')})` });
+    return z.NEVER;
+  }
+  return entries;
+});
+
+const bool = z.enum(['true', 'false']).transform((value) => value === 'true');
+
 /** Every variable the service reads. Empty strings count as unset (as `FOO=` does in compose files). */
 const envSchema = z.object({
   HOST: z
@@ -106,6 +119,8 @@ const envSchema = z.object({
   TRAEFIK_FALLBACK_URL: httpUrl.optional(),
   TRAEFIK_HTTP_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters without spaces').optional(),
   TRAEFIK_REDIS_ROOT: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a key prefix of letters, digits, _ -').optional(),
+  ROUTING_RESERVED_HOSTS: hostList.default([]),
+  ROUTING_HOST_SHARING: z.enum(['deny', 'paths']).default('deny'),
   METRICS_INTERVAL_SECONDS: positiveInt(1, 300).default(5),
   METRICS_LIVE_WINDOW_SECONDS: positiveInt(10, 86_400).default(300),
   METRICS_LIVE_MAX_BYTES: positiveInt(1_048_576, 4_294_967_296).default(64 * 1024 * 1024),
@@ -121,6 +136,7 @@ const envSchema = z.object({
   FEED_JWKS_URL: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'must be an http(s) URL').optional(),
   FEED_JWT_ISSUER: z.string().min(1).max(512).optional(),
   FEED_JWT_AUDIENCE: z.string().min(1).max(512).optional(),
+  FEED_JWT_REQUIRE_EXP: bool.default(true),
   FEED_MAX_BUFFERED_BYTES: positiveInt(16 * 1024, 256 * 1024 * 1024).default(1024 * 1024),
   FEED_SLOW_GRACE_SECONDS: positiveInt(1, 600).default(10),
   FEED_MAX_SUBSCRIPTIONS: positiveInt(1, 10_000).default(50),
@@ -162,6 +178,8 @@ export interface Config {
     readonly jwksUrl: string | undefined;
     readonly issuer: string | undefined;
     readonly audience: string | undefined;
+    /** Refuse tokens without an `exp` claim. */
+    readonly requireExpiry: boolean;
     readonly maxBufferedBytes: number;
     readonly slowGraceMs: number;
     readonly heartbeatMs: number;
@@ -176,6 +194,12 @@ export interface Config {
     readonly httpToken: string | undefined;
     /** Root key of the Redis provider's tree; undefined: do not publish to Redis. */
     readonly redisRoot: string | undefined;
+  };
+  readonly routing: {
+    /** Hosts no row may claim; `*.suffix`: that name and every name under it. localhost is always reserved. */
+    readonly reservedHosts: readonly string[];
+    /** deny: a host belongs to one deployment; paths: other deployments may route other paths under it. */
+    readonly hostSharing: 'deny' | 'paths';
   };
 }
 
@@ -274,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       jwksUrl: e.FEED_JWKS_URL,
       issuer: e.FEED_JWT_ISSUER,
       audience: e.FEED_JWT_AUDIENCE,
+      requireExpiry: e.FEED_JWT_REQUIRE_EXP,
       maxBufferedBytes: e.FEED_MAX_BUFFERED_BYTES,
       slowGraceMs: e.FEED_SLOW_GRACE_SECONDS * 1000,
       heartbeatMs: e.FEED_HEARTBEAT_SECONDS * 1000,
@@ -286,6 +311,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       fallbackUrl: (e.TRAEFIK_FALLBACK_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
       httpToken: e.TRAEFIK_HTTP_TOKEN,
       redisRoot: e.TRAEFIK_REDIS_ROOT,
+    }),
+    routing: Object.freeze({
+      reservedHosts: Object.freeze([...new Set(['*.localhost', ...e.ROUTING_RESERVED_HOSTS])]),
+      hostSharing: e.ROUTING_HOST_SHARING,
     }),
   });
 }

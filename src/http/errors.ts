@@ -8,4 +8,5 @@ export const Errors = {
   Unauthorized: createError('EDGE_UNAUTHORIZED', 'Missing or invalid bearer token', 401),
   NotFound: createError('EDGE_NOT_FOUND', 'Route %s %s not found', 404),
   NotReady: createError('EDGE_NOT_READY', '%s', 503),
+  Forbidden: createError('EDGE_FORBIDDEN', '%s', 403),
 } as const;

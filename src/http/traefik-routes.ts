@@ -2,11 +2,17 @@
  * Traefik's HTTP provider endpoint and the route status listing. /traefik/dynamic answers 200
  * with the cached body every time (Traefik treats anything else, 304 included, as an error), and
  * 503 only before the first publish, when Traefik keeps whatever it had.
+ *
+ * Access: with TRAEFIK_HTTP_TOKEN set, both need `Authorization: Bearer <token>` (compared as
+ * SHA-256 digests, so neither the token nor its length leaks through timing). Without it,
+ * /traefik/dynamic stays open (Traefik must reach it; keep it on an internal network) but
+ * /traefik/routes, which lists every tenant's rows and why they were rejected, answers only
+ * loopback clients: operators on the node itself.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PublishedState } from '../router/index.js';
 import { UNAVAILABLE_PATH } from '../router/index.js';
 import { Errors } from './errors.js';
@@ -14,11 +20,17 @@ import { Errors } from './errors.js';
 const gzipAsync = promisify(gzip);
 
 export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () => PublishedState; token: string | undefined }): void {
-  const expected = deps.token === undefined ? undefined : Buffer.from(`Bearer ${deps.token}`);
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  const expected = deps.token === undefined ? undefined : digest(`Bearer ${deps.token}`);
   const authorize = (request: FastifyRequest) => {
     if (!expected) return;
-    const given = Buffer.from(request.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new Errors.Unauthorized();
+    if (!timingSafeEqual(digest(request.headers.authorization ?? ''), expected)) throw new Errors.Unauthorized();
+  };
+  const authorizeListing = (request: FastifyRequest) => {
+    if (expected) return authorize(request);
+    if (!isLoopback(request.socket.remoteAddress)) {
+      throw new Errors.Forbidden('the route listing names every tenant: set TRAEFIK_HTTP_TOKEN to read it remotely (without it, only loopback clients may)');
+    }
   };
 
   // Traefik's Go HTTP client asks for gzip by itself. The config compresses about 13× (6.2 MB →
@@ -45,21 +57,40 @@ export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () =>
   });
 
   app.get('/traefik/routes', (request, reply) => {
-    authorize(request);
-    const { statuses, counts, publishedAt, waitingFor } = deps.state();
+    authorizeListing(request);
+    const { statuses, counts, publishedAt, waitingFor, stale } = deps.state();
     return reply.send({
       publishedAt: publishedAt === undefined ? null : new Date(publishedAt).toISOString(),
       waitingFor: waitingFor ?? null,
+      stale,
       counts,
       routes: statuses,
     });
   });
 
-  // Where Traefik sends the requests of a deployment with no running replica.
-  app.all(UNAVAILABLE_PATH, async (_request, reply) =>
+  void app.register(unavailableRoute);
+}
+
+/**
+ * Where Traefik sends the requests of a deployment with no running replica: 503 with Retry-After
+ * whatever the method, content type or size of the body. In its own context, with one parser that
+ * drains and ignores any body, so fastify's parsers (415, 413, 400) never answer first.
+ */
+async function unavailableRoute(app: FastifyInstance): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => {
+    payload.resume();
+    done(null, undefined);
+  });
+  const answer = (reply: FastifyReply) =>
     reply.status(503).header('retry-after', '5').header('cache-control', 'no-store').send({
       error: 'EDGE_NO_REPLICA',
       message: 'This deployment has no running replica right now. Try again shortly.',
-    }),
-  );
+    });
+  app.setErrorHandler((_error, _request, reply) => answer(reply));
+  app.all(UNAVAILABLE_PATH, async (_request, reply) => answer(reply));
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
 }

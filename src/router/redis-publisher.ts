@@ -116,7 +116,7 @@ export class RedisPublisher {
   constructor(
     private readonly redis: Redis,
     private readonly root: string,
-    private readonly deps: { log: FastifyBaseLogger; onFailure?: () => void },
+    private readonly deps: { log: FastifyBaseLogger; onFailure?: () => void; onSynced?: (error: Error | undefined) => void },
   ) {
     this.lockKey = `swarm-edge-lock:${root}`;
   }
@@ -157,11 +157,13 @@ export class RedisPublisher {
         this.consecutiveFailures = 0;
         this.lastError = undefined;
         this.failingSince = undefined;
+        this.deps.onSynced?.(undefined);
       } catch (error) {
         this.consecutiveFailures += 1;
         this.lastError = error instanceof Error ? error.message : String(error);
         this.failingSince ??= Date.now();
         this.deps.onFailure?.();
+        this.deps.onSynced?.(error instanceof Error ? error : new Error(String(error)));
         // Once at warn, then quietly while Redis stays away (retried every REDIS_SYNC_MS).
         const level = this.consecutiveFailures === 1 ? 'warn' : 'debug';
         this.deps.log[level]({ err: error, attempt: this.consecutiveFailures }, 'could not publish routes to redis; the file and HTTP providers are current; retrying');

@@ -4,8 +4,12 @@
  *
  * Changes are coalesced: while a publish runs, further changes wait and the next publish takes
  * them all. Nothing is published before both sources have been read once (an empty first
- * publish would wipe every route), nor while the routing table cannot be read: the last good
- * output stays in place until the database is back.
+ * publish would wipe every route). While the routing table cannot be read, the live topology is
+ * published joined with the last rows read, marked stale: routing to tasks that no longer exist is
+ * worse than routing from slightly old rows.
+ *
+ * The publisher owns the `routes` entry of /health: down ("not yet published") until the first
+ * publish, and down with the error while the file or the Redis tree cannot be written.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Topology } from '../discovery/index.js';
@@ -35,6 +39,8 @@ export interface RouteCounts {
 
 export interface PublishedState {
   readonly body: Buffer | undefined;
+  /** Published from the last rows read while the routing table cannot be read. */
+  readonly stale: boolean;
   readonly statuses: readonly RouteStatus[];
   /** Counted once per publish: /health must not walk every route on every request. */
   readonly counts: RouteCounts;
@@ -44,6 +50,24 @@ export interface PublishedState {
 
 const PUBLISH_RETRY_MS = 2_000;
 
+/** The health entry this publisher keeps up to date. */
+export const ROUTES = 'routes';
+
+export interface PublisherHealth {
+  up(name: string): void;
+  down(name: string, detail: string): void;
+}
+
+/** A target that failed, and since when. */
+interface Failure {
+  readonly error: string;
+  readonly since: number;
+}
+
+export type PublishingState =
+  | { readonly state: 'not yet published'; readonly waitingFor: string }
+  | { readonly state: 'publishing'; readonly stale: boolean }
+  | { readonly state: 'failing'; readonly file: Failure | null; readonly redis: Failure | null };
 export class RoutePublisher {
   private body: Buffer | undefined;
   private statuses: readonly RouteStatus[] = [];
@@ -53,6 +77,9 @@ export class RoutePublisher {
   private running: Promise<void> | undefined;
   private dirtySince: number | undefined;
   private rejectedKeys = new Set<string>();
+  private stale = false;
+  private fileFailure: Failure | undefined;
+  private redisFailure: Failure | undefined;
   private readonly convergence: number[] = [];
   private readonly renderer: TraefikRenderer;
 
@@ -63,6 +90,7 @@ export class RoutePublisher {
       file: TraefikFileWriter;
       redis: RedisPublisher | undefined;
       telemetry: RouterTelemetry;
+      health?: PublisherHealth;
       log: FastifyBaseLogger;
     },
   ) {
@@ -70,7 +98,37 @@ export class RoutePublisher {
   }
 
   state(): PublishedState {
-    return { body: this.body, statuses: this.statuses, counts: this.counts, publishedAt: this.publishedAt, waitingFor: this.waitingFor };
+    return { body: this.body, stale: this.stale, statuses: this.statuses, counts: this.counts, publishedAt: this.publishedAt, waitingFor: this.waitingFor };
+  }
+
+  /** What /health shows of publishing. */
+  publishing(): PublishingState {
+    if (this.fileFailure !== undefined || this.redisFailure !== undefined) {
+      return { state: 'failing', file: this.fileFailure ?? null, redis: this.redisFailure ?? null };
+    }
+    if (this.body === undefined) return { state: 'not yet published', waitingFor: this.waitingFor ?? 'the first publish' };
+    return { state: 'publishing', stale: this.stale };
+  }
+
+  /** The outcome of a Redis sync (RedisPublisher reports each attempt). */
+  redisSynced(error: Error | undefined): void {
+    if (error === undefined) this.redisFailure = undefined;
+    else this.redisFailure ??= { error: error.message, since: Date.now() };
+    this.reportHealth();
+  }
+
+  private reportHealth(): void {
+    const health = this.deps.health;
+    if (health === undefined) return;
+    const state = this.publishing();
+    if (state.state === 'publishing') health.up(ROUTES);
+    else if (state.state === 'not yet published') health.down(ROUTES, `not yet published: waiting for ${state.waitingFor}`);
+    else {
+      const parts = [];
+      if (state.file) parts.push(`routes file ${this.deps.file.file}: ${state.file.error} (since ${new Date(state.file.since).toISOString()})`);
+      if (state.redis) parts.push(`redis provider: ${state.redis.error} (since ${new Date(state.redis.since).toISOString()})`);
+      health.down(ROUTES, `publishing fails: ${parts.join('; ')}`);
+    }
   }
 
   /** Recent convergence times (ms from the change being seen to the file in place), newest last. */
@@ -117,13 +175,15 @@ export class RoutePublisher {
     const { topology, synced } = this.deps.sources.topology();
     if (rows === undefined || !synced) {
       this.waitingFor = rows === undefined ? 'first read of the routing table' : 'first sync with the swarm';
-      return;
-    }
-    if (!fresh) {
-      this.waitingFor = 'the routing table to be readable again (keeping the last good routes)';
+      this.reportHealth();
       return;
     }
     this.waitingFor = undefined;
+    if (this.stale !== !fresh) {
+      this.stale = !fresh;
+      if (this.stale) this.deps.log.warn('the routing table cannot be read: publishing the live swarm with the last rows read');
+      else this.deps.log.info('the routing table is readable again');
+    }
 
     const renderStart = performance.now();
     const rendered = this.renderer.render(rows, topology);
@@ -138,11 +198,17 @@ export class RoutePublisher {
     let changed = false;
     try {
       changed = await this.deps.file.write(body);
+      this.fileFailure = undefined;
     } catch (error) {
       this.deps.telemetry.publishFailed('file');
-      this.deps.log.error({ err: error, file: this.deps.file.file }, 'could not write the routes file; keeping the last good one and retrying');
+      if (this.fileFailure === undefined) {
+        this.deps.log.error({ err: error, file: this.deps.file.file }, 'could not write the routes file; keeping the last good one and retrying');
+      }
+      this.fileFailure ??= { error: error instanceof Error ? error.message : String(error), since: Date.now() };
+      this.reportHealth();
       throw error;
     }
+    this.reportHealth();
     const writeMs = performance.now() - writeStart;
     const convergenceMs = performance.now() - causedAt;
     if (changed) {
