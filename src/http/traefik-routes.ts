@@ -76,7 +76,7 @@ export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () =>
  * whatever the method, content type or size of the body. In its own context, with one parser that
  * drains and ignores any body, so fastify's parsers (415, 413, 400) never answer first.
  */
-async function unavailableRoute(app: FastifyInstance): Promise<void> {
+function unavailableRoute(app: FastifyInstance, _options: unknown, done: () => void): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
     payload.resume();
@@ -89,6 +89,7 @@ async function unavailableRoute(app: FastifyInstance): Promise<void> {
     });
   app.setErrorHandler((_error, _request, reply) => answer(reply));
   app.all(UNAVAILABLE_PATH, async (_request, reply) => answer(reply));
+  done();
 }
 
 function isLoopback(address: string | undefined): boolean {
