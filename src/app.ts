@@ -143,7 +143,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     table.onChange((_rows, causedAt) => publisher.changed(causedAt));
     // A database that comes back may hold changes made while it was away: reload at once.
     health.onChange((name, status) => {
-      if (name === 'postgres' && status === 'up') table.requestReload(performance.now(), { urgent: true });
+      // Down: the reload fails at once and marks the rows stale; up: reload now, whatever the backoff.
+      if (name === 'postgres') table.requestReload(performance.now(), { urgent: status === 'up' });
       // Redis may come back empty (restarted without persistence): rewrite the tree in full.
       if (name === REDIS && status === 'up') void redisPublisher?.forget();
     });
