@@ -43,7 +43,7 @@ async function feedServer(): Promise<Server> {
   const app = Fastify({ logger: false });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const feed = new MetricsFeed(
-    { maxBufferedBytes: 256 * 1024, slowGraceMs: 5_000, maxSubscriptions: 10, heartbeatMs: HEARTBEAT_MS },
+    { maxBufferedBytes: 256 * 1024, slowGraceMs: 5_000, maxSubscriptions: 10, heartbeatMs: HEARTBEAT_MS, windowMs: 300_000 },
     { cache, redis: undefined, log: pino({ level: 'silent' }) },
   );
   await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined }) });

@@ -61,7 +61,7 @@ async function service(): Promise<FastifyInstance> {
   registerTraefikRoutes(app, { state: () => ({ body: rendered.body, stale: false, statuses: rendered.statuses, counts, publishedAt: Date.now(), waitingFor: undefined }), token: 'bench-token-0123456789' });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const aggregator = new Aggregator({ graceMs: 7_000 });
-  const feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 50, heartbeatMs: 30_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
+  const feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 50, heartbeatMs: 30_000, windowMs: 300_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
   registerObservabilityRoutes(app, { report: () => ({ liveCache: cache.stats(), aggregator: aggregator.stats(), feed: feed.stats() }) });
   telemetry.gauge('swarm_edge_feed_subscribers', 'bench', () => feed.stats().subscribers);
   return app;

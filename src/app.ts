@@ -215,10 +215,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       { pool: metricsPool, log },
     );
     const feed = new MetricsFeed(
-      { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: config.feed.heartbeatMs },
+      { maxBufferedBytes: config.feed.maxBufferedBytes, slowGraceMs: config.feed.slowGraceMs, maxSubscriptions: config.feed.maxSubscriptions, heartbeatMs: config.feed.heartbeatMs, windowMs: metrics.liveWindowMs },
       { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, log) } : undefined, log: app.log.child({ module: 'feed' }) },
     );
-    const authenticate = createFeedAuthenticator({ mode: config.feed.auth, secret: config.feed.jwtSecret, jwksUrl: config.feed.jwksUrl, issuer: config.feed.issuer, audience: config.feed.audience });
+    const authenticate = createFeedAuthenticator({ mode: config.feed.auth, secret: config.feed.jwtSecret, jwksUrl: config.feed.jwksUrl, issuer: config.feed.issuer, audience: config.feed.audience, requireExpiry: config.feed.requireExpiry });
     if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
     else if (!authenticate.configured) log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
 

@@ -12,6 +12,8 @@ export interface FeedAuthConfig {
   readonly jwksUrl: string | undefined;
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** Refuse tokens without `exp` (default on: a token that never expires cannot be revoked by time). */
+  readonly requireExpiry?: boolean;
 }
 
 export interface Grant {
@@ -40,6 +42,7 @@ export function createFeedAuthenticator(config: FeedAuthConfig): FeedAuthenticat
         ...(config.jwksUrl ? {} : { algorithms: ['HS256'] }),
         ...(config.issuer ? { issuer: config.issuer } : {}),
         ...(config.audience ? { audience: config.audience } : {}),
+        ...(config.requireExpiry === false ? {} : { requiredClaims: ['exp'] }),
       };
       ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
     } catch (error) {

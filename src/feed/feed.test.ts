@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -27,6 +28,13 @@ describe('feed authentication', () => {
     await expect(jwt(await sign({ sub: 'x' }))).rejects.toThrow(/deployments/);
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"deployments":["*"]}').toString('base64url')}.`;
     await expect(jwt(none)).rejects.toThrow(/invalid token/);
+  });
+
+  it('refuses a token without exp unless told to accept them', async () => {
+    const noExpiry = await new SignJWT({ deployments: ['dep-a'] }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+    await expect(jwt(noExpiry)).rejects.toThrow(/exp/);
+    const lenient = createFeedAuthenticator({ mode: 'jwt', secret, jwksUrl: undefined, issuer: undefined, audience: undefined, requireExpiry: false });
+    expect(allows(await lenient(noExpiry), 'dep-a')).toBe(true);
   });
 
   it('refuses everyone when no key is configured, and grants everything only when disabled explicitly', async () => {
@@ -159,7 +167,7 @@ describe('MetricsFeed delivery', () => {
 
   const feedWith = () =>
     new MetricsFeed(
-      { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000 },
+      { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
       { cache: new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 }), redis: undefined, log: pino({ level: 'silent' }) },
     );
   const everything: Grant = { deployments: undefined, expiresAt: undefined, subject: undefined };
@@ -221,5 +229,82 @@ describe('MetricsFeed delivery', () => {
     expect(live.socket.terminated).toBe(false);
     expect(live.socket.pings).toBe(2);
     void feed.stop();
+  });
+
+  it('keeps a client whose token expires in 30 days (past setTimeout\'s range), and closes it at expiry', () => {
+    const feed = feedWith();
+    const fake = fakeSocket();
+    feed.accept(fake.socket as unknown as WebSocket, { deployments: undefined, expiresAt: Date.now() + 30 * 86_400_000, subject: undefined });
+    vi.advanceTimersByTime(1_000);
+    expect(fake.socket.closed).toBeUndefined();
+    vi.advanceTimersByTime(29 * 86_400_000);
+    expect(fake.socket.closed).toBeUndefined();
+    vi.advanceTimersByTime(86_400_000);
+    expect(fake.socket.closed).toEqual({ code: CLOSE.unauthorized, reason: 'token expired' });
+  });
+
+  it('does not take a socket that closed while its token was being verified', () => {
+    const feed = feedWith();
+    const fake = fakeSocket();
+    fake.socket.readyState = 3;
+    expect(feed.accept(fake.socket as unknown as WebSocket, everything)).toBe(false);
+    expect(feed.stats()).toMatchObject({ subscribers: 0, subscriptions: 0, closedDuringAuth: 1 });
+  });
+});
+
+describe('MetricsFeed remote messages', () => {
+  /** A feed whose Redis subscriber is an emitter the test publishes on. */
+  function feedOnFakeRedis() {
+    const sub = Object.assign(new EventEmitter(), { status: 'ready', subscribe: () => Promise.resolve(), unsubscribe: () => Promise.resolve(), disconnect: () => undefined });
+    const pub = { status: 'ready', publish: () => Promise.resolve(1) };
+    const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 });
+    const feed = new MetricsFeed(
+      { maxBufferedBytes: 1 << 20, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
+      { cache, redis: { pub, sub } as never, log: pino({ level: 'silent' }) },
+    );
+    const publish = (deploymentId: string, message: string | Buffer) =>
+      sub.emit('messageBuffer', Buffer.from(`swarm-edge:metrics:${deploymentId}`), Buffer.isBuffer(message) ? message : Buffer.from(message));
+    return { feed, cache, publish };
+  }
+  const good = (deploymentId: string, ts = Date.now()) => ({
+    containerId: 'abcdef0123456789', deploymentId, nodeId: 'node1', serviceId: 'svc1', taskId: 'task1', ts,
+    cpuPercent: 12.5, memoryBytes: 1000, memoryLimitBytes: null, pids: 3, netRxBytes: 10, netTxBytes: 20, blockReadBytes: 0, blockWriteBytes: 0,
+    netRxDelta: 1, netTxDelta: 2, blockReadDelta: 0, blockWriteDelta: 0, netRxRate: 0.2, netTxRate: 0.4, blockReadRate: 0, blockWriteRate: 0,
+  });
+
+  it('drops forged, malformed, oversized and skewed messages without throwing, and counts each', () => {
+    const { feed, cache, publish } = feedOnFakeRedis();
+    const fake = fakeSocket();
+    feed.accept(fake.socket as unknown as WebSocket, { deployments: undefined, expiresAt: undefined, subject: undefined });
+    fake.receive(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-1' }));
+    const before = fake.sent.length;
+    const sample = good('dep-1');
+    const forged: Array<string | Buffer> = [
+      'null', '[]', '"x"', '42', 'true', '{', '{"from":"x"}', '{"from":"x","samples":null}', '{"from":"x","samples":[null]}',
+      JSON.stringify({ from: 'x', samples: [{ ...sample, cpuPercent: '99' }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, ts: 1e300 }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, ts: Date.now() + 600_000 }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, ts: Date.now() - 3_600_000 }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, extra: 'x'.repeat(100_000) }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, deploymentId: 'dep-2' }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, memoryBytes: -1 }] }),
+      JSON.stringify({ from: 'x', samples: [{ ...sample, nodeId: 'n'.repeat(1_000) }] }),
+      JSON.stringify({ from: { toString: 1 }, samples: [sample] }),
+      '{"from":"x","samples":[],"__proto__":{"polluted":true}}',
+      `{"from":"x","samples":[${'['.repeat(5_000)}${']'.repeat(5_000)}]}`,
+      JSON.stringify({ from: 'x', samples: Array.from({ length: 2_000 }, () => sample) }),
+      Buffer.alloc(2 * 1024 * 1024, 0x20),
+      Buffer.from([0xff, 0xfe, 0x00, 0x01]),
+    ];
+    for (const message of forged) expect(() => publish('dep-1', message)).not.toThrow();
+    expect(() => publish('bad channel`', JSON.stringify({ from: 'x', samples: [sample] }))).not.toThrow();
+    expect(fake.sent.length).toBe(before);
+    expect(cache.snapshot('dep-1')).toEqual([]);
+    expect(feed.stats().remoteRejected).toBe(forged.length + 1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    publish('dep-1', JSON.stringify({ from: 'another-instance', samples: [sample] }));
+    expect(fake.sent.length).toBe(before + 1);
+    expect(cache.snapshot('dep-1')).toHaveLength(1);
   });
 });

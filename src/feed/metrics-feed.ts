@@ -7,6 +7,10 @@
  * and SUBSCRIBEs to a deployment's channel only while a local client watches it. Remote samples
  * also go into the live cache, so later snapshots include them. Without Redis, or while it is
  * down, local delivery goes on.
+ *
+ * The channels are input like any other (remote-message.ts): a forged, oversized or skewed message
+ * is counted and dropped, and no handler here throws past an event emitter, where it would take
+ * the process down.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
@@ -16,15 +20,20 @@ import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
 import { allows, type Grant } from './feed-auth.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
+import { encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
 import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
 
 export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
 const MAX_BAD_MESSAGES = 20;
 /** How often backlogged subscribers are retried: their queue goes out this soon after a drain. */
 const BACKLOG_RETRY_MS = 50;
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 export interface FeedOptions extends SubscriberLimits {
   readonly heartbeatMs: number;
+  /** The live window: remote samples older than this are refused. */
+  readonly windowMs: number;
 }
 
 export interface FeedStats {
@@ -44,6 +53,12 @@ export interface FeedStats {
   readonly forbidden: number;
   readonly remoteSamples: number;
   readonly remoteRejected: number;
+  /** Rejected remote messages by reason (bad_json, bad_shape, clock_skew, …). */
+  readonly remoteRejectedBy: Readonly<Record<string, number>>;
+  /** Connections closed before their token was verified (never subscribed). */
+  readonly closedDuringAuth: number;
+  /** Socket errors: frames over the size limit, resets. */
+  readonly socketErrors: number;
   readonly redisPublishFailures: number;
 }
 
@@ -52,7 +67,8 @@ export class MetricsFeed {
   private readonly byDeployment = new Map<string, Set<Subscriber>>();
   private readonly instanceId = randomUUID();
   private readonly counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-  private readonly s = { disconnects: 0, connections: 0, authFailures: 0, badMessages: 0, forbidden: 0, remoteSamples: 0, remoteRejected: 0, redisPublishFailures: 0 };
+  private readonly s = { disconnects: 0, connections: 0, authFailures: 0, badMessages: 0, forbidden: 0, remoteSamples: 0, remoteRejected: 0, redisPublishFailures: 0, closedDuringAuth: 0, socketErrors: 0 };
+  private readonly remoteRejectedBy: Record<string, number> = {};
   private heartbeat: NodeJS.Timeout | undefined;
   /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
   private readonly backlogged = new Set<Subscriber>();
@@ -62,7 +78,15 @@ export class MetricsFeed {
     private readonly options: FeedOptions,
     private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: FastifyBaseLogger },
   ) {
-    deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onRemote(channel.toString(), message));
+    deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      try {
+        this.onRemote(channel.toString(), message);
+      } catch (error) {
+        // Nothing a message holds may reach the emitter: count it like any other bad message.
+        this.rejectRemote('handler_error');
+        this.deps.log.warn({ err: error, channel: channel.toString().slice(0, 200) }, 'a redis feed message could not be handled');
+      }
+    });
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
     deps.redis?.sub.on('ready', () => {
       const channels = [...this.byDeployment.keys()].map((id) => `${CHANNEL_PREFIX}${id}`);
@@ -91,6 +115,11 @@ export class MetricsFeed {
     this.s.authFailures += 1;
   }
 
+  /** A socket error (an oversized frame, a reset): counted, logged at debug by the caller. */
+  socketError(): void {
+    this.s.socketErrors += 1;
+  }
+
   stats(): FeedStats {
     let slow = 0;
     let subscriptions = 0;
@@ -98,30 +127,47 @@ export class MetricsFeed {
       if (subscriber.isSlow) slow += 1;
       subscriptions += subscriber.subscriptions.size;
     }
-    return { instanceId: this.instanceId, subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s };
+    return { instanceId: this.instanceId, subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s, remoteRejectedBy: { ...this.remoteRejectedBy } };
   }
 
-  /** Takes over an authenticated socket. */
-  accept(socket: WebSocket, grant: Grant): void {
+  /**
+   * Takes over an authenticated socket. A socket that closed while its token was being verified
+   * is not taken: its close event is gone, so a subscriber made of it would never leave.
+   */
+  accept(socket: WebSocket, grant: Grant): boolean {
+    if (socket.readyState !== socket.OPEN) {
+      this.s.closedDuringAuth += 1;
+      return false;
+    }
     const subscriber = new Subscriber(socket, this.options, this.counters);
     this.subscribers.add(subscriber);
     this.s.connections += 1;
     if (grant.expiresAt !== undefined) {
-      const expiry = setTimeout(() => subscriber.close(CLOSE.unauthorized, 'token expired'), Math.max(0, grant.expiresAt - Date.now()));
-      expiry.unref();
+      let expiry: NodeJS.Timeout | undefined;
+      // A delay past setTimeout's range fires at once: wait in steps of at most its maximum.
+      const arm = () => {
+        const left = grant.expiresAt! - Date.now();
+        if (left <= 0) {
+          subscriber.close(CLOSE.unauthorized, 'token expired');
+          return;
+        }
+        expiry = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        expiry.unref();
+      };
+      arm();
       socket.once('close', () => clearTimeout(expiry));
     }
     socket.on('pong', () => {
       subscriber.alive = true;
     });
     socket.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(subscriber, grant, isBinary ? undefined : data.toString()));
-    socket.on('error', (error) => this.deps.log.debug({ err: error }, 'websocket error'));
     socket.once('close', () => {
       this.s.disconnects += 1;
       this.subscribers.delete(subscriber);
       this.backlogged.delete(subscriber);
       for (const deploymentId of subscriber.subscriptions) this.removeSubscription(subscriber, deploymentId);
     });
+    return true;
   }
 
   /** New samples collected on this node: deliver locally, and to other instances through Redis. */
@@ -131,7 +177,7 @@ export class MetricsFeed {
     const pub = this.deps.redis?.pub;
     if (pub?.status !== 'ready') return;
     for (const [deploymentId, group] of byDeployment) {
-      pub.publish(`${CHANNEL_PREFIX}${deploymentId}`, JSON.stringify({ from: this.instanceId, samples: group })).catch(() => {
+      pub.publish(`${CHANNEL_PREFIX}${deploymentId}`, encodeRemoteMessage(this.instanceId, group)).catch(() => {
         this.s.redisPublishFailures += 1;
       });
     }
@@ -222,22 +268,23 @@ export class MetricsFeed {
   private onRemote(channel: string, message: Buffer): void {
     if (!channel.startsWith(CHANNEL_PREFIX)) return;
     const deploymentId = channel.slice(CHANNEL_PREFIX.length);
-    let body: { from?: unknown; samples?: unknown };
-    try {
-      body = JSON.parse(message.toString()) as { from?: unknown; samples?: unknown };
-    } catch {
-      this.s.remoteRejected += 1;
+    if (!isIdentifier(deploymentId)) return this.rejectRemote('bad_channel');
+    const now = Date.now();
+    const verdict = parseRemoteMessage(deploymentId, message, now, now - this.options.windowMs);
+    if (!verdict.ok) {
+      this.rejectRemote(verdict.reason);
+      this.deps.log.debug({ deploymentId, reason: verdict.reason, detail: verdict.detail }, 'redis feed message refused');
       return;
     }
-    if (body.from === this.instanceId) return;
-    if (!isIdentifier(deploymentId) || !Array.isArray(body.samples) || !body.samples.every((s) => isSampleOf(s, deploymentId))) {
-      this.s.remoteRejected += 1;
-      return;
-    }
-    const samples = body.samples as Sample[];
-    this.s.remoteSamples += samples.length;
-    this.deliver(new Map([[deploymentId, samples]]));
-    this.deps.cache.add(samples);
+    if (verdict.from === this.instanceId) return;
+    this.s.remoteSamples += verdict.samples.length;
+    this.deliver(new Map([[deploymentId, verdict.samples]]));
+    this.deps.cache.add(verdict.samples);
+  }
+
+  private rejectRemote(reason: string): void {
+    this.s.remoteRejected += 1;
+    this.remoteRejectedBy[reason] = (this.remoteRejectedBy[reason] ?? 0) + 1;
   }
 
   private beat(): void {
@@ -264,10 +311,4 @@ export function groupByDeployment(samples: readonly Sample[]): Map<string, Sampl
     else groups.set(sample.deploymentId, [sample]);
   }
   return groups;
-}
-
-function isSampleOf(value: unknown, deploymentId: string): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  const s = value as Record<string, unknown>;
-  return s.deploymentId === deploymentId && typeof s.containerId === 'string' && /^[a-f0-9]{12,64}$/.test(s.containerId) && typeof s.ts === 'number' && Number.isFinite(s.ts);
 }

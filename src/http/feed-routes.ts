@@ -26,16 +26,24 @@ export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: Met
       const early: Array<[Buffer, boolean]> = [];
       const hold = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
       socket.on('message', hold);
+      // Anyone can send an oversized frame (ws closes with 1009 and emits the error): a debug line
+      // and a counter, never an error-level log with a stack that a client can flood.
+      socket.on('error', (error) => {
+        deps.feed.socketError();
+        request.log.debug({ err: error }, 'feed socket error');
+      });
       try {
         const grant = await deps.authenticate(token);
         socket.off('message', hold);
-        deps.feed.accept(socket, grant);
+        // A client that left while its token was verified is not subscribed to anything.
+        if (!deps.feed.accept(socket, grant)) return;
         for (const [data, isBinary] of early) socket.emit('message', data, isBinary);
       } catch (error) {
         socket.off('message', hold);
         deps.feed.authFailed();
         const message = error instanceof FeedAuthError ? error.message : 'authentication failed';
         if (!(error instanceof FeedAuthError)) request.log.warn({ err: error }, 'feed authentication error');
+        if (socket.readyState !== socket.OPEN) return;
         socket.send(JSON.stringify({ type: 'error', code: 'unauthorized', message }));
         socket.close(CLOSE.unauthorized, 'unauthorized');
       }

@@ -4,16 +4,29 @@
  * has not been sampled for a whole window, so vanished containers leave by themselves: stale
  * entries are purged once per batch of samples (and when stats are read), rather than by
  * lru-cache's autopurge, which arms a timer per set (a thousand timers per tick).
+ *
+ * The window is kept relative to the local clock, not to the newest sample: a sample stamped in
+ * the future (a skewed sender) must not push the real history out. Such samples are refused, and
+ * each entry's size counts the sample's actual strings, so the byte bound holds for any input.
  */
 import { LRUCache } from 'lru-cache';
 import type { Sample } from './sample.js';
 
-/** Rough in-memory cost of one sample (20 fields of an object): sizes the byte bound. */
+/** In-memory cost of one sample's fixed part (an object of 22 fields, numbers inline). */
 export const SAMPLE_BYTES = 400;
+/** A sample stamped further ahead of the local clock is refused. */
+export const FUTURE_TOLERANCE_MS = 30_000;
+
+/** The fixed part plus its strings (two bytes a character, as V8 may hold them). */
+export function sampleBytes(sample: Sample): number {
+  const strings = sample.containerId.length + sample.deploymentId.length + (sample.nodeId?.length ?? 0) + (sample.serviceId?.length ?? 0) + (sample.taskId?.length ?? 0);
+  return SAMPLE_BYTES + 2 * strings;
+}
 
 interface Entry {
   readonly deploymentId: string;
   samples: Sample[];
+  bytes: number;
 }
 
 export class LiveCache {
@@ -21,14 +34,18 @@ export class LiveCache {
   /** deployment id → its containers in the cache, for snapshots without a scan. */
   private readonly byDeployment = new Map<string, Set<string>>();
 
-  /** `now` is the clock of expiry, for tests; performance.now by default. */
-  constructor(private readonly options: { windowMs: number; maxContainers: number; maxBytes: number; now?: () => number }) {
+  private refusedFuture = 0;
+
+  /** `now` is the clock of expiry, `wallClock` the clock samples are stamped with (for tests). */
+  constructor(
+    private readonly options: { windowMs: number; maxContainers: number; maxBytes: number; now?: () => number; wallClock?: () => number },
+  ) {
     this.cache = new LRUCache<string, Entry>({
       // A test's clock is read every time (lru-cache otherwise caches "now" until a timer fires).
       ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
       max: options.maxContainers,
       maxSize: options.maxBytes,
-      sizeCalculation: (entry) => Math.max(1, entry.samples.length * SAMPLE_BYTES),
+      sizeCalculation: (entry) => Math.max(1, entry.bytes),
       ttl: options.windowMs,
       dispose: (entry, containerId) => {
         const set = this.byDeployment.get(entry.deploymentId);
@@ -39,13 +56,21 @@ export class LiveCache {
   }
 
   add(samples: readonly Sample[]): void {
-    const cutoffFor = (sample: Sample) => sample.ts - this.options.windowMs;
+    const now = (this.options.wallClock ?? Date.now)();
+    const cutoff = now - this.options.windowMs;
     for (const sample of samples) {
+      if (sample.ts > now + FUTURE_TOLERANCE_MS) {
+        this.refusedFuture += 1;
+        continue;
+      }
+      if (sample.ts <= cutoff) continue;
       const current = this.cache.get(sample.containerId);
-      const kept = current && current.deploymentId === sample.deploymentId ? current.samples.filter((s) => s.ts > cutoffFor(sample)) : [];
+      const kept = current && current.deploymentId === sample.deploymentId ? current.samples.filter((s) => s.ts > cutoff) : [];
       kept.push(sample);
+      let bytes = 0;
+      for (const s of kept) bytes += sampleBytes(s);
       // set() again: refreshes the TTL and recomputes the size.
-      this.cache.set(sample.containerId, { deploymentId: sample.deploymentId, samples: kept });
+      this.cache.set(sample.containerId, { deploymentId: sample.deploymentId, samples: kept, bytes });
       let set = this.byDeployment.get(sample.deploymentId);
       if (!set) this.byDeployment.set(sample.deploymentId, (set = new Set()));
       set.add(sample.containerId);
@@ -74,8 +99,8 @@ export class LiveCache {
     return result;
   }
 
-  stats(): { containers: number; deployments: number; bytes: number; maxBytes: number } {
+  stats(): { containers: number; deployments: number; bytes: number; maxBytes: number; refusedFuture: number } {
     this.cache.purgeStale();
-    return { containers: this.cache.size, deployments: this.byDeployment.size, bytes: this.cache.calculatedSize, maxBytes: this.options.maxBytes };
+    return { containers: this.cache.size, deployments: this.byDeployment.size, bytes: this.cache.calculatedSize, maxBytes: this.options.maxBytes, refusedFuture: this.refusedFuture };
   }
 }

@@ -34,7 +34,7 @@ async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: nu
   const sub = redis?.duplicate();
   sub?.on('error', () => undefined);
   const feed = new MetricsFeed(
-    { maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, slowGraceMs: options.slowGraceMs ?? 10_000, maxSubscriptions: 5, heartbeatMs: 1_000 },
+    { maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, slowGraceMs: options.slowGraceMs ?? 10_000, maxSubscriptions: 5, heartbeatMs: 1_000, windowMs: 300_000 },
     { cache, redis: redis && sub ? { pub: redis, sub } : undefined, log },
   );
   const jwt = createFeedAuthenticator({ mode: 'jwt', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined });

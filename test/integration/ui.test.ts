@@ -28,7 +28,7 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
   beforeAll(async () => {
     app = Fastify({ logger: false });
     const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 24 });
-    feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 5, heartbeatMs: 30_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
+    feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
     await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
     registerUiRoutes(app);
     feed.start();

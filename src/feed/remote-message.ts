@@ -1,0 +1,84 @@
+/**
+ * Messages from other instances on the Redis channels: untrusted input, as strictly validated as
+ * anything a client sends. Anyone who can PUBLISH on the Redis server can put a message on a
+ * channel, so a message is accepted only when it is a bounded JSON object holding samples of the
+ * channel's own deployment, each of exactly the shape this service produces, with plausible
+ * values and a timestamp near the local clock. Anything else is counted and dropped.
+ */
+import { z } from 'zod';
+import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
+import type { Sample } from '../metrics/index.js';
+
+/** Far above what one instance publishes per deployment and tick (a sample is ~600 bytes). */
+export const MAX_REMOTE_MESSAGE_BYTES = 1024 * 1024;
+export const MAX_REMOTE_SAMPLES = 1_000;
+/** A sample stamped further ahead of the local clock is refused: its sender's clock is wrong. */
+export const FUTURE_TOLERANCE_MS = 30_000;
+
+const id = z.string().regex(IDENTIFIER_PATTERN);
+const count = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
+const nullableCount = count.nullable();
+
+const sampleSchema = z.strictObject({
+  containerId: z.string().regex(/^[a-f0-9]{12,64}$/),
+  deploymentId: id,
+  nodeId: id,
+  serviceId: id.nullable(),
+  taskId: id.nullable(),
+  ts: z.number(),
+  cpuPercent: z.number().min(0).max(100_000).nullable(),
+  memoryBytes: nullableCount,
+  memoryLimitBytes: nullableCount,
+  pids: nullableCount,
+  netRxBytes: nullableCount,
+  netTxBytes: nullableCount,
+  blockReadBytes: nullableCount,
+  blockWriteBytes: nullableCount,
+  netRxDelta: count,
+  netTxDelta: count,
+  blockReadDelta: count,
+  blockWriteDelta: count,
+  netRxRate: nullableCount,
+  netTxRate: nullableCount,
+  blockReadRate: nullableCount,
+  blockWriteRate: nullableCount,
+});
+
+const messageSchema = z.strictObject({
+  from: z.string().min(1).max(64),
+  samples: z.array(sampleSchema).min(1).max(MAX_REMOTE_SAMPLES),
+});
+
+export type RemoteVerdict =
+  | { readonly ok: true; readonly from: string; readonly samples: readonly Sample[] }
+  | { readonly ok: false; readonly reason: 'too_large' | 'bad_json' | 'bad_shape' | 'wrong_deployment' | 'clock_skew' | 'too_old'; readonly detail: string };
+
+export function encodeRemoteMessage(from: string, samples: readonly Sample[]): string {
+  return JSON.stringify({ from, samples });
+}
+
+/**
+ * Validates one message of `deploymentId`'s channel. `oldestMs` is the start of the live window:
+ * older samples are of no use to anyone and are refused too.
+ */
+export function parseRemoteMessage(deploymentId: string, message: Buffer, now: number, oldestMs: number): RemoteVerdict {
+  if (message.length > MAX_REMOTE_MESSAGE_BYTES) return { ok: false, reason: 'too_large', detail: `${message.length} bytes` };
+  let value: unknown;
+  try {
+    value = JSON.parse(message.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'bad_json', detail: 'not JSON' };
+  }
+  const parsed = messageSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  const samples = parsed.data.samples as Sample[];
+  for (const sample of samples) {
+    if (sample.deploymentId !== deploymentId) return { ok: false, reason: 'wrong_deployment', detail: `a sample of ${sample.deploymentId} on ${deploymentId}'s channel` };
+    if (sample.ts > now + FUTURE_TOLERANCE_MS) return { ok: false, reason: 'clock_skew', detail: `a sample stamped ${sample.ts - now} ms ahead of this instance's clock` };
+    if (sample.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: `a sample older than the live window` };
+  }
+  return { ok: true, from: parsed.data.from, samples };
+}
