@@ -154,6 +154,27 @@ describe.skipIf(skip)('websocket feed', () => {
     expect((await client.closed).code).toBe(CLOSE.tooBig);
   });
 
+  it('leaves no subscriber behind clients that vanish while their token is verified', async () => {
+    const { app, feed, url } = await startInstance({ authDelayMs: 30 });
+    try {
+      const jwt = await token(['dep-ghost']);
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 30 }, async () => {
+          const client = connect(`${url}?token=${jwt}`);
+          await client.opened.catch(() => undefined);
+          client.send({ type: 'subscribe', deploymentId: 'dep-ghost' });
+          client.socket.terminate();
+          await client.closed;
+        }));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(feed.stats()).toMatchObject({ subscribers: 0, subscriptions: 0 });
+      expect(feed.stats().closedDuringAuth).toBeGreaterThan(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('closes a stalled client as slow while a reading client keeps receiving', async () => {
     const { url, feed } = await start({ maxBufferedBytes: 64 * 1024, slowGraceMs: 1_000 });
     const jwt = await token(['dep-slow']);
