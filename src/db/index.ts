@@ -1,6 +1,6 @@
 export { Database, POSTGRES } from './database.js';
 export type { DatabaseOptions } from './database.js';
-export { startEmbeddedPostgres } from './embedded-postgres.js';
+export { prepareEmbeddedPostgres } from './embedded-postgres.js';
 export type { EmbeddedPostgresHandle } from './embedded-postgres.js';
 export { migrate } from './migrate.js';
 export { migrations, ROUTING_CHANGED_CHANNEL } from './migrations.js';
