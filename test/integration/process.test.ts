@@ -1,6 +1,6 @@
 /** The service as an operator runs it: `node dist/main.js` (here through tsx, no build needed). */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,7 +54,7 @@ describe('the service process', () => {
       const port = await freePort();
       const pgPort = await freePort();
       // It accepts (and holds) the connections the service's pool tries meanwhile.
-      const held = new Set<import('node:net').Socket>();
+      const held = new Set<Socket>();
       const squatter = createServer((socket) => held.add(socket));
       await new Promise<void>((resolve) => squatter.listen(pgPort, '127.0.0.1', resolve));
       const proc = runMain(embeddedEnv(port, pgPort, dir));
