@@ -1,12 +1,16 @@
 /**
  * A flood of bad input from every side: websocket clients with bad tokens, malformed, oversized
  * and unauthorised frames; bad HTTP requests; fuzzed routing rows (random unicode, rule injection,
- * impossible ports and middlewares) and a service with an injecting label. Each attempt has the
- * answer it must get; anything else is counted as wrong. Every fuzzed domain contains "evil", so
- * a published rule that contains it is an injected route.
+ * impossible ports and middlewares, a middleware nested 9,000 levels deep, prototype keys,
+ * lookalike, reserved and public-suffix hosts); forged, oversized and skewed messages on the
+ * Redis channels; tokens valid for months and clients that vanish mid-authentication; and a
+ * service with an injecting label. Each attempt has the answer it must get; anything else is
+ * counted as wrong. Every fuzzed domain contains "evil", so a published rule that contains it is
+ * an injected route.
  */
 import { connect } from 'node:net';
 import type Docker from 'dockerode';
+import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { WebSocket } from 'ws';
 import { NETWORK } from './cluster.js';
@@ -22,11 +26,11 @@ export interface BadInputTally {
   wrong: string[];
 }
 
-export type BadInputStats = Record<'websocket' | 'http' | 'rows' | 'labels', BadInputTally>;
+export type BadInputStats = Record<'websocket' | 'http' | 'rows' | 'redis' | 'labels', BadInputTally>;
 
 export function emptyBadInputStats(): BadInputStats {
   const tally = () => ({ tried: 0, rejectedRight: 0, wrong: [] });
-  return { websocket: tally(), http: tally(), rows: tally(), labels: tally() };
+  return { websocket: tally(), http: tally(), rows: tally(), redis: tally(), labels: tally() };
 }
 
 function note(tally: BadInputTally, ok: boolean, what: string): void {
@@ -112,6 +116,85 @@ export async function websocketFlood(instance: ServiceInstance, secret: string, 
     const outcome = await wsExchange(url, frames, ok, 3000);
     note(tally, ok(outcome), `${what}: errors ${outcome.errors.join(',') || 'none'}, close ${outcome.closeCode}`);
   }
+
+  // A token valid for 60 days (past setTimeout's range) must stay connected, not be closed at once.
+  const longLived = await feedToken(secret, [deployments[0]!], '60d');
+  const kept = await wsExchange(`${base}?token=${longLived}`, [subscribe(deployments[0]!)], () => false, 2_000);
+  note(tally, kept.closeCode === undefined && kept.errors.length === 0, `60-day token: errors ${kept.errors.join(',') || 'none'}, close ${kept.closeCode}`);
+
+  // Clients that subscribe and vanish before their token is verified must leave no subscriber.
+  const before = await feedCounts(instance);
+  await Promise.all(Array.from({ length: 50 }, () => vanishDuringAuth(`${base}?token=${good}`, subscribe(deployments[0]!))));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const after = await feedCounts(instance);
+  note(tally, after.subscribers <= before.subscribers && after.subscriptions <= before.subscriptions, `vanishing clients: subscribers ${before.subscribers} → ${after.subscribers}, subscriptions ${before.subscriptions} → ${after.subscriptions}`);
+}
+
+async function feedCounts(instance: ServiceInstance): Promise<{ subscribers: number; subscriptions: number; remoteRejected: number }> {
+  const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as { feed: { subscribers: number; subscriptions: number; remoteRejected: number } };
+  return report.feed;
+}
+
+function vanishDuringAuth(url: string, frame: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    socket.on('open', () => {
+      socket.send(frame);
+      socket.terminate();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+  });
+}
+
+// --- Redis channels ----------------------------------------------------------------------------
+
+/** Marks forged messages, so that the soak's own sample recorder ignores them. */
+export const FORGED_FROM = 'soak-forged';
+
+/**
+ * Publishes forged messages on a watched deployment's channel, as anyone who can reach Redis can:
+ * each instance must drop every one (its rejection counter grows by as many) and keep running.
+ */
+export async function redisForgery(redisUrl: string, instances: readonly ServiceInstance[], deploymentId: string, tally: BadInputTally): Promise<void> {
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch {
+    return; // Redis is down (a fault): nothing to forge through.
+  }
+  const sample = {
+    containerId: 'f'.repeat(64), deploymentId, nodeId: 'forged', serviceId: null, taskId: null, ts: Date.now(), cpuPercent: 1, memoryBytes: 1, memoryLimitBytes: null, pids: 1,
+    netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 0, netTxDelta: 0, blockReadDelta: 0, blockWriteDelta: 0, netRxRate: 0, netTxRate: 0, blockReadRate: 0, blockWriteRate: 0,
+  };
+  const forged: Array<[string, string | Buffer]> = [
+    ['null', 'null'],
+    ['an array', '[]'],
+    ['not JSON', '{"from":'],
+    ['string-typed metrics', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, cpuPercent: '99' }] })],
+    ['ts 1e300', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, ts: 1e300 }] })],
+    ['ten minutes ahead', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, ts: Date.now() + 600_000 }] })],
+    ['100 KB extra field', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, extra: 'x'.repeat(100_000) }] })],
+    ['another deployment', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, deploymentId: `${deploymentId}-other` }] })],
+    ['prototype key', `{"from":"${FORGED_FROM}","samples":[],"__proto__":{"polluted":true}}`],
+    ['deep nesting', `{"from":"${FORGED_FROM}","samples":[${'['.repeat(5_000)}${']'.repeat(5_000)}]}`],
+    ['2 MB message', Buffer.alloc(2 * 1024 * 1024, 0x20)],
+  ];
+  try {
+    const before = await Promise.all(instances.map((instance) => feedCounts(instance).catch(() => undefined)));
+    for (const [, message] of forged) await client.publish(`swarm-edge:metrics:${deploymentId}`, message);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (const [i, instance] of instances.entries()) {
+      const after = await feedCounts(instance).catch(() => undefined);
+      const start = before[i];
+      if (start === undefined) continue; // not answering before the round: a fault's business, not this check's
+      const dropped = after === undefined ? -1 : after.remoteRejected - start.remoteRejected;
+      for (const [what] of forged) note(tally, after !== undefined && dropped >= forged.length, `${instance.name}, ${what}: ${after === undefined ? 'instance not answering' : `${dropped} of ${forged.length} dropped`}`);
+    }
+  } finally {
+    client.disconnect();
+  }
 }
 
 // --- HTTP --------------------------------------------------------------------------------------
@@ -171,6 +254,11 @@ export interface FuzzedRow {
   readonly values: Record<string, unknown>;
 }
 
+/** JSON written as it is (a document too deep for JSON.stringify to build). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 /** Rows that would route to a real deployment were they not invalid, each with the field to blame. */
 export function fuzzedRows(round: number, deploymentId: string, random: () => number): FuzzedRow[] {
   const id = (n: number) => `${BAD_PREFIX}${round}-${n}`;
@@ -191,6 +279,15 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
     ['middleware', { domain: `mw2-${d}`, middleware: { ipAllowList: { sourceRange: ['not-an-ip'] } } }],
     ['middleware', { domain: `mw3-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a\r\nInjected: 1' } } } }],
     ['deployment_id', { domain: `dep-${d}`, deployment_id: 'dep`) || Host(`evil.test' }],
+    ['middleware', { domain: `deep-${d}`, middleware: new RawJson(`{"a":${'['.repeat(9_000)}${']'.repeat(9_000)}}`) }],
+    ['middleware', { domain: `proto-mw-${d}`, middleware: new RawJson('{"headers":{"customRequestHeaders":{"__proto__":"x"}}}') }],
+    ['middleware', { domain: `big-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a'.repeat(70_000) } } } }],
+    ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
+    ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
+    ['domain', { domain: `${INJECTION_MARK}-${round}\u3002soak\u3002test` }],
+    ['domain', { domain: `\uff45vil-${round}.soak.test` }],
+    ['domain', { domain: `${INJECTION_MARK}-${round}.localhost` }],
+    ['domain', { domain: '*.co.uk' }],
   ];
   return rows.map(([field, values], n) => ({ id: id(n), field, values: { deployment_id: deploymentId, domain: d, target_port: 8080, ...values } }));
 }
@@ -199,7 +296,7 @@ export async function insertFuzzedRows(db: pg.Pool, rows: readonly FuzzedRow[]):
   for (const row of rows) {
     const values = { id: row.id, ...row.values };
     const columns = Object.keys(values);
-    const params = Object.values(values).map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v));
+    const params = Object.values(values as Record<string, unknown>).map((v) => (v instanceof RawJson ? v.text : v !== null && typeof v === 'object' ? JSON.stringify(v) : v));
     await db.query(`INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, params);
   }
 }

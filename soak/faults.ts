@@ -3,6 +3,8 @@
  * back (dockerd answering, PostgreSQL accepting, the instance serving). Recovery — the service
  * healthy again — is measured by the caller from that moment.
  */
+import { execFileSync } from 'node:child_process';
+import { statfsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Cluster } from './cluster.js';
@@ -22,10 +24,26 @@ export interface FaultContext {
 export interface Fault {
   readonly name: string;
   /** What it breaks. */
-  readonly affects: 'docker' | 'postgres' | 'metrics-db' | 'redis' | 'instance';
+  readonly affects: 'docker' | 'postgres' | 'metrics-db' | 'redis' | 'instance' | 'disk';
   /** The /health dependency that must report it while it lasts, if any. */
   readonly dependency?: string;
   run(ctx: FaultContext): Promise<void>;
+}
+
+/** The size of instance a's routes directory (a tmpfs mounted by the soak, see mountRoutesTmpfs). */
+const ROUTES_TMPFS_SIZE = '64m';
+
+/** Instance a's routes directory on its own small filesystem, so that the disk-full fault can fill it. */
+export function mountRoutesTmpfs(directory: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${ROUTES_TMPFS_SIZE}`, 'tmpfs', directory]);
+}
+
+export function unmountRoutesTmpfs(directory: string): void {
+  try {
+    execFileSync('umount', ['-l', directory]);
+  } catch {
+    // not mounted (the soak stopped before)
+  }
 }
 
 /** Stops one of the harness's servers for `ms`, then starts it again on the same state and port. */
@@ -93,6 +111,34 @@ export const FAULTS: readonly Fault[] = [
       termExitCodes.push(await b.terminate());
       b.start();
       await b.ready();
+    },
+  },
+  {
+    name: 'routes directory of instance a full (its tmpfs shrunk to what it holds), then grown',
+    affects: 'disk',
+    dependency: 'routes',
+    run: async ({ instances, outageMs }) => {
+      const directory = instances[0]!.dynamicDir;
+      const stats = statfsSync(directory);
+      const used = (stats.blocks - stats.bfree) * stats.bsize;
+      // Room for what is there and a page more: the next publish's staged copy cannot fit.
+      execFileSync('mount', ['-o', `remount,size=${used + 4096}`, directory]);
+      try {
+        await sleep(outageMs);
+      } finally {
+        execFileSync('mount', ['-o', `remount,size=${ROUTES_TMPFS_SIZE}`, directory]);
+      }
+    },
+  },
+  {
+    name: 'the Redis publisher lock holder paused (SIGSTOP) past the lock TTL, then resumed',
+    affects: 'instance',
+    run: async ({ instances }) => {
+      const routers = await Promise.all(instances.map((instance) => instance.router()));
+      const holder = instances[routers.findIndex((router) => router?.redis?.holder === true)] ?? instances[1]!;
+      // The lock's TTL is 15 s: the other router takes over and publishes while this one sleeps;
+      // when it wakes, whatever write it had under way must be refused.
+      await holder.pause(20_000);
     },
   },
   {

@@ -134,6 +134,28 @@ export class ServiceInstance {
     await this.stopWith('SIGKILL', 10_000);
   }
 
+  /** Freezes the process (SIGSTOP) for `ms`, as a stalled VM or a debugger would, then resumes it. */
+  async pause(ms: number): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exited()) return;
+    proc.child.kill('SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
+      proc.child.kill('SIGCONT');
+    }
+  }
+
+  /** The /health router component (publishing state, Redis lock). */
+  async router(): Promise<{ redis?: { holder: boolean } | null } | undefined> {
+    try {
+      const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
+      return ((await response.json()) as { components?: { router?: { redis?: { holder: boolean } | null } } }).components?.router;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** SIGTERM; resolves with the exit code (null if it had to be killed). */
   async terminate(timeoutMs = 40_000): Promise<number | null> {
     return this.stopWith('SIGTERM', timeoutMs);

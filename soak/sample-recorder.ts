@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Sample } from '../src/metrics/index.js';
+import { FORGED_FROM } from './bad-input.js';
 
 /** The fields of a sample the checks use: counters and their deltas. */
 export type RecordedSample = Pick<Sample,
@@ -34,7 +35,14 @@ export class SampleRecorder {
   }
 
   private record(message: string): void {
-    const body = JSON.parse(message) as { from: string; samples: RecordedSample[] };
+    // The bad-input round forges messages on these channels: only the instances' own are records.
+    let body: { from: string; samples: RecordedSample[] };
+    try {
+      body = JSON.parse(message) as typeof body;
+    } catch {
+      return;
+    }
+    if (body === null || typeof body !== 'object' || typeof body.from !== 'string' || body.from === FORGED_FROM || !Array.isArray(body.samples)) return;
     this.messages += 1;
     let containers = this.byInstance.get(body.from);
     if (containers === undefined) this.byInstance.set(body.from, (containers = new Map<string, RecordedSample[]>()));

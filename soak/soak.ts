@@ -11,7 +11,7 @@
  * them, a flood of bad input. It exits non-zero on any loss, stale or missing route, crash,
  * injected route, or fault the service did not recover from.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort, missingTools } from '../test/harness/index.js';
-import { checkRowsRejected, createInjectingService, emptyBadInputStats, fuzzedRows, httpFlood, INJECTION_MARK, insertFuzzedRows, websocketFlood } from './bad-input.js';
+import { checkRowsRejected, createInjectingService, emptyBadInputStats, fuzzedRows, httpFlood, INJECTION_MARK, insertFuzzedRows, redisForgery, websocketFlood } from './bad-input.js';
 import { NETWORK, startCluster } from './cluster.js';
-import { FAULTS, type FaultContext } from './faults.js';
+import { FAULTS, mountRoutesTmpfs, unmountRoutesTmpfs, type FaultContext } from './faults.js';
 import { FeedReader, feedToken, StalledClient } from './feed-clients.js';
 import { ServiceInstance, type HealthBody } from './instance.js';
 import { checkMetrics, type Interval } from './metrics-check.js';
@@ -83,6 +83,10 @@ try {
       STATS_SOURCE: 'cgroup',
     }, dir);
     instances.push(instance);
+    if (name === 'a') {
+      mkdirSync(instance.dynamicDir, { recursive: true });
+      mountRoutesTmpfs(instance.dynamicDir);
+    }
     instance.start();
   }
   await Promise.all(instances.map((i) => i.ready()));
@@ -156,6 +160,7 @@ try {
       await websocketFlood(instance, SECRET, deployments, badInput.websocket);
       await httpFlood(instance, badInput.http);
     }
+    await redisForgery(cluster.redis.url, instances, workload.steady[0]!, badInput.redis);
     await sleep(3_000);
     for (const instance of instances) await checkRowsRejected(instance, TOKEN, rows, badInput.rows);
   };
@@ -256,6 +261,7 @@ try {
     await instance.kill();
     instance.close();
   }
+  if (instances[0]) unmountRoutesTmpfs(instances[0].dynamicDir);
   await db.end().catch(() => undefined);
   await cluster.destroy();
 }
