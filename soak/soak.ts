@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort, missingTools } from '../test/harness/index.js';
+import { freePort, missingTools, waitFor } from '../test/harness/index.js';
 import { checkRowsRejected, createInjectingService, emptyBadInputStats, fuzzedRows, httpFlood, INJECTION_MARK, insertFuzzedRows, redisForgery, websocketFlood } from './bad-input.js';
 import { NETWORK, startCluster } from './cluster.js';
 import { FAULTS, mountRoutesTmpfs, unmountRoutesTmpfs, type FaultContext } from './faults.js';
@@ -90,6 +90,8 @@ try {
     instance.start();
   }
   await Promise.all(instances.map((i) => i.ready()));
+  // The schema is migrated in the background: rows can be seeded once PostgreSQL is up.
+  await waitFor('the schema migrated', async () => (await instances[0]!.health())?.dependencies.postgres?.status === 'up', 60_000, 200);
   await recorder.start();
   log(`instances up: ${instances.map((i) => `${i.name} on :${i.port}`).join(', ')}`);
 
