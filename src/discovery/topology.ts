@@ -68,7 +68,8 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' ?
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 
 function labelsOf(value: unknown): Record<string, string> {
-  const labels: Record<string, string> = {};
+  // No prototype: a label named __proto__ or constructor is a label like any other.
+  const labels = Object.create(null) as Record<string, string>;
   for (const [key, v] of Object.entries(obj(value))) if (typeof v === 'string') labels[key] = v;
   return labels;
 }

@@ -16,4 +16,14 @@ describe('reuseUnchanged', () => {
     expect(next[2]).not.toBe(previous[2]);
     expect(next.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd']);
   });
+
+  it('compares a middleware nested 9,000 levels deep without overflowing, as a changed row', () => {
+    const deep = () => JSON.parse(`{"a":${'['.repeat(9000)}${']'.repeat(9000)}}`) as unknown;
+    const previous = [row('a', { middleware: deep() }), row('b')];
+    let next: RoutingRow[] = [];
+    expect(() => (next = reuseUnchanged(previous, [row('a', { middleware: deep() }), row('b')]))).not.toThrow();
+    // Compared by identity: a matcher would walk the deep document to describe it.
+    expect(next[0] === previous[0]).toBe(false);
+    expect(next[1] === previous[1]).toBe(true);
+  });
 });
