@@ -11,7 +11,17 @@ import type { MetricsFeed } from '../feed/metrics-feed.js';
 import { CLOSE, MAX_PAYLOAD_BYTES } from '../feed/protocol.js';
 
 export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: MetricsFeed; authenticate: FeedAuthenticator }): Promise<void> {
-  await app.register(websocket, { options: { maxPayload: MAX_PAYLOAD_BYTES } });
+  await app.register(websocket, {
+    options: { maxPayload: MAX_PAYLOAD_BYTES },
+    // Anyone can send an oversized frame (ws closes with 1009, then emits the error) or reset a
+    // connection: a counter and a debug line, never an error-level log with a stack that any
+    // client can flood (the plugin's default handler logs each at error).
+    errorHandler: (error, socket, request) => {
+      deps.feed.socketError();
+      request.log.debug({ err: error }, 'feed socket error');
+      if (socket.readyState === socket.OPEN) socket.terminate();
+    },
+  });
   app.route<{ Querystring: { token?: string } }>({
     method: 'GET',
     url: '/ws/metrics',
@@ -26,12 +36,6 @@ export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: Met
       const early: Array<[Buffer, boolean]> = [];
       const hold = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
       socket.on('message', hold);
-      // Anyone can send an oversized frame (ws closes with 1009 and emits the error): a debug line
-      // and a counter, never an error-level log with a stack that a client can flood.
-      socket.on('error', (error) => {
-        deps.feed.socketError();
-        request.log.debug({ err: error }, 'feed socket error');
-      });
       try {
         const grant = await deps.authenticate(token);
         socket.off('message', hold);

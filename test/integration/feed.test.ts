@@ -2,7 +2,7 @@
  * The websocket feed over real sockets: authentication, protocol errors, a stalled client closed
  * as slow while a reading client keeps up, and two instances sharing a real Redis.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pino from 'pino';
@@ -26,8 +26,12 @@ interface Instance {
   redis?: Redis;
 }
 
+/** Log lines at error level or above, across every instance of this file. */
+const errorLines: string[] = [];
+const errorLog = pino({ level: 'debug' }, { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) });
+
 async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {}): Promise<Instance> {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ loggerInstance: errorLog as FastifyBaseLogger });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 }) : undefined;
   redis?.on('error', () => undefined);
@@ -152,6 +156,8 @@ describe.skipIf(skip)('websocket feed', () => {
     await waitFor('still serving', () => client.frames.some((f) => f.type === 'subscribed'), 5_000, 20);
     client.send('x'.repeat(1024 * 1024));
     expect((await client.closed).code).toBe(CLOSE.tooBig);
+    // Anyone can send one: counted and logged at debug, never at error with a stack.
+    expect(errorLines).toEqual([]);
   });
 
   it('leaves no subscriber behind clients that vanish while their token is verified', async () => {
