@@ -31,7 +31,7 @@ const errorLines: string[] = [];
 const errorLog = pino({ level: 'debug' }, { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) });
 
 async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {}): Promise<Instance> {
-  const app = Fastify({ loggerInstance: errorLog as FastifyBaseLogger });
+  const app = Fastify({ loggerInstance: errorLog });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 }) : undefined;
   redis?.on('error', () => undefined);
