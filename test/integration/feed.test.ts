@@ -28,7 +28,7 @@ interface Instance {
 
 /** Log lines at error level or above, across every instance of this file. */
 const errorLines: string[] = [];
-const errorLog = pino({ level: 'debug' }, { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) });
+const errorLog: FastifyBaseLogger = pino({ level: 'debug' }, { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) });
 
 async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {}): Promise<Instance> {
   const app = Fastify({ loggerInstance: errorLog });
