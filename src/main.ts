@@ -1,6 +1,7 @@
 /** Starts the service: load the config, build the app, listen, stop cleanly on SIGTERM, SIGINT or SIGHUP. */
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildApp } from './app.js';
+import { errorMessage } from './lib/errors.js';
 
 function readConfig(): Config {
   try {
@@ -18,7 +19,7 @@ function readConfig(): Config {
 const config = readConfig();
 const app = await buildApp(config).catch((error: unknown) => {
   // No logger yet either: say what failed, plainly, rather than an opaque crash.
-  process.stderr.write(`swarm-edge: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`swarm-edge: could not start: ${errorMessage(error)}\n`);
   process.exit(1);
 });
 

@@ -4,13 +4,14 @@
  * health registry either way. The service starts and serves /health whether or not PostgreSQL is
  * up; the loops that need it ask isReady().
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type pg from 'pg';
 import type { HealthRegistry } from '../health/index.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { migrate } from './migrate.js';
 import { migrations } from './migrations.js';
 import { createPool } from './pool.js';
+import { errorMessage } from '../lib/errors.js';
 
 export const POSTGRES = 'postgres';
 
@@ -27,7 +28,7 @@ export class Database {
 
   constructor(
     options: DatabaseOptions,
-    private readonly deps: { log: FastifyBaseLogger; health: HealthRegistry },
+    private readonly deps: { log: Logger; health: HealthRegistry },
   ) {
     deps.health.register(POSTGRES, { enabled: true });
     this.pool = createPool({ connectionString: options.url, applicationName: 'swarm-edge' }, deps.log, (error) =>
@@ -80,7 +81,7 @@ export class Database {
       }
       this.deps.health.up(POSTGRES);
     } catch (error) {
-      this.deps.health.down(POSTGRES, (error as Error).message);
+      this.deps.health.down(POSTGRES, errorMessage(error));
       throw error;
     }
   }

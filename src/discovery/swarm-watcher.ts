@@ -12,7 +12,7 @@
  * jitter, and reconciles again: nothing stays stale.
  */
 import type Docker from 'dockerode';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
@@ -66,7 +66,7 @@ export class SwarmWatcher {
 
   constructor(
     private readonly options: SwarmWatcherOptions,
-    private readonly deps: { docker: DockerApi; log: FastifyBaseLogger; health: HealthRegistry },
+    private readonly deps: { docker: DockerApi; log: Logger; health: HealthRegistry },
   ) {
     this.resync = new PeriodicJob({
       name: 'swarm-resync',

@@ -5,6 +5,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { isIdentifier } from '../lib/identifiers.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface FeedAuthConfig {
   readonly mode: 'jwt' | 'none';
@@ -46,7 +47,7 @@ export function createFeedAuthenticator(config: FeedAuthConfig): FeedAuthenticat
       };
       ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
     } catch (error) {
-      throw new FeedAuthError(`invalid token: ${(error as Error).message}`);
+      throw new FeedAuthError(`invalid token: ${errorMessage(error)}`);
     }
     const claim = payload.deployments;
     if (!Array.isArray(claim) || claim.length === 0 || claim.length > 10_000) {

@@ -13,7 +13,7 @@
  * the process down.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type { Redis } from 'ioredis';
 import type { WebSocket } from 'ws';
 import { isIdentifier } from '../lib/identifiers.js';
@@ -76,7 +76,7 @@ export class MetricsFeed {
 
   constructor(
     private readonly options: FeedOptions,
-    private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: FastifyBaseLogger },
+    private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: Logger },
   ) {
     deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       try {

@@ -6,14 +6,15 @@
  * short (the retry is already due, and a stream of triggers against a failing dependency would
  * otherwise retry it in a hot loop), unless the caller knows the cause is gone (`urgent`).
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from './logger.js';
 import { backoffDelay, failureLogLevel, type BackoffPolicy } from './backoff.js';
+import { errorMessage } from './errors.js';
 
 export interface PeriodicJobOptions {
   readonly name: string;
   readonly intervalMs: number;
   readonly run: () => Promise<void>;
-  readonly log: FastifyBaseLogger;
+  readonly log: Logger;
   /** Upper bound of the random delay before the first run. Default: no delay. */
   readonly firstRunJitterMs?: number;
   /** When set, a failed run is retried after a backoff delay instead of the interval. */
@@ -110,7 +111,7 @@ export class PeriodicJob {
       failed = true;
       this.stats.failures += 1;
       this.stats.consecutiveFailures += 1;
-      this.stats.lastError = error instanceof Error ? error.message : String(error);
+      this.stats.lastError = errorMessage(error);
       if (this.options.backoff) {
         nextDelay = backoffDelay(this.options.backoff, this.stats.consecutiveFailures - 1, this.options.random);
       }

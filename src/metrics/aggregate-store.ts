@@ -6,7 +6,7 @@
  * breaker. While the database is away the breaker is open, nothing is attempted, and rows wait in
  * the buffer; when it is full the oldest are dropped and counted. Nothing else is ever dropped.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type pg from 'pg';
 import { createBreaker, type Breaker } from '../lib/breaker.js';
 import { failureLogLevel } from '../lib/backoff.js';
@@ -26,6 +26,7 @@ import {
   TIMESCALEDB_LICENSE,
   type StorageKind,
 } from './storage-schema.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface StoreOptions {
   readonly bufferMaxRows: number;
@@ -65,7 +66,7 @@ export class AggregateStore {
 
   constructor(
     private readonly options: StoreOptions,
-    private readonly deps: { pool: Pick<pg.Pool, 'query' | 'connect'>; log: FastifyBaseLogger },
+    private readonly deps: { pool: Pick<pg.Pool, 'query' | 'connect'>; log: Logger },
   ) {
     this.breaker = createBreaker((rows: AggregateRow[]) => this.insert(rows), {
       name: 'metrics-database',
@@ -151,7 +152,7 @@ export class AggregateStore {
         this.rollupFrom = Math.min(this.rollupFrom ?? earliest, earliest);
       } catch (error) {
         this.s.batchesFailed += 1;
-        this.s.lastError = (error as Error).message;
+        this.s.lastError = errorMessage(error);
         this.consecutiveFailures += 1;
         this.deps.log[failureLogLevel(this.consecutiveFailures)](
           { err: error, buffered: this.buffer.length, breaker: this.breaker.state() },

@@ -4,11 +4,12 @@
  * running when the next is due makes that next one skip (counted and logged), and collection
  * resumes on the following slot.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import { failureLogLevel } from '../lib/backoff.js';
 import type { LocalContainers } from './local-containers.js';
 import { toSample, type RawStats, type Sample } from './sample.js';
 import type { StatsSource } from './sources/stats-source.js';
+import { errorMessage } from '../lib/errors.js';
 
 export type SamplesListener = (samples: readonly Sample[]) => void;
 
@@ -49,7 +50,7 @@ export class Collector {
 
   constructor(
     private readonly options: { intervalMs: number },
-    private readonly deps: { containers: LocalContainers; source: StatsSource; log: FastifyBaseLogger },
+    private readonly deps: { containers: LocalContainers; source: StatsSource; log: Logger },
   ) {}
 
   onSamples(listener: SamplesListener): void {
@@ -143,7 +144,7 @@ export class Collector {
     } catch (error) {
       this.s.errors += 1;
       this.s.consecutiveErrors += 1;
-      this.s.lastError = (error as Error).message;
+      this.s.lastError = errorMessage(error);
       this.deps.log[failureLogLevel(this.s.consecutiveErrors)]({ err: error }, 'collection failed');
       return [];
     } finally {

@@ -13,3 +13,5 @@ export { CgroupStatsSource } from './sources/cgroup-source.js';
 export { DockerStatsSource } from './sources/docker-source.js';
 export type { LocalContainer, StatsSource } from './sources/stats-source.js';
 export { createStatsSource } from './sources/select-source.js';
+export { metricsPlugin } from './metrics-plugin.js';
+export { metricsProblems } from './metrics-health.js';

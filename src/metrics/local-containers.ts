@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../discovery/docker-client.js';
 import { isIdentifier } from '../lib/identifiers.js';
 import type { LocalContainer } from './sources/stats-source.js';
@@ -42,7 +42,7 @@ export class LocalContainers {
 
   constructor(
     private readonly options: { labelPrefix: string; procRoot: string; needsInspect: boolean; timeoutMs: number },
-    private readonly deps: { docker: Docker; resolveDeployments: DeploymentResolver | undefined; log: FastifyBaseLogger },
+    private readonly deps: { docker: Docker; resolveDeployments: DeploymentResolver | undefined; log: Logger },
   ) {}
 
   stats() {

@@ -2,14 +2,14 @@
  * The optional Redis connection (REDIS_URL). ioredis reconnects by itself; this wires its state to
  * the health registry. Redis is never critical: without it the service runs single-instance.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import { Redis } from 'ioredis';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay } from '../lib/backoff.js';
 
 export const REDIS = 'redis';
 
-export function createRedis(url: string, deps: { health: HealthRegistry; log: FastifyBaseLogger }, name = 'swarm-edge'): Redis {
+export function createRedis(url: string, deps: { health: HealthRegistry; log: Logger }, name = 'swarm-edge'): Redis {
   const redis = new Redis(url, {
     connectionName: name,
     lazyConnect: true,

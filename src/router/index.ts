@@ -10,3 +10,4 @@ export { renderTraefikConfig, routeName, TraefikRenderer, UNAVAILABLE_PATH } fro
 export type { DynamicConfig, RenderOptions, RenderResult, RouteState, RouteStatus } from './traefik-config.js';
 export { DEFAULT_HOST_POLICY, reservedFromList } from './host-policy.js';
 export type { HostPolicy, HostSharing } from './host-policy.js';
+export { routerPlugin } from './router-plugin.js';

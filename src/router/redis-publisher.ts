@@ -18,9 +18,10 @@
  * written or deleted by anyone else).
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type { Redis } from 'ioredis';
 import type { DynamicConfig } from './traefik-config.js';
+import { errorMessage } from '../lib/errors.js';
 
 /**
  * Flattens a config into Traefik KV pairs: object keys lowercased as Traefik's KV reader expects
@@ -116,7 +117,7 @@ export class RedisPublisher {
   constructor(
     private readonly redis: Redis,
     private readonly root: string,
-    private readonly deps: { log: FastifyBaseLogger; onFailure?: () => void; onSynced?: (error: Error | undefined) => void },
+    private readonly deps: { log: Logger; onFailure?: () => void; onSynced?: (error: Error | undefined) => void },
   ) {
     this.lockKey = `swarm-edge-lock:${root}`;
   }
@@ -160,7 +161,7 @@ export class RedisPublisher {
         this.deps.onSynced?.(undefined);
       } catch (error) {
         this.consecutiveFailures += 1;
-        this.lastError = error instanceof Error ? error.message : String(error);
+        this.lastError = errorMessage(error);
         this.failingSince ??= Date.now();
         this.deps.onFailure?.();
         this.deps.onSynced?.(error instanceof Error ? error : new Error(String(error)));

@@ -11,12 +11,13 @@
  * The publisher owns the `routes` entry of /health: down ("not yet published") until the first
  * publish, and down with the error while the file or the Redis tree cannot be written.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import type { Topology } from '../discovery/index.js';
 import type { RedisPublisher } from './redis-publisher.js';
 import type { TraefikFileWriter } from './traefik-file-writer.js';
 import { TraefikRenderer, type RenderOptions, type RouteStatus } from './traefik-config.js';
 import type { RoutingRow } from './routing-table.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface RouterTelemetry {
   published(result: { changed: boolean; renderMs: number; writeMs: number; convergenceMs: number; routes: number; rejected: number }): void;
@@ -91,7 +92,7 @@ export class RoutePublisher {
       redis: RedisPublisher | undefined;
       telemetry: RouterTelemetry;
       health?: PublisherHealth;
-      log: FastifyBaseLogger;
+      log: Logger;
     },
   ) {
     this.renderer = new TraefikRenderer(options);
@@ -204,7 +205,7 @@ export class RoutePublisher {
       if (this.fileFailure === undefined) {
         this.deps.log.error({ err: error, file: this.deps.file.file }, 'could not write the routes file; keeping the last good one and retrying');
       }
-      this.fileFailure ??= { error: error instanceof Error ? error.message : String(error), since: Date.now() };
+      this.fileFailure ??= { error: errorMessage(error), since: Date.now() };
       this.reportHealth();
       throw error;
     }

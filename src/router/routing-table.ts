@@ -4,9 +4,10 @@
  * listening connection, and on the resync tick. A failed load keeps the last good rows and says
  * so: the router never publishes from a table it could not read.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../lib/logger.js';
 import pg from 'pg';
-import { errorMessage, isConnectionError, ROUTING_CHANGED_CHANNEL } from '../db/index.js';
+import { isConnectionError, ROUTING_CHANGED_CHANNEL } from '../db/index.js';
+import { errorMessage } from '../lib/errors.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { jsonEqual, type JsonLimits } from '../lib/json-bounds.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
@@ -78,7 +79,7 @@ export class RoutingTable {
       /** Called when a load failed because the connection is gone (not for query errors). */
       onConnectionFailure: (error: Error) => void;
       health: RoutingTableHealth;
-      log: FastifyBaseLogger;
+      log: Logger;
     },
   ) {
     this.loader = new PeriodicJob({

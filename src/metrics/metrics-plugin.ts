@@ -1,0 +1,191 @@
+/**
+ * The metrics streamer role as a fastify plugin: the collector, the live cache, the minute
+ * aggregates and their store, and the websocket feed, with their routes, health, telemetry and
+ * start/stop hooks. It takes the shared parts as options and owns everything else.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createPool } from '../db/index.js';
+import { deploymentsOfContainers } from '../discovery/index.js';
+import { createFeedAuthenticator } from '../feed/feed-auth.js';
+import { MetricsFeed } from '../feed/metrics-feed.js';
+import { registerFeedRoutes, registerObservabilityRoutes, registerUiRoutes } from '../http/index.js';
+import { PeriodicJob } from '../lib/periodic-job.js';
+import type { SharedParts } from '../shared-parts.js';
+import { AggregateStore } from './aggregate-store.js';
+import { Aggregator } from './aggregator.js';
+import { Collector } from './collector.js';
+import { LiveCache } from './live-cache.js';
+import { LocalContainers } from './local-containers.js';
+import { metricsProblems } from './metrics-health.js';
+import { registerMetricsTelemetry } from './metrics-telemetry.js';
+import { createStatsSource } from './sources/select-source.js';
+
+const METRICS = 'metrics';
+
+export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): Promise<void> {
+  const { config, database, docker, redis, health, telemetry } = shared;
+  const log = app.log.child({ module: 'metrics' });
+  const metrics = config.metrics;
+  const ownPool = config.metricsDatabaseUrl !== undefined && config.metricsDatabaseUrl !== shared.databaseUrl;
+  const metricsPool = ownPool
+    ? createPool({ connectionString: config.metricsDatabaseUrl, applicationName: 'swarm-edge-metrics', max: 4 }, log)
+    : database.pool;
+  const source =
+    shared.statsSource ??
+    createStatsSource(metrics.source, {
+      docker,
+      cgroupRoot: metrics.cgroupRoot,
+      procRoot: metrics.procRoot,
+      dockerConcurrency: metrics.dockerConcurrency,
+      timeoutMs: 10_000,
+    });
+  const containers = new LocalContainers(
+    { labelPrefix: config.labelPrefix, procRoot: metrics.procRoot, needsInspect: source.name === 'cgroup', timeoutMs: 10_000 },
+    {
+      docker,
+      log,
+      // Swarm containers whose deployment is only on their service's labels: the router knows.
+      resolveDeployments: async (ids) => (database.isReady() ? deploymentsOfContainers(database.pool, ids) : new Map()),
+    },
+  );
+  const collector = new Collector({ intervalMs: metrics.intervalMs }, { containers, source, log });
+  const cache = new LiveCache({ windowMs: metrics.liveWindowMs, maxContainers: 50_000, maxBytes: metrics.liveMaxBytes });
+  // A window is written once the next tick after its end has had time to land.
+  const aggregator = new Aggregator({ graceMs: metrics.intervalMs + 2_000 });
+  const store = new AggregateStore(
+    {
+      bufferMaxRows: metrics.bufferMaxRows,
+      batchRows: 5_000,
+      retentionDays: metrics.retentionDays,
+      rollupRetentionDays: metrics.rollupRetentionDays,
+      statementTimeoutMs: 10_000,
+    },
+    { pool: metricsPool, log },
+  );
+  const feedLog = app.log.child({ module: 'feed' });
+  const feed = new MetricsFeed(
+    {
+      maxBufferedBytes: config.feed.maxBufferedBytes,
+      slowGraceMs: config.feed.slowGraceMs,
+      maxSubscriptions: config.feed.maxSubscriptions,
+      heartbeatMs: config.feed.heartbeatMs,
+      windowMs: metrics.liveWindowMs,
+    },
+    { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, feedLog) } : undefined, log: feedLog },
+  );
+  const authenticate = createFeedAuthenticator({
+    mode: config.feed.auth,
+    secret: config.feed.jwtSecret,
+    jwksUrl: config.feed.jwksUrl,
+    issuer: config.feed.issuer,
+    audience: config.feed.audience,
+    requireExpiry: config.feed.requireExpiry,
+  });
+  if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
+  else if (!authenticate.configured) log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
+
+  const writeFinished = () => {
+    store.enqueue(aggregator.takeFinished(Date.now()));
+    return store.flush();
+  };
+  collector.onSamples((samples) => {
+    // Subscribers first: the rest is off their latency path. (A snapshot cannot miss these
+    // samples: subscribing is another event, never between these calls.)
+    feed.publishLocal(samples);
+    cache.add(samples);
+    aggregator.add(samples);
+    void writeFinished();
+  });
+
+  health.register(METRICS, { enabled: true, optional: true });
+  const evaluate = () => {
+    const c = collector.stats();
+    const problems = metricsProblems({
+      now: Date.now(),
+      intervalMs: metrics.intervalMs,
+      lastCollectionAt: c.lastCollectionAt,
+      lastCollectionError: c.lastError,
+      storageBreaker: store.breakerState(),
+      statsBreaker: source.breakerState?.(),
+    });
+    if (problems.length === 0) health.up(METRICS);
+    else health.down(METRICS, problems.join('; '));
+  };
+  const upkeep = new PeriodicJob({
+    name: 'metrics-flush',
+    intervalMs: metrics.intervalMs,
+    log,
+    run: async () => {
+      evaluate();
+      await writeFinished();
+    },
+  });
+  const maintenance = new PeriodicJob({
+    name: 'metrics-maintenance',
+    intervalMs: 300_000,
+    firstRunJitterMs: 5_000,
+    backoff: { baseMs: 5_000, maxMs: 300_000 },
+    log,
+    run: () => store.maintain(),
+  });
+
+  const report = () => ({
+    node: { source: source.name, intervalMs: metrics.intervalMs },
+    collection: collector.stats(),
+    source: source.stats(),
+    containers: containers.stats(),
+    storage: store.stats(),
+    aggregator: aggregator.stats(),
+    feed: feed.stats(),
+    liveCache: cache.stats(),
+  });
+  registerObservabilityRoutes(app, { report });
+  await registerFeedRoutes(app, { feed, authenticate });
+  registerUiRoutes(app);
+  health.addComponent(METRICS, () => {
+    const r = report();
+    return {
+      source: r.node.source,
+      lastCollectionAt: r.collection.lastCollectionAt ?? null,
+      containers: r.collection.containersSampled,
+      bufferedRows: r.storage.bufferedRows,
+      storageBreaker: r.storage.breaker.state,
+      subscribers: r.feed.subscribers,
+    };
+  });
+  registerMetricsTelemetry(telemetry, {
+    collection: () => collector.stats(),
+    storage: () => store.stats(),
+    feed: () => feed.stats(),
+    liveCache: () => cache.stats(),
+    breakers: () => ({
+      metrics_database: store.breakerState() === 'closed' ? 0 : 1,
+      ...(source.breakerState ? { docker_stats: source.breakerState() === 'closed' ? 0 : 1 } : {}),
+    }),
+  });
+
+  app.addHook('onReady', () => {
+    collector.start();
+    upkeep.start();
+    maintenance.start();
+    feed.start();
+    return Promise.resolve();
+  });
+  app.addHook('onClose', async () => {
+    await collector.stop();
+    await Promise.all([upkeep.stop(), maintenance.stop()]);
+    await feed.stop();
+    // What is finished is written before exit; the window in progress is not finished.
+    await writeFinished().catch(() => undefined);
+    if (store.stats().bufferedRows > 0) log.warn({ buffered: store.stats().bufferedRows }, 'exiting with metrics windows not written (database unreachable)');
+    if (ownPool) await metricsPool.end().catch(() => undefined);
+  });
+}
+
+/** The feed's own Redis connection: a subscribed connection can run no other command. */
+function feedSubscriber(redis: NonNullable<SharedParts['redis']>, log: FastifyInstance['log']): NonNullable<SharedParts['redis']> {
+  const sub = redis.duplicate({ connectionName: 'swarm-edge-feed' });
+  // The main connection reports Redis health; this one only needs its errors handled.
+  sub.on('error', (error: Error) => log.debug({ err: error }, 'redis feed connection error'));
+  return sub;
+}
