@@ -35,8 +35,7 @@ function routesSortTogether(outputs: readonly RouteOutput[]): boolean {
 /**
  * Writes each map as the routes' sections in order, then points every route at its place in the
  * new document. A section is copied from wherever the route's bytes are (the arena, or the last
- * document); consecutive sections that were already consecutive there, with the separator
- * between them, are copied as one run: after a small change, each map is a few long copies.
+ * document); see DocumentWriter for how copies merge into runs.
  */
 function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
   const maps = outputs.length > 0 ? MAP_KEYS : MAP_KEYS.slice(0, 1);
@@ -46,86 +45,128 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
     while (at < outputs.length && compare(outputs[at]!.name, shared.name) < 0) at++;
     return at;
   });
-
-  // The exact size, so that the document is written once into its own buffer.
-  let size = OPEN.length + CLOSE.length + (maps.length - 1) * SEPARATOR.length;
-  for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
-  /** Non-empty sections: within a map, a separator between consecutive ones. */
-  let sections = SHARED_MIDDLEWARES.length;
-  for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
-  for (const output of outputs) {
-    size += output.routersLength + output.servicesLength + output.middlewaresLength;
-    sections += output.middlewaresLength > 0 ? 3 : 2;
-  }
-  size += (sections - maps.length) * SEPARATOR.length;
-
-  const body = Buffer.allocUnsafe(size);
-  /** Where the next byte goes; bytes before it may still wait in the pending run. */
-  let at = 0;
-  let runSource: Buffer | undefined;
-  let runStart = 0;
-  let runEnd = 0;
-  let runTarget = 0;
-  const flush = () => {
-    if (runSource !== undefined) body.set(runSource.subarray(runStart, runEnd), runTarget);
-    runSource = undefined;
-  };
-  const put = (bytes: Uint8Array) => {
-    flush();
-    body.set(bytes, at);
-    at += bytes.length;
-  };
-  /** New offsets per output, by map: filled in as the sections are laid out. */
+  const writer = new DocumentWriter(documentSize(outputs, maps));
+  /** New offsets per output, by map, filled in as the sections are laid out. */
   const placed: Record<MapKey, number[]> = { middlewares: [], routers: [], services: [] };
 
-  put(OPEN);
+  writer.put(OPEN);
   for (const key of maps) {
-    if (key !== 'middlewares') put(SEPARATOR);
-    put(MAP_OPEN[key]);
+    if (key !== 'middlewares') writer.put(SEPARATOR);
+    writer.put(MAP_OPEN[key]);
+    writer.openMap();
     const offsets = placed[key];
-    let first = true;
     let shared = 0;
-    for (let i = 0; i <= outputs.length; i++) {
-      if (key === 'middlewares') {
-        for (; shared < SHARED_MIDDLEWARES.length && sharedAt[shared] === i; shared++) {
-          if (!first) put(SEPARATOR);
-          put(SHARED_MIDDLEWARES[shared]!.bytes);
-          first = false;
-        }
-      }
-      if (i === outputs.length) break;
+    const putShared = (before: number) => {
+      for (; key === 'middlewares' && shared < SHARED_MIDDLEWARES.length && sharedAt[shared] === before; shared++) writer.entry(SHARED_MIDDLEWARES[shared]!.bytes);
+    };
+    for (let i = 0; i < outputs.length; i++) {
+      putShared(i);
       const output = outputs[i]!;
-      const length = output.length(key);
-      if (length === 0) {
-        offsets.push(at);
-        continue;
-      }
-      const start = output.at(key);
-      if (!first && output.bytes === runSource && start === runEnd + SEPARATOR.length && runSource[runEnd] === SEPARATOR[0] && runSource[runEnd + 1] === SEPARATOR[1]) {
-        // Already right after the previous section, with the separator: the run grows.
-        runEnd = start + length;
-        offsets.push(at + SEPARATOR.length);
-        at += SEPARATOR.length + length;
-        continue;
-      }
-      // put() has flushed the previous run: the separator, or the map's opening, came last.
-      if (!first) put(SEPARATOR);
-      runSource = output.bytes;
-      runStart = start;
-      runEnd = start + length;
-      runTarget = at;
-      offsets.push(at);
-      at += length;
-      first = false;
+      offsets.push(writer.section(output.bytes, output.at(key), output.length(key)));
     }
-    put(MAP_CLOSE);
+    putShared(outputs.length);
+    writer.put(MAP_CLOSE);
   }
-  put(CLOSE);
-  if (at !== size) throw new Error(`document size ${at}, expected ${size}`);
+  writer.put(CLOSE);
+  const body = writer.finish();
   for (let i = 0; i < outputs.length; i++) {
     outputs[i]!.placeIn(body, placed.middlewares[i] ?? 0, placed.routers[i] ?? 0, placed.services[i] ?? 0);
   }
   return body;
+}
+
+/**
+ * The document's exact size, so that it is written once into its own buffer. Layout: OPEN, the
+ * maps (each MAP_OPEN, its non-empty sections joined by SEPARATOR, MAP_CLOSE) joined by
+ * SEPARATOR, CLOSE; the shared middlewares are sections of the middlewares map.
+ */
+function documentSize(outputs: readonly RouteOutput[], maps: readonly MapKey[]): number {
+  let size = OPEN.length + CLOSE.length + (maps.length - 1) * SEPARATOR.length;
+  for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
+  let sections = SHARED_MIDDLEWARES.length;
+  for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
+  for (const output of outputs) {
+    size += output.totalLength;
+    sections += output.sectionCount;
+  }
+  // One separator between consecutive sections of a map: one fewer than its sections, per map.
+  return size + (sections - maps.length) * SEPARATOR.length;
+}
+
+/**
+ * Writes a document of a known size. Within a map, sections are joined by SEPARATOR; a section
+ * that sat right after the previous one in the same source buffer, with the separator between
+ * them (the last document, where the routes were in the same order), extends the pending copy
+ * instead of starting one: after a small change, each map is a few long copies.
+ */
+class DocumentWriter {
+  private readonly body: Buffer;
+  /** Where the next byte goes; bytes before it may still wait in the pending run. */
+  private at = 0;
+  private firstInMap = true;
+  /** The pending copy: source[runStart, runEnd) goes to body[runTarget...]. */
+  private runSource: Buffer | undefined;
+  private runStart = 0;
+  private runEnd = 0;
+  private runTarget = 0;
+
+  constructor(private readonly size: number) {
+    this.body = Buffer.allocUnsafe(size);
+  }
+
+  /** Bytes of the document's frame (openings, closings, separators between maps). */
+  put(bytes: Uint8Array): void {
+    this.flush();
+    this.body.set(bytes, this.at);
+    this.at += bytes.length;
+  }
+
+  openMap(): void {
+    this.firstInMap = true;
+  }
+
+  /** A whole entry of its own (a shared middleware), after a separator unless first in its map. */
+  entry(bytes: Uint8Array): void {
+    if (!this.firstInMap) this.put(SEPARATOR);
+    this.put(bytes);
+    this.firstInMap = false;
+  }
+
+  /** A route's section (skipped when empty); returns where it starts in the document. */
+  section(source: Buffer, start: number, length: number): number {
+    if (length === 0) return this.at;
+    if (!this.firstInMap && this.continuesRun(source, start)) {
+      this.runEnd = start + length;
+      this.at += SEPARATOR.length + length;
+      return this.at - length;
+    }
+    if (!this.firstInMap) this.put(SEPARATOR);
+    this.flush();
+    this.runSource = source;
+    this.runStart = start;
+    this.runEnd = start + length;
+    this.runTarget = this.at;
+    this.at += length;
+    this.firstInMap = false;
+    return this.runTarget;
+  }
+
+  finish(): Buffer {
+    this.flush();
+    if (this.at !== this.size) throw new Error(`document size ${this.at}, expected ${this.size}`);
+    return this.body;
+  }
+
+  /** Whether the section starts right after the pending run in its source, past a separator. */
+  private continuesRun(source: Buffer, start: number): boolean {
+    const end = this.runEnd;
+    return source === this.runSource && start === end + SEPARATOR.length && source[end] === SEPARATOR[0] && source[end + 1] === SEPARATOR[1];
+  }
+
+  private flush(): void {
+    if (this.runSource !== undefined) this.body.set(this.runSource.subarray(this.runStart, this.runEnd), this.runTarget);
+    this.runSource = undefined;
+  }
 }
 
 /**
@@ -159,16 +200,16 @@ function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
 
 function compact(outputs: readonly RouteOutput[]): void {
   let size = 0;
-  for (const output of outputs) size += output.routersLength + output.servicesLength + output.middlewaresLength;
+  for (const output of outputs) size += output.totalLength;
   const store = Buffer.allocUnsafe(size);
   let at = 0;
   for (const output of outputs) {
+    const middlewaresAt = at;
+    at += output.section('middlewares').copy(store, at);
     const routersAt = at;
     at += output.section('routers').copy(store, at);
     const servicesAt = at;
     at += output.section('services').copy(store, at);
-    const middlewaresAt = at;
-    at += output.section('middlewares').copy(store, at);
     output.placeIn(store, middlewaresAt, routersAt, servicesAt);
   }
 }

@@ -33,11 +33,18 @@ export const MAP_KEYS = ['middlewares', 'routers', 'services'] as const;
 export type MapKey = (typeof MAP_KEYS)[number];
 
 /**
- * A route's share of the document: its routers, its service and its middlewares (possibly none),
+ * A route's share of the document: its middlewares (possibly none), its routers and its service,
  * one line each (`   "name": {...}`, see configEntry), UTF-8. The lines of a section are joined
  * by ",\n". The sections are first in a ByteArena chunk, then in the last document the route was
  * assembled into (see placeIn): no Buffer object per route, and a document where little changed
  * is copied from the previous one in a few long runs.
+ *
+ * Invariants, kept here and nowhere else:
+ * - fields, setters and the arena layout all follow the document's order of maps (MAP_KEYS:
+ *   middlewares, routers, services);
+ * - once rendered, routers and services are never empty (a route has at least one router and one
+ *   service); only middlewares may be;
+ * - `bytes === NO_BYTES` exactly when the sections are not here (never rendered, or cleared).
  *
  * A slot that renderRoute fills, rather than a new object per rendering: the renderer's entry for
  * a row is its route's output (it extends this class), so that a cold render keeps one object per
@@ -48,48 +55,88 @@ export class RouteOutput {
   state: 'active' | 'no-replicas' = 'no-replicas';
   servers = 0;
   warnings: readonly string[] = NO_WARNINGS;
-  bytes: Buffer = NO_BYTES;
-  /** Where each section starts in `bytes`, and its length in bytes. */
-  routersAt = 0;
-  routersLength = 0;
-  servicesAt = 0;
-  servicesLength = 0;
-  middlewaresAt = 0;
-  middlewaresLength = 0;
+  private bytesHere: Buffer = NO_BYTES;
+  /** Where each section starts in `bytes`, and its length in bytes, in MAP_KEYS order. */
+  private middlewaresAt = 0;
+  private middlewaresLength = 0;
+  private routersAt = 0;
+  private routersLength = 0;
+  private servicesAt = 0;
+  private servicesLength = 0;
 
   constructor(readonly name: string) {}
 
+  /** The buffer the sections are in (an arena chunk or a document). */
+  get bytes(): Buffer {
+    return this.bytesHere;
+  }
+
   at(key: MapKey): number {
-    return key === 'routers' ? this.routersAt : key === 'services' ? this.servicesAt : this.middlewaresAt;
+    switch (key) {
+      case 'middlewares':
+        return this.middlewaresAt;
+      case 'routers':
+        return this.routersAt;
+      case 'services':
+        return this.servicesAt;
+    }
   }
 
   length(key: MapKey): number {
-    return key === 'routers' ? this.routersLength : key === 'services' ? this.servicesLength : this.middlewaresLength;
+    switch (key) {
+      case 'middlewares':
+        return this.middlewaresLength;
+      case 'routers':
+        return this.routersLength;
+      case 'services':
+        return this.servicesLength;
+    }
+  }
+
+  /** The three sections' bytes in all. */
+  get totalLength(): number {
+    return this.middlewaresLength + this.routersLength + this.servicesLength;
+  }
+
+  /** Non-empty sections: routers and services always, middlewares when the route has any. */
+  get sectionCount(): number {
+    return this.middlewaresLength > 0 ? 3 : 2;
   }
 
   /** The section's bytes, as a view (not a copy). */
   section(key: MapKey): Buffer {
     const at = this.at(key);
-    return this.bytes.subarray(at, at + this.length(key));
+    return this.bytesHere.subarray(at, at + this.length(key));
   }
 
-  /** Whether the sections are here: rendered, and not cleared since (a route's routers are never empty). */
+  /** Whether the sections are here: rendered, and not cleared since. */
   get hasSections(): boolean {
-    return this.bytes !== NO_BYTES;
+    return this.bytesHere !== NO_BYTES;
+  }
+
+  /** The sections as just rendered: consecutive in `bytes` from `start`, in MAP_KEYS order. */
+  rendered(bytes: Buffer, start: number, middlewaresLength: number, routersLength: number, servicesLength: number): void {
+    this.bytesHere = bytes;
+    this.middlewaresAt = start;
+    this.middlewaresLength = middlewaresLength;
+    this.routersAt = start + middlewaresLength;
+    this.routersLength = routersLength;
+    this.servicesAt = this.routersAt + routersLength;
+    this.servicesLength = servicesLength;
+  }
+
+  /** Points the route at a buffer that holds its sections (same lengths) at these offsets. */
+  placeIn(bytes: Buffer, middlewaresAt: number, routersAt: number, servicesAt: number): void {
+    this.bytesHere = bytes;
+    this.middlewaresAt = middlewaresAt;
+    this.routersAt = routersAt;
+    this.servicesAt = servicesAt;
   }
 
   /** Forgets the sections: the buffer they were in (an arena chunk, an old document) may be freed. */
   clearSections(): void {
-    this.bytes = NO_BYTES;
-    this.routersAt = this.routersLength = this.servicesAt = this.servicesLength = this.middlewaresAt = this.middlewaresLength = 0;
-  }
-
-  /** Points the route at a document that holds its sections at these offsets. */
-  placeIn(document: Buffer, middlewaresAt: number, routersAt: number, servicesAt: number): void {
-    this.bytes = document;
-    this.middlewaresAt = middlewaresAt;
-    this.routersAt = routersAt;
-    this.servicesAt = servicesAt;
+    this.bytesHere = NO_BYTES;
+    this.middlewaresAt = this.middlewaresLength = this.routersAt = this.routersLength = this.servicesAt = this.servicesLength = 0;
   }
 }
 
@@ -240,10 +287,35 @@ function fmix32(h: number): number {
 }
 
 /**
+ * What every route's rendering reads from the options, prepared once per renderer: the options'
+ * strings as JSON text, and the names of the labels backendOptions reads.
+ */
+export class RenderContext {
+  readonly quotedHttp: string;
+  readonly quotedHttps: string;
+  readonly quotedFallbackUrl: string;
+  readonly labels: { readonly pass: string; readonly path: string; readonly interval: string; readonly timeout: string };
+
+  constructor(readonly options: RenderOptions) {
+    this.quotedHttp = q(options.entryPoints.http);
+    this.quotedHttps = q(options.entryPoints.https);
+    this.quotedFallbackUrl = q(options.fallbackUrl);
+    const prefix = options.labelPrefix;
+    this.labels = {
+      pass: `${prefix}.pass_host_header`,
+      path: `${prefix}.healthcheck.path`,
+      interval: `${prefix}.healthcheck.interval`,
+      timeout: `${prefix}.healthcheck.timeout`,
+    };
+  }
+}
+
+/**
  * Renders the route into `output` (named already). `services` are the swarm services of the
  * route's deployment, sorted by name, at least one.
  */
-export function renderRoute(route: Route, output: RouteOutput, services: readonly SwarmService[], topology: Topology, options: RenderOptions, arena: ByteArena): void {
+export function renderRoute(route: Route, output: RouteOutput, services: readonly SwarmService[], topology: Topology, context: RenderContext, arena: ByteArena): void {
+  const options = context.options;
   const name = output.name;
   // Copied only when this route adds a warning: most share the validated route's (empty) list.
   let warnings = route.warnings;
@@ -253,7 +325,7 @@ export function renderRoute(route: Route, output: RouteOutput, services: readonl
   };
   const quoted = q(name);
   const servers = serversFor(route, services, topology, options, warn);
-  const backend = backendOptions(services, options.labelPrefix, warn);
+  const backend = backendOptions(services, context.labels, warn);
   const live = servers.length > 0;
 
   let middlewaresText = '';
@@ -275,29 +347,22 @@ export function renderRoute(route: Route, output: RouteOutput, services: readonl
     routeMiddlewares = UNAVAILABLE_MIDDLEWARE_LIST;
   }
 
-  const quotedOptions = quotedOf(options);
   const rule = ruleFor(route);
   const priority = priorityFor(route);
-  const entryPoint = route.tls ? quotedOptions.https : quotedOptions.http;
+  const entryPoint = route.tls ? context.quotedHttps : context.quotedHttp;
   let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
-  if (route.tls) routersText += `,\n${routerLine(suffixed(quoted, '-http'), quotedOptions.http, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
-  const serviceText = serviceLine(route, name, quoted, servers, quotedOptions.fallbackUrl, backend);
+  if (route.tls) routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
+  const serviceText = serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend);
 
-  // One write for the three sections; their byte lengths are their lengths when all is ASCII.
-  const { bytes, start, length } = arena.write(routersText + serviceText + middlewaresText);
-  const ascii = length === routersText.length + serviceText.length + middlewaresText.length;
+  // One write for the three sections, in MAP_KEYS order; byte lengths are lengths when all is ASCII.
+  const { bytes, start, length } = arena.write(middlewaresText + routersText + serviceText);
+  const ascii = length === middlewaresText.length + routersText.length + serviceText.length;
+  const middlewaresLength = ascii ? middlewaresText.length : Buffer.byteLength(middlewaresText);
   const routersLength = ascii ? routersText.length : Buffer.byteLength(routersText);
-  const servicesLength = ascii ? serviceText.length : Buffer.byteLength(serviceText);
   output.state = live ? 'active' : 'no-replicas';
   output.servers = servers.length;
   output.warnings = warnings;
-  output.bytes = bytes;
-  output.routersAt = start;
-  output.routersLength = routersLength;
-  output.servicesAt = start + routersLength;
-  output.servicesLength = servicesLength;
-  output.middlewaresAt = start + routersLength + servicesLength;
-  output.middlewaresLength = length - routersLength - servicesLength;
+  output.rendered(bytes, start, middlewaresLength, routersLength, length - middlewaresLength - routersLength);
 }
 
 const REDIRECT_MIDDLEWARE_LIST = q(REDIRECT_MIDDLEWARE);
@@ -309,18 +374,6 @@ const UNAVAILABLE_MIDDLEWARE_LIST = q(UNAVAILABLE_MIDDLEWARE);
  */
 function suffixed(quotedName: string, suffix: string): string {
   return `${quotedName.slice(0, -1)}${suffix}"`;
-}
-
-/** The options' strings as JSON text, quoted once per options object rather than once per route. */
-const quotedOptions = new WeakMap<RenderOptions, { http: string; https: string; fallbackUrl: string }>();
-
-function quotedOf(options: RenderOptions): { http: string; https: string; fallbackUrl: string } {
-  let quoted = quotedOptions.get(options);
-  if (quoted === undefined) {
-    quoted = { http: q(options.entryPoints.http), https: q(options.entryPoints.https), fallbackUrl: q(options.fallbackUrl) };
-    quotedOptions.set(options, quoted);
-  }
-  return quoted;
 }
 
 /**
@@ -419,16 +472,8 @@ interface BackendOptions {
   readonly healthCheck: { interval?: string; path: string; timeout?: string } | undefined;
 }
 
-/** The label names backendOptions reads, per label prefix (built once, not per route). */
-const backendLabels = new Map<string, { pass: string; path: string; interval: string; timeout: string }>();
-
 /** Backend settings from the deployment's service labels; bad values are ignored with a warning. */
-function backendOptions(services: readonly SwarmService[], prefix: string, warn: (message: string) => void): BackendOptions {
-  let keys = backendLabels.get(prefix);
-  if (keys === undefined) {
-    keys = { pass: `${prefix}.pass_host_header`, path: `${prefix}.healthcheck.path`, interval: `${prefix}.healthcheck.interval`, timeout: `${prefix}.healthcheck.timeout` };
-    backendLabels.set(prefix, keys);
-  }
+function backendOptions(services: readonly SwarmService[], keys: RenderContext['labels'], warn: (message: string) => void): BackendOptions {
   const labels = services[0]?.labels ?? {};
   let passHostHeader: boolean | undefined;
   const pass = labels[keys.pass];

@@ -19,7 +19,7 @@ import { ByteArena } from './byte-arena.js';
 import { ClaimIndex } from './claim-index.js';
 import { DEFAULT_HOST_POLICY, type HostPolicy } from './host-policy.js';
 import { assembleDocument } from './config-document.js';
-import { compare, renderRoute, routeName, RouteOutput, type RenderOptions } from './route-render.js';
+import { compare, RenderContext, renderRoute, routeName, RouteOutput, type RenderOptions } from './route-render.js';
 import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
@@ -84,16 +84,18 @@ class RowEntry extends RouteOutput {
   /** The deployment's services, as of services index `indexVersion`. */
   services: SwarmService[] | undefined = undefined;
   indexVersion = -1;
-  /**
-   * The route's status, and the swarm objects its output (the inherited fields, while
-   * `hasSections`) was rendered from: the services, the task list of the first (most deployments
-   * have one service: no array per row for it), of the others.
-   */
+  /** The route's status as last rendered. */
   status: RouteStatus | undefined = undefined;
+  /**
+   * The swarm objects the output (the inherited fields, while `hasSections`) was rendered from:
+   * the services and node map, the task list of the first service, and those of the others. Most
+   * deployments have one service, so its tasks are kept without an array around them; only
+   * rememberInputs and tasksRendered know this.
+   */
   renderedServices: readonly SwarmService[] = NOTHING;
-  renderedTasks: readonly SwarmTask[] | undefined = undefined;
-  renderedMoreTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = NOTHING;
   renderedNodes: Topology['nodes'] | undefined = undefined;
+  private firstTasks: readonly SwarmTask[] | undefined = undefined;
+  private moreTasks: ReadonlyArray<readonly SwarmTask[] | undefined> = NOTHING;
 
   /** The row's id; with deploymentId, domain and pathPrefix (bounded in length), what statuses and logs name it by. */
   readonly id: string;
@@ -119,9 +121,17 @@ class RowEntry extends RouteOutput {
     this.id = row.id;
   }
 
+  /** Remembers what the output was rendered from (or what equals it), for compareInputs. */
+  rememberInputs(services: readonly SwarmService[], topology: Topology): void {
+    this.renderedServices = services;
+    this.renderedNodes = topology.nodes;
+    this.firstTasks = topology.tasks.get(services[0]!.id);
+    this.moreTasks = services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
+  }
+
   /** The task list of rendered service i, as rendered. */
   tasksRendered(i: number): readonly SwarmTask[] | undefined {
-    return i === 0 ? this.renderedTasks : this.renderedMoreTasks[i - 1];
+    return i === 0 ? this.firstTasks : this.moreTasks[i - 1];
   }
 }
 
@@ -154,11 +164,15 @@ export class TraefikRenderer {
   /** Where routes rendered by this call wait for the document (see assemble). */
   private readonly arena = new ByteArena();
 
+  /** What every route's rendering reads from the options, prepared once. */
+  private readonly context: RenderContext;
+
   /** `nameOf` is routeName; tests pass another to force a collision. */
   constructor(
-    private readonly options: RenderOptions,
+    options: RenderOptions,
     private readonly nameOf: (route: Pick<Route, 'id' | 'deploymentId'>) => string = routeName,
   ) {
+    this.context = new RenderContext(options);
     this.hostPolicy = options.hostPolicy ?? DEFAULT_HOST_POLICY;
     this.defaults = { certResolver: options.defaultCertResolver, hosts: this.hostPolicy };
   }
@@ -217,17 +231,14 @@ export class TraefikRenderer {
       }
       const inputs = entry.hasSections ? this.compareInputs(entry, services, topology) : 'different';
       if (inputs === 'different') {
-        renderRoute(route, entry, services, topology, this.options, this.arena);
+        renderRoute(route, entry, services, topology, this.context, this.arena);
         entry.status = routeStatus(entry, entry.state, { router: entry.name, servers: entry.servers, warnings: entry.warnings });
         rendered += 1;
       }
       if (inputs !== 'identical') {
         // Rendered now, or the same content in new objects: remember them, so that the next
         // comparison is by identity.
-        entry.renderedServices = services;
-        entry.renderedTasks = topology.tasks.get(services[0]!.id);
-        entry.renderedMoreTasks = services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
-        entry.renderedNodes = topology.nodes;
+        entry.rememberInputs(services, topology);
       }
       outputs.push(entry);
       outputStatuses.push(statuses.length);
