@@ -38,6 +38,12 @@ export class ClaimIndex<E> {
     }
   }
 
+  /** Every claim of the key, oldest first. */
+  all(key: string): readonly E[] {
+    const claim = this.claims.get(key);
+    return claim === undefined ? [] : Array.isArray(claim) ? claim : [claim];
+  }
+
   /** The oldest claim of the key. */
   holder(key: string): E | undefined {
     const claim = this.claims.get(key);

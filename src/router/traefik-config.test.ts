@@ -171,6 +171,15 @@ describe('renderTraefikConfig', () => {
       expect(state(statuses, 'y')?.state).toBe('active');
     });
 
+    it('decides an unchanged exact host again when an older wildcard over it comes or goes', () => {
+      const exact = row('x', { deployment_id: 'dep-b', domain: 'shop.apps.example.com', created_ms: 2 });
+      const wildcard = row('w', { deployment_id: 'dep-a', domain: '*.apps.example.com', created_ms: 1 });
+      const renderer = new TraefikRenderer(options);
+      expect(state(renderer.render([exact], hostTopo).statuses, 'x')?.state).toBe('active');
+      expect(state(renderer.render([wildcard, exact], hostTopo).statuses, 'x')?.state).toBe('rejected');
+      expect(state(renderer.render([exact], hostTopo).statuses, 'x')?.state).toBe('active');
+    });
+
     it('names the raw domains when case or a trailing dot made two strings one host', () => {
       const rows = [
         row('r1', { deployment_id: 'dep-a', domain: 'pay.example.com', created_ms: 1 }),
@@ -402,7 +411,7 @@ describe('TraefikRenderer', () => {
    * Names that are prefixes of other routes' names or of the shared middlewares' names: their
    * entries interleave, and the document is assembled entry by entry instead of route by route.
    */
-  const PREFIXED = ['p', 'p-http', 'p-h', 'p-compress-z', 'edge', 'edge-redirect', 'edge-unavailable-x', 'p-', 'q', 'q-a', 'z', 'e'];
+  const PREFIXED = ['p', 'p-http', 'p-h', 'p-compress-z', 'edge', 'edge-redirect', 'edge-unavailable-x', 'p-', 'q', 'q-a', 'z', 'e', 'q-b', 'zz'];
   const prefixedName = (route: { id: string }) => PREFIXED[Number(route.id.slice(1))]!;
 
   it.each([
@@ -416,8 +425,9 @@ describe('TraefikRenderer', () => {
       seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
       return (seed >>> 8) % n;
     };
-    const domains = ['a.example.com', 'b.example.com', '*.w.example.com', 'c.example.com', 'bad domain'];
-    const pool = Array.from({ length: 12 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '', ssl_enabled: i % 2 === 0, middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null }));
+    // Hosts shared across deployments, a wildcard and an exact host under it, ages out of id order.
+    const domains = ['a.example.com', 'b.example.com', '*.w.example.com', 'c.example.com', 'bad domain', 'x.w.example.com', 'A.example.com.'];
+    const pool = Array.from({ length: 14 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '', ssl_enabled: i % 2 === 0, middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null, created_ms: (i * 7) % 5 }));
     let live = pool.slice(0, 8);
     let svcs = [0, 1, 2].map((i) => service(`s${i}`, `dep-${i}`));
     let tks = [task('t0', 's0', '10.0.0.2'), task('t1', 's1', '10.0.1.2')];

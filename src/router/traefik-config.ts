@@ -256,11 +256,12 @@ export class TraefikRenderer {
   /**
    * Keeps, per host and path and per host, the valid rows that claim it, oldest first. Only rows
    * that came or went since the last render are looked up: the walk above already marked every
-   * row it saw with this generation. When any did, every row's conflict is decided again (a few
-   * map look-ups per row, and only on a change of rows, never of the swarm alone).
+   * row it saw with this generation. A row's conflict depends only on the claims of its own host,
+   * and, for an exact host, on the wildcard one label above it: so only the rows of the hosts that
+   * rows came to or left are decided again, and every row when a wildcard came or went.
    */
   private updateClaims(valid: readonly RowEntry[], added: readonly RowEntry[], generation: number): void {
-    let changed = added.length > 0;
+    let everyRow = false;
     if (added.length > valid.length / 2) {
       // Most rows are new (the first render, or the whole table changed): rebuilding the maps
       // costs less than removing every old row from them.
@@ -268,18 +269,24 @@ export class TraefikRenderer {
       this.hostClaims.clear();
       this.lastRows = [];
       added = valid;
+      everyRow = true;
     }
+    const touched = new Set<string>();
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
-      changed = true;
       this.claims.remove(entry.matchKey, entry);
       this.hostClaims.remove(entry.hostKey, entry);
+      touched.add(entry.hostKey);
+      if (entry.route!.wildcard) everyRow = true;
     }
     for (const entry of added) {
       this.claims.add(entry.matchKey, entry);
       this.hostClaims.add(entry.hostKey, entry);
+      touched.add(entry.hostKey);
+      if (entry.route!.wildcard) everyRow = true;
     }
-    if (changed) for (const entry of valid) entry.conflict = this.conflictOf(entry);
+    if (everyRow) for (const entry of valid) entry.conflict = this.conflictOf(entry);
+    else for (const key of touched) for (const entry of this.hostClaims.all(key)) entry.conflict = this.conflictOf(entry);
     this.lastRows = valid;
   }
 
