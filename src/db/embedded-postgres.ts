@@ -65,83 +65,93 @@ export async function prepareEmbeddedPostgres(options: { dataDir: string; port: 
   }
   const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
   if (fresh) await writeFile(passwordFile, password + '\n', { mode: 0o600 });
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${DATABASE}`;
+  return new EmbeddedPostgresServer(databaseDir, options.port, password, log);
+}
 
-  let server: EmbeddedPostgres | undefined;
-  let stopped = false;
-  let retry: NodeJS.Timeout | undefined;
-  const recent: string[] = [];
+class EmbeddedPostgresServer implements EmbeddedPostgresHandle {
+  readonly url: string;
+  private server: EmbeddedPostgres | undefined;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+  /** PostgreSQL's last lines, to explain a start that failed (the package rejects with nothing). */
+  private readonly recent: string[] = [];
 
-  const start = async () => {
-    await stopOrphanedPostmaster(databaseDir, log);
-    await assertPortFree(options.port);
+  constructor(
+    readonly dataDir: string,
+    readonly port: number,
+    private readonly password: string,
+    private readonly log: Logger,
+  ) {
+    this.url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
+  }
+
+  startInBackground({ onReady, onFailure }: { onReady: () => void; onFailure: (reason: string) => void }): void {
+    let attempt = 0;
+    const tryStart = () => {
+      if (this.stopped) return;
+      this.start().then(
+        () => {
+          if (this.stopped) void this.server?.stop();
+          else onReady();
+        },
+        (error: unknown) => {
+          const reason = errorMessage(error);
+          const delay = backoffDelay({ baseMs: 1_000, maxMs: 10_000 }, attempt++);
+          // At error once, then quietly while the cause stays (the reason is in /health).
+          this.log[attempt === 1 ? 'error' : failureLogLevel(attempt)]({ databaseDir: this.dataDir, port: this.port, retryInMs: delay, reason }, `could not start the embedded PostgreSQL: ${reason}`);
+          onFailure(reason);
+          this.retry = setTimeout(tryStart, delay);
+          this.retry.unref();
+        },
+      );
+    };
+    tryStart();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.server?.stop();
+    this.server = undefined;
+  }
+
+  private async start(): Promise<void> {
+    await stopOrphanedPostmaster(this.dataDir, this.log);
+    await assertPortFree(this.port);
     const EmbeddedPostgres = await loadEmbeddedPostgres();
     const instance = new EmbeddedPostgres({
-      databaseDir,
-      port: options.port,
+      databaseDir: this.dataDir,
+      port: this.port,
       user: 'postgres',
-      password,
+      password: this.password,
       persistent: true,
       // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
       createPostgresUser: process.getuid?.() === 0,
       postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-      onLog: (message: unknown) => {
-        const text = String(message).trim();
-        recent.push(...text.split('\n'));
-        recent.splice(0, Math.max(0, recent.length - KEPT_LOG_LINES));
-        log.debug({ postgres: text }, 'embedded postgres');
-      },
-      onError: (error: unknown) => log.warn({ err: error }, 'embedded postgres error'),
+      onLog: (message: unknown) => this.keepLog(String(message).trim()),
+      onError: (error: unknown) => this.log.warn({ err: error }, 'embedded postgres error'),
     });
-    if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
-      log.info({ databaseDir }, 'initialising the embedded PostgreSQL data directory');
+    if (!existsSync(path.join(this.dataDir, 'PG_VERSION'))) {
+      this.log.info({ databaseDir: this.dataDir }, 'initialising the embedded PostgreSQL data directory');
       await instance.initialise();
     }
-    recent.length = 0;
+    this.recent.length = 0;
     try {
       await instance.start();
     } catch (error) {
-      const said = recent.filter((line) => /FATAL|ERROR|HINT|could not|already/i.test(line)).join(' | ');
-      throw new Error(`the embedded PostgreSQL (data ${databaseDir}, port ${options.port}) exited during start: ${error instanceof Error ? error.message : said || 'no reason given'}`);
+      const said = this.recent.filter((line) => /FATAL|ERROR|HINT|could not|already/i.test(line)).join(' | ');
+      throw new Error(`the embedded PostgreSQL (data ${this.dataDir}, port ${this.port}) exited during start: ${error instanceof Error ? error.message : said || 'no reason given'}`);
     }
-    server = instance;
+    this.server = instance;
     await ensureDatabase(instance);
-    log.info({ databaseDir, port: options.port }, 'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)');
-  };
+    this.log.info({ databaseDir: this.dataDir, port: this.port }, 'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)');
+  }
 
-  return {
-    url,
-    dataDir: databaseDir,
-    port: options.port,
-    startInBackground: ({ onReady, onFailure }) => {
-      let attempt = 0;
-      const tryStart = () => {
-        if (stopped) return;
-        start().then(
-          () => {
-            if (stopped) void server?.stop();
-            else onReady();
-          },
-          (error: unknown) => {
-            const reason = errorMessage(error);
-            const delay = backoffDelay({ baseMs: 1_000, maxMs: 10_000 }, attempt++);
-            // At error once, then quietly while the cause stays (the reason is in /health).
-            log[attempt === 1 ? 'error' : failureLogLevel(attempt)]({ databaseDir, port: options.port, retryInMs: delay, reason }, `could not start the embedded PostgreSQL: ${reason}`);
-            onFailure(reason);
-            retry = setTimeout(tryStart, delay);
-            retry.unref();
-          },
-        );
-      };
-      tryStart();
-    },
-    stop: async () => {
-      stopped = true;
-      clearTimeout(retry);
-      await server?.stop();
-      server = undefined;
-    },
-  };
+  private keepLog(text: string): void {
+    this.recent.push(...text.split('\n'));
+    this.recent.splice(0, Math.max(0, this.recent.length - KEPT_LOG_LINES));
+    this.log.debug({ postgres: text }, 'embedded postgres');
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { deploymentsOfContainers } from '../discovery/index.js';
 import { createFeedAuthenticator } from '../feed/feed-auth.js';
 import { MetricsFeed } from '../feed/metrics-feed.js';
 import { registerFeedRoutes, registerObservabilityRoutes, registerUiRoutes } from '../http/index.js';
+import type { Logger } from '../lib/logger.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import type { SharedParts } from '../shared-parts.js';
 import { AggregateStore } from './aggregate-store.js';
@@ -23,8 +24,106 @@ import { createStatsSource } from './sources/select-source.js';
 const METRICS = 'metrics';
 
 export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): Promise<void> {
-  const { config, database, docker, redis, health, telemetry } = shared;
   const log = app.log.child({ module: 'metrics' });
+  const { config, health } = shared;
+  const pipeline = createPipeline(shared, log);
+  const { source, containers, collector, cache, aggregator, store } = pipeline;
+  const { feed, authenticate } = createFeed(shared, cache, app.log.child({ module: 'feed' }));
+
+  collector.onSamples((samples) => {
+    // Subscribers first: the rest is off their latency path. (A snapshot cannot miss these
+    // samples: subscribing is another event, never between these calls.)
+    feed.publishLocal(samples);
+    cache.add(samples);
+    aggregator.add(samples);
+    void pipeline.writeFinished();
+  });
+
+  health.register(METRICS, { enabled: true, optional: true });
+  const evaluate = () => {
+    const c = collector.stats();
+    const problems = metricsProblems({
+      now: Date.now(),
+      intervalMs: config.metrics.intervalMs,
+      lastCollectionAt: c.lastCollectionAt,
+      lastCollectionError: c.lastError,
+      storageBreaker: store.breakerState(),
+      statsBreaker: source.breakerState?.(),
+    });
+    if (problems.length === 0) health.up(METRICS);
+    else health.down(METRICS, problems.join('; '));
+  };
+  const upkeep = new PeriodicJob({
+    name: 'metrics-flush',
+    intervalMs: config.metrics.intervalMs,
+    log,
+    run: async () => {
+      evaluate();
+      await pipeline.writeFinished();
+    },
+  });
+  const maintenance = new PeriodicJob({
+    name: 'metrics-maintenance',
+    intervalMs: 300_000,
+    firstRunJitterMs: 5_000,
+    backoff: { baseMs: 5_000, maxMs: 300_000 },
+    log,
+    run: () => store.maintain(),
+  });
+
+  const report = () => ({
+    node: { source: source.name, intervalMs: config.metrics.intervalMs },
+    collection: collector.stats(),
+    source: source.stats(),
+    containers: containers.stats(),
+    storage: store.stats(),
+    aggregator: aggregator.stats(),
+    feed: feed.stats(),
+    liveCache: cache.stats(),
+  });
+  registerObservabilityRoutes(app, { report });
+  await registerFeedRoutes(app, { feed, authenticate });
+  registerUiRoutes(app);
+  health.addComponent(METRICS, () => {
+    const r = report();
+    return {
+      source: r.node.source,
+      lastCollectionAt: r.collection.lastCollectionAt ?? null,
+      containers: r.collection.containersSampled,
+      bufferedRows: r.storage.bufferedRows,
+      storageBreaker: r.storage.breaker.state,
+      subscribers: r.feed.subscribers,
+    };
+  });
+  registerMetricsTelemetry(shared.telemetry, {
+    collection: () => collector.stats(),
+    storage: () => store.stats(),
+    feed: () => feed.stats(),
+    liveCache: () => cache.stats(),
+    breakers: () => ({
+      metrics_database: store.breakerState() === 'closed' ? 0 : 1,
+      ...(source.breakerState ? { docker_stats: source.breakerState() === 'closed' ? 0 : 1 } : {}),
+    }),
+  });
+
+  app.addHook('onReady', () => {
+    collector.start();
+    upkeep.start();
+    maintenance.start();
+    feed.start();
+    return Promise.resolve();
+  });
+  app.addHook('onClose', async () => {
+    await collector.stop();
+    await Promise.all([upkeep.stop(), maintenance.stop()]);
+    await feed.stop();
+    await pipeline.close();
+  });
+}
+
+/** From containers to stored minutes: source, collector, live cache, aggregator and store. */
+function createPipeline(shared: SharedParts, log: Logger) {
+  const { config, database, docker } = shared;
   const metrics = config.metrics;
   const ownPool = config.metricsDatabaseUrl !== undefined && config.metricsDatabaseUrl !== shared.databaseUrl;
   const metricsPool = ownPool
@@ -62,16 +161,31 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     },
     { pool: metricsPool, log },
   );
-  const feedLog = app.log.child({ module: 'feed' });
+  const writeFinished = () => {
+    store.enqueue(aggregator.takeFinished(Date.now()));
+    return store.flush();
+  };
+  /** What is finished is written before exit; the window in progress is not finished. */
+  const close = async () => {
+    await writeFinished().catch(() => undefined);
+    if (store.stats().bufferedRows > 0) log.warn({ buffered: store.stats().bufferedRows }, 'exiting with metrics windows not written (database unreachable)');
+    if (ownPool) await metricsPool.end().catch(() => undefined);
+  };
+  return { source, containers, collector, cache, aggregator, store, writeFinished, close };
+}
+
+/** The websocket feed and its token check, fanned out through Redis when there is one. */
+function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
+  const { config, redis } = shared;
   const feed = new MetricsFeed(
     {
       maxBufferedBytes: config.feed.maxBufferedBytes,
       slowGraceMs: config.feed.slowGraceMs,
       maxSubscriptions: config.feed.maxSubscriptions,
       heartbeatMs: config.feed.heartbeatMs,
-      windowMs: metrics.liveWindowMs,
+      windowMs: config.metrics.liveWindowMs,
     },
-    { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, feedLog) } : undefined, log: feedLog },
+    { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, log) } : undefined, log },
   );
   const authenticate = createFeedAuthenticator({
     mode: config.feed.auth,
@@ -83,107 +197,11 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   });
   if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
   else if (!authenticate.configured) log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
-
-  const writeFinished = () => {
-    store.enqueue(aggregator.takeFinished(Date.now()));
-    return store.flush();
-  };
-  collector.onSamples((samples) => {
-    // Subscribers first: the rest is off their latency path. (A snapshot cannot miss these
-    // samples: subscribing is another event, never between these calls.)
-    feed.publishLocal(samples);
-    cache.add(samples);
-    aggregator.add(samples);
-    void writeFinished();
-  });
-
-  health.register(METRICS, { enabled: true, optional: true });
-  const evaluate = () => {
-    const c = collector.stats();
-    const problems = metricsProblems({
-      now: Date.now(),
-      intervalMs: metrics.intervalMs,
-      lastCollectionAt: c.lastCollectionAt,
-      lastCollectionError: c.lastError,
-      storageBreaker: store.breakerState(),
-      statsBreaker: source.breakerState?.(),
-    });
-    if (problems.length === 0) health.up(METRICS);
-    else health.down(METRICS, problems.join('; '));
-  };
-  const upkeep = new PeriodicJob({
-    name: 'metrics-flush',
-    intervalMs: metrics.intervalMs,
-    log,
-    run: async () => {
-      evaluate();
-      await writeFinished();
-    },
-  });
-  const maintenance = new PeriodicJob({
-    name: 'metrics-maintenance',
-    intervalMs: 300_000,
-    firstRunJitterMs: 5_000,
-    backoff: { baseMs: 5_000, maxMs: 300_000 },
-    log,
-    run: () => store.maintain(),
-  });
-
-  const report = () => ({
-    node: { source: source.name, intervalMs: metrics.intervalMs },
-    collection: collector.stats(),
-    source: source.stats(),
-    containers: containers.stats(),
-    storage: store.stats(),
-    aggregator: aggregator.stats(),
-    feed: feed.stats(),
-    liveCache: cache.stats(),
-  });
-  registerObservabilityRoutes(app, { report });
-  await registerFeedRoutes(app, { feed, authenticate });
-  registerUiRoutes(app);
-  health.addComponent(METRICS, () => {
-    const r = report();
-    return {
-      source: r.node.source,
-      lastCollectionAt: r.collection.lastCollectionAt ?? null,
-      containers: r.collection.containersSampled,
-      bufferedRows: r.storage.bufferedRows,
-      storageBreaker: r.storage.breaker.state,
-      subscribers: r.feed.subscribers,
-    };
-  });
-  registerMetricsTelemetry(telemetry, {
-    collection: () => collector.stats(),
-    storage: () => store.stats(),
-    feed: () => feed.stats(),
-    liveCache: () => cache.stats(),
-    breakers: () => ({
-      metrics_database: store.breakerState() === 'closed' ? 0 : 1,
-      ...(source.breakerState ? { docker_stats: source.breakerState() === 'closed' ? 0 : 1 } : {}),
-    }),
-  });
-
-  app.addHook('onReady', () => {
-    collector.start();
-    upkeep.start();
-    maintenance.start();
-    feed.start();
-    return Promise.resolve();
-  });
-  app.addHook('onClose', async () => {
-    await collector.stop();
-    await Promise.all([upkeep.stop(), maintenance.stop()]);
-    await feed.stop();
-    // What is finished is written before exit; the window in progress is not finished.
-    await writeFinished().catch(() => undefined);
-    if (store.stats().bufferedRows > 0) log.warn({ buffered: store.stats().bufferedRows }, 'exiting with metrics windows not written (database unreachable)');
-    if (ownPool) await metricsPool.end().catch(() => undefined);
-  });
+  return { feed, authenticate };
 }
 
 /** The feed's own Redis connection: a subscribed connection can run no other command. */
-function feedSubscriber(redis: NonNullable<SharedParts['redis']>, log: FastifyInstance['log']): NonNullable<SharedParts['redis']> {
+function feedSubscriber(redis: NonNullable<SharedParts['redis']>, log: Logger): NonNullable<SharedParts['redis']> {
   const sub = redis.duplicate({ connectionName: 'swarm-edge-feed' });
   // The main connection reports Redis health; this one only needs its errors handled.
   sub.on('error', (error: Error) => log.debug({ err: error }, 'redis feed connection error'));
