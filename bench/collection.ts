@@ -12,7 +12,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
-import { CgroupStatsSource, DockerStatsSource, LocalContainers, type LocalContainer, type StatsSource } from '../src/metrics/index.js';
+import {
+  CgroupStatsSource,
+  DockerStatsSource,
+  LocalContainers,
+  type LocalContainer,
+  type StatsSource,
+} from '../src/metrics/index.js';
 import { startSwarm } from '../test/harness/index.js';
 
 const log = pino({ level: 'silent' });
@@ -45,9 +51,22 @@ async function realContainers(count: number) {
   try {
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'bench-net']);
     for (let i = 0; i < count; i++) {
-      await swarm.cli(['run', '-d', '--network', 'bench-net', '--label', `cloud.obiente.deployment_id=dep-${i % 10}`, swarm.image, 'sleep', '100000']);
+      await swarm.cli([
+        'run',
+        '-d',
+        '--network',
+        'bench-net',
+        '--label',
+        `cloud.obiente.deployment_id=dep-${i % 10}`,
+        swarm.image,
+        'sleep',
+        '100000',
+      ]);
     }
-    const list = await new LocalContainers({ labelPrefix: 'cloud.obiente', procRoot: '/proc', needsInspect: true, timeoutMs: 30_000 }, { docker: swarm.docker, resolveDeployments: undefined, log }).list();
+    const list = await new LocalContainers(
+      { labelPrefix: 'cloud.obiente', procRoot: '/proc', needsInspect: true, timeoutMs: 30_000 },
+      { docker: swarm.docker, resolveDeployments: undefined, log },
+    ).list();
     const daemonPid = Number(readFileSync(path.join(swarm.root, 'docker.pid'), 'utf8'));
     const cgroup = new CgroupStatsSource({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc' });
     const docker = new DockerStatsSource(swarm.docker, { concurrency: 16, timeoutMs: 30_000 });
@@ -76,22 +95,49 @@ function fakeTree(count: number) {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, text);
   };
-  write(path.join(procRoot, 'stat'), 'cpu  100 0 50 800 10 0 40 5 0 0\ncpu0 50 0 25 400 5 0 20 0 0 0\ncpu1 50 0 25 400 5 0 20 0 0 0\n');
+  write(
+    path.join(procRoot, 'stat'),
+    'cpu  100 0 50 800 10 0 40 5 0 0\ncpu0 50 0 25 400 5 0 20 0 0 0\ncpu1 50 0 25 400 5 0 20 0 0 0\n',
+  );
   write(path.join(procRoot, 'meminfo'), 'MemTotal:       24000000 kB\n');
   const containers: LocalContainer[] = [];
   for (let i = 0; i < count; i++) {
     const id = i.toString(16).padStart(64, '0');
     const pid = 100_000 + i;
     const cg = `/docker/${id}`;
-    write(path.join(procRoot, String(pid), 'cgroup'), `12:pids:${cg}\n8:blkio:${cg}\n5:memory:${cg}\n3:cpuacct:${cg}\n0::/\n`);
-    write(path.join(procRoot, String(pid), 'net', 'dev'), 'Inter-|   Receive\n face |bytes\n    lo: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 123456 10 0 0 0 0 0 0 654321 20 0 0 0 0 0 0\n');
+    write(
+      path.join(procRoot, String(pid), 'cgroup'),
+      `12:pids:${cg}\n8:blkio:${cg}\n5:memory:${cg}\n3:cpuacct:${cg}\n0::/\n`,
+    );
+    write(
+      path.join(procRoot, String(pid), 'net', 'dev'),
+      'Inter-|   Receive\n face |bytes\n    lo: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 123456 10 0 0 0 0 0 0 654321 20 0 0 0 0 0 0\n',
+    );
     write(path.join(cgroupRoot, 'cpuacct', cg, 'cpuacct.usage'), `${i * 1000}\n`);
     write(path.join(cgroupRoot, 'memory', cg, 'memory.usage_in_bytes'), '10485760\n');
     write(path.join(cgroupRoot, 'memory', cg, 'memory.limit_in_bytes'), '9223372036854771712\n');
-    write(path.join(cgroupRoot, 'memory', cg, 'memory.stat'), 'cache 1\nrss 2\ntotal_inactive_file 4096\ntotal_active_file 1\n'.repeat(4));
-    write(path.join(cgroupRoot, 'blkio', cg, 'blkio.throttle.io_service_bytes_recursive'), '254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\n254:0 Async 0\n254:0 Total 12288\nTotal 12288\n');
+    write(
+      path.join(cgroupRoot, 'memory', cg, 'memory.stat'),
+      'cache 1\nrss 2\ntotal_inactive_file 4096\ntotal_active_file 1\n'.repeat(4),
+    );
+    write(
+      path.join(cgroupRoot, 'blkio', cg, 'blkio.throttle.io_service_bytes_recursive'),
+      '254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\n254:0 Async 0\n254:0 Total 12288\nTotal 12288\n',
+    );
     write(path.join(cgroupRoot, 'pids', cg, 'pids.current'), '3\n');
-    containers.push({ ref: { containerId: id, deploymentId: `dep-${i % 50}`, nodeId: 'n1', serviceId: undefined, taskId: undefined, name: `c${i}` }, pid, cgroupParent: '', hostNetwork: false });
+    containers.push({
+      ref: {
+        containerId: id,
+        deploymentId: `dep-${i % 50}`,
+        nodeId: 'n1',
+        serviceId: undefined,
+        taskId: undefined,
+        name: `c${i}`,
+      },
+      pid,
+      cgroupParent: '',
+      hostNetwork: false,
+    });
   }
   return { root, cgroupRoot, procRoot, containers };
 }
@@ -99,19 +145,21 @@ function fakeTree(count: number) {
 /** The naive reader: every file through async readFile, all containers at once. */
 async function naiveSweep(cgroupRoot: string, procRoot: string, containers: readonly LocalContainer[]) {
   await readFile(path.join(procRoot, 'stat'), 'utf8');
-  await Promise.all(containers.map(async (c) => {
-    const cg = `/docker/${c.ref.containerId}`;
-    await Promise.all([
-      readFile(path.join(procRoot, String(c.pid), 'cgroup'), 'utf8'),
-      readFile(path.join(procRoot, String(c.pid), 'net', 'dev'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'cpuacct', cg, 'cpuacct.usage'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'memory', cg, 'memory.usage_in_bytes'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'memory', cg, 'memory.limit_in_bytes'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'memory', cg, 'memory.stat'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'blkio', cg, 'blkio.throttle.io_service_bytes_recursive'), 'utf8'),
-      readFile(path.join(cgroupRoot, 'pids', cg, 'pids.current'), 'utf8'),
-    ]);
-  }));
+  await Promise.all(
+    containers.map(async (c) => {
+      const cg = `/docker/${c.ref.containerId}`;
+      await Promise.all([
+        readFile(path.join(procRoot, String(c.pid), 'cgroup'), 'utf8'),
+        readFile(path.join(procRoot, String(c.pid), 'net', 'dev'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'cpuacct', cg, 'cpuacct.usage'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'memory', cg, 'memory.usage_in_bytes'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'memory', cg, 'memory.limit_in_bytes'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'memory', cg, 'memory.stat'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'blkio', cg, 'blkio.throttle.io_service_bytes_recursive'), 'utf8'),
+        readFile(path.join(cgroupRoot, 'pids', cg, 'pids.current'), 'utf8'),
+      ]);
+    }),
+  );
 }
 
 async function syntheticSweep(count: number) {

@@ -24,13 +24,27 @@ const dir = mkdtempSync('/tmp/swarm-edge-bench-conv-');
 const file = path.join(dir, ROUTES_FILE);
 await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
 const app = await buildApp(
-  loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: postgres.url, DOCKER_HOST: swarm.dockerHost, EDGE_ROLES: 'router', TRAEFIK_DYNAMIC_DIR: dir, TRAEFIK_NETWORK: 'edge-net' }),
+  loadConfig({
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: postgres.url,
+    DOCKER_HOST: swarm.dockerHost,
+    EDGE_ROLES: 'router',
+    TRAEFIK_DYNAMIC_DIR: dir,
+    TRAEFIK_NETWORK: 'edge-net',
+  }),
   { logger: false },
 );
 await app.ready();
-await waitFor('schema', async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null, 30_000);
+await waitFor(
+  'schema',
+  async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null,
+  30_000,
+);
 
-type Http = { routers?: Record<string, unknown>; services?: Record<string, { loadBalancer: { servers: Array<{ url: string }> } }> };
+type Http = {
+  routers?: Record<string, unknown>;
+  services?: Record<string, { loadBalancer: { servers: Array<{ url: string }> } }>;
+};
 /** The file is a comment line then JSON. */
 const readHttp = (): Http => {
   try {
@@ -48,14 +62,18 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 60_000
   }
   throw new Error('timed out');
 }
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const rowToFile: number[] = [];
 const taskToFile: number[] = [];
 for (let i = 0; i < SERVICES; i++) {
   const deploymentId = `dep-${i}`;
   // Task running → file: the row exists first, then the service is created.
-  await postgres.query(`INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $2, $3, 8080)`, [`row-${i}`, deploymentId, `s${i}.example.com`]);
+  await postgres.query(
+    `INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $2, $3, 8080)`,
+    [`row-${i}`, deploymentId, `s${i}.example.com`],
+  );
   const service = await swarm.docker.createService({
     Name: `bench-${i}`,
     Labels: { 'cloud.obiente.deployment_id': deploymentId },
@@ -64,23 +82,33 @@ for (let i = 0; i < SERVICES; i++) {
   });
   const serviceId = service.id;
   const running = await until(async () => {
-    const tasks = (await swarm.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{ Status: { State: string } }>;
+    const tasks = (await swarm.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{
+      Status: { State: string };
+    }>;
     return tasks.some((t) => t.Status.State === 'running');
   });
   const name = routeName({ id: `row-${i}`, deploymentId });
-  const written = await until(() => (readHttp().services?.[name]?.loadBalancer.servers ?? []).some((s) => s.url.startsWith('http://10.')));
+  const written = await until(() =>
+    (readHttp().services?.[name]?.loadBalancer.servers ?? []).some((s) => s.url.startsWith('http://10.')),
+  );
   taskToFile.push(Math.max(0, written - running));
 
   // Row insert → file: a second row for the same, running service.
   const inserted = performance.now();
-  await postgres.query(`INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $2, $3, 8080)`, [`extra-${i}`, deploymentId, `x${i}.example.com`]);
+  await postgres.query(
+    `INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $2, $3, 8080)`,
+    [`extra-${i}`, deploymentId, `x${i}.example.com`],
+  );
   const extra = routeName({ id: `extra-${i}`, deploymentId });
   const seen = await until(() => readHttp().routers?.[extra] !== undefined);
   rowToFile.push(seen - inserted);
 }
 
 const POLL_MS = 15_000;
-for (const [what, xs] of [['task running → file', taskToFile], ['row insert → file', rowToFile]] as const) {
+for (const [what, xs] of [
+  ['task running → file', taskToFile],
+  ['row insert → file', rowToFile],
+] as const) {
   const p50 = pct(xs, 50);
   const p99 = pct(xs, 99);
   console.log(
@@ -99,13 +127,15 @@ for (let i = 0; i < IDLE_SERVICES; i++) {
   });
 }
 const statsOf = async () => {
-  const health = (await app.inject({ method: 'GET', url: '/health' })).json<{ components: { router: { swarm: { apiCalls: Record<string, number> } } } }>();
+  const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
+    components: { router: { swarm: { apiCalls: Record<string, number> } } };
+  }>();
   return Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0);
 };
 await new Promise((resolve) => setTimeout(resolve, 5_000)); // let the creation events settle
 const before = await statsOf();
 await new Promise((resolve) => setTimeout(resolve, REST_SECONDS * 1000));
-const calls = await statsOf() - before;
+const calls = (await statsOf()) - before;
 const total = SERVICES + IDLE_SERVICES;
 const perMinute = (calls * 60) / REST_SECONDS;
 // Traefik's Swarm provider per 15 s tick: 3 + one task list per service (pkg/provider/docker/pswarm.go).

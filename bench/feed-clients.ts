@@ -6,7 +6,12 @@
  */
 import { WebSocket } from 'ws';
 
-const [url, total, stalledShare, deployments] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
+const [url, total, stalledShare, deployments] = [
+  process.argv[2]!,
+  Number(process.argv[3]),
+  Number(process.argv[4]),
+  Number(process.argv[5]),
+];
 const now = () => performance.timeOrigin + performance.now();
 const latencies: number[] = [];
 let closedSlow = 0;
@@ -53,7 +58,8 @@ for (let i = 0; i < total; i++) {
       const scanned = timestamps(data);
       if (++frames % 50 === 0) {
         const frame = JSON.parse(data.toString()) as { samples: Array<{ ts: number }> };
-        if (scanned.length !== frame.samples.length || scanned.some((ts, k) => ts !== frame.samples[k]!.ts)) throw new Error('timestamp scan disagrees with JSON.parse');
+        if (scanned.length !== frame.samples.length || scanned.some((ts, k) => ts !== frame.samples[k]!.ts))
+          throw new Error('timestamp scan disagrees with JSON.parse');
       }
       for (const ts of scanned) latencies.push(arrived - ts);
     });
@@ -69,7 +75,16 @@ process.on('message', (message: { type: string }) => {
     const cpu = process.cpuUsage(cpu0);
     latencies.sort((a, b) => a - b);
     const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-    process.send!({ type: 'report', count: latencies.length, p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? NaN, closedSlow, closedOther, cpuMs: (cpu.user + cpu.system) / 1000 });
+    process.send!({
+      type: 'report',
+      count: latencies.length,
+      p50: q(0.5),
+      p99: q(0.99),
+      max: latencies.at(-1) ?? NaN,
+      closedSlow,
+      closedOther,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    });
     for (const socket of sockets) socket.terminate();
     setTimeout(() => process.exit(0), 200);
   }

@@ -43,10 +43,25 @@ async function feedServer(): Promise<Server> {
   const app = Fastify({ logger: false });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const feed = new MetricsFeed(
-    { maxBufferedBytes: 256 * 1024, slowGraceMs: 5_000, maxSubscriptions: 10, heartbeatMs: HEARTBEAT_MS, windowMs: 300_000 },
+    {
+      maxBufferedBytes: 256 * 1024,
+      slowGraceMs: 5_000,
+      maxSubscriptions: 10,
+      heartbeatMs: HEARTBEAT_MS,
+      windowMs: 300_000,
+    },
     { cache, redis: undefined, log: pino({ level: 'silent' }) },
   );
-  await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
+  await registerFeedRoutes(app, {
+    feed,
+    authenticate: createFeedAuthenticator({
+      mode: 'none',
+      secret: undefined,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+    }),
+  });
   feed.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
   return {
@@ -91,10 +106,11 @@ async function bareServer(): Promise<Server> {
       }
     },
     stats: () => ({ slowDisconnects: 0, conflated: 0, disconnects: 0 }),
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of wss.clients) socket.terminate();
-      wss.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of wss.clients) socket.terminate();
+        wss.close(() => resolve());
+      }),
   };
 }
 
@@ -104,9 +120,24 @@ function portOf(address: ReturnType<WebSocketServer['address']>): number {
 
 async function run(server: Server, stalledShare: number) {
   const url = server.url;
-  const child = fork(new URL('./feed-clients.ts', import.meta.url).pathname, [url, String(CLIENTS), String(stalledShare), String(DEPLOYMENTS)], { execArgv: ['--import', 'tsx'] });
-  type Report = { count: number; p50: number; p99: number; max: number; closedSlow: number; closedOther: number; cpuMs: number };
-  const next = (type: string) => new Promise<Report>((resolve) => child.on('message', (m: Report & { type: string }) => m.type === type && resolve(m)));
+  const child = fork(
+    new URL('./feed-clients.ts', import.meta.url).pathname,
+    [url, String(CLIENTS), String(stalledShare), String(DEPLOYMENTS)],
+    { execArgv: ['--import', 'tsx'] },
+  );
+  type Report = {
+    count: number;
+    p50: number;
+    p99: number;
+    max: number;
+    closedSlow: number;
+    closedOther: number;
+    cpuMs: number;
+  };
+  const next = (type: string) =>
+    new Promise<Report>((resolve) =>
+      child.on('message', (m: Report & { type: string }) => m.type === type && resolve(m)),
+    );
   await next('ready');
   const stalledSince = performance.now();
 
@@ -119,10 +150,28 @@ async function run(server: Server, stalledShare: number) {
     for (let d = 0; d < DEPLOYMENTS; d++) {
       for (let c = 0; c < CONTAINERS; c++) {
         samples.push({
-          containerId: `${d.toString(16).padStart(4, '0')}${c.toString(16).padStart(4, '0')}`.padEnd(64, 'f'), deploymentId: `dep-${d}`, nodeId: 'n1', serviceId: null, taskId: null,
-          ts, cpuPercent: (seq % 100) + 0.5, memoryBytes: 123_456_789, memoryLimitBytes: 268_435_456, pids: 3, netRxBytes: seq * 1000, netTxBytes: seq * 500,
-          blockReadBytes: 0, blockWriteBytes: seq * 10, netRxDelta: 1000, netTxDelta: 500, blockReadDelta: 0, blockWriteDelta: 10,
-          netRxRate: 4000, netTxRate: 2000, blockReadRate: 0, blockWriteRate: 40,
+          containerId: `${d.toString(16).padStart(4, '0')}${c.toString(16).padStart(4, '0')}`.padEnd(64, 'f'),
+          deploymentId: `dep-${d}`,
+          nodeId: 'n1',
+          serviceId: null,
+          taskId: null,
+          ts,
+          cpuPercent: (seq % 100) + 0.5,
+          memoryBytes: 123_456_789,
+          memoryLimitBytes: 268_435_456,
+          pids: 3,
+          netRxBytes: seq * 1000,
+          netTxBytes: seq * 500,
+          blockReadBytes: 0,
+          blockWriteBytes: seq * 10,
+          netRxDelta: 1000,
+          netTxDelta: 500,
+          blockReadDelta: 0,
+          blockWriteDelta: 10,
+          netRxRate: 4000,
+          netTxRate: 2000,
+          blockReadRate: 0,
+          blockWriteRate: 40,
         });
       }
     }
@@ -161,7 +210,19 @@ async function run(server: Server, stalledShare: number) {
   const stats = server.stats();
   await server.close();
   publishMs.sort((a, b) => a - b);
-  return { ...report, ticks: (SECONDS * 1000) / TICK_MS, clientTicks, serverCpuMs: (serverCpu.user + serverCpu.system) / 1000, publishP50: publishMs[Math.floor(publishMs.length / 2)]!, peakRss, rssStart, slowDisconnects: stats.slowDisconnects, conflated: stats.conflated, disconnects: stats.disconnects, droppedAfterMs };
+  return {
+    ...report,
+    ticks: (SECONDS * 1000) / TICK_MS,
+    clientTicks,
+    serverCpuMs: (serverCpu.user + serverCpu.system) / 1000,
+    publishP50: publishMs[Math.floor(publishMs.length / 2)]!,
+    peakRss,
+    rssStart,
+    slowDisconnects: stats.slowDisconnects,
+    conflated: stats.conflated,
+    disconnects: stats.disconnects,
+    droppedAfterMs,
+  };
 }
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -170,7 +231,9 @@ const line = (r: Awaited<ReturnType<typeof run>>) =>
 const bare = await run(await bareServer(), 0);
 console.log(`baseline, bare ws broadcast, ${CLIENTS} subscribers all reading: ${line(bare)}`);
 const healthy = await run(await feedServer(), 0);
-console.log(`feed, ${CLIENTS} subscribers all reading: ${line(healthy)} → p99 ${(healthy.p99 / bare.p99).toFixed(2)}× the bare ws baseline`);
+console.log(
+  `feed, ${CLIENTS} subscribers all reading: ${line(healthy)} → p99 ${(healthy.p99 / bare.p99).toFixed(2)}× the bare ws baseline`,
+);
 const stalled = await run(await feedServer(), 0.1);
 console.log(
   `feed, ${CLIENTS} subscribers, 10 % stalled: healthy clients ${line(stalled)}; stalled clients dropped ${stalled.droppedAfterMs === undefined ? 'not all' : `all ${(stalled.droppedAfterMs / 1000).toFixed(0)} s after they stalled`} (closed as slow ${stalled.slowDisconnects}, for no pong ${stalled.disconnects - stalled.slowDisconnects}); conflated ${stalled.conflated} → p99 ${(stalled.p99 / healthy.p99).toFixed(2)}× all reading (target ≤ 1.5×)`,

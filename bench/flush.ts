@@ -17,8 +17,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function rows(offsetMinutes: number): AggregateRow[] {
   const bucket = Math.floor(Date.now() / 60_000) * 60_000 - offsetMinutes * 60_000;
   return Array.from({ length: ROWS }, (_, i) => ({
-    bucket, containerId: i.toString(16).padStart(64, '0'), deploymentId: `dep-${i % 200}`, nodeId: `node-${i % 5}`, serviceId: `svc-${i % 200}`,
-    cpuAvg: 12.5, cpuMax: 50, memoryAvg: 123_456_789, memoryMax: 223_456_789, netRxBytes: 1_000_000 + i, netTxBytes: 500_000, blockReadBytes: 0, blockWriteBytes: 4096, samples: 12,
+    bucket,
+    containerId: i.toString(16).padStart(64, '0'),
+    deploymentId: `dep-${i % 200}`,
+    nodeId: `node-${i % 5}`,
+    serviceId: `svc-${i % 200}`,
+    cpuAvg: 12.5,
+    cpuMax: 50,
+    memoryAvg: 123_456_789,
+    memoryMax: 223_456_789,
+    netRxBytes: 1_000_000 + i,
+    netTxBytes: 500_000,
+    blockReadBytes: 0,
+    blockWriteBytes: 4096,
+    samples: 12,
   }));
 }
 
@@ -27,7 +39,16 @@ const log = pino({ level: 'silent' });
 const pool = createPool({ connectionString: postgres.url, applicationName: 'bench', statementTimeoutMs: 60_000 }, log);
 try {
   // Schema and today's partitions, as the service creates them.
-  const store = new AggregateStore({ bufferMaxRows: ROWS * 2, batchRows: ROWS, retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 60_000 }, { pool, log });
+  const store = new AggregateStore(
+    {
+      bufferMaxRows: ROWS * 2,
+      batchRows: ROWS,
+      retentionDays: 14,
+      rollupRetentionDays: 365,
+      statementTimeoutMs: 60_000,
+    },
+    { pool, log },
+  );
   store.enqueue(rows(10_000).slice(0, 1));
   await store.flush();
   await store.maintain();

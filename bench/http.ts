@@ -12,7 +12,13 @@ import pino from 'pino';
 import type { SwarmService, SwarmTask, Topology } from '../src/discovery/index.js';
 import { MetricsFeed } from '../src/feed/metrics-feed.js';
 import { HealthRegistry } from '../src/health/index.js';
-import { registerErrorHandling, registerHealthRoutes, registerMetricsRoutes, registerObservabilityRoutes, registerTraefikRoutes } from '../src/http/index.js';
+import {
+  registerErrorHandling,
+  registerHealthRoutes,
+  registerMetricsRoutes,
+  registerObservabilityRoutes,
+  registerTraefikRoutes,
+} from '../src/http/index.js';
 import { Aggregator, LiveCache } from '../src/metrics/index.js';
 import { TraefikRenderer, type RoutingRow } from '../src/router/index.js';
 import { createTelemetry } from '../src/telemetry/index.js';
@@ -28,7 +34,12 @@ async function listen(app: FastifyInstance): Promise<string> {
 
 async function load(url: string, headers: Record<string, string> = {}) {
   const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
-  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx, bytes: result.throughput.average };
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    bytes: result.throughput.average,
+  };
 }
 
 function routes(n: number) {
@@ -36,12 +47,51 @@ function routes(n: number) {
   const services = new Map<string, SwarmService>();
   const tasks = new Map<string, SwarmTask[]>();
   for (let i = 0; i < n; i++) {
-    rows.push({ id: `route-${String(i).padStart(6, '0')}`, deployment_id: `dep-${i}`, domain: `app-${i}.apps.example.com`, service_name: 'default', path_prefix: '', target_port: 8080, protocol: 'http', ssl_enabled: i % 2 === 0, ssl_cert_resolver: null, load_balancer_algo: null, middleware: null });
-    services.set(`s${i}`, { id: `s${i}`, name: `web-${i}`, deploymentId: `dep-${i}`, serviceName: 'default', mode: 'replicated', replicas: 2, ports: [], hostNetwork: false, labels: {} });
-    tasks.set(`s${i}`, [0, 1].map((r) => ({ id: `t${i}-${r}`, serviceId: `s${i}`, nodeId: 'n1', state: 'running', desiredState: 'running', containerId: undefined, addresses: [{ networkId: 'n', networkName: 'edge', ip: `10.0.${i % 250}.${r + 2}` }] })));
+    rows.push({
+      id: `route-${String(i).padStart(6, '0')}`,
+      deployment_id: `dep-${i}`,
+      domain: `app-${i}.apps.example.com`,
+      service_name: 'default',
+      path_prefix: '',
+      target_port: 8080,
+      protocol: 'http',
+      ssl_enabled: i % 2 === 0,
+      ssl_cert_resolver: null,
+      load_balancer_algo: null,
+      middleware: null,
+    });
+    services.set(`s${i}`, {
+      id: `s${i}`,
+      name: `web-${i}`,
+      deploymentId: `dep-${i}`,
+      serviceName: 'default',
+      mode: 'replicated',
+      replicas: 2,
+      ports: [],
+      hostNetwork: false,
+      labels: {},
+    });
+    tasks.set(
+      `s${i}`,
+      [0, 1].map((r) => ({
+        id: `t${i}-${r}`,
+        serviceId: `s${i}`,
+        nodeId: 'n1',
+        state: 'running',
+        desiredState: 'running',
+        containerId: undefined,
+        addresses: [{ networkId: 'n', networkName: 'edge', ip: `10.0.${i % 250}.${r + 2}` }],
+      })),
+    );
   }
   const topology: Topology = { services, tasks, nodes: new Map() };
-  return new TraefikRenderer({ labelPrefix: 'cloud.obiente', entryPoints: { http: 'web', https: 'websecure' }, defaultCertResolver: 'le', network: 'edge', fallbackUrl: 'http://edge:8080' }).render(rows, topology);
+  return new TraefikRenderer({
+    labelPrefix: 'cloud.obiente',
+    entryPoints: { http: 'web', https: 'websecure' },
+    defaultCertResolver: 'le',
+    network: 'edge',
+    fallbackUrl: 'http://edge:8080',
+  }).render(rows, topology);
 }
 
 async function service(): Promise<FastifyInstance> {
@@ -53,16 +103,35 @@ async function service(): Promise<FastifyInstance> {
   }
   const rendered = routes(10_000);
   const counts = { active: rendered.statuses.length, noReplicas: 0, noService: 0, rejected: 0 };
-  health.addComponent('router', () => ({ publishedAt: new Date().toISOString(), routes: rendered.statuses.length, rejected: counts.rejected }));
+  health.addComponent('router', () => ({
+    publishedAt: new Date().toISOString(),
+    routes: rendered.statuses.length,
+    rejected: counts.rejected,
+  }));
   const telemetry = createTelemetry();
   registerErrorHandling(app);
   registerHealthRoutes(app, { health, startedAt: Date.now() });
   registerMetricsRoutes(app, { telemetry });
-  registerTraefikRoutes(app, { state: () => ({ body: rendered.body, stale: false, statuses: rendered.statuses, counts, publishedAt: Date.now(), waitingFor: undefined }), token: 'bench-token-0123456789' });
+  registerTraefikRoutes(app, {
+    state: () => ({
+      body: rendered.body,
+      stale: false,
+      statuses: rendered.statuses,
+      counts,
+      publishedAt: Date.now(),
+      waitingFor: undefined,
+    }),
+    token: 'bench-token-0123456789',
+  });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
   const aggregator = new Aggregator({ graceMs: 7_000 });
-  const feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 50, heartbeatMs: 30_000, windowMs: 300_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
-  registerObservabilityRoutes(app, { report: () => ({ liveCache: cache.stats(), aggregator: aggregator.stats(), feed: feed.stats() }) });
+  const feed = new MetricsFeed(
+    { maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 50, heartbeatMs: 30_000, windowMs: 300_000 },
+    { cache, redis: undefined, log: pino({ level: 'silent' }) },
+  );
+  registerObservabilityRoutes(app, {
+    report: () => ({ liveCache: cache.stats(), aggregator: aggregator.stats(), feed: feed.stats() }),
+  });
   telemetry.gauge('swarm_edge_feed_subscribers', 'bench', () => feed.stats().subscribers);
   return app;
 }
@@ -79,7 +148,12 @@ for (const [name, path, headers, target] of [
   ['/metrics/observability', '/metrics/observability', {}, 0],
   ['/metrics', '/metrics', {}, 0],
   // Traefik's Go client sends Accept-Encoding: gzip on its own.
-  ['/traefik/dynamic (10,000 routes: 5.4 MB, 0.4 MB gzipped)', '/traefik/dynamic', { authorization: 'Bearer bench-token-0123456789', 'accept-encoding': 'gzip' }, 0.5],
+  [
+    '/traefik/dynamic (10,000 routes: 5.4 MB, 0.4 MB gzipped)',
+    '/traefik/dynamic',
+    { authorization: 'Bearer bench-token-0123456789', 'accept-encoding': 'gzip' },
+    0.5,
+  ],
 ] as const) {
   const baseline = await load(`${bareUrl}/`);
   const result = await load(`${oursUrl}${path}`, headers);

@@ -25,22 +25,53 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
     const deploymentId = `dep-${i}`;
     rows.push({
       // Zero-padded: the rows come in id order, as RoutingTable hands them out (ORDER BY id COLLATE "C").
-      id: `route-${String(i).padStart(6, '0')}`, deployment_id: deploymentId, domain: `app-${i}.apps.example.com`, service_name: 'default',
-      path_prefix: i % 4 === 0 ? `/api/v${i % 7}` : '', target_port: 8080, protocol: 'http', ssl_enabled: i % 2 === 0,
-      ssl_cert_resolver: null, load_balancer_algo: i % 10 === 0 ? 'sticky' : 'round-robin',
+      id: `route-${String(i).padStart(6, '0')}`,
+      deployment_id: deploymentId,
+      domain: `app-${i}.apps.example.com`,
+      service_name: 'default',
+      path_prefix: i % 4 === 0 ? `/api/v${i % 7}` : '',
+      target_port: 8080,
+      protocol: 'http',
+      ssl_enabled: i % 2 === 0,
+      ssl_cert_resolver: null,
+      load_balancer_algo: i % 10 === 0 ? 'sticky' : 'round-robin',
       middleware: i % 5 === 0 ? { rateLimit: { average: 100, burst: 50 }, compress: true } : null,
     });
     const id = `svc${i}`;
-    services.set(id, { id, name: `web-${i}`, deploymentId, serviceName: 'default', mode: 'replicated', replicas: 2, ports: [], hostNetwork: false, labels: {} });
-    tasks.set(id, [0, 1].map((r) => ({
-      id: `t${i}-${r}`, serviceId: id, nodeId: 'n1', state: 'running', desiredState: 'running', containerId: `c${i}${r}`,
-      addresses: [{ networkId: 'net', networkName: 'edge', ip: `10.${(i >> 8) & 255}.${i & 255}.${r + 2}` }],
-    })));
+    services.set(id, {
+      id,
+      name: `web-${i}`,
+      deploymentId,
+      serviceName: 'default',
+      mode: 'replicated',
+      replicas: 2,
+      ports: [],
+      hostNetwork: false,
+      labels: {},
+    });
+    tasks.set(
+      id,
+      [0, 1].map((r) => ({
+        id: `t${i}-${r}`,
+        serviceId: id,
+        nodeId: 'n1',
+        state: 'running',
+        desiredState: 'running',
+        containerId: `c${i}${r}`,
+        addresses: [{ networkId: 'net', networkName: 'edge', ip: `10.${(i >> 8) & 255}.${i & 255}.${r + 2}` }],
+      })),
+    );
   }
   return { rows, topology: { services, tasks, nodes: new Map() } };
 }
 
-const options = { labelPrefix: 'cloud.obiente', entryPoints: { http: 'web', https: 'websecure' }, defaultCertResolver: 'le', network: 'edge', fallbackUrl: 'http://edge:8080' };
+const options = {
+  labelPrefix: 'cloud.obiente',
+  entryPoints: { http: 'web', https: 'websecure' },
+  defaultCertResolver: 'le',
+  network: 'edge',
+  fallbackUrl: 'http://edge:8080',
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 type Publish = Awaited<ReturnType<typeof publish>>;
 
@@ -51,7 +82,13 @@ async function publish(renderer: TraefikRenderer, writer: TraefikFileWriter, row
   const rendered = performance.now();
   await writer.write(result.body);
   const end = performance.now();
-  return { total: end - start, render: rendered - start, write: end - rendered, bytes: result.body.length, routes: result.rendered };
+  return {
+    total: end - start,
+    render: rendered - start,
+    write: end - rendered,
+    bytes: result.body.length,
+    routes: result.rendered,
+  };
 }
 
 async function writerIn(dir: string): Promise<TraefikFileWriter> {
@@ -113,7 +150,10 @@ async function measure(n: number): Promise<void> {
     rows[1] = { ...rows[1]!, domain: `settle-${run}.apps.example.com` };
     const svc = `svc${(run * 7919) % n}`;
     const tasks = topology.tasks.get(svc)!;
-    (topology.tasks as Map<string, SwarmTask[]>).set(svc, [...tasks.slice(1), { ...tasks[0]!, id: `${tasks[0]!.id}-r${run}` }]);
+    (topology.tasks as Map<string, SwarmTask[]>).set(svc, [
+      ...tasks.slice(1),
+      { ...tasks[0]!, id: `${tasks[0]!.id}-r${run}` },
+    ]);
     await publish(renderer, writer, rows, topology);
     rows[2] = { ...rows[2]!, domain: `warm-${run}.apps.example.com` };
     const measured = await publish(renderer, writer, rows, topology);

@@ -23,7 +23,9 @@ for (const [file, title] of BENCHES) {
   process.stdout.write(`\n== ${file}: ${title}\n`);
   const started = Date.now();
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, file)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -33,8 +35,13 @@ for (const [file, title] of BENCHES) {
     child.on('close', (code) => resolve({ code, output }));
   });
   if (code !== 0) failed += 1;
-  const lines = output.trim().split('\n').filter((line) => line.trim() !== '');
-  sections.push(`## ${file} — ${title}\n\n${code === 0 ? '' : `**Failed with exit code ${code}.**\n\n`}${lines.map((l) => `- ${l}`).join('\n') || '- (no output)'}\n\n_${((Date.now() - started) / 1000).toFixed(0)} s_\n`);
+  const lines = output
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+  sections.push(
+    `## ${file} — ${title}\n\n${code === 0 ? '' : `**Failed with exit code ${code}.**\n\n`}${lines.map((l) => `- ${l}`).join('\n') || '- (no output)'}\n\n_${((Date.now() - started) / 1000).toFixed(0)} s_\n`,
+  );
 }
 
 const cpus = os.cpus();

@@ -47,7 +47,12 @@ interface WsOutcome {
 }
 
 /** Connects, sends `frames`, and collects error codes and the close code until `enough` or `waitMs`. */
-async function wsExchange(url: string, frames: ReadonlyArray<string | Buffer>, enough: (o: WsOutcome) => boolean, waitMs = 3000): Promise<WsOutcome> {
+async function wsExchange(
+  url: string,
+  frames: ReadonlyArray<string | Buffer>,
+  enough: (o: WsOutcome) => boolean,
+  waitMs = 3000,
+): Promise<WsOutcome> {
   return new Promise((resolve) => {
     const outcome: WsOutcome = { closeCode: undefined, errors: [] };
     const socket = new WebSocket(url);
@@ -85,7 +90,12 @@ async function wsExchange(url: string, frames: ReadonlyArray<string | Buffer>, e
   });
 }
 
-export async function websocketFlood(instance: ServiceInstance, secret: string, deployments: readonly string[], tally: BadInputTally): Promise<void> {
+export async function websocketFlood(
+  instance: ServiceInstance,
+  secret: string,
+  deployments: readonly string[],
+  tally: BadInputTally,
+): Promise<void> {
   const base = `ws://127.0.0.1:${instance.port}/ws/metrics`;
   const good = await feedToken(secret, [deployments[0]!]);
   const expired = await feedToken(secret, ['*'], '-1m');
@@ -105,11 +115,19 @@ export async function websocketFlood(instance: ServiceInstance, secret: string, 
   const cases: Array<[string, Array<string | Buffer>, (o: WsOutcome) => boolean]> = [
     ['malformed JSON', ['{"type":'], (o) => o.errors.includes('bad_json')],
     ['rule injection in deploymentId', [subscribe('a`) || Host(`evil.test')], (o) => o.errors.includes('bad_message')],
-    ['unknown message type', [JSON.stringify({ type: 'drop_table', deploymentId: 'x' })], (o) => o.errors.includes('bad_message')],
+    [
+      'unknown message type',
+      [JSON.stringify({ type: 'drop_table', deploymentId: 'x' })],
+      (o) => o.errors.includes('bad_message'),
+    ],
     ['binary frame', [Buffer.from([0, 1, 2, 3])], (o) => o.errors.includes('bad_message')],
     ['random unicode', [randomUnicode(64)], (o) => o.errors.includes('bad_json') || o.errors.includes('bad_message')],
     ['unauthorised subscription', [subscribe(deployments[1] ?? 'other')], (o) => o.errors.includes('forbidden')],
-    ['oversized frame', [JSON.stringify({ type: 'subscribe', deploymentId: 'x'.repeat(64 * 1024) })], (o) => o.closeCode === 1009],
+    [
+      'oversized frame',
+      [JSON.stringify({ type: 'subscribe', deploymentId: 'x'.repeat(64 * 1024) })],
+      (o) => o.closeCode === 1009,
+    ],
     ['flood of bad frames', Array.from({ length: 25 }, () => 'nonsense'), (o) => o.closeCode === 1008],
   ];
   for (const [what, frames, ok] of cases) {
@@ -120,18 +138,32 @@ export async function websocketFlood(instance: ServiceInstance, secret: string, 
   // A token valid for 60 days (past setTimeout's range) must stay connected, not be closed at once.
   const longLived = await feedToken(secret, [deployments[0]!], '60d');
   const kept = await wsExchange(`${base}?token=${longLived}`, [subscribe(deployments[0]!)], () => false, 2_000);
-  note(tally, kept.closeCode === undefined && kept.errors.length === 0, `60-day token: errors ${kept.errors.join(',') || 'none'}, close ${kept.closeCode}`);
+  note(
+    tally,
+    kept.closeCode === undefined && kept.errors.length === 0,
+    `60-day token: errors ${kept.errors.join(',') || 'none'}, close ${kept.closeCode}`,
+  );
 
   // Clients that subscribe and vanish before their token is verified must leave no subscriber.
   const before = await feedCounts(instance);
-  await Promise.all(Array.from({ length: 50 }, () => vanishDuringAuth(`${base}?token=${good}`, subscribe(deployments[0]!))));
+  await Promise.all(
+    Array.from({ length: 50 }, () => vanishDuringAuth(`${base}?token=${good}`, subscribe(deployments[0]!))),
+  );
   await new Promise((resolve) => setTimeout(resolve, 500));
   const after = await feedCounts(instance);
-  note(tally, after.subscribers <= before.subscribers && after.subscriptions <= before.subscriptions, `vanishing clients: subscribers ${before.subscribers} → ${after.subscribers}, subscriptions ${before.subscriptions} → ${after.subscriptions}`);
+  note(
+    tally,
+    after.subscribers <= before.subscribers && after.subscriptions <= before.subscriptions,
+    `vanishing clients: subscribers ${before.subscribers} → ${after.subscribers}, subscriptions ${before.subscriptions} → ${after.subscriptions}`,
+  );
 }
 
-async function feedCounts(instance: ServiceInstance): Promise<{ subscribers: number; subscriptions: number; remoteRejected: number }> {
-  const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as { feed: { subscribers: number; subscriptions: number; remoteRejected: number } };
+async function feedCounts(
+  instance: ServiceInstance,
+): Promise<{ subscribers: number; subscriptions: number; remoteRejected: number }> {
+  const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as {
+    feed: { subscribers: number; subscriptions: number; remoteRejected: number };
+  };
   return report.feed;
 }
 
@@ -156,7 +188,12 @@ export const FORGED_FROM = 'soak-forged';
  * Publishes forged messages on a watched deployment's channel, as anyone who can reach Redis can:
  * each instance must drop every one (its rejection counter grows by as many) and keep running.
  */
-export async function redisForgery(redisUrl: string, instances: readonly ServiceInstance[], deploymentId: string, tally: BadInputTally): Promise<void> {
+export async function redisForgery(
+  redisUrl: string,
+  instances: readonly ServiceInstance[],
+  deploymentId: string,
+  tally: BadInputTally,
+): Promise<void> {
   const client = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
   client.on('error', () => undefined);
   try {
@@ -165,8 +202,28 @@ export async function redisForgery(redisUrl: string, instances: readonly Service
     return; // Redis is down (a fault): nothing to forge through.
   }
   const sample = {
-    containerId: 'f'.repeat(64), deploymentId, nodeId: 'forged', serviceId: null, taskId: null, ts: Date.now(), cpuPercent: 1, memoryBytes: 1, memoryLimitBytes: null, pids: 1,
-    netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 0, netTxDelta: 0, blockReadDelta: 0, blockWriteDelta: 0, netRxRate: 0, netTxRate: 0, blockReadRate: 0, blockWriteRate: 0,
+    containerId: 'f'.repeat(64),
+    deploymentId,
+    nodeId: 'forged',
+    serviceId: null,
+    taskId: null,
+    ts: Date.now(),
+    cpuPercent: 1,
+    memoryBytes: 1,
+    memoryLimitBytes: null,
+    pids: 1,
+    netRxBytes: 0,
+    netTxBytes: 0,
+    blockReadBytes: 0,
+    blockWriteBytes: 0,
+    netRxDelta: 0,
+    netTxDelta: 0,
+    blockReadDelta: 0,
+    blockWriteDelta: 0,
+    netRxRate: 0,
+    netTxRate: 0,
+    blockReadRate: 0,
+    blockWriteRate: 0,
   };
   const forged: Array<[string, string | Buffer]> = [
     ['null', 'null'],
@@ -176,7 +233,10 @@ export async function redisForgery(redisUrl: string, instances: readonly Service
     ['ts 1e300', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, ts: 1e300 }] })],
     ['ten minutes ahead', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, ts: Date.now() + 600_000 }] })],
     ['100 KB extra field', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, extra: 'x'.repeat(100_000) }] })],
-    ['another deployment', JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, deploymentId: `${deploymentId}-other` }] })],
+    [
+      'another deployment',
+      JSON.stringify({ from: FORGED_FROM, samples: [{ ...sample, deploymentId: `${deploymentId}-other` }] }),
+    ],
     ['prototype key', `{"from":"${FORGED_FROM}","samples":[],"__proto__":{"polluted":true}}`],
     ['deep nesting', `{"from":"${FORGED_FROM}","samples":[${'['.repeat(5_000)}${']'.repeat(5_000)}]}`],
     ['2 MB message', Buffer.alloc(2 * 1024 * 1024, 0x20)],
@@ -190,7 +250,12 @@ export async function redisForgery(redisUrl: string, instances: readonly Service
       const start = before[i];
       if (start === undefined) continue; // not answering before the round: a fault's business, not this check's
       const dropped = after === undefined ? -1 : after.remoteRejected - start.remoteRejected;
-      for (const [what] of forged) note(tally, after !== undefined && dropped >= forged.length, `${instance.name}, ${what}: ${after === undefined ? 'instance not answering' : `${dropped} of ${forged.length} dropped`}`);
+      for (const [what] of forged)
+        note(
+          tally,
+          after !== undefined && dropped >= forged.length,
+          `${instance.name}, ${what}: ${after === undefined ? 'instance not answering' : `${dropped} of ${forged.length} dropped`}`,
+        );
     }
   } finally {
     client.disconnect();
@@ -229,20 +294,52 @@ export async function httpFlood(instance: ServiceInstance, tally: BadInputTally)
   };
   const cases: Array<[string, () => Promise<number | undefined>, readonly number[]]> = [
     ['config without a token', () => status('/traefik/dynamic'), [401]],
-    ['config with a wrong token', () => status('/traefik/dynamic', { headers: { authorization: 'Bearer wrong-token-0123456789' } }), [401]],
-    ['route list with a wrong token', () => status('/traefik/routes', { headers: { authorization: 'Basic Zm9vOmJhcg==' } }), [401]],
+    [
+      'config with a wrong token',
+      () => status('/traefik/dynamic', { headers: { authorization: 'Bearer wrong-token-0123456789' } }),
+      [401],
+    ],
+    [
+      'route list with a wrong token',
+      () => status('/traefik/routes', { headers: { authorization: 'Basic Zm9vOmJhcg==' } }),
+      [401],
+    ],
     ['unknown path', () => status('/../../etc/passwd'), [404]],
     ['wrong method', () => status('/health', { method: 'DELETE' }), [404, 405]],
-    ['body where none is taken', () => status('/traefik/dynamic', { method: 'POST', body: 'x'.repeat(200_000) }), [404, 405, 413]],
+    [
+      'body where none is taken',
+      () => status('/traefik/dynamic', { method: 'POST', body: 'x'.repeat(200_000) }),
+      [404, 405, 413],
+    ],
     ['plain GET of the websocket path', () => status('/ws/metrics'), [426]],
-    ['header too large', () => rawRequest(instance.port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`), [431]],
-    ['garbage request line', () => rawRequest(instance.port, `\u0000\u0001GARBAGE ${randomUnicode(20)}\r\n\r\n`), [400]],
-    ['bad percent-encoding', () => rawRequest(instance.port, 'GET /traefik/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), [400, 404]],
-    ['injection in the path', () => status(`/traefik/dynamic/${encodeURIComponent("'; DROP TABLE deployment_routing; --")}`), [404]],
+    [
+      'header too large',
+      () => rawRequest(instance.port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`),
+      [431],
+    ],
+    [
+      'garbage request line',
+      () => rawRequest(instance.port, `\u0000\u0001GARBAGE ${randomUnicode(20)}\r\n\r\n`),
+      [400],
+    ],
+    [
+      'bad percent-encoding',
+      () => rawRequest(instance.port, 'GET /traefik/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      [400, 404],
+    ],
+    [
+      'injection in the path',
+      () => status(`/traefik/dynamic/${encodeURIComponent("'; DROP TABLE deployment_routing; --")}`),
+      [404],
+    ],
   ];
   for (const [what, request, expected] of cases) {
     const got = await request();
-    note(tally, got !== undefined && expected.includes(got), `${what}: got ${got ?? 'no answer'}, want ${expected.join('/')}`);
+    note(
+      tally,
+      got !== undefined && expected.includes(got),
+      `${what}: got ${got ?? 'no answer'}, want ${expected.join('/')}`,
+    );
   }
 }
 
@@ -277,11 +374,20 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
     ['ssl_cert_resolver', { domain: `tls-${d}`, ssl_enabled: true, ssl_cert_resolver: 'le`) evil' }],
     ['middleware', { domain: `mw-${d}`, middleware: { plugin: { evil: { url: 'http://evil.test' } } } }],
     ['middleware', { domain: `mw2-${d}`, middleware: { ipAllowList: { sourceRange: ['not-an-ip'] } } }],
-    ['middleware', { domain: `mw3-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a\r\nInjected: 1' } } } }],
+    [
+      'middleware',
+      { domain: `mw3-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a\r\nInjected: 1' } } } },
+    ],
     ['deployment_id', { domain: `dep-${d}`, deployment_id: 'dep`) || Host(`evil.test' }],
     ['middleware', { domain: `deep-${d}`, middleware: new RawJson(`{"a":${'['.repeat(9_000)}${']'.repeat(9_000)}}`) }],
-    ['middleware', { domain: `proto-mw-${d}`, middleware: new RawJson('{"headers":{"customRequestHeaders":{"__proto__":"x"}}}') }],
-    ['middleware', { domain: `big-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a'.repeat(70_000) } } } }],
+    [
+      'middleware',
+      { domain: `proto-mw-${d}`, middleware: new RawJson('{"headers":{"customRequestHeaders":{"__proto__":"x"}}}') },
+    ],
+    [
+      'middleware',
+      { domain: `big-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a'.repeat(70_000) } } } },
+    ],
     ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
     ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
     ['domain', { domain: `${INJECTION_MARK}-${round}\u3002soak\u3002test` }],
@@ -289,15 +395,24 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
     ['domain', { domain: `${INJECTION_MARK}-${round}.localhost` }],
     ['domain', { domain: '*.co.uk' }],
   ];
-  return rows.map(([field, values], n) => ({ id: id(n), field, values: { deployment_id: deploymentId, domain: d, target_port: 8080, ...values } }));
+  return rows.map(([field, values], n) => ({
+    id: id(n),
+    field,
+    values: { deployment_id: deploymentId, domain: d, target_port: 8080, ...values },
+  }));
 }
 
 export async function insertFuzzedRows(db: pg.Pool, rows: readonly FuzzedRow[]): Promise<void> {
   for (const row of rows) {
     const values = { id: row.id, ...row.values };
     const columns = Object.keys(values);
-    const params = Object.values(values as Record<string, unknown>).map((v) => (v instanceof RawJson ? v.text : v !== null && typeof v === 'object' ? JSON.stringify(v) : v));
-    await db.query(`INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, params);
+    const params = Object.values(values as Record<string, unknown>).map((v) =>
+      v instanceof RawJson ? v.text : v !== null && typeof v === 'object' ? JSON.stringify(v) : v,
+    );
+    await db.query(
+      `INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      params,
+    );
   }
 }
 
@@ -308,12 +423,21 @@ interface RouteStatus {
 }
 
 /** Every fuzzed row must be listed as rejected, blaming the expected field, on this instance. */
-export async function checkRowsRejected(instance: ServiceInstance, token: string, rows: readonly FuzzedRow[], tally: BadInputTally): Promise<void> {
+export async function checkRowsRejected(
+  instance: ServiceInstance,
+  token: string,
+  rows: readonly FuzzedRow[],
+  tally: BadInputTally,
+): Promise<void> {
   const response = await fetch(`${instance.baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${token}` } });
   const statuses = new Map(((await response.json()) as { routes: RouteStatus[] }).routes.map((s) => [s.id, s]));
   for (const row of rows) {
     const status = statuses.get(row.id);
-    note(tally, status?.state === 'rejected' && status.field === row.field, `${row.id} (${row.field}): ${status ? `${status.state} ${status.field ?? ''}` : 'not listed'}`);
+    note(
+      tally,
+      status?.state === 'rejected' && status.field === row.field,
+      `${row.id} (${row.field}): ${status ? `${status.state} ${status.field ?? ''}` : 'not listed'}`,
+    );
   }
 }
 
@@ -322,13 +446,23 @@ export async function createInjectingService(docker: Docker, image: string): Pro
   await docker.createService({
     Name: 'soak-evil-label',
     Labels: { [LABEL]: `x\`) || Host(\`${INJECTION_MARK}-label.test` },
-    TaskTemplate: { ContainerSpec: { Image: image, Labels: { [LABEL]: `x\`) || Host(\`${INJECTION_MARK}-label.test` } }, Networks: [{ Target: NETWORK }] },
+    TaskTemplate: {
+      ContainerSpec: { Image: image, Labels: { [LABEL]: `x\`) || Host(\`${INJECTION_MARK}-label.test` } },
+      Networks: [{ Target: NETWORK }],
+    },
     Mode: { Replicated: { Replicas: 1 } },
   });
 }
 
 function randomUnicode(length: number, random: () => number = Math.random): string {
-  const ranges: Array<[number, number]> = [[0x21, 0x7e], [0xa1, 0x24f], [0x590, 0x6ff], [0x200b, 0x202e], [0x4e00, 0x4fff], [0x1f300, 0x1f64f]];
+  const ranges: Array<[number, number]> = [
+    [0x21, 0x7e],
+    [0xa1, 0x24f],
+    [0x590, 0x6ff],
+    [0x200b, 0x202e],
+    [0x4e00, 0x4fff],
+    [0x1f300, 0x1f64f],
+  ];
   let out = '';
   for (let i = 0; i < length; i++) {
     const [from, to] = ranges[Math.floor(random() * ranges.length)]!;

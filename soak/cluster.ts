@@ -3,7 +3,14 @@
  * never someone else's), one routing database shared by both instances and one metrics database
  * per instance, so each instance's stored windows can be checked on their own.
  */
-import { startPostgres, startRedis, startSwarm, type TestPostgres, type TestRedis, type TestSwarm } from '../test/harness/index.js';
+import {
+  startPostgres,
+  startRedis,
+  startSwarm,
+  type TestPostgres,
+  type TestRedis,
+  type TestSwarm,
+} from '../test/harness/index.js';
 
 export const NETWORK = 'soak-net';
 

@@ -94,8 +94,12 @@ export const FAULTS: readonly Fault[] = [
       const client = new pg.Client({ connectionString: cluster.metricsUrls.get('a') });
       await client.connect();
       try {
-        await client.query(`CREATE OR REPLACE FUNCTION soak_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(15); RETURN NULL; END $$`);
-        await client.query(`CREATE TRIGGER soak_slow BEFORE INSERT ON container_metrics FOR EACH STATEMENT EXECUTE FUNCTION soak_slow()`);
+        await client.query(
+          `CREATE OR REPLACE FUNCTION soak_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(15); RETURN NULL; END $$`,
+        );
+        await client.query(
+          `CREATE TRIGGER soak_slow BEFORE INSERT ON container_metrics FOR EACH STATEMENT EXECUTE FUNCTION soak_slow()`,
+        );
         await sleep(slowMs);
         await client.query(`DROP TRIGGER soak_slow ON container_metrics`);
       } finally {

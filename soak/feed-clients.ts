@@ -9,7 +9,10 @@ import { WebSocket } from 'ws';
 import type { ServiceInstance } from './instance.js';
 
 export async function feedToken(secret: string, deployments: readonly string[], expiresIn = '2h'): Promise<string> {
-  return new SignJWT({ deployments: [...deployments] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expiresIn).sign(new TextEncoder().encode(secret));
+  return new SignJWT({ deployments: [...deployments] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
 }
 
 interface FeedSample {

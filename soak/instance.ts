@@ -79,7 +79,15 @@ export class ServiceInstance {
       },
     });
     this.proc = proc;
-    const lifetime: Lifetime = { instanceId: undefined, startedAt: Date.now(), endedAt: undefined, end: 'running', exitCode: null, peakRssBytes: 0, droppedRows: 0 };
+    const lifetime: Lifetime = {
+      instanceId: undefined,
+      startedAt: Date.now(),
+      endedAt: undefined,
+      end: 'running',
+      exitCode: null,
+      peakRssBytes: 0,
+      droppedRows: 0,
+    };
     this.lifetimes.push(lifetime);
     this.log.write(`\n=== ${new Date().toISOString()} start ===\n`);
     proc.child.stdout?.pipe(this.log, { end: false });
@@ -94,14 +102,19 @@ export class ServiceInstance {
   /** Waits until /health answers and the feed reports its instance id. */
   async ready(timeoutMs = 120_000): Promise<void> {
     const lifetime = this.lifetimes.at(-1)!;
-    await waitFor(`${this.name} to serve /metrics/observability`, async () => {
-      if (!this.running) throw new Error(`${this.name} exited:\n${this.proc?.output().slice(-3000) ?? ''}`);
-      const response = await fetch(`${this.baseUrl}/metrics/observability`, { signal: AbortSignal.timeout(2000) });
-      if (!response.ok) return false;
-      const report = (await response.json()) as { feed?: { instanceId?: string } };
-      lifetime.instanceId = report.feed?.instanceId;
-      return lifetime.instanceId !== undefined;
-    }, timeoutMs, 200);
+    await waitFor(
+      `${this.name} to serve /metrics/observability`,
+      async () => {
+        if (!this.running) throw new Error(`${this.name} exited:\n${this.proc?.output().slice(-3000) ?? ''}`);
+        const response = await fetch(`${this.baseUrl}/metrics/observability`, { signal: AbortSignal.timeout(2000) });
+        if (!response.ok) return false;
+        const report = (await response.json()) as { feed?: { instanceId?: string } };
+        lifetime.instanceId = report.feed?.instanceId;
+        return lifetime.instanceId !== undefined;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   async health(): Promise<HealthBody | undefined> {
@@ -150,7 +163,8 @@ export class ServiceInstance {
   async router(): Promise<{ redis?: { holder: boolean } | null } | undefined> {
     try {
       const response = await fetch(`${this.baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
-      return ((await response.json()) as { components?: { router?: { redis?: { holder: boolean } | null } } }).components?.router;
+      return ((await response.json()) as { components?: { router?: { redis?: { holder: boolean } | null } } })
+        .components?.router;
     } catch {
       return undefined;
     }

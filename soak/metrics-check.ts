@@ -44,15 +44,29 @@ interface Row {
   samples: number;
 }
 
-export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], dockerdDown: readonly Interval[], recorder: SampleRecorder, intervalMs: number): Promise<MetricsCheck> {
+export async function checkMetrics(
+  url: string,
+  lifetimes: readonly Lifetime[],
+  dockerdDown: readonly Interval[],
+  recorder: SampleRecorder,
+  intervalMs: number,
+): Promise<MetricsCheck> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   let rows: Row[];
   let duplicates: number;
   try {
-    rows = (await client.query<Row>(`SELECT container_id, (extract(epoch FROM bucket) * 1000)::bigint::text AS bucket, net_rx_bytes, net_tx_bytes,
-      block_read_bytes, block_write_bytes, samples FROM container_metrics ORDER BY container_id, bucket`)).rows;
-    duplicates = Number((await client.query<{ n: string }>(`SELECT count(*) - count(DISTINCT (container_id, bucket)) AS n FROM container_metrics`)).rows[0]!.n);
+    rows = (
+      await client.query<Row>(`SELECT container_id, (extract(epoch FROM bucket) * 1000)::bigint::text AS bucket, net_rx_bytes, net_tx_bytes,
+      block_read_bytes, block_write_bytes, samples FROM container_metrics ORDER BY container_id, bucket`)
+    ).rows;
+    duplicates = Number(
+      (
+        await client.query<{ n: string }>(
+          `SELECT count(*) - count(DISTINCT (container_id, bucket)) AS n FROM container_metrics`,
+        )
+      ).rows[0]!.n,
+    );
   } finally {
     await client.end();
   }
@@ -64,11 +78,22 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
     const next = lifetimes[i + 1];
     down.push({ from: lifetime.endedAt, to: next ? next.startedAt + 20_000 : Infinity });
   });
-  const overlaps = (intervals: readonly Interval[], from: number, to: number) => intervals.some((i) => i.from < to && i.to > from);
+  const overlaps = (intervals: readonly Interval[], from: number, to: number) =>
+    intervals.some((i) => i.from < to && i.to > from);
 
   const result: MetricsCheck = {
-    rows: rows.length, containers: 0, duplicates, gaps: [], excusedRestart: 0, excusedDockerd: 0,
-    windowsVerified: 0, windowsUnverifiable: 0, windowMismatches: [], bytesVerified: 0, counterSteps: 0, counterMismatches: 0,
+    rows: rows.length,
+    containers: 0,
+    duplicates,
+    gaps: [],
+    excusedRestart: 0,
+    excusedDockerd: 0,
+    windowsVerified: 0,
+    windowsUnverifiable: 0,
+    windowMismatches: [],
+    bytesVerified: 0,
+    counterSteps: 0,
+    counterMismatches: 0,
     rowsDropped: lifetimes.reduce((sum, l) => sum + l.droppedRows, 0),
   };
   const byContainer = new Map<string, Row[]>();
@@ -79,7 +104,9 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
   }
   result.containers = byContainer.size;
 
-  const streams = lifetimes.flatMap((l) => (l.instanceId ? [recorder.byInstance.get(l.instanceId)] : [])).filter((s) => s !== undefined);
+  const streams = lifetimes
+    .flatMap((l) => (l.instanceId ? [recorder.byInstance.get(l.instanceId)] : []))
+    .filter((s) => s !== undefined);
   for (const [containerId, list] of byContainer) {
     for (let i = 1; i < list.length; i++) {
       for (let minute = Number(list[i - 1]!.bucket) + MINUTE; minute < Number(list[i]!.bucket); minute += MINUTE) {
@@ -92,14 +119,24 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
     }
     for (const row of list) {
       const bucket = Number(row.bucket);
-      const candidates = streams.map((s) => (s.get(containerId) ?? []).filter((x) => Math.floor(x.ts / MINUTE) * MINUTE === bucket));
+      const candidates = streams.map((s) =>
+        (s.get(containerId) ?? []).filter((x) => Math.floor(x.ts / MINUTE) * MINUTE === bucket),
+      );
       const complete = candidates.filter((c) => c.length === row.samples);
       if (complete.length === 0) {
-        if (candidates.some((c) => c.length > row.samples)) result.windowMismatches.push(`${containerId.slice(0, 12)} ${new Date(bucket).toISOString()}: more samples recorded than stored`);
+        if (candidates.some((c) => c.length > row.samples))
+          result.windowMismatches.push(
+            `${containerId.slice(0, 12)} ${new Date(bucket).toISOString()}: more samples recorded than stored`,
+          );
         else result.windowsUnverifiable += 1;
         continue;
       }
-      const want = [Number(row.net_rx_bytes), Number(row.net_tx_bytes), Number(row.block_read_bytes), Number(row.block_write_bytes)];
+      const want = [
+        Number(row.net_rx_bytes),
+        Number(row.net_tx_bytes),
+        Number(row.block_read_bytes),
+        Number(row.block_write_bytes),
+      ];
       const matches = complete.some((samples) => {
         const sums = [0, 0, 0, 0];
         for (const s of samples) {
@@ -114,7 +151,9 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
         result.windowsVerified += 1;
         result.bytesVerified += want.reduce((a, b) => a + b, 0);
       } else {
-        result.windowMismatches.push(`${containerId.slice(0, 12)} ${new Date(bucket).toISOString()}: stored ${want.join('/')} differs from the recorded deltas`);
+        result.windowMismatches.push(
+          `${containerId.slice(0, 12)} ${new Date(bucket).toISOString()}: stored ${want.join('/')} differs from the recorded deltas`,
+        );
       }
     }
   }
@@ -128,7 +167,10 @@ export async function checkMetrics(url: string, lifetimes: readonly Lifetime[], 
 function checkCounters(samples: readonly RecordedSample[], intervalMs: number, result: MetricsCheck): void {
   const sorted = [...samples].sort((a, b) => a.ts - b.ts);
   const pairs: Array<[keyof RecordedSample, keyof RecordedSample]> = [
-    ['netRxBytes', 'netRxDelta'], ['netTxBytes', 'netTxDelta'], ['blockReadBytes', 'blockReadDelta'], ['blockWriteBytes', 'blockWriteDelta'],
+    ['netRxBytes', 'netRxDelta'],
+    ['netTxBytes', 'netTxDelta'],
+    ['blockReadBytes', 'blockReadDelta'],
+    ['blockWriteBytes', 'blockWriteDelta'],
   ];
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;

@@ -7,7 +7,15 @@ import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type pg from 'pg';
 import type { ServiceInstance } from './instance.js';
-import { compareRoutes, computeTruth, parseRoutesFile, publishedRoutes, same, type Published, type RouteMap } from './truth.js';
+import {
+  compareRoutes,
+  computeTruth,
+  parseRoutesFile,
+  publishedRoutes,
+  same,
+  type Published,
+  type RouteMap,
+} from './truth.js';
 
 export interface FileReaderStats {
   reads: number;
@@ -105,7 +113,8 @@ export class LagTracker {
     private readonly readers: ReadonlyMap<ServiceInstance, FileReader>,
     private readonly faultActive: () => boolean,
   ) {
-    for (const instance of readers.keys()) this.stats.set(instance.name, { comparisons: 0, unknown: 0, maxLagMs: 0, maxSteadyLagMs: 0, episodes: 0 });
+    for (const instance of readers.keys())
+      this.stats.set(instance.name, { comparisons: 0, unknown: 0, maxLagMs: 0, maxSteadyLagMs: 0, episodes: 0 });
   }
 
   start(everyMs = 500): void {

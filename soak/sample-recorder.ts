@@ -9,8 +9,19 @@ import type { Sample } from '../src/metrics/index.js';
 import { FORGED_FROM } from './bad-input.js';
 
 /** The fields of a sample the checks use: counters and their deltas. */
-export type RecordedSample = Pick<Sample,
-  'containerId' | 'ts' | 'netRxBytes' | 'netTxBytes' | 'blockReadBytes' | 'blockWriteBytes' | 'netRxDelta' | 'netTxDelta' | 'blockReadDelta' | 'blockWriteDelta'>;
+export type RecordedSample = Pick<
+  Sample,
+  | 'containerId'
+  | 'ts'
+  | 'netRxBytes'
+  | 'netTxBytes'
+  | 'blockReadBytes'
+  | 'blockWriteBytes'
+  | 'netRxDelta'
+  | 'netTxDelta'
+  | 'blockReadDelta'
+  | 'blockWriteDelta'
+>;
 
 export class SampleRecorder {
   /** instance id (the `from` of a message) → containerId → samples in arrival order. */
@@ -42,7 +53,14 @@ export class SampleRecorder {
     } catch {
       return;
     }
-    if (body === null || typeof body !== 'object' || typeof body.from !== 'string' || body.from === FORGED_FROM || !Array.isArray(body.samples)) return;
+    if (
+      body === null ||
+      typeof body !== 'object' ||
+      typeof body.from !== 'string' ||
+      body.from === FORGED_FROM ||
+      !Array.isArray(body.samples)
+    )
+      return;
     this.messages += 1;
     let containers = this.byInstance.get(body.from);
     if (containers === undefined) this.byInstance.set(body.from, (containers = new Map<string, RecordedSample[]>()));
@@ -50,9 +68,16 @@ export class SampleRecorder {
       let list = containers.get(s.containerId);
       if (list === undefined) containers.set(s.containerId, (list = []));
       list.push({
-        containerId: s.containerId, ts: s.ts,
-        netRxBytes: s.netRxBytes, netTxBytes: s.netTxBytes, blockReadBytes: s.blockReadBytes, blockWriteBytes: s.blockWriteBytes,
-        netRxDelta: s.netRxDelta, netTxDelta: s.netTxDelta, blockReadDelta: s.blockReadDelta, blockWriteDelta: s.blockWriteDelta,
+        containerId: s.containerId,
+        ts: s.ts,
+        netRxBytes: s.netRxBytes,
+        netTxBytes: s.netTxBytes,
+        blockReadBytes: s.blockReadBytes,
+        blockWriteBytes: s.blockWriteBytes,
+        netRxDelta: s.netRxDelta,
+        netTxDelta: s.netTxDelta,
+        blockReadDelta: s.blockReadDelta,
+        blockWriteDelta: s.blockWriteDelta,
       });
     }
   }

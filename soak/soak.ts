@@ -19,7 +19,17 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort, missingTools, waitFor } from '../test/harness/index.js';
-import { checkRowsRejected, createInjectingService, emptyBadInputStats, fuzzedRows, httpFlood, INJECTION_MARK, insertFuzzedRows, redisForgery, websocketFlood } from './bad-input.js';
+import {
+  checkRowsRejected,
+  createInjectingService,
+  emptyBadInputStats,
+  fuzzedRows,
+  httpFlood,
+  INJECTION_MARK,
+  insertFuzzedRows,
+  redisForgery,
+  websocketFlood,
+} from './bad-input.js';
 import { NETWORK, startCluster } from './cluster.js';
 import { FAULTS, mountRoutesTmpfs, unmountRoutesTmpfs, type FaultContext } from './faults.js';
 import { FeedReader, feedToken, StalledClient } from './feed-clients.js';
@@ -28,7 +38,16 @@ import { checkMetrics, type Interval } from './metrics-check.js';
 import { printReport, type FaultRecord, type SoakResult } from './report.js';
 import { FileReader, LagTracker } from './route-observers.js';
 import { SampleRecorder } from './sample-recorder.js';
-import { compareRoutes, computeTruth, documentFromKeys, parseRoutesFile, publishedRoutes, same, type Difference, type Published } from './truth.js';
+import {
+  compareRoutes,
+  computeTruth,
+  documentFromKeys,
+  parseRoutesFile,
+  publishedRoutes,
+  same,
+  type Difference,
+  type Published,
+} from './truth.js';
 import { Workload } from './workload.js';
 
 const { values: args } = parseArgs({
@@ -55,7 +74,9 @@ const dir = mkdtempSync('/tmp/swarm-edge-soak-');
 const log = (message: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 const t0 = Date.now();
 
-log(`soak: ${ci ? 'CI variant (every fault once)' : `${minutes} minutes`}, ${deploymentCount} deployments, output in ${dir}`);
+log(
+  `soak: ${ci ? 'CI variant (every fault once)' : `${minutes} minutes`}, ${deploymentCount} deployments, output in ${dir}`,
+);
 const cluster = await startCluster(['a', 'b']);
 const db = new pg.Pool({ connectionString: cluster.routingUrl, max: 4, connectionTimeoutMillis: 3000 });
 db.on('error', () => undefined);
@@ -66,22 +87,27 @@ const recorder = new SampleRecorder(cluster.redis.url);
 let exitCode = 1;
 try {
   for (const name of ['a', 'b']) {
-    const instance = new ServiceInstance(name, await freePort(), {
-      LOG_LEVEL: 'info',
-      DATABASE_URL: cluster.routingUrl,
-      METRICS_DATABASE_URL: cluster.metricsUrls.get(name)!,
-      REDIS_URL: cluster.redis.url,
-      TRAEFIK_REDIS_ROOT: REDIS_ROOT,
-      DOCKER_HOST: cluster.swarm.dockerHost,
-      TRAEFIK_NETWORK: NETWORK,
-      TRAEFIK_HTTP_TOKEN: TOKEN,
-      FEED_JWT_SECRET: SECRET,
-      FEED_MAX_BUFFERED_BYTES: '16384',
-      FEED_SLOW_GRACE_SECONDS: '2',
-      METRICS_INTERVAL_SECONDS: String(INTERVAL_MS / 1000),
-      DISCOVERY_RESYNC_SECONDS: String(RESYNC_SECONDS),
-      STATS_SOURCE: 'cgroup',
-    }, dir);
+    const instance = new ServiceInstance(
+      name,
+      await freePort(),
+      {
+        LOG_LEVEL: 'info',
+        DATABASE_URL: cluster.routingUrl,
+        METRICS_DATABASE_URL: cluster.metricsUrls.get(name)!,
+        REDIS_URL: cluster.redis.url,
+        TRAEFIK_REDIS_ROOT: REDIS_ROOT,
+        DOCKER_HOST: cluster.swarm.dockerHost,
+        TRAEFIK_NETWORK: NETWORK,
+        TRAEFIK_HTTP_TOKEN: TOKEN,
+        FEED_JWT_SECRET: SECRET,
+        FEED_MAX_BUFFERED_BYTES: '16384',
+        FEED_SLOW_GRACE_SECONDS: '2',
+        METRICS_INTERVAL_SECONDS: String(INTERVAL_MS / 1000),
+        DISCOVERY_RESYNC_SECONDS: String(RESYNC_SECONDS),
+        STATS_SOURCE: 'cgroup',
+      },
+      dir,
+    );
     instances.push(instance);
     if (name === 'a') {
       mkdirSync(instance.dynamicDir, { recursive: true });
@@ -91,7 +117,12 @@ try {
   }
   await Promise.all(instances.map((i) => i.ready()));
   // The schema is migrated in the background: rows can be seeded once PostgreSQL is up.
-  await waitFor('the schema migrated', async () => (await instances[0]!.health())?.dependencies.postgres?.status === 'up', 60_000, 200);
+  await waitFor(
+    'the schema migrated',
+    async () => (await instances[0]!.health())?.dependencies.postgres?.status === 'up',
+    60_000,
+    200,
+  );
   await recorder.start();
   log(`instances up: ${instances.map((i) => `${i.name} on :${i.port}`).join(', ')}`);
 
@@ -119,7 +150,12 @@ try {
         health.set(instance.name, body);
         // Did the service say so? The fault's dependency reported down by an instance.
         const fault = activeFault;
-        if (fault?.dependency !== undefined && fault.recoveredAt === undefined && body?.dependencies[fault.dependency]?.status === 'down') fault.reported = true;
+        if (
+          fault?.dependency !== undefined &&
+          fault.recoveredAt === undefined &&
+          body?.dependencies[fault.dependency]?.status === 'down'
+        )
+          fault.reported = true;
       });
     }
   }, 250);
@@ -144,12 +180,19 @@ try {
     return undefined;
   };
   log('waiting for both instances to be healthy and the routes published');
-  if ((await waitHealthy()) === undefined) throw new Error(`instances not healthy: ${JSON.stringify(Object.fromEntries(health))}`);
+  if ((await waitHealthy()) === undefined)
+    throw new Error(`instances not healthy: ${JSON.stringify(Object.fromEntries(health))}`);
 
   workload.start(ci ? 1_000 : 1_500);
   const badInput = emptyBadInputStats();
   const termExitCodes: Array<number | null> = [];
-  const ctx: FaultContext = { cluster, instances, outageMs: ci ? 20_000 : 75_000, slowMs: ci ? 75_000 : 130_000, termExitCodes };
+  const ctx: FaultContext = {
+    cluster,
+    instances,
+    outageMs: ci ? 20_000 : 75_000,
+    slowMs: ci ? 75_000 : 130_000,
+    termExitCodes,
+  };
   const settleMs = ci ? 10_000 : 45_000;
   const endAt = t0 + minutes * 60_000;
   let round = 0;
@@ -174,7 +217,15 @@ try {
     log(`bad input, round ${round + 1}`);
     await floodBadInput();
     log(`fault: ${fault.name}`);
-    const record: FaultRecord = { name: fault.name, affects: fault.affects, dependency: fault.dependency, reported: false, start: Date.now(), restoredAt: 0, recoveredAt: undefined };
+    const record: FaultRecord = {
+      name: fault.name,
+      affects: fault.affects,
+      dependency: fault.dependency,
+      reported: false,
+      start: Date.now(),
+      restoredAt: 0,
+      recoveredAt: undefined,
+    };
     activeFault = record;
     await fault.run(ctx);
     record.restoredAt = Date.now();
@@ -182,7 +233,9 @@ try {
     faultEndedAt = record.recoveredAt ?? Date.now();
     activeFault = undefined;
     faults.push(record);
-    log(`  restored after ${((record.restoredAt - record.start) / 1000).toFixed(1)} s, healthy ${record.recoveredAt === undefined ? 'NEVER' : `${((record.recoveredAt - record.restoredAt) / 1000).toFixed(1)} s later`}`);
+    log(
+      `  restored after ${((record.restoredAt - record.start) / 1000).toFixed(1)} s, healthy ${record.recoveredAt === undefined ? 'NEVER' : `${((record.recoveredAt - record.restoredAt) / 1000).toFixed(1)} s later`}`,
+    );
   }
 
   log('stopping churn; waiting for a resync and comparing every published copy with the truth');
@@ -193,16 +246,21 @@ try {
   for (const reader of fileReaders.values()) await reader.stop();
   // The service with the injecting label: counted as invalid by each collector, routed nowhere.
   for (const instance of instances) {
-    const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as { containers?: { invalidLabels?: number } };
+    const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as {
+      containers?: { invalidLabels?: number };
+    };
     badInput.labels.tried += 1;
     if ((report.containers?.invalidLabels ?? 0) > 0 && finalRoutes.injected === 0) badInput.labels.rejectedRight += 1;
-    else badInput.labels.wrong.push(`${instance.name}: invalid labels counted ${report.containers?.invalidLabels ?? 0}`);
+    else
+      badInput.labels.wrong.push(`${instance.name}: invalid labels counted ${report.containers?.invalidLabels ?? 0}`);
   }
 
   // Readers and stalled clients: what the server saw of them.
   let slowClosed = 0;
   for (const instance of instances) {
-    const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as { feed: { slowDisconnects: number } };
+    const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as {
+      feed: { slowDisconnects: number };
+    };
     slowClosed += report.feed.slowDisconnects;
   }
   for (const client of [...readers, ...stalled]) client.stop();
@@ -213,10 +271,21 @@ try {
   clearInterval(sampler);
   await sleep(1_000);
   recorder.stop();
-  const dockerdDown: Interval[] = faults.filter((f) => f.affects === 'docker').map((f) => ({ from: f.start, to: (f.recoveredAt ?? f.restoredAt) + 20_000 }));
+  const dockerdDown: Interval[] = faults
+    .filter((f) => f.affects === 'docker')
+    .map((f) => ({ from: f.start, to: (f.recoveredAt ?? f.restoredAt) + 20_000 }));
   const metrics = new Map<string, Awaited<ReturnType<typeof checkMetrics>>>();
   for (const instance of instances) {
-    metrics.set(instance.name, await checkMetrics(cluster.metricsUrls.get(instance.name)!, instance.lifetimes, dockerdDown, recorder, INTERVAL_MS));
+    metrics.set(
+      instance.name,
+      await checkMetrics(
+        cluster.metricsUrls.get(instance.name)!,
+        instance.lifetimes,
+        dockerdDown,
+        recorder,
+        INTERVAL_MS,
+      ),
+    );
   }
 
   const faultWindows = faults.map((f) => ({ from: f.start, to: (f.recoveredAt ?? f.restoredAt) + 10_000 }));
@@ -242,7 +311,12 @@ try {
     },
     instances: instances.map((i) => ({
       name: i.name,
-      lifetimes: i.lifetimes.map((l) => ({ end: l.end, exitCode: l.exitCode, peakRssBytes: l.peakRssBytes, droppedRows: l.droppedRows })),
+      lifetimes: i.lifetimes.map((l) => ({
+        end: l.end,
+        exitCode: l.exitCode,
+        peakRssBytes: l.peakRssBytes,
+        droppedRows: l.droppedRows,
+      })),
     })),
     termExitCodes,
     badInput,
@@ -287,14 +361,22 @@ async function finalComparison(list: readonly ServiceInstance[], withinMs: numbe
       const copies: Array<[string, ReturnType<typeof publishedRoutes>]> = [];
       for (const instance of list) {
         copies.push([`${instance.name} file`, publishedRoutes(parseRoutesFile(await readFile(instance.file, 'utf8')))]);
-        const response = await fetch(`${instance.baseUrl}/traefik/dynamic`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        const response = await fetch(`${instance.baseUrl}/traefik/dynamic`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
         copies.push([`${instance.name} HTTP`, publishedRoutes((await response.json()) as Published)]);
       }
       const keys = await redis.keys(`${REDIS_ROOT}/*`);
       const values = keys.length > 0 ? await redis.mget(...keys) : [];
-      copies.push(['Redis', publishedRoutes(documentFromKeys(new Map(keys.map((k, i) => [k, values[i] ?? ''])), REDIS_ROOT))]);
+      copies.push([
+        'Redis',
+        publishedRoutes(documentFromKeys(new Map(keys.map((k, i) => [k, values[i] ?? ''])), REDIS_ROOT)),
+      ]);
       last = copies.map(([copy, routes]) => ({ copy, difference: compareRoutes(truth, routes), routes: routes.size }));
-      injected = copies.reduce((n, [, routes]) => n + [...routes.keys()].filter((k) => k.includes(INJECTION_MARK)).length, 0);
+      injected = copies.reduce(
+        (n, [, routes]) => n + [...routes.keys()].filter((k) => k.includes(INJECTION_MARK)).length,
+        0,
+      );
       if (last.every((c) => same(c.difference)) || Date.now() > deadline) break;
       await sleep(1_000);
     }

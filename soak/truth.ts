@@ -33,7 +33,9 @@ interface TaskJson {
 
 export async function computeTruth(docker: Docker, db: pg.Pool, network: string): Promise<RouteMap> {
   const [{ rows }, services, tasks] = await Promise.all([
-    db.query<TruthRow>(`SELECT id, deployment_id, domain, path_prefix, target_port, ssl_enabled FROM deployment_routing WHERE id LIKE '${GOOD_PREFIX}%'`),
+    db.query<TruthRow>(
+      `SELECT id, deployment_id, domain, path_prefix, target_port, ssl_enabled FROM deployment_routing WHERE id LIKE '${GOOD_PREFIX}%'`,
+    ),
     docker.listServices(),
     docker.listTasks({ filters: { 'desired-state': ['running'] } }),
   ]);
@@ -56,7 +58,10 @@ export async function computeTruth(docker: Docker, db: pg.Pool, network: string)
     const serviceIds = servicesByDeployment.get(row.deployment_id);
     if (serviceIds === undefined) continue; // no service: not routed at all
     const addresses = serviceIds.flatMap((id) => addressesByService.get(id) ?? []);
-    const servers = addresses.length === 0 ? 'unavailable' : [...new Set(addresses.map((ip) => `http://${ip}:${row.target_port}`))].sort().join(' ');
+    const servers =
+      addresses.length === 0
+        ? 'unavailable'
+        : [...new Set(addresses.map((ip) => `http://${ip}:${row.target_port}`))].sort().join(' ');
     const host = domainToASCII(row.domain).toLowerCase();
     const rule = row.path_prefix ? `Host(\`${host}\`) && PathPrefix(\`${row.path_prefix}\`)` : `Host(\`${host}\`)`;
     if (row.ssl_enabled) {
@@ -98,7 +103,13 @@ export function publishedRoutes(document: Published): RouteMap {
     else if (middlewares.includes('edge-unavailable')) routes.set(key, 'unavailable');
     else {
       const servers = document.http?.services?.[router.service ?? '']?.loadBalancer?.servers ?? [];
-      routes.set(key, servers.map((s) => s.url ?? '?').sort().join(' '));
+      routes.set(
+        key,
+        servers
+          .map((s) => s.url ?? '?')
+          .sort()
+          .join(' '),
+      );
     }
   }
   return routes;
@@ -129,7 +140,8 @@ export function same(difference: Difference): boolean {
 
 /** Rebuilds a document from the Redis provider's keys (traefik/http/routers/<name>/rule, …). */
 export function documentFromKeys(pairs: ReadonlyMap<string, string>, root: string): Published {
-  const routers: Record<string, { rule?: string; entryPoints?: string[]; middlewares?: string[]; service?: string }> = {};
+  const routers: Record<string, { rule?: string; entryPoints?: string[]; middlewares?: string[]; service?: string }> =
+    {};
   const services: Record<string, { loadBalancer: { servers: Array<{ url: string }> } }> = {};
   for (const [key, value] of pairs) {
     const parts = key.slice(root.length + 1).split('/');
@@ -142,7 +154,7 @@ export function documentFromKeys(pairs: ReadonlyMap<string, string>, root: strin
       if (parts[3] === 'entrypoints') (router.entryPoints ??= [])[Number(parts[4])] = value;
       if (parts[3] === 'middlewares') (router.middlewares ??= [])[Number(parts[4])] = value;
     } else if (parts[1] === 'services' && parts[3] === 'loadbalancer' && parts[4] === 'servers' && parts[6] === 'url') {
-      ((services[name] ??= { loadBalancer: { servers: [] } }).loadBalancer.servers)[Number(parts[5])] = { url: value };
+      (services[name] ??= { loadBalancer: { servers: [] } }).loadBalancer.servers[Number(parts[5])] = { url: value };
     }
   }
   return { http: { routers, services } };

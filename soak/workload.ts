@@ -82,9 +82,10 @@ export class Workload {
       const id = this.pick([...this.rows.keys()]);
       const n = this.nextRow++;
       // A new unique domain (sometimes an IDN), sometimes a path prefix, sometimes TLS.
-      await this.db.query(`UPDATE deployment_routing SET domain = $2, path_prefix = $3, ssl_enabled = $4, updated_at = now() WHERE id = $1`, [
-        id, this.domain(n), this.random() < 0.3 ? `/p${n}` : '', this.random() < 0.3,
-      ]);
+      await this.db.query(
+        `UPDATE deployment_routing SET domain = $2, path_prefix = $3, ssl_enabled = $4, updated_at = now() WHERE id = $1`,
+        [id, this.domain(n), this.random() < 0.3 ? `/p${n}` : '', this.random() < 0.3],
+      );
     } else if (roll < 0.7) {
       action = 'row-delete';
       if (this.rows.size <= this.deployments.length / 2) return this.step();
@@ -157,11 +158,20 @@ export class Workload {
     const generation = this.generation++;
     await this.modify(deploymentId, (spec) => {
       const template = spec.TaskTemplate as { ContainerSpec: Record<string, unknown> };
-      return { ...spec, TaskTemplate: { ...template, ContainerSpec: { ...template.ContainerSpec, Env: [`SOAK_GENERATION=${generation}`] } } };
+      return {
+        ...spec,
+        TaskTemplate: {
+          ...template,
+          ContainerSpec: { ...template.ContainerSpec, Env: [`SOAK_GENERATION=${generation}`] },
+        },
+      };
     });
   }
 
-  private async modify(deploymentId: string, change: (spec: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+  private async modify(
+    deploymentId: string,
+    change: (spec: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<void> {
     const service = this.docker.getService(this.services.get(deploymentId)!);
     const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
     await service.update({ version: current.Version.Index, ...change(current.Spec) });

@@ -11,7 +11,12 @@ import { hasRole, type Config } from './config.js';
 import { Database, POSTGRES, prepareEmbeddedPostgres } from './db/index.js';
 import { createDockerClient, createDockerProbe } from './discovery/index.js';
 import { HealthRegistry } from './health/index.js';
-import { registerErrorHandling, registerHealthRoutes, registerMetricsRoutes, registerOpenApiRoute } from './http/index.js';
+import {
+  registerErrorHandling,
+  registerHealthRoutes,
+  registerMetricsRoutes,
+  registerOpenApiRoute,
+} from './http/index.js';
 import { metricsPlugin, type StatsSource } from './metrics/index.js';
 import { createRedis, REDIS } from './redis/index.js';
 import { routerPlugin } from './router/index.js';
@@ -59,14 +64,20 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // With no DATABASE_URL: prepared now, started in the background, so the server listens at once.
   const embedded =
     config.databaseUrl === undefined
-      ? await prepareEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort }, app.log.child({ module: 'embedded-postgres' }))
+      ? await prepareEmbeddedPostgres(
+          { dataDir: config.dataDir, port: config.embeddedPostgresPort },
+          app.log.child({ module: 'embedded-postgres' }),
+        )
       : undefined;
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   const database = new Database({ url: databaseUrl }, { log: app.log.child({ module: 'db' }), health });
   const docker = deps.docker ?? createDockerClient(config.dockerHost);
   const dockerProbe = createDockerProbe({ docker, health, log: app.log.child({ module: 'docker' }) });
   health.register(REDIS, { enabled: config.redisUrl !== undefined, optional: true });
-  const redis = config.redisUrl === undefined ? undefined : createRedis(config.redisUrl, { health, log: app.log.child({ module: 'redis' }) });
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : createRedis(config.redisUrl, { health, log: app.log.child({ module: 'redis' }) });
   const telemetry = createTelemetry();
 
   registerErrorHandling(app);
@@ -77,7 +88,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('onReady', () => {
     if (embedded) {
       health.down(POSTGRES, `starting the embedded PostgreSQL (${embedded.dataDir}, port ${embedded.port})`);
-      embedded.startInBackground({ onReady: () => database.start(), onFailure: (reason) => health.down(POSTGRES, reason) });
+      embedded.startInBackground({
+        onReady: () => database.start(),
+        onFailure: (reason) => health.down(POSTGRES, reason),
+      });
     } else database.start();
     dockerProbe.start();
     // Redis is optional: a failed first connect is retried by ioredis and reported in /health.
@@ -91,7 +105,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await embedded?.stop();
   });
 
-  const shared: SharedParts = { config, database, databaseUrl, docker, redis, health, telemetry, statsSource: deps.statsSource };
+  const shared: SharedParts = {
+    config,
+    database,
+    databaseUrl,
+    docker,
+    redis,
+    health,
+    telemetry,
+    statsSource: deps.statsSource,
+  };
   if (hasRole(config, 'router')) await app.register(routerPlugin, shared);
   if (hasRole(config, 'metrics')) await app.register(metricsPlugin, shared);
   return app;

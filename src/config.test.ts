@@ -125,8 +125,14 @@ describe('secrets from files', () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const dir = mkdtempSync('/tmp/swarm-edge-config-');
     writeFileSync(`${dir}/db`, 'postgres://edge:s3cret@db:5432/edge\n');
-    expect(loadConfig({ DATABASE_URL_FILE: `${dir}/db` }, '/srv').databaseUrl).toBe('postgres://edge:s3cret@db:5432/edge');
-    expect(() => loadConfig({ DATABASE_URL_FILE: `${dir}/db`, DATABASE_URL: 'postgres://x@y/z' }, '/srv')).toThrow(/not both/);
-    expect(() => loadConfig({ FEED_JWT_SECRET_FILE: `${dir}/missing` }, '/srv')).toThrow(/FEED_JWT_SECRET_FILE=.*cannot be read \(ENOENT\)/);
+    expect(loadConfig({ DATABASE_URL_FILE: `${dir}/db` }, '/srv').databaseUrl).toBe(
+      'postgres://edge:s3cret@db:5432/edge',
+    );
+    expect(() => loadConfig({ DATABASE_URL_FILE: `${dir}/db`, DATABASE_URL: 'postgres://x@y/z' }, '/srv')).toThrow(
+      /not both/,
+    );
+    expect(() => loadConfig({ FEED_JWT_SECRET_FILE: `${dir}/missing` }, '/srv')).toThrow(
+      /FEED_JWT_SECRET_FILE=.*cannot be read \(ENOENT\)/,
+    );
   });
 });

@@ -13,7 +13,8 @@ export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 /** Docker label keys: lowercase reverse-DNS style, as Docker recommends. */
 const LABEL_PREFIX = /^[a-z0-9]+([.-][a-z0-9]+)*$/;
 
@@ -22,7 +23,12 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const httpUrl = z.string().refine((value) => {
   try {
     const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.pathname === '/' && !url.search;
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.hostname !== '' &&
+      url.pathname === '/' &&
+      !url.search
+    );
   } catch {
     return false;
   }
@@ -71,7 +77,10 @@ const dockerHost = z.string().refine((value) => {
 }, 'must be unix:///absolute/path.sock or tcp://host:port');
 
 const roles = z.string().transform((value, ctx) => {
-  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   const unknown = parts.filter((p) => !(ROLES as readonly string[]).includes(p));
   if (parts.length === 0 || unknown.length > 0) {
     ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${ROLES.join(', ')}` });
@@ -82,10 +91,16 @@ const roles = z.string().transform((value, ctx) => {
 
 /** Host names and `*.suffix` entries, comma-separated, lowercased, without trailing dots. */
 const hostList = z.string().transform((value, ctx) => {
-  const entries = value.split(',').map((p) => p.trim().toLowerCase().replace(/\.$/, '')).filter((p) => p !== '');
+  const entries = value
+    .split(',')
+    .map((p) => p.trim().toLowerCase().replace(/\.$/, ''))
+    .filter((p) => p !== '');
   const bad = entries.filter((entry) => !HOSTNAME.test(entry.startsWith('*.') ? entry.slice(2) : entry));
   if (bad.length > 0) {
-    ctx.addIssue({ code: 'custom', message: `must be host names or *.suffix entries, comma-separated (not ${bad.map((b) => JSON.stringify(b)).join(', ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be host names or *.suffix entries, comma-separated (not ${bad.map((b) => JSON.stringify(b)).join(', ')})`,
+    });
     return z.NEVER;
   }
   return entries;
@@ -105,7 +120,10 @@ const envSchema = z.object({
   REDIS_URL: redisUrl.optional(),
   DOCKER_HOST: dockerHost.default('unix:///var/run/docker.sock'),
   EDGE_ROLES: roles.default(['metrics', 'router']),
-  LABEL_PREFIX: z.string().regex(LABEL_PREFIX, 'must look like a Docker label prefix, e.g. cloud.obiente').default('cloud.obiente'),
+  LABEL_PREFIX: z
+    .string()
+    .regex(LABEL_PREFIX, 'must look like a Docker label prefix, e.g. cloud.obiente')
+    .default('cloud.obiente'),
   TRAEFIK_DYNAMIC_DIR: z.string().min(1).default('.data/traefik'),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_POSTGRES_PORT: port('the embedded PostgreSQL port').default(54329),
@@ -117,8 +135,14 @@ const envSchema = z.object({
   TRAEFIK_CERT_RESOLVER: z.string().regex(NAME, 'must be a Traefik certificate resolver name').default('letsencrypt'),
   TRAEFIK_NETWORK: z.string().regex(NAME, 'must be a Docker network name').optional(),
   TRAEFIK_FALLBACK_URL: httpUrl.optional(),
-  TRAEFIK_HTTP_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters without spaces').optional(),
-  TRAEFIK_REDIS_ROOT: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a key prefix of letters, digits, _ -').optional(),
+  TRAEFIK_HTTP_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters without spaces')
+    .optional(),
+  TRAEFIK_REDIS_ROOT: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be a key prefix of letters, digits, _ -')
+    .optional(),
   ROUTING_RESERVED_HOSTS: hostList.default([]),
   ROUTING_HOST_SHARING: z.enum(['deny', 'paths']).default('deny'),
   METRICS_INTERVAL_SECONDS: positiveInt(1, 300).default(5),
@@ -133,7 +157,11 @@ const envSchema = z.object({
   PROC_ROOT: z.string().startsWith('/', 'must be an absolute path').default('/proc'),
   FEED_AUTH: z.enum(['jwt', 'none']).default('jwt'),
   FEED_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').max(4096).optional(),
-  FEED_JWKS_URL: z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'must be an http(s) URL').optional(),
+  FEED_JWKS_URL: z
+    .string()
+    .url()
+    .refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'must be an http(s) URL')
+    .optional(),
   FEED_JWT_ISSUER: z.string().min(1).max(512).optional(),
   FEED_JWT_AUDIENCE: z.string().min(1).max(512).optional(),
   FEED_JWT_REQUIRE_EXP: bool.default(true),
@@ -228,7 +256,13 @@ function shownValue(name: string, value: string | undefined): string {
 }
 
 /** Secrets may come from files (Docker secrets): NAME_FILE=/run/secrets/x instead of NAME=... */
-export const FILE_VARIABLES = ['DATABASE_URL', 'METRICS_DATABASE_URL', 'REDIS_URL', 'TRAEFIK_HTTP_TOKEN', 'FEED_JWT_SECRET'] as const;
+export const FILE_VARIABLES = [
+  'DATABASE_URL',
+  'METRICS_DATABASE_URL',
+  'REDIS_URL',
+  'TRAEFIK_HTTP_TOKEN',
+  'FEED_JWT_SECRET',
+] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const known = Object.keys(envSchema.shape);
@@ -249,7 +283,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       const content = readFileSync(path.resolve(cwd, file), 'utf8').trim();
       if (content !== '') input[name] = content;
     } catch (error) {
-      fileProblems.push(`${name}_FILE=${JSON.stringify(file)}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      fileProblems.push(
+        `${name}_FILE=${JSON.stringify(file)}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   if (fileProblems.length > 0) throw new ConfigError(fileProblems);

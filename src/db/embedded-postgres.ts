@@ -53,7 +53,10 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
  * Prepares the data directory and password (fast, no server yet), so that the URL is known and
  * the HTTP server can listen at once; the server itself starts with startInBackground().
  */
-export async function prepareEmbeddedPostgres(options: { dataDir: string; port: number }, log: Logger): Promise<EmbeddedPostgresHandle> {
+export async function prepareEmbeddedPostgres(
+  options: { dataDir: string; port: number },
+  log: Logger,
+): Promise<EmbeddedPostgresHandle> {
   const databaseDir = path.join(options.dataDir, 'postgres');
   const passwordFile = path.join(options.dataDir, 'postgres.password');
   await mkdir(options.dataDir, { recursive: true });
@@ -61,7 +64,9 @@ export async function prepareEmbeddedPostgres(options: { dataDir: string; port: 
   await chmod(options.dataDir, 0o711);
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
   if (!fresh && !existsSync(passwordFile)) {
-    throw new Error(`${passwordFile} is missing: the embedded PostgreSQL in ${databaseDir} cannot be reached without its password`);
+    throw new Error(
+      `${passwordFile} is missing: the embedded PostgreSQL in ${databaseDir} cannot be reached without its password`,
+    );
   }
   const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();
   if (fresh) await writeFile(passwordFile, password + '\n', { mode: 0o600 });
@@ -98,7 +103,10 @@ class EmbeddedPostgresServer implements EmbeddedPostgresHandle {
           const reason = errorMessage(error);
           const delay = backoffDelay({ baseMs: 1_000, maxMs: 10_000 }, attempt++);
           // At error once, then quietly while the cause stays (the reason is in /health).
-          this.log[attempt === 1 ? 'error' : failureLogLevel(attempt)]({ databaseDir: this.dataDir, port: this.port, retryInMs: delay, reason }, `could not start the embedded PostgreSQL: ${reason}`);
+          this.log[attempt === 1 ? 'error' : failureLogLevel(attempt)](
+            { databaseDir: this.dataDir, port: this.port, retryInMs: delay, reason },
+            `could not start the embedded PostgreSQL: ${reason}`,
+          );
           onFailure(reason);
           this.retry = setTimeout(tryStart, delay);
           this.retry.unref();
@@ -140,11 +148,16 @@ class EmbeddedPostgresServer implements EmbeddedPostgresHandle {
       await instance.start();
     } catch (error) {
       const said = this.recent.filter((line) => /FATAL|ERROR|HINT|could not|already/i.test(line)).join(' | ');
-      throw new Error(`the embedded PostgreSQL (data ${this.dataDir}, port ${this.port}) exited during start: ${error instanceof Error ? error.message : said || 'no reason given'}`);
+      throw new Error(
+        `the embedded PostgreSQL (data ${this.dataDir}, port ${this.port}) exited during start: ${error instanceof Error ? error.message : said || 'no reason given'}`,
+      );
     }
     this.server = instance;
     await ensureDatabase(instance);
-    this.log.info({ databaseDir: this.dataDir, port: this.port }, 'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)');
+    this.log.info(
+      { databaseDir: this.dataDir, port: this.port },
+      'DATABASE_URL is not set: running the embedded PostgreSQL (set DATABASE_URL for a real cluster)',
+    );
   }
 
   private keepLog(text: string): void {
@@ -172,7 +185,9 @@ async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise
   // Re-parented to init (or to a subreaper such as tini): orphaned. A node parent is a live service.
   const parent = ppid === 1 ? '' : await readFile(`/proc/${ppid}/cmdline`, 'utf8').catch(() => '');
   if (/(^|\/)node$/.test(parent.split('\0')[0] ?? '')) {
-    throw new Error(`the data directory ${databaseDir} is in use by a running PostgreSQL (pid ${pid}, parent ${ppid}): is another swarm-edge running with the same DATA_DIR?`);
+    throw new Error(
+      `the data directory ${databaseDir} is in use by a running PostgreSQL (pid ${pid}, parent ${ppid}): is another swarm-edge running with the same DATA_DIR?`,
+    );
   }
   log.warn({ databaseDir, pid }, 'found an orphaned embedded PostgreSQL (its service was killed): stopping it');
   process.kill(pid, 'SIGINT');
@@ -196,7 +211,13 @@ async function assertPortFree(port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new Error(error.code === 'EADDRINUSE' ? `EMBEDDED_POSTGRES_PORT ${port} is in use by another process` : `cannot bind 127.0.0.1:${port}: ${error.message}`)),
+      reject(
+        new Error(
+          error.code === 'EADDRINUSE'
+            ? `EMBEDDED_POSTGRES_PORT ${port} is in use by another process`
+            : `cannot bind 127.0.0.1:${port}: ${error.message}`,
+        ),
+      ),
     );
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
   });

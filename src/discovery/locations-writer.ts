@@ -34,14 +34,20 @@ ON CONFLICT (id) DO UPDATE SET
 
 const DELETE_NODES = `DELETE FROM node_metadata WHERE NOT (id = ANY($1::text[]))`;
 
-const DEPLOYMENTS_OF_CONTAINERS = 'SELECT container_id, deployment_id FROM deployment_locations WHERE container_id = ANY($1)';
+const DEPLOYMENTS_OF_CONTAINERS =
+  'SELECT container_id, deployment_id FROM deployment_locations WHERE container_id = ANY($1)';
 
 /**
  * The deployments of containers, by container id, as this writer recorded them: how a collector
  * on a worker (which cannot read services) finds the deployment of a swarm task's container.
  */
-export async function deploymentsOfContainers(pool: Pick<pg.Pool, 'query'>, containerIds: readonly string[]): Promise<Map<string, string>> {
-  const { rows } = await pool.query<{ container_id: string; deployment_id: string }>(DEPLOYMENTS_OF_CONTAINERS, [containerIds]);
+export async function deploymentsOfContainers(
+  pool: Pick<pg.Pool, 'query'>,
+  containerIds: readonly string[],
+): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ container_id: string; deployment_id: string }>(DEPLOYMENTS_OF_CONTAINERS, [
+    containerIds,
+  ]);
   return new Map(rows.map((r) => [r.container_id, r.deployment_id]));
 }
 
@@ -89,7 +95,17 @@ export class LocationsWriter {
     const topology = this.latest;
     if (!topology) return;
     if (!this.deps.isDatabaseReady()) throw new Error('database not ready');
-    const loc = { deployment: [] as string[], node: [] as string[], hostname: [] as (string | null)[], ip: [] as (string | null)[], container: [] as string[], service: [] as string[], task: [] as string[], status: [] as string[], port: [] as (number | null)[] };
+    const loc = {
+      deployment: [] as string[],
+      node: [] as string[],
+      hostname: [] as (string | null)[],
+      ip: [] as (string | null)[],
+      container: [] as string[],
+      service: [] as string[],
+      task: [] as string[],
+      status: [] as string[],
+      port: [] as (number | null)[],
+    };
     const perNode = new Map<string, number>();
     for (const service of topology.services.values()) {
       for (const task of topology.tasks.get(service.id) ?? []) {
@@ -111,12 +127,30 @@ export class LocationsWriter {
     const client = await this.deps.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(UPSERT_LOCATIONS, [loc.deployment, loc.node, loc.hostname, loc.ip, loc.container, loc.service, loc.task, loc.status, loc.port]);
+      await client.query(UPSERT_LOCATIONS, [
+        loc.deployment,
+        loc.node,
+        loc.hostname,
+        loc.ip,
+        loc.container,
+        loc.service,
+        loc.task,
+        loc.status,
+        loc.port,
+      ]);
       await client.query(DELETE_VANISHED, [loc.container]);
       await client.query(UPSERT_NODES, [
-        nodes.map((n) => n.id), nodes.map((n) => n.hostname), nodes.map((n) => n.address || null), nodes.map((n) => n.role),
-        nodes.map((n) => n.availability), nodes.map((n) => n.state), nodes.map((n) => n.leader), nodes.map((n) => n.engineVersion ?? null),
-        nodes.map((n) => n.cpus ?? null), nodes.map((n) => n.memoryBytes ?? null), nodes.map((n) => perNode.get(n.id) ?? 0),
+        nodes.map((n) => n.id),
+        nodes.map((n) => n.hostname),
+        nodes.map((n) => n.address || null),
+        nodes.map((n) => n.role),
+        nodes.map((n) => n.availability),
+        nodes.map((n) => n.state),
+        nodes.map((n) => n.leader),
+        nodes.map((n) => n.engineVersion ?? null),
+        nodes.map((n) => n.cpus ?? null),
+        nodes.map((n) => n.memoryBytes ?? null),
+        nodes.map((n) => perNode.get(n.id) ?? 0),
         nodes.map((n) => JSON.stringify(n.labels)),
       ]);
       // Never empty the node table on a topology that lists no node at all (a failed read).

@@ -18,7 +18,15 @@ import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
-import { parseNode, parseService, parseTask, type SwarmNode, type SwarmService, type SwarmTask, type Topology } from './topology.js';
+import {
+  parseNode,
+  parseService,
+  parseTask,
+  type SwarmNode,
+  type SwarmService,
+  type SwarmTask,
+  type Topology,
+} from './topology.js';
 
 export type DockerApi = Pick<Docker, 'listServices' | 'listTasks' | 'listNodes' | 'getService' | 'getEvents'>;
 
@@ -57,7 +65,10 @@ export class SwarmWatcher {
   private stream: EventStream | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
-  private readonly converging = new Map<string, { deadline: number; timer: NodeJS.Timeout | undefined; causedAt: number }>();
+  private readonly converging = new Map<
+    string,
+    { deadline: number; timer: NodeJS.Timeout | undefined; causedAt: number }
+  >();
   private readonly resync: PeriodicJob;
   private readonly listeners: TopologyListener[] = [];
   private readonly counters = { events: 0, reconciles: 0, reconnects: 0 };
@@ -119,7 +130,9 @@ export class SwarmWatcher {
   /** Three calls, whatever the size of the cluster; replaces the whole state. */
   async reconcile(causedAt: number): Promise<void> {
     const [rawServices, rawTasks, rawNodes] = await Promise.all([
-      this.call('services', () => this.deps.docker.listServices({ filters: { label: [`${this.options.labelPrefix}.deployment_id`] } })),
+      this.call('services', () =>
+        this.deps.docker.listServices({ filters: { label: [`${this.options.labelPrefix}.deployment_id`] } }),
+      ),
       this.call('tasks', () => this.deps.docker.listTasks({ filters: { 'desired-state': ['running'] } })),
       this.call('nodes', () => this.deps.docker.listNodes()),
     ]);
@@ -172,9 +185,7 @@ export class SwarmWatcher {
 
   private connect(): void {
     if (this.stopped) return;
-    this.call('events', () =>
-      this.deps.docker.getEvents({ filters: { type: ['service', 'node', 'container'] } }),
-    )
+    this.call('events', () => this.deps.docker.getEvents({ filters: { type: ['service', 'node', 'container'] } }))
       .then(async (stream) => {
         if (this.stopped) {
           (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
@@ -226,7 +237,10 @@ export class SwarmWatcher {
     const delay = backoffDelay({ baseMs: 250, maxMs: 15_000 }, this.reconnectAttempt);
     this.reconnectAttempt += 1;
     this.counters.reconnects += 1;
-    this.deps.log[failureLogLevel(this.reconnectAttempt)]({ reason: message, retryInMs: delay, attempt: this.reconnectAttempt }, 'swarm events stream lost; reconnecting');
+    this.deps.log[failureLogLevel(this.reconnectAttempt)](
+      { reason: message, retryInMs: delay, attempt: this.reconnectAttempt },
+      'swarm events stream lost; reconnecting',
+    );
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
     this.reconnectTimer.unref();
@@ -256,7 +270,11 @@ export class SwarmWatcher {
       case 'container': {
         // A local container of a service started, died or changed health: its task changed.
         const serviceId = event.Actor?.Attributes?.['com.docker.swarm.service.id'];
-        if (typeof serviceId === 'string' && this.services.has(serviceId) && /^(start|die|kill|stop|health_status)/.test(action)) {
+        if (
+          typeof serviceId === 'string' &&
+          this.services.has(serviceId) &&
+          /^(start|die|kill|stop|health_status)/.test(action)
+        ) {
           this.startConverging(serviceId, seenAt);
         }
         return;

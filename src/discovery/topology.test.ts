@@ -17,6 +17,8 @@ describe('topology parsing', () => {
   it('gives a node no address when Docker reports something else than an IP', () => {
     expect(parseNode({ ID: 'n1', Status: { Addr: '192.168.1.5' } })?.address).toBe('192.168.1.5');
     expect(parseNode({ ID: 'n1', Status: { Addr: 'x" || Host(`v`)' } })?.address).toBe('');
-    expect(parseNode({ ID: 'n1', Status: { Addr: '0.0.0.0' }, ManagerStatus: { Addr: '10.1.2.3:2377' } })?.address).toBe('10.1.2.3');
+    expect(
+      parseNode({ ID: 'n1', Status: { Addr: '0.0.0.0' }, ManagerStatus: { Addr: '10.1.2.3:2377' } })?.address,
+    ).toBe('10.1.2.3');
   });
 });

@@ -65,7 +65,8 @@ type Json = Record<string, unknown>;
 
 const obj = (value: unknown): Json => (value !== null && typeof value === 'object' ? (value as Json) : {});
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+const num = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
 function labelsOf(value: unknown): Record<string, string> {
   // No prototype: a label named __proto__ or constructor is a label like any other.
@@ -86,7 +87,8 @@ export function parseNode(raw: unknown): SwarmNode | undefined {
   const nanoCpus = num(resources.NanoCPUs);
   // A manager's Status.Addr can be 0.0.0.0 on some setups; its manager address is then the truth.
   let address = str(status.Addr) ?? '';
-  if ((address === '' || address === '0.0.0.0') && str(manager.Addr)) address = (str(manager.Addr) ?? '').replace(/:\d+$/, '');
+  if ((address === '' || address === '0.0.0.0') && str(manager.Addr))
+    address = (str(manager.Addr) ?? '').replace(/:\d+$/, '');
   // It ends up in server URLs: anything but an IP address counts as no address.
   if (isIP(address) === 0) address = '';
   return {
@@ -152,7 +154,9 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
     const network = obj(obj(attachment).Network);
     const networkName = str(obj(network.Spec).Name) ?? '';
     const networkId = str(network.ID) ?? '';
-    const addressList: unknown[] = Array.isArray(obj(attachment).Addresses) ? (obj(attachment).Addresses as unknown[]) : [];
+    const addressList: unknown[] = Array.isArray(obj(attachment).Addresses)
+      ? (obj(attachment).Addresses as unknown[])
+      : [];
     for (const cidr of addressList) {
       // Addresses come in CIDR form (10.0.1.3/24).
       const ip = str(cidr)?.split('/')[0];

@@ -31,9 +31,16 @@ export type FeedAuthenticator = ((token: string | undefined) => Promise<Grant>) 
 
 export function createFeedAuthenticator(config: FeedAuthConfig): FeedAuthenticator {
   if (config.mode === 'none') {
-    return Object.assign(() => Promise.resolve<Grant>({ deployments: undefined, expiresAt: undefined, subject: undefined }), { configured: true });
+    return Object.assign(
+      () => Promise.resolve<Grant>({ deployments: undefined, expiresAt: undefined, subject: undefined }),
+      { configured: true },
+    );
   }
-  const key = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : config.secret ? new TextEncoder().encode(config.secret) : undefined;
+  const key = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl))
+    : config.secret
+      ? new TextEncoder().encode(config.secret)
+      : undefined;
   const verify = async (token: string | undefined): Promise<Grant> => {
     if (key === undefined) throw new FeedAuthError('feed authentication is not configured');
     if (!token) throw new FeedAuthError('a token is required (?token= or Authorization: Bearer)');
@@ -45,7 +52,8 @@ export function createFeedAuthenticator(config: FeedAuthConfig): FeedAuthenticat
         ...(config.audience ? { audience: config.audience } : {}),
         ...(config.requireExpiry === false ? {} : { requiredClaims: ['exp'] }),
       };
-      ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+      ({ payload } =
+        typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
     } catch (error) {
       throw new FeedAuthError(`invalid token: ${errorMessage(error)}`);
     }
@@ -53,7 +61,12 @@ export function createFeedAuthenticator(config: FeedAuthConfig): FeedAuthenticat
     if (!Array.isArray(claim) || claim.length === 0 || claim.length > 10_000) {
       throw new FeedAuthError('token has no "deployments" claim (a non-empty array of deployment ids, or ["*"])');
     }
-    if (claim.includes('*')) return { deployments: undefined, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000, subject: payload.sub };
+    if (claim.includes('*'))
+      return {
+        deployments: undefined,
+        expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
+        subject: payload.sub,
+      };
     const deployments = new Set(claim.filter(isIdentifier));
     if (deployments.size === 0) throw new FeedAuthError('token names no valid deployment id');
     return { deployments, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000, subject: payload.sub };

@@ -12,7 +12,13 @@ import { samplesFrame, sharedFrame, Subscriber, type FeedCounters } from './subs
 const secret = 'a-test-secret-that-is-long-enough-for-hs256';
 const sign = (claims: Record<string, unknown>, key = secret) =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(key));
-const jwt = createFeedAuthenticator({ mode: 'jwt', secret, jwksUrl: undefined, issuer: undefined, audience: undefined });
+const jwt = createFeedAuthenticator({
+  mode: 'jwt',
+  secret,
+  jwksUrl: undefined,
+  issuer: undefined,
+  audience: undefined,
+});
 
 describe('feed authentication', () => {
   it('grants the deployments the token names, and nothing else', async () => {
@@ -24,35 +30,67 @@ describe('feed authentication', () => {
 
   it('refuses a missing, forged, claimless or alg-none token', async () => {
     await expect(jwt(undefined)).rejects.toThrow(/token is required/);
-    await expect(jwt(await sign({ deployments: ['dep-a'] }, 'another-secret-that-is-long-enough-xxxx'))).rejects.toThrow(/invalid token/);
+    await expect(
+      jwt(await sign({ deployments: ['dep-a'] }, 'another-secret-that-is-long-enough-xxxx')),
+    ).rejects.toThrow(/invalid token/);
     await expect(jwt(await sign({ sub: 'x' }))).rejects.toThrow(/deployments/);
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"deployments":["*"]}').toString('base64url')}.`;
     await expect(jwt(none)).rejects.toThrow(/invalid token/);
   });
 
   it('refuses a token without exp unless told to accept them', async () => {
-    const noExpiry = await new SignJWT({ deployments: ['dep-a'] }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+    const noExpiry = await new SignJWT({ deployments: ['dep-a'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(secret));
     await expect(jwt(noExpiry)).rejects.toThrow(/exp/);
-    const lenient = createFeedAuthenticator({ mode: 'jwt', secret, jwksUrl: undefined, issuer: undefined, audience: undefined, requireExpiry: false });
+    const lenient = createFeedAuthenticator({
+      mode: 'jwt',
+      secret,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+      requireExpiry: false,
+    });
     expect(allows(await lenient(noExpiry), 'dep-a')).toBe(true);
   });
 
   it('refuses everyone when no key is configured, and grants everything only when disabled explicitly', async () => {
-    const unconfigured = createFeedAuthenticator({ mode: 'jwt', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined });
+    const unconfigured = createFeedAuthenticator({
+      mode: 'jwt',
+      secret: undefined,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+    });
     expect(unconfigured.configured).toBe(false);
     await expect(unconfigured(await sign({ deployments: ['*'] }))).rejects.toThrow(/not configured/);
-    const none = createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined });
+    const none = createFeedAuthenticator({
+      mode: 'none',
+      secret: undefined,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+    });
     expect(allows(await none(undefined), 'dep-x')).toBe(true);
   });
 });
 
 describe('feed protocol', () => {
   it('accepts subscribe and unsubscribe, and names what is wrong otherwise', () => {
-    expect(parseClientMessage('{"type":"subscribe","deploymentId":"dep-1"}')).toEqual({ ok: true, message: { type: 'subscribe', deploymentId: 'dep-1' } });
+    expect(parseClientMessage('{"type":"subscribe","deploymentId":"dep-1"}')).toEqual({
+      ok: true,
+      message: { type: 'subscribe', deploymentId: 'dep-1' },
+    });
     expect(parseClientMessage('{nope')).toMatchObject({ ok: false, code: 'bad_json' });
     expect(parseClientMessage('{"type":"drop_tables"}')).toMatchObject({ ok: false, code: 'bad_message' });
-    expect(parseClientMessage('{"type":"subscribe","deploymentId":"a b`"}')).toMatchObject({ ok: false, code: 'bad_message' });
-    expect(parseClientMessage('{"type":"subscribe","deploymentId":"dep-1","extra":1}')).toMatchObject({ ok: false, code: 'bad_message' });
+    expect(parseClientMessage('{"type":"subscribe","deploymentId":"a b`"}')).toMatchObject({
+      ok: false,
+      code: 'bad_message',
+    });
+    expect(parseClientMessage('{"type":"subscribe","deploymentId":"dep-1","extra":1}')).toMatchObject({
+      ok: false,
+      code: 'bad_message',
+    });
   });
 });
 
@@ -91,19 +129,28 @@ function fakeSocket() {
   return { socket, sent, receive, pong };
 }
 
-const sample = (containerId: string, ts: number, deploymentId = 'dep-1') => ({ containerId, deploymentId, ts }) as unknown as Sample;
+const sample = (containerId: string, ts: number, deploymentId = 'dep-1') =>
+  ({ containerId, deploymentId, ts }) as unknown as Sample;
 
 /** A subscriber over a fake socket, with limits 1000 bytes / 5 s grace and a clock the test sets. */
 function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
   const clock = { now: 0 };
   const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-  const subscriber = new Subscriber(socket as unknown as WebSocket, { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 }, counters, () => clock.now);
+  const subscriber = new Subscriber(
+    socket as unknown as WebSocket,
+    { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 },
+    counters,
+    () => clock.now,
+  );
   return { subscriber, counters, clock };
 }
 
 describe('Subscriber backpressure', () => {
   it('writes the same frame text whether samples go out at once or from a queue', () => {
-    const samples = [{ containerId: 'c1', deploymentId: 'dep-1', ts: 1, cpuPercent: 0.5, taskId: null }, { containerId: 'c2', deploymentId: 'dep-1', ts: 2, cpuPercent: 1 }] as unknown as Sample[];
+    const samples = [
+      { containerId: 'c1', deploymentId: 'dep-1', ts: 1, cpuPercent: 0.5, taskId: null },
+      { containerId: 'c2', deploymentId: 'dep-1', ts: 2, cpuPercent: 1 },
+    ] as unknown as Sample[];
     expect(sharedFrame(samples).toString()).toBe(samplesFrame(samples.map((s) => JSON.stringify(s))));
   });
 
@@ -168,10 +215,17 @@ describe('MetricsFeed delivery', () => {
   const feedWith = () =>
     new MetricsFeed(
       { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
-      { cache: new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 }), redis: undefined, log: pino({ level: 'silent' }) },
+      {
+        cache: new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 }),
+        redis: undefined,
+        log: pino({ level: 'silent' }),
+      },
     );
   const everything: Grant = { deployments: undefined, expiresAt: undefined, subject: undefined };
-  const dataFrames = (sent: string[]) => sent.map((f) => JSON.parse(f) as { type: string; samples?: Array<{ containerId: string; ts: number }> }).filter((f) => f.type === 'samples');
+  const dataFrames = (sent: string[]) =>
+    sent
+      .map((f) => JSON.parse(f) as { type: string; samples?: Array<{ containerId: string; ts: number }> })
+      .filter((f) => f.type === 'samples');
   /** A client of `feed` subscribed to `deploymentId`. */
   const client = (feed: MetricsFeed, deploymentId?: string) => {
     const fake = fakeSocket();
@@ -231,10 +285,14 @@ describe('MetricsFeed delivery', () => {
     void feed.stop();
   });
 
-  it('keeps a client whose token expires in 30 days (past setTimeout\'s range), and closes it at expiry', () => {
+  it("keeps a client whose token expires in 30 days (past setTimeout's range), and closes it at expiry", () => {
     const feed = feedWith();
     const fake = fakeSocket();
-    feed.accept(fake.socket as unknown as WebSocket, { deployments: undefined, expiresAt: Date.now() + 30 * 86_400_000, subject: undefined });
+    feed.accept(fake.socket as unknown as WebSocket, {
+      deployments: undefined,
+      expiresAt: Date.now() + 30 * 86_400_000,
+      subject: undefined,
+    });
     vi.advanceTimersByTime(1_000);
     expect(fake.socket.closed).toBeUndefined();
     vi.advanceTimersByTime(29 * 86_400_000);
@@ -255,7 +313,12 @@ describe('MetricsFeed delivery', () => {
 describe('MetricsFeed remote messages', () => {
   /** A feed whose Redis subscriber is an emitter the test publishes on. */
   function feedOnFakeRedis() {
-    const sub = Object.assign(new EventEmitter(), { status: 'ready', subscribe: () => Promise.resolve(), unsubscribe: () => Promise.resolve(), disconnect: () => undefined });
+    const sub = Object.assign(new EventEmitter(), {
+      status: 'ready',
+      subscribe: () => Promise.resolve(),
+      unsubscribe: () => Promise.resolve(),
+      disconnect: () => undefined,
+    });
     const pub = { status: 'ready', publish: () => Promise.resolve(1) };
     const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 });
     const feed = new MetricsFeed(
@@ -263,24 +326,59 @@ describe('MetricsFeed remote messages', () => {
       { cache, redis: { pub, sub } as never, log: pino({ level: 'silent' }) },
     );
     const publish = (deploymentId: string, message: string | Buffer) =>
-      sub.emit('messageBuffer', Buffer.from(`swarm-edge:metrics:${deploymentId}`), Buffer.isBuffer(message) ? message : Buffer.from(message));
+      sub.emit(
+        'messageBuffer',
+        Buffer.from(`swarm-edge:metrics:${deploymentId}`),
+        Buffer.isBuffer(message) ? message : Buffer.from(message),
+      );
     return { feed, cache, publish };
   }
   const good = (deploymentId: string, ts = Date.now()) => ({
-    containerId: 'abcdef0123456789', deploymentId, nodeId: 'node1', serviceId: 'svc1', taskId: 'task1', ts,
-    cpuPercent: 12.5, memoryBytes: 1000, memoryLimitBytes: null, pids: 3, netRxBytes: 10, netTxBytes: 20, blockReadBytes: 0, blockWriteBytes: 0,
-    netRxDelta: 1, netTxDelta: 2, blockReadDelta: 0, blockWriteDelta: 0, netRxRate: 0.2, netTxRate: 0.4, blockReadRate: 0, blockWriteRate: 0,
+    containerId: 'abcdef0123456789',
+    deploymentId,
+    nodeId: 'node1',
+    serviceId: 'svc1',
+    taskId: 'task1',
+    ts,
+    cpuPercent: 12.5,
+    memoryBytes: 1000,
+    memoryLimitBytes: null,
+    pids: 3,
+    netRxBytes: 10,
+    netTxBytes: 20,
+    blockReadBytes: 0,
+    blockWriteBytes: 0,
+    netRxDelta: 1,
+    netTxDelta: 2,
+    blockReadDelta: 0,
+    blockWriteDelta: 0,
+    netRxRate: 0.2,
+    netTxRate: 0.4,
+    blockReadRate: 0,
+    blockWriteRate: 0,
   });
 
   it('drops forged, malformed, oversized and skewed messages without throwing, and counts each', () => {
     const { feed, cache, publish } = feedOnFakeRedis();
     const fake = fakeSocket();
-    feed.accept(fake.socket as unknown as WebSocket, { deployments: undefined, expiresAt: undefined, subject: undefined });
+    feed.accept(fake.socket as unknown as WebSocket, {
+      deployments: undefined,
+      expiresAt: undefined,
+      subject: undefined,
+    });
     fake.receive(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-1' }));
     const before = fake.sent.length;
     const sample = good('dep-1');
     const forged: Array<string | Buffer> = [
-      'null', '[]', '"x"', '42', 'true', '{', '{"from":"x"}', '{"from":"x","samples":null}', '{"from":"x","samples":[null]}',
+      'null',
+      '[]',
+      '"x"',
+      '42',
+      'true',
+      '{',
+      '{"from":"x"}',
+      '{"from":"x","samples":null}',
+      '{"from":"x","samples":[null]}',
       JSON.stringify({ from: 'x', samples: [{ ...sample, cpuPercent: '99' }] }),
       JSON.stringify({ from: 'x', samples: [{ ...sample, ts: 1e300 }] }),
       JSON.stringify({ from: 'x', samples: [{ ...sample, ts: Date.now() + 600_000 }] }),

@@ -67,7 +67,18 @@ export class MetricsFeed {
   private readonly byDeployment = new Map<string, Set<Subscriber>>();
   private readonly instanceId = randomUUID();
   private readonly counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
-  private readonly s = { disconnects: 0, connections: 0, authFailures: 0, badMessages: 0, forbidden: 0, remoteSamples: 0, remoteRejected: 0, redisPublishFailures: 0, closedDuringAuth: 0, socketErrors: 0 };
+  private readonly s = {
+    disconnects: 0,
+    connections: 0,
+    authFailures: 0,
+    badMessages: 0,
+    forbidden: 0,
+    remoteSamples: 0,
+    remoteRejected: 0,
+    redisPublishFailures: 0,
+    closedDuringAuth: 0,
+    socketErrors: 0,
+  };
   private readonly remoteRejectedBy: Record<string, number> = {};
   private heartbeat: NodeJS.Timeout | undefined;
   /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
@@ -84,7 +95,10 @@ export class MetricsFeed {
       } catch (error) {
         // Nothing a message holds may reach the emitter: count it like any other bad message.
         this.rejectRemote('handler_error');
-        this.deps.log.warn({ err: error, channel: channel.toString().slice(0, 200) }, 'a redis feed message could not be handled');
+        this.deps.log.warn(
+          { err: error, channel: channel.toString().slice(0, 200) },
+          'a redis feed message could not be handled',
+        );
       }
     });
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
@@ -127,7 +141,15 @@ export class MetricsFeed {
       if (subscriber.isSlow) slow += 1;
       subscriptions += subscriber.subscriptions.size;
     }
-    return { instanceId: this.instanceId, subscribers: this.subscribers.size, slowSubscribers: slow, subscriptions, ...this.counters, ...this.s, remoteRejectedBy: { ...this.remoteRejectedBy } };
+    return {
+      instanceId: this.instanceId,
+      subscribers: this.subscribers.size,
+      slowSubscribers: slow,
+      subscriptions,
+      ...this.counters,
+      ...this.s,
+      remoteRejectedBy: { ...this.remoteRejectedBy },
+    };
   }
 
   /**
@@ -160,7 +182,9 @@ export class MetricsFeed {
     socket.on('pong', () => {
       subscriber.alive = true;
     });
-    socket.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(subscriber, grant, isBinary ? undefined : data.toString()));
+    socket.on('message', (data: Buffer, isBinary: boolean) =>
+      this.onMessage(subscriber, grant, isBinary ? undefined : data.toString()),
+    );
     socket.once('close', () => {
       this.s.disconnects += 1;
       this.subscribers.delete(subscriber);
@@ -211,7 +235,10 @@ export class MetricsFeed {
   }
 
   private onMessage(subscriber: Subscriber, grant: Grant, text: string | undefined): void {
-    const parsed = text === undefined ? ({ ok: false, code: 'bad_message', message: 'binary frames are not accepted' } as const) : parseClientMessage(text);
+    const parsed =
+      text === undefined
+        ? ({ ok: false, code: 'bad_message', message: 'binary frames are not accepted' } as const)
+        : parseClientMessage(text);
     if (!parsed.ok) {
       this.s.badMessages += 1;
       subscriber.badMessages += 1;
@@ -223,7 +250,12 @@ export class MetricsFeed {
     const deploymentId = message.deploymentId;
     if (message.type === 'unsubscribe') {
       if (!subscriber.subscriptions.has(deploymentId)) {
-        subscriber.send({ type: 'error', code: 'not_subscribed', message: 'not subscribed to this deployment', deploymentId });
+        subscriber.send({
+          type: 'error',
+          code: 'not_subscribed',
+          message: 'not subscribed to this deployment',
+          deploymentId,
+        });
         return;
       }
       this.removeSubscription(subscriber, deploymentId);
@@ -232,7 +264,12 @@ export class MetricsFeed {
     }
     if (!allows(grant, deploymentId)) {
       this.s.forbidden += 1;
-      subscriber.send({ type: 'error', code: 'forbidden', message: 'the token does not grant this deployment', deploymentId });
+      subscriber.send({
+        type: 'error',
+        code: 'forbidden',
+        message: 'the token does not grant this deployment',
+        deploymentId,
+      });
       return;
     }
     if (subscriber.subscriptions.has(deploymentId)) {
@@ -240,14 +277,21 @@ export class MetricsFeed {
       return;
     }
     if (subscriber.subscriptions.size >= this.options.maxSubscriptions) {
-      subscriber.send({ type: 'error', code: 'too_many_subscriptions', message: `at most ${this.options.maxSubscriptions} subscriptions per connection`, deploymentId });
+      subscriber.send({
+        type: 'error',
+        code: 'too_many_subscriptions',
+        message: `at most ${this.options.maxSubscriptions} subscriptions per connection`,
+        deploymentId,
+      });
       return;
     }
     subscriber.subscriptions.add(deploymentId);
     let set = this.byDeployment.get(deploymentId);
     if (!set) {
       this.byDeployment.set(deploymentId, (set = new Set()));
-      this.deps.redis?.sub.subscribe(`${CHANNEL_PREFIX}${deploymentId}`).catch((error: unknown) => this.deps.log.debug({ err: error }, 'redis subscribe failed'));
+      this.deps.redis?.sub
+        .subscribe(`${CHANNEL_PREFIX}${deploymentId}`)
+        .catch((error: unknown) => this.deps.log.debug({ err: error }, 'redis subscribe failed'));
     }
     set.add(subscriber);
     subscriber.send({ type: 'subscribed', deploymentId });
@@ -273,7 +317,10 @@ export class MetricsFeed {
     const verdict = parseRemoteMessage(deploymentId, message, now, now - this.options.windowMs);
     if (!verdict.ok) {
       this.rejectRemote(verdict.reason);
-      this.deps.log.debug({ deploymentId, reason: verdict.reason, detail: verdict.detail }, 'redis feed message refused');
+      this.deps.log.debug(
+        { deploymentId, reason: verdict.reason, detail: verdict.detail },
+        'redis feed message refused',
+      );
       return;
     }
     if (verdict.from === this.instanceId) return;

@@ -40,7 +40,9 @@ export type ClientMessage = z.infer<typeof clientMessage>;
 
 export type ErrorCode = 'bad_json' | 'bad_message' | 'forbidden' | 'too_many_subscriptions' | 'not_subscribed';
 
-export function parseClientMessage(text: string): { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string } {
+export function parseClientMessage(
+  text: string,
+): { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -51,7 +53,11 @@ export function parseClientMessage(text: string): { ok: true; message: ClientMes
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    return { ok: false, code: 'bad_message', message: `${where}${issue?.message ?? 'invalid message'} (expected {"type":"subscribe"|"unsubscribe","deploymentId":"..."})` };
+    return {
+      ok: false,
+      code: 'bad_message',
+      message: `${where}${issue?.message ?? 'invalid message'} (expected {"type":"subscribe"|"unsubscribe","deploymentId":"..."})`,
+    };
   }
   return { ok: true, message: parsed.data };
 }

@@ -51,7 +51,11 @@ const messageSchema = z.strictObject({
 
 export type RemoteVerdict =
   | { readonly ok: true; readonly from: string; readonly samples: readonly Sample[] }
-  | { readonly ok: false; readonly reason: 'too_large' | 'bad_json' | 'bad_shape' | 'wrong_deployment' | 'clock_skew' | 'too_old'; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'too_large' | 'bad_json' | 'bad_shape' | 'wrong_deployment' | 'clock_skew' | 'too_old';
+      readonly detail: string;
+    };
 
 export function encodeRemoteMessage(from: string, samples: readonly Sample[]): string {
   return JSON.stringify({ from, samples });
@@ -61,8 +65,14 @@ export function encodeRemoteMessage(from: string, samples: readonly Sample[]): s
  * Validates one message of `deploymentId`'s channel. `oldestMs` is the start of the live window:
  * older samples are of no use to anyone and are refused too.
  */
-export function parseRemoteMessage(deploymentId: string, message: Buffer, now: number, oldestMs: number): RemoteVerdict {
-  if (message.length > MAX_REMOTE_MESSAGE_BYTES) return { ok: false, reason: 'too_large', detail: `${message.length} bytes` };
+export function parseRemoteMessage(
+  deploymentId: string,
+  message: Buffer,
+  now: number,
+  oldestMs: number,
+): RemoteVerdict {
+  if (message.length > MAX_REMOTE_MESSAGE_BYTES)
+    return { ok: false, reason: 'too_large', detail: `${message.length} bytes` };
   let value: unknown;
   try {
     value = JSON.parse(message.toString('utf8'));
@@ -76,8 +86,18 @@ export function parseRemoteMessage(deploymentId: string, message: Buffer, now: n
   }
   const samples = parsed.data.samples as Sample[];
   for (const sample of samples) {
-    if (sample.deploymentId !== deploymentId) return { ok: false, reason: 'wrong_deployment', detail: `a sample of ${sample.deploymentId} on ${deploymentId}'s channel` };
-    if (sample.ts > now + FUTURE_TOLERANCE_MS) return { ok: false, reason: 'clock_skew', detail: `a sample stamped ${sample.ts - now} ms ahead of this instance's clock` };
+    if (sample.deploymentId !== deploymentId)
+      return {
+        ok: false,
+        reason: 'wrong_deployment',
+        detail: `a sample of ${sample.deploymentId} on ${deploymentId}'s channel`,
+      };
+    if (sample.ts > now + FUTURE_TOLERANCE_MS)
+      return {
+        ok: false,
+        reason: 'clock_skew',
+        detail: `a sample stamped ${sample.ts - now} ms ahead of this instance's clock`,
+      };
     if (sample.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: `a sample older than the live window` };
   }
   return { ok: true, from: parsed.data.from, samples };

@@ -10,7 +10,10 @@ import { FeedAuthError, type FeedAuthenticator } from '../feed/feed-auth.js';
 import type { MetricsFeed } from '../feed/metrics-feed.js';
 import { CLOSE, MAX_PAYLOAD_BYTES } from '../feed/protocol.js';
 
-export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: MetricsFeed; authenticate: FeedAuthenticator }): Promise<void> {
+export async function registerFeedRoutes(
+  app: FastifyInstance,
+  deps: { feed: MetricsFeed; authenticate: FeedAuthenticator },
+): Promise<void> {
   await app.register(websocket, {
     options: { maxPayload: MAX_PAYLOAD_BYTES },
     // Anyone can send an oversized frame (ws closes with 1009, then emits the error) or reset a
@@ -27,10 +30,18 @@ export async function registerFeedRoutes(app: FastifyInstance, deps: { feed: Met
     url: '/ws/metrics',
     // A plain GET (no Upgrade header) gets told what this is instead of a bare 404.
     handler: (_request, reply) =>
-      reply.status(426).header('upgrade', 'websocket').send({ error: 'EDGE_UPGRADE_REQUIRED', message: 'this is a websocket endpoint: connect with Upgrade: websocket' }),
+      reply.status(426).header('upgrade', 'websocket').send({
+        error: 'EDGE_UPGRADE_REQUIRED',
+        message: 'this is a websocket endpoint: connect with Upgrade: websocket',
+      }),
     wsHandler: async (socket, request) => {
       const header = request.headers.authorization;
-      const token = typeof request.query.token === 'string' ? request.query.token : header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+      const token =
+        typeof request.query.token === 'string'
+          ? request.query.token
+          : header?.startsWith('Bearer ')
+            ? header.slice(7)
+            : undefined;
       // Frames sent before the grant is known must not be lost: buffer them until accept().
       // Each keeps its binary flag: a binary frame is refused as such even when it came early.
       const early: Array<[Buffer, boolean]> = [];

@@ -22,6 +22,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { health: Healt
       const body = JSON.stringify({ ...report, uptimeSeconds: Math.round((now - deps.startedAt) / 1000) });
       cached = { at: now, code: report.status === 'unavailable' ? 503 : 200, body };
     }
-    return reply.status(cached.code).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8').send(cached.body);
+    return reply
+      .status(cached.code)
+      .header('cache-control', 'no-store')
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(cached.body);
   });
 }

@@ -3,34 +3,55 @@
  * Kept next to the routes it describes; a test checks that every documented path is served.
  */
 import type { FastifyInstance } from 'fastify';
-const json = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
-const error = json('Error', { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } });
+const json = (description: string, schema: object = { type: 'object' }) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const error = json('Error', {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+});
 
 export const OPENAPI = {
   openapi: '3.1.0',
   info: {
     title: 'swarm-edge',
     version: '0.1.0',
-    description: 'Edge service: Traefik dynamic configuration from Docker Swarm and deployment_routing, and a live container metrics feed.',
+    description:
+      'Edge service: Traefik dynamic configuration from Docker Swarm and deployment_routing, and a live container metrics feed.',
   },
   components: {
     securitySchemes: {
       traefikToken: { type: 'http', scheme: 'bearer', description: 'TRAEFIK_HTTP_TOKEN, when set.' },
-      feedToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT whose `deployments` claim lists the deployment ids it may watch; also accepted as `?token=`.' },
+      feedToken: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'A JWT whose `deployments` claim lists the deployment ids it may watch; also accepted as `?token=`.',
+      },
     },
   },
   paths: {
     '/health': {
       get: {
         summary: 'Dependencies and overall status, answered from memory',
-        responses: { 200: json('ok or degraded'), 503: json('unavailable: a required dependency has never been reached') },
+        responses: {
+          200: json('ok or degraded'),
+          503: json('unavailable: a required dependency has never been reached'),
+        },
       },
     },
     '/traefik/dynamic': {
       get: {
         summary: "Traefik dynamic configuration for Traefik's HTTP provider (gzip when accepted)",
         security: [{ traefikToken: [] }, {}],
-        responses: { 200: json('The configuration: http.routers, http.services, http.middlewares'), 401: error, 503: error },
+        responses: {
+          200: json('The configuration: http.routers, http.services, http.middlewares'),
+          401: error,
+          503: error,
+        },
       },
     },
     '/traefik/routes': {
@@ -44,21 +65,33 @@ export const OPENAPI = {
       get: { summary: 'The 503 answered for deployments with no running replica', responses: { 503: error } },
     },
     '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+      get: {
+        summary: 'Prometheus metrics',
+        responses: {
+          200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
     },
     '/metrics/observability': {
-      get: { summary: "The metrics system's own figures: collection, storage, breakers, feed, live cache", responses: { 200: json('Report') } },
+      get: {
+        summary: "The metrics system's own figures: collection, storage, breakers, feed, live cache",
+        responses: { 200: json('Report') },
+      },
     },
     '/ws/metrics': {
       get: {
-        summary: 'Websocket feed of container samples (upgrade). Protocol: subscribe/unsubscribe by deployment id; snapshot, then samples. See the README.',
+        summary:
+          'Websocket feed of container samples (upgrade). Protocol: subscribe/unsubscribe by deployment id; snapshot, then samples. See the README.',
         security: [{ feedToken: [] }],
         parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' } }],
         responses: { 101: { description: 'Switching protocols' } },
       },
     },
     '/ui': {
-      get: { summary: 'Live page over the websocket feed', responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } },
+      get: {
+        summary: 'Live page over the websocket feed',
+        responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
     },
     '/openapi.json': {
       get: { summary: 'This document', responses: { 200: json('OpenAPI 3.1') } },
@@ -68,5 +101,7 @@ export const OPENAPI = {
 
 export function registerOpenApiRoute(app: FastifyInstance): void {
   const body = JSON.stringify(OPENAPI);
-  app.get('/openapi.json', (_request, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(body));
+  app.get('/openapi.json', (_request, reply) =>
+    reply.header('content-type', 'application/json; charset=utf-8').send(body),
+  );
 }

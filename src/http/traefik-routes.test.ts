@@ -9,7 +9,14 @@ const counts = { active: 1, noReplicas: 0, noService: 0, rejected: 0 };
 
 describe('GET /traefik/dynamic', () => {
   it('serves the cached body, gzipped once per publish when the client accepts it', async () => {
-    let state: PublishedState = { body: Buffer.from(JSON.stringify({ http: { middlewares: { a: 'x'.repeat(5000) } } })), stale: false, statuses: [], counts, publishedAt: 1, waitingFor: undefined };
+    let state: PublishedState = {
+      body: Buffer.from(JSON.stringify({ http: { middlewares: { a: 'x'.repeat(5000) } } })),
+      stale: false,
+      statuses: [],
+      counts,
+      publishedAt: 1,
+      waitingFor: undefined,
+    };
     const app = Fastify();
     registerErrorHandling(app);
     registerTraefikRoutes(app, { state: () => state, token: undefined });
@@ -31,9 +38,22 @@ describe('GET /traefik/dynamic', () => {
   it('answers 503 before the first publish and 401 without the token', async () => {
     const app = Fastify();
     registerErrorHandling(app);
-    registerTraefikRoutes(app, { state: () => ({ body: undefined, stale: false, statuses: [], counts, publishedAt: undefined, waitingFor: 'the first read' }), token: 'a-token-of-sixteen-chars' });
+    registerTraefikRoutes(app, {
+      state: () => ({
+        body: undefined,
+        stale: false,
+        statuses: [],
+        counts,
+        publishedAt: undefined,
+        waitingFor: 'the first read',
+      }),
+      token: 'a-token-of-sixteen-chars',
+    });
     expect((await app.inject({ url: '/traefik/dynamic' })).statusCode).toBe(401);
-    const notReady = await app.inject({ url: '/traefik/dynamic', headers: { authorization: 'Bearer a-token-of-sixteen-chars' } });
+    const notReady = await app.inject({
+      url: '/traefik/dynamic',
+      headers: { authorization: 'Bearer a-token-of-sixteen-chars' },
+    });
     expect(notReady.body).toContain('waiting for the first read');
     expect(notReady.statusCode).toBe(503);
   });
@@ -43,7 +63,10 @@ describe('ANY /__edge/unavailable', () => {
   it('answers 503 with Retry-After whatever the method, content type or body', async () => {
     const app = Fastify({ bodyLimit: 1024 });
     registerErrorHandling(app);
-    registerTraefikRoutes(app, { state: () => ({ body: undefined, stale: false, statuses: [], counts, publishedAt: undefined, waitingFor: 'x' }), token: undefined });
+    registerTraefikRoutes(app, {
+      state: () => ({ body: undefined, stale: false, statuses: [], counts, publishedAt: undefined, waitingFor: 'x' }),
+      token: undefined,
+    });
     const cases = [
       { method: 'GET' as const },
       { method: 'POST' as const, headers: { 'content-type': 'application/x-unknown' }, payload: 'abc' },
@@ -62,7 +85,14 @@ describe('ANY /__edge/unavailable', () => {
 });
 
 describe('GET /traefik/routes', () => {
-  const state = (): PublishedState => ({ body: undefined, stale: false, statuses: [], counts, publishedAt: undefined, waitingFor: 'x' });
+  const state = (): PublishedState => ({
+    body: undefined,
+    stale: false,
+    statuses: [],
+    counts,
+    publishedAt: undefined,
+    waitingFor: 'x',
+  });
 
   it('answers only loopback clients when no token is set', async () => {
     const app = Fastify();
@@ -79,10 +109,27 @@ describe('GET /traefik/routes', () => {
     const app = Fastify();
     registerErrorHandling(app);
     registerTraefikRoutes(app, { state, token: 'a-token-of-sixteen-chars' });
-    for (const authorization of [undefined, 'Bearer x', 'Bearer a-token-of-sixteen-charZ', `Bearer ${'a'.repeat(5000)}`]) {
-      const response = await app.inject({ url: '/traefik/routes', remoteAddress: '127.0.0.1', headers: authorization ? { authorization } : {} });
+    for (const authorization of [
+      undefined,
+      'Bearer x',
+      'Bearer a-token-of-sixteen-charZ',
+      `Bearer ${'a'.repeat(5000)}`,
+    ]) {
+      const response = await app.inject({
+        url: '/traefik/routes',
+        remoteAddress: '127.0.0.1',
+        headers: authorization ? { authorization } : {},
+      });
       expect(response.statusCode).toBe(401);
     }
-    expect((await app.inject({ url: '/traefik/routes', remoteAddress: '203.0.113.7', headers: { authorization: 'Bearer a-token-of-sixteen-chars' } })).statusCode).toBe(200);
+    expect(
+      (
+        await app.inject({
+          url: '/traefik/routes',
+          remoteAddress: '203.0.113.7',
+          headers: { authorization: 'Bearer a-token-of-sixteen-chars' },
+        })
+      ).statusCode,
+    ).toBe(200);
   });
 });

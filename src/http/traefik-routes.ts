@@ -19,7 +19,10 @@ import { Errors } from './errors.js';
 
 const gzipAsync = promisify(gzip);
 
-export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () => PublishedState; token: string | undefined }): void {
+export function registerTraefikRoutes(
+  app: FastifyInstance,
+  deps: { state: () => PublishedState; token: string | undefined },
+): void {
   const digest = (value: string) => createHash('sha256').update(value).digest();
   const expected = deps.token === undefined ? undefined : digest(`Bearer ${deps.token}`);
   const authorize = (request: FastifyRequest) => {
@@ -29,7 +32,9 @@ export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () =>
   const authorizeListing = (request: FastifyRequest) => {
     if (expected) return authorize(request);
     if (!isLoopback(request.socket.remoteAddress)) {
-      throw new Errors.Forbidden('the route listing names every tenant: set TRAEFIK_HTTP_TOKEN to read it remotely (without it, only loopback clients may)');
+      throw new Errors.Forbidden(
+        'the route listing names every tenant: set TRAEFIK_HTTP_TOKEN to read it remotely (without it, only loopback clients may)',
+      );
     }
   };
 
@@ -48,7 +53,10 @@ export function registerTraefikRoutes(app: FastifyInstance, deps: { state: () =>
     authorize(request);
     const { body, waitingFor } = deps.state();
     if (!body) throw new Errors.NotReady(`no routes published yet: waiting for ${waitingFor ?? 'the first publish'}`);
-    reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-store').header('vary', 'accept-encoding');
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('vary', 'accept-encoding');
     if (body.length >= 1024 && /\bgzip\b/.test(request.headers['accept-encoding'] ?? '')) {
       const compressed = await gzipOf(body);
       if (compressed) return reply.header('content-encoding', 'gzip').send(compressed);
@@ -93,5 +101,7 @@ function unavailableRoute(app: FastifyInstance, _options: unknown, done: () => v
 }
 
 function isLoopback(address: string | undefined): boolean {
-  return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+  return (
+    address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'))
+  );
 }

@@ -26,12 +26,23 @@ export interface BreakerOptions {
 export interface Breaker<TArgs extends unknown[], TResult> {
   fire(...args: TArgs): Promise<TResult>;
   state(): BreakerState;
-  stats(): { state: BreakerState; opened: number; closed: number; rejected: number; failures: number; timeouts: number; successes: number };
+  stats(): {
+    state: BreakerState;
+    opened: number;
+    closed: number;
+    rejected: number;
+    failures: number;
+    timeouts: number;
+    successes: number;
+  };
   onStateChange(listener: (state: BreakerState) => void): void;
   shutdown(): void;
 }
 
-export function createBreaker<TArgs extends unknown[], TResult>(action: (...args: TArgs) => Promise<TResult>, options: BreakerOptions): Breaker<TArgs, TResult> {
+export function createBreaker<TArgs extends unknown[], TResult>(
+  action: (...args: TArgs) => Promise<TResult>,
+  options: BreakerOptions,
+): Breaker<TArgs, TResult> {
   const breaker = new CircuitBreaker<TArgs, TResult>(action, {
     name: options.name,
     timeout: options.timeoutMs,
@@ -67,7 +78,15 @@ export function createBreaker<TArgs extends unknown[], TResult>(action: (...args
     state,
     stats: () => {
       const s = breaker.stats;
-      return { state: state(), opened: counts.opened, closed: counts.closed, rejected: s.rejects, failures: s.failures, timeouts: s.timeouts, successes: s.successes };
+      return {
+        state: state(),
+        opened: counts.opened,
+        closed: counts.closed,
+        rejected: s.rejects,
+        failures: s.failures,
+        timeouts: s.timeouts,
+        successes: s.successes,
+      };
     },
     onStateChange: (listener) => listeners.push(listener),
     shutdown: () => breaker.shutdown(),

@@ -11,7 +11,9 @@ describe('exceedsJsonLimits', () => {
   });
 
   it('counts values, however flat', () => {
-    expect(exceedsJsonLimits({ list: Array.from({ length: 2_000 }, (_, i) => i) }, limits)).toMatch(/more than 1000 values/);
+    expect(exceedsJsonLimits({ list: Array.from({ length: 2_000 }, (_, i) => i) }, limits)).toMatch(
+      /more than 1000 values/,
+    );
     expect(exceedsJsonLimits('a string', limits)).toBeUndefined();
   });
 });

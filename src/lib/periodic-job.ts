@@ -118,7 +118,10 @@ export class PeriodicJob {
       // The first failure and every tenth after it at warn: a dependency that stays down must not
       // flood the log, and its state is in /health anyway.
       const attempt = this.stats.consecutiveFailures;
-      this.options.log[failureLogLevel(attempt)]({ job: this.options.name, err: error, attempt, retryInMs: nextDelay }, `${this.options.name} failed`);
+      this.options.log[failureLogLevel(attempt)](
+        { job: this.options.name, err: error, attempt, retryInMs: nextDelay },
+        `${this.options.name} failed`,
+      );
     } finally {
       this.stats.lastDurationMs = performance.now() - started;
     }

@@ -62,7 +62,15 @@ export class AggregateStore {
   /** Earliest hour whose rollup must be recomputed (plain PostgreSQL). */
   private rollupFrom: number | undefined;
   private consecutiveFailures = 0;
-  private s = { droppedRows: 0, batchesWritten: 0, rowsWritten: 0, rowsDuplicate: 0, batchesFailed: 0, lastWriteAt: undefined as number | undefined, lastError: undefined as string | undefined };
+  private s = {
+    droppedRows: 0,
+    batchesWritten: 0,
+    rowsWritten: 0,
+    rowsDuplicate: 0,
+    batchesFailed: 0,
+    lastWriteAt: undefined as number | undefined,
+    lastError: undefined as string | undefined,
+  };
 
   constructor(
     private readonly options: StoreOptions,
@@ -92,7 +100,13 @@ export class AggregateStore {
   }
 
   stats(): StoreStats {
-    return { kind: this.kind, schemaReady: this.schemaReady, bufferedRows: this.buffer.length, ...this.s, breaker: this.breaker.stats() };
+    return {
+      kind: this.kind,
+      schemaReady: this.schemaReady,
+      bufferedRows: this.buffer.length,
+      ...this.s,
+      breaker: this.breaker.stats(),
+    };
   }
 
   /** Queues finished windows (in bucket order); drops the oldest beyond the bound. */
@@ -103,7 +117,10 @@ export class AggregateStore {
     if (excess > 0) {
       this.buffer.splice(0, excess);
       this.s.droppedRows += excess;
-      this.deps.log.warn({ dropped: excess, droppedTotal: this.s.droppedRows, bound: this.options.bufferMaxRows }, 'metrics buffer full; dropped the oldest windows');
+      this.deps.log.warn(
+        { dropped: excess, droppedTotal: this.s.droppedRows, bound: this.options.bufferMaxRows },
+        'metrics buffer full; dropped the oldest windows',
+      );
     }
   }
 
@@ -125,12 +142,18 @@ export class AggregateStore {
       await this.deps.pool.query(ROLLUP_HOURS, [new Date(from), new Date(currentHour + HOUR)]);
       this.rollupFrom = undefined;
       const { rows } = await this.deps.pool.query<{ name: string }>(LIST_PARTITIONS);
-      for (const name of expiredPartitions(rows.map((r) => r.name), now, this.options.retentionDays)) {
+      for (const name of expiredPartitions(
+        rows.map((r) => r.name),
+        now,
+        this.options.retentionDays,
+      )) {
         await this.deps.pool.query(`DROP TABLE IF EXISTS ${name}`);
         this.partitions.delete(name);
         this.deps.log.info({ partition: name }, 'dropped metrics partition past retention');
       }
-      await this.deps.pool.query(DELETE_OLD_ROLLUPS, [new Date(now.getTime() - this.options.rollupRetentionDays * 86_400_000)]);
+      await this.deps.pool.query(DELETE_OLD_ROLLUPS, [
+        new Date(now.getTime() - this.options.rollupRetentionDays * 86_400_000),
+      ]);
     }
   }
 
@@ -166,7 +189,8 @@ export class AggregateStore {
   private async insert(rows: AggregateRow[]): Promise<number> {
     if (!(await this.ensureSchema())) throw new Error('metrics schema not ready');
     if (this.kind === 'postgres') {
-      for (const day of new Set(rows.map((r) => startOfDay(new Date(r.bucket)).getTime()))) await this.ensurePartition(new Date(day));
+      for (const day of new Set(rows.map((r) => startOfDay(new Date(r.bucket)).getTime())))
+        await this.ensurePartition(new Date(day));
     }
     const result = await this.deps.pool.query(INSERT_AGGREGATES, toColumns(rows));
     return result.rowCount ?? 0;
@@ -191,7 +215,10 @@ export class AggregateStore {
         await pool.query(CREATE_TIMESCALEDB);
         kind = 'timescaledb';
       } catch (error) {
-        log.warn({ err: error }, 'timescaledb is available but could not be created (needs shared_preload_libraries and rights); using plain PostgreSQL');
+        log.warn(
+          { err: error },
+          'timescaledb is available but could not be created (needs shared_preload_libraries and rights); using plain PostgreSQL',
+        );
       }
     }
     let compression = false;
@@ -205,12 +232,19 @@ export class AggregateStore {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-metrics-schema']);
       for (const statement of schemaStatements(kind, this.options, { compression })) await client.query(statement);
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-metrics-schema']).catch(() => undefined);
+      await client
+        .query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-metrics-schema'])
+        .catch(() => undefined);
       client.release();
     }
     this.kind = kind;
     this.schemaReady = true;
-    log.info({ storage: kind, compression }, kind === 'timescaledb' ? 'metrics storage: TimescaleDB hypertable' : 'metrics storage: plain PostgreSQL with daily partitions (timescaledb not installed)');
+    log.info(
+      { storage: kind, compression },
+      kind === 'timescaledb'
+        ? 'metrics storage: TimescaleDB hypertable'
+        : 'metrics storage: plain PostgreSQL with daily partitions (timescaledb not installed)',
+    );
     return true;
   }
 }
@@ -218,8 +252,20 @@ export class AggregateStore {
 /** One row's values in the column order of INSERT_AGGREGATES (and INSERT_AGGREGATE_ROW). */
 export function rowValues(r: AggregateRow): unknown[] {
   return [
-    new Date(r.bucket), r.containerId, r.deploymentId, r.nodeId, r.serviceId, r.cpuAvg, r.cpuMax,
-    r.memoryAvg, r.memoryMax, r.netRxBytes, r.netTxBytes, r.blockReadBytes, r.blockWriteBytes, r.samples,
+    new Date(r.bucket),
+    r.containerId,
+    r.deploymentId,
+    r.nodeId,
+    r.serviceId,
+    r.cpuAvg,
+    r.cpuMax,
+    r.memoryAvg,
+    r.memoryMax,
+    r.netRxBytes,
+    r.netTxBytes,
+    r.blockReadBytes,
+    r.blockWriteBytes,
+    r.samples,
   ];
 }
 

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { Aggregator, WINDOW_MS } from './aggregator.js';
 import { toSample, type RawStats, type Sample } from './sample.js';
 
-const ref = { containerId: 'a'.repeat(64), deploymentId: 'dep-1', nodeId: 'n1', serviceId: undefined, taskId: undefined, name: 'x' };
+const ref = {
+  containerId: 'a'.repeat(64),
+  deploymentId: 'dep-1',
+  nodeId: 'n1',
+  serviceId: undefined,
+  taskId: undefined,
+  name: 'x',
+};
 const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
 
 /** Samples every 5 s from T0 for `seconds`, with counters growing irregularly and one reset. */
@@ -12,7 +19,19 @@ function series(seconds: number): Sample[] {
   let rx = 0;
   for (let t = 0; t <= seconds; t += 5) {
     rx = t === 200 ? 1_000 : rx + 1_000 + ((t * 37) % 500); // restarted at t=200
-    const raw: RawStats = { at: T0 + t * 1000, cpuNs: t * 1e8, systemCpuNs: t * 2e9, onlineCpus: 2, memoryBytes: 1000 + t, memoryLimitBytes: 1e6, netRxBytes: rx, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: t * 10, pids: 1 };
+    const raw: RawStats = {
+      at: T0 + t * 1000,
+      cpuNs: t * 1e8,
+      systemCpuNs: t * 2e9,
+      onlineCpus: 2,
+      memoryBytes: 1000 + t,
+      memoryLimitBytes: 1e6,
+      netRxBytes: rx,
+      netTxBytes: 0,
+      blockReadBytes: 0,
+      blockWriteBytes: t * 10,
+      pids: 1,
+    };
     samples.push(toSample(ref, previous, raw));
     previous = raw;
   }
@@ -28,7 +47,9 @@ describe('Aggregator', () => {
     expect(rows.map((r) => r.bucket - T0)).toEqual([0, 60_000, 120_000, 180_000, 240_000]);
     expect(rows.every((r) => r.samples === 12)).toBe(true);
     const total = samples.reduce((sum, s) => sum + s.netRxDelta, 0);
-    const windowed = rows.reduce((sum, r) => sum + r.netRxBytes, 0) + aggregator.takeFinished(T0 + 400_000).reduce((sum, r) => sum + r.netRxBytes, 0);
+    const windowed =
+      rows.reduce((sum, r) => sum + r.netRxBytes, 0) +
+      aggregator.takeFinished(T0 + 400_000).reduce((sum, r) => sum + r.netRxBytes, 0);
     expect(windowed).toBe(total);
     expect(rows[0]!.cpuAvg).toBe(10);
     expect(rows[0]!.memoryMax).toBe(1055);

@@ -67,8 +67,22 @@ export class Aggregator {
       let acc = this.open.get(key);
       if (acc === undefined) {
         acc = {
-          bucket, containerId: sample.containerId, deploymentId: sample.deploymentId, nodeId: sample.nodeId, serviceId: sample.serviceId,
-          cpuSum: 0, cpuCount: 0, cpuMax: null, memSum: 0, memCount: 0, memMax: null, netRx: 0, netTx: 0, blkRead: 0, blkWrite: 0, samples: 0,
+          bucket,
+          containerId: sample.containerId,
+          deploymentId: sample.deploymentId,
+          nodeId: sample.nodeId,
+          serviceId: sample.serviceId,
+          cpuSum: 0,
+          cpuCount: 0,
+          cpuMax: null,
+          memSum: 0,
+          memCount: 0,
+          memMax: null,
+          netRx: 0,
+          netTx: 0,
+          blkRead: 0,
+          blkWrite: 0,
+          samples: 0,
         };
         this.open.set(key, acc);
       }

@@ -90,7 +90,10 @@ export class Collector {
     this.scheduleNext();
     if (this.running) {
       this.s.overruns += 1;
-      this.deps.log.warn({ overruns: this.s.overruns, intervalMs: this.options.intervalMs }, 'collection still running at the next tick; skipping that tick');
+      this.deps.log.warn(
+        { overruns: this.s.overruns, intervalMs: this.options.intervalMs },
+        'collection still running at the next tick; skipping that tick',
+      );
       return;
     }
     this.running = this.tick()
@@ -131,7 +134,10 @@ export class Collector {
       this.s.lastError = undefined;
       if (failed > 0) {
         const firstError = raws.find((r): r is Error => r instanceof Error);
-        this.deps.log.debug({ failed, sampled: samples.length, err: firstError }, 'some containers could not be sampled');
+        this.deps.log.debug(
+          { failed, sampled: samples.length, err: firstError },
+          'some containers could not be sampled',
+        );
       }
       for (const listener of this.listeners) {
         try {

@@ -19,7 +19,12 @@ export const FUTURE_TOLERANCE_MS = 30_000;
 
 /** The fixed part plus its strings (two bytes a character, as V8 may hold them). */
 export function sampleBytes(sample: Sample): number {
-  const strings = sample.containerId.length + sample.deploymentId.length + (sample.nodeId?.length ?? 0) + (sample.serviceId?.length ?? 0) + (sample.taskId?.length ?? 0);
+  const strings =
+    sample.containerId.length +
+    sample.deploymentId.length +
+    (sample.nodeId?.length ?? 0) +
+    (sample.serviceId?.length ?? 0) +
+    (sample.taskId?.length ?? 0);
   return SAMPLE_BYTES + 2 * strings;
 }
 
@@ -38,7 +43,13 @@ export class LiveCache {
 
   /** `now` is the clock of expiry, `wallClock` the clock samples are stamped with (for tests). */
   constructor(
-    private readonly options: { windowMs: number; maxContainers: number; maxBytes: number; now?: () => number; wallClock?: () => number },
+    private readonly options: {
+      windowMs: number;
+      maxContainers: number;
+      maxBytes: number;
+      now?: () => number;
+      wallClock?: () => number;
+    },
   ) {
     this.cache = new LRUCache<string, Entry>({
       // A test's clock is read every time (lru-cache otherwise caches "now" until a timer fires).
@@ -65,7 +76,8 @@ export class LiveCache {
       }
       if (sample.ts <= cutoff) continue;
       const current = this.cache.get(sample.containerId);
-      const kept = current && current.deploymentId === sample.deploymentId ? current.samples.filter((s) => s.ts > cutoff) : [];
+      const kept =
+        current && current.deploymentId === sample.deploymentId ? current.samples.filter((s) => s.ts > cutoff) : [];
       kept.push(sample);
       let bytes = 0;
       for (const s of kept) bytes += sampleBytes(s);
@@ -101,6 +113,12 @@ export class LiveCache {
 
   stats(): { containers: number; deployments: number; bytes: number; maxBytes: number; refusedFuture: number } {
     this.cache.purgeStale();
-    return { containers: this.cache.size, deployments: this.byDeployment.size, bytes: this.cache.calculatedSize, maxBytes: this.options.maxBytes, refusedFuture: this.refusedFuture };
+    return {
+      containers: this.cache.size,
+      deployments: this.byDeployment.size,
+      bytes: this.cache.calculatedSize,
+      maxBytes: this.options.maxBytes,
+      refusedFuture: this.refusedFuture,
+    };
   }
 }

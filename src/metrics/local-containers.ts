@@ -52,10 +52,17 @@ export class LocalContainers {
   async list(): Promise<LocalContainer[]> {
     const { docker } = this.deps;
     if (this.nodeId === undefined) {
-      const info = (await withTimeout(docker.info(), this.options.timeoutMs, 'docker info')) as { Swarm?: { NodeID?: string }; Name?: string };
+      const info = (await withTimeout(docker.info(), this.options.timeoutMs, 'docker info')) as {
+        Swarm?: { NodeID?: string };
+        Name?: string;
+      };
       this.nodeId = info.Swarm?.NodeID || info.Name || 'local';
     }
-    const listed = await withTimeout(docker.listContainers({ filters: { status: ['running'] } }), this.options.timeoutMs, 'list containers');
+    const listed = await withTimeout(
+      docker.listContainers({ filters: { status: ['running'] } }),
+      this.options.timeoutMs,
+      'list containers',
+    );
     const labelKey = `${this.options.labelPrefix}.deployment_id`;
     const now = Date.now();
     const unresolved = listed
@@ -82,7 +89,10 @@ export class LocalContainers {
         this.invalidLabels += 1;
         if (!this.invalidLogged.has(c.Id)) {
           this.invalidLogged.add(c.Id);
-          this.deps.log.warn({ containerId: c.Id.slice(0, 12), label: labelKey, value: String(deploymentId).slice(0, 200) }, 'container has an invalid deployment id; not collected');
+          this.deps.log.warn(
+            { containerId: c.Id.slice(0, 12), label: labelKey, value: String(deploymentId).slice(0, 200) },
+            'container has an invalid deployment id; not collected',
+          );
         }
         continue;
       }
@@ -115,13 +125,26 @@ export class LocalContainers {
     // A PID that went away means a restart (same id, new process): inspect again at once.
     if (known && (visible(known.pid) || (known.pidInvisible && Date.now() - known.at < REINSPECT_MS))) return known;
     try {
-      const info = await withTimeout(this.deps.docker.getContainer(id).inspect(), this.options.timeoutMs, 'inspect container');
+      const info = await withTimeout(
+        this.deps.docker.getContainer(id).inspect(),
+        this.options.timeoutMs,
+        'inspect container',
+      );
       const pid = info.State.Pid;
       if (pid <= 0) return undefined;
-      const result = { pid, cgroupParent: info.HostConfig.CgroupParent ?? '', hostNetwork: info.HostConfig.NetworkMode === 'host', at: Date.now(), pidInvisible: !visible(pid) };
+      const result = {
+        pid,
+        cgroupParent: info.HostConfig.CgroupParent ?? '',
+        hostNetwork: info.HostConfig.NetworkMode === 'host',
+        at: Date.now(),
+        pidInvisible: !visible(pid),
+      };
       if (result.pidInvisible && !this.warnedInvisible) {
         this.warnedInvisible = true;
-        this.deps.log.warn({ procRoot: this.options.procRoot, pid }, 'container PIDs are not visible under PROC_ROOT: mount the host /proc there (network counters are unavailable until then)');
+        this.deps.log.warn(
+          { procRoot: this.options.procRoot, pid },
+          'container PIDs are not visible under PROC_ROOT: mount the host /proc there (network counters are unavailable until then)',
+        );
       }
       this.inspected.set(id, result);
       return result;

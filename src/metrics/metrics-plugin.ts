@@ -139,7 +139,12 @@ function createPipeline(shared: SharedParts, log: Logger) {
       timeoutMs: 10_000,
     });
   const containers = new LocalContainers(
-    { labelPrefix: config.labelPrefix, procRoot: metrics.procRoot, needsInspect: source.name === 'cgroup', timeoutMs: 10_000 },
+    {
+      labelPrefix: config.labelPrefix,
+      procRoot: metrics.procRoot,
+      needsInspect: source.name === 'cgroup',
+      timeoutMs: 10_000,
+    },
     {
       docker,
       log,
@@ -148,7 +153,11 @@ function createPipeline(shared: SharedParts, log: Logger) {
     },
   );
   const collector = new Collector({ intervalMs: metrics.intervalMs }, { containers, source, log });
-  const cache = new LiveCache({ windowMs: metrics.liveWindowMs, maxContainers: 50_000, maxBytes: metrics.liveMaxBytes });
+  const cache = new LiveCache({
+    windowMs: metrics.liveWindowMs,
+    maxContainers: 50_000,
+    maxBytes: metrics.liveMaxBytes,
+  });
   // A window is written once the next tick after its end has had time to land.
   const aggregator = new Aggregator({ graceMs: metrics.intervalMs + 2_000 });
   const store = new AggregateStore(
@@ -168,7 +177,11 @@ function createPipeline(shared: SharedParts, log: Logger) {
   /** What is finished is written before exit; the window in progress is not finished. */
   const close = async () => {
     await writeFinished().catch(() => undefined);
-    if (store.stats().bufferedRows > 0) log.warn({ buffered: store.stats().bufferedRows }, 'exiting with metrics windows not written (database unreachable)');
+    if (store.stats().bufferedRows > 0)
+      log.warn(
+        { buffered: store.stats().bufferedRows },
+        'exiting with metrics windows not written (database unreachable)',
+      );
     if (ownPool) await metricsPool.end().catch(() => undefined);
   };
   return { source, containers, collector, cache, aggregator, store, writeFinished, close };
@@ -195,8 +208,10 @@ function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
     audience: config.feed.audience,
     requireExpiry: config.feed.requireExpiry,
   });
-  if (config.feed.auth === 'none') log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
-  else if (!authenticate.configured) log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
+  if (config.feed.auth === 'none')
+    log.warn('FEED_AUTH=none: the websocket feed serves every deployment to anyone who connects');
+  else if (!authenticate.configured)
+    log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
   return { feed, authenticate };
 }
 

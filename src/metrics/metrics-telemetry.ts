@@ -24,27 +24,77 @@ export interface MetricsFigures {
 export function registerMetricsTelemetry(t: MetricsTelemetrySink, f: MetricsFigures): void {
   t.counter('swarm_edge_metrics_collections_total', 'Collection ticks run', () => f.collection().ticks);
   t.counter('swarm_edge_metrics_collection_errors_total', 'Collection ticks that failed', () => f.collection().errors);
-  t.counter('swarm_edge_metrics_collection_overruns_total', 'Ticks skipped because the previous one was still running', () => f.collection().overruns);
-  t.gauge('swarm_edge_metrics_containers_sampled', 'Containers sampled by the last tick', () => f.collection().containersSampled);
-  t.gauge('swarm_edge_metrics_containers_failed', 'Containers that could not be sampled in the last tick', () => f.collection().containersFailed);
-  t.gauge('swarm_edge_metrics_collection_seconds', 'Wall time of the last collection tick', () => (f.collection().lastDurationMs ?? 0) / 1000);
-  t.gauge('swarm_edge_metrics_last_collection_timestamp_seconds', 'When the last collection finished', () => (f.collection().lastCollectionAt ?? 0) / 1000);
+  t.counter(
+    'swarm_edge_metrics_collection_overruns_total',
+    'Ticks skipped because the previous one was still running',
+    () => f.collection().overruns,
+  );
+  t.gauge(
+    'swarm_edge_metrics_containers_sampled',
+    'Containers sampled by the last tick',
+    () => f.collection().containersSampled,
+  );
+  t.gauge(
+    'swarm_edge_metrics_containers_failed',
+    'Containers that could not be sampled in the last tick',
+    () => f.collection().containersFailed,
+  );
+  t.gauge(
+    'swarm_edge_metrics_collection_seconds',
+    'Wall time of the last collection tick',
+    () => (f.collection().lastDurationMs ?? 0) / 1000,
+  );
+  t.gauge(
+    'swarm_edge_metrics_last_collection_timestamp_seconds',
+    'When the last collection finished',
+    () => (f.collection().lastCollectionAt ?? 0) / 1000,
+  );
   t.counter('swarm_edge_metrics_rows_written_total', 'Aggregate rows written', () => f.storage().rowsWritten);
   t.counter('swarm_edge_metrics_batches_written_total', 'Aggregate batches written', () => f.storage().batchesWritten);
-  t.counter('swarm_edge_metrics_batches_failed_total', 'Aggregate batches that failed', () => f.storage().batchesFailed);
-  t.counter('swarm_edge_metrics_rows_dropped_total', 'Aggregate rows dropped because the buffer was full', () => f.storage().droppedRows);
+  t.counter(
+    'swarm_edge_metrics_batches_failed_total',
+    'Aggregate batches that failed',
+    () => f.storage().batchesFailed,
+  );
+  t.counter(
+    'swarm_edge_metrics_rows_dropped_total',
+    'Aggregate rows dropped because the buffer was full',
+    () => f.storage().droppedRows,
+  );
   t.gauge('swarm_edge_metrics_rows_buffered', 'Aggregate rows waiting to be written', () => f.storage().bufferedRows);
-  t.gauge('swarm_edge_metrics_last_write_timestamp_seconds', 'When aggregates were last written', () => (f.storage().lastWriteAt ?? 0) / 1000);
-  t.labelledGauge('swarm_edge_breaker_open', 'Circuit breakers: 1 when open or half-open', 'breaker', () => f.breakers());
+  t.gauge(
+    'swarm_edge_metrics_last_write_timestamp_seconds',
+    'When aggregates were last written',
+    () => (f.storage().lastWriteAt ?? 0) / 1000,
+  );
+  t.labelledGauge('swarm_edge_breaker_open', 'Circuit breakers: 1 when open or half-open', 'breaker', () =>
+    f.breakers(),
+  );
   t.gauge('swarm_edge_feed_subscribers', 'Websocket feed clients connected', () => f.feed().subscribers);
-  t.gauge('swarm_edge_feed_slow_subscribers', 'Feed clients currently over their buffer limit', () => f.feed().slowSubscribers);
+  t.gauge(
+    'swarm_edge_feed_slow_subscribers',
+    'Feed clients currently over their buffer limit',
+    () => f.feed().slowSubscribers,
+  );
   t.counter('swarm_edge_feed_slow_disconnects_total', 'Feed clients closed as slow', () => f.feed().slowDisconnects);
   t.counter('swarm_edge_feed_disconnects_total', 'Feed clients disconnected', () => f.feed().disconnects);
-  t.counter('swarm_edge_feed_conflated_samples_total', 'Samples replaced by a newer one before being sent', () => f.feed().conflated);
+  t.counter(
+    'swarm_edge_feed_conflated_samples_total',
+    'Samples replaced by a newer one before being sent',
+    () => f.feed().conflated,
+  );
   t.counter('swarm_edge_feed_samples_sent_total', 'Samples sent to feed clients', () => f.feed().samplesSent);
-  t.counter('swarm_edge_feed_auth_failures_total', 'Feed connections refused for their token', () => f.feed().authFailures);
+  t.counter(
+    'swarm_edge_feed_auth_failures_total',
+    'Feed connections refused for their token',
+    () => f.feed().authFailures,
+  );
   t.counter('swarm_edge_feed_bad_messages_total', 'Malformed or unknown feed messages', () => f.feed().badMessages);
-  t.counter('swarm_edge_feed_remote_rejected_total', 'Messages on the Redis feed channels dropped as invalid', () => f.feed().remoteRejected);
+  t.counter(
+    'swarm_edge_feed_remote_rejected_total',
+    'Messages on the Redis feed channels dropped as invalid',
+    () => f.feed().remoteRejected,
+  );
   t.gauge('swarm_edge_live_cache_bytes', 'Size of the live sample cache', () => f.liveCache().bytes);
   t.gauge('swarm_edge_live_cache_containers', 'Containers in the live sample cache', () => f.liveCache().containers);
 }

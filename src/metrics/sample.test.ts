@@ -1,9 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { counterDelta, cpuPercent, toSample, type ContainerRef, type RawStats } from './sample.js';
 
-const ref: ContainerRef = { containerId: 'c'.repeat(64), deploymentId: 'dep-1', nodeId: 'n1', serviceId: 's1', taskId: 't1', name: 'web' };
+const ref: ContainerRef = {
+  containerId: 'c'.repeat(64),
+  deploymentId: 'dep-1',
+  nodeId: 'n1',
+  serviceId: 's1',
+  taskId: 't1',
+  name: 'web',
+};
 const raw = (at: number, overrides: Partial<RawStats> = {}): RawStats => ({
-  at, cpuNs: 0, systemCpuNs: 0, onlineCpus: 2, memoryBytes: 100, memoryLimitBytes: 1000, netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, pids: 1, ...overrides,
+  at,
+  cpuNs: 0,
+  systemCpuNs: 0,
+  onlineCpus: 2,
+  memoryBytes: 100,
+  memoryLimitBytes: 1000,
+  netRxBytes: 0,
+  netTxBytes: 0,
+  blockReadBytes: 0,
+  blockWriteBytes: 0,
+  pids: 1,
+  ...overrides,
 });
 
 describe('samples', () => {
@@ -29,7 +47,13 @@ describe('samples', () => {
 
   it('gives deltas of 0 and no rates on the first sample', () => {
     const sample = toSample(ref, undefined, raw(0, { netRxBytes: 1e9 }));
-    expect(sample).toMatchObject({ cpuPercent: null, netRxDelta: 0, netRxRate: null, netRxBytes: 1e9, memoryBytes: 100 });
+    expect(sample).toMatchObject({
+      cpuPercent: null,
+      netRxDelta: 0,
+      netRxRate: null,
+      netRxBytes: 1e9,
+      memoryBytes: 100,
+    });
   });
 
   it('caps CPU at the number of CPUs', () => {

@@ -87,7 +87,8 @@ export function cpuPercent(previous: RawStats | undefined, current: RawStats): n
 
 export function toSample(ref: ContainerRef, previous: RawStats | undefined, current: RawStats): Sample {
   const seconds = previous === undefined ? 0 : (current.at - previous.at) / 1000;
-  const delta = (key: 'netRxBytes' | 'netTxBytes' | 'blockReadBytes' | 'blockWriteBytes') => counterDelta(previous?.[key], current[key]);
+  const delta = (key: 'netRxBytes' | 'netTxBytes' | 'blockReadBytes' | 'blockWriteBytes') =>
+    counterDelta(previous?.[key], current[key]);
   const rate = (d: number) => (seconds > 0 ? round(d / seconds, 1) : null);
   const netRxDelta = delta('netRxBytes');
   const netTxDelta = delta('netTxBytes');

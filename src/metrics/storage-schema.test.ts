@@ -1,13 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { createPartitionStatement, expiredPartitions, INSERT_AGGREGATES, partitionName, ROLLUP_HOURS, schemaStatements } from './storage-schema.js';
+import {
+  createPartitionStatement,
+  expiredPartitions,
+  INSERT_AGGREGATES,
+  partitionName,
+  ROLLUP_HOURS,
+  schemaStatements,
+} from './storage-schema.js';
 
 const retention = { retentionDays: 14, rollupRetentionDays: 365 };
 
 describe('storage statements', () => {
   it('builds a hypertable, an hourly continuous aggregate and its policies with TimescaleDB', () => {
     const statements = schemaStatements('timescaledb', retention, { compression: true }).join(';\n');
-    expect(statements).toContain("create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)");
-    expect(statements).toContain('CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous)');
+    expect(statements).toContain(
+      "create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)",
+    );
+    expect(statements).toContain(
+      'CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous)',
+    );
     expect(statements).toContain("time_bucket(INTERVAL '1 hour', bucket)");
     expect(statements).toContain("add_continuous_aggregate_policy('deployment_metrics_hourly'");
     expect(statements).toContain("add_retention_policy('container_metrics', INTERVAL '14 days'");
@@ -41,7 +52,13 @@ describe('storage statements', () => {
     expect(createPartitionStatement(day)).toBe(
       "CREATE TABLE IF NOT EXISTS container_metrics_p20261122 PARTITION OF container_metrics FOR VALUES FROM ('2026-11-22T00:00:00.000Z') TO ('2026-11-23T00:00:00.000Z')",
     );
-    const names = ['container_metrics_p20261101', 'container_metrics_p20261107', 'container_metrics_p20261108', 'container_metrics_p20261122', 'other'];
+    const names = [
+      'container_metrics_p20261101',
+      'container_metrics_p20261107',
+      'container_metrics_p20261108',
+      'container_metrics_p20261122',
+      'other',
+    ];
     expect(expiredPartitions(names, day, 14)).toEqual(['container_metrics_p20261101', 'container_metrics_p20261107']);
   });
 });

@@ -48,7 +48,11 @@ const ROLLUP_SELECT = (bucket: string) => `
   count(*)               AS container_minutes`;
 
 /** Statements that create the schema; each is idempotent. */
-export function schemaStatements(kind: StorageKind, retention: RetentionOptions, options: { compression: boolean } = { compression: false }): string[] {
+export function schemaStatements(
+  kind: StorageKind,
+  retention: RetentionOptions,
+  options: { compression: boolean } = { compression: false },
+): string[] {
   if (kind === 'timescaledb') {
     const statements = [
       `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n)`,

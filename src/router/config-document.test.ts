@@ -17,17 +17,27 @@ function output(name: string, arena: ByteArena, middlewares: string[] = []): Rou
 
 type Doc = { http: Record<MapKey, Record<string, unknown>> };
 const parse = (body: Buffer) => JSON.parse(body.toString()) as Doc;
-const sections = (outputs: readonly RouteOutput[]) => outputs.map((o) => MAP_KEYS.map((key) => o.section(key).toString()));
+const sections = (outputs: readonly RouteOutput[]) =>
+  outputs.map((o) => MAP_KEYS.map((key) => o.section(key).toString()));
 
 describe('assembleDocument', () => {
   it('lays out each map in name order with the shared middlewares, and points every route at its sections', () => {
     const arena = new ByteArena();
-    const outputs = [output('a-1', arena, ['compress']), output('m-2', arena), output('z-3', arena, ['headers', 'ratelimit'])];
+    const outputs = [
+      output('a-1', arena, ['compress']),
+      output('m-2', arena),
+      output('z-3', arena, ['headers', 'ratelimit']),
+    ];
     const before = sections(outputs);
     const body = assembleDocument(outputs);
     const doc = parse(body);
     expect(Object.keys(doc.http)).toEqual(['middlewares', 'routers', 'services']);
-    expect(Object.keys(doc.http.middlewares)).toEqual(['a-1-compress', ...SHARED_MIDDLEWARES.map((s) => s.name), 'z-3-headers', 'z-3-ratelimit']);
+    expect(Object.keys(doc.http.middlewares)).toEqual([
+      'a-1-compress',
+      ...SHARED_MIDDLEWARES.map((s) => s.name),
+      'z-3-headers',
+      'z-3-ratelimit',
+    ]);
     expect(Object.keys(doc.http.routers)).toEqual(['a-1', 'm-2', 'z-3']);
     expect(Object.keys(doc.http.services)).toEqual(['a-1', 'm-2', 'z-3']);
     // The routes now live in the document, at offsets that hold the same bytes.
@@ -55,7 +65,9 @@ describe('assembleDocument', () => {
     const body = assembleDocument(outputs);
     const doc = parse(body);
     expect(Object.keys(doc.http.routers)).toEqual(['app', 'app-http', 'b']);
-    expect(Object.keys(doc.http.middlewares)).toEqual(['app-compress', ...SHARED_MIDDLEWARES.map((s) => s.name)].sort());
+    expect(Object.keys(doc.http.middlewares)).toEqual(
+      ['app-compress', ...SHARED_MIDDLEWARES.map((s) => s.name)].sort(),
+    );
     expect(outputs.every((o) => o.bytes !== body)).toBe(true);
     expect(sections(outputs)).toEqual(before);
   });

@@ -9,7 +9,14 @@
  * 16 hex digits of hash, so a prefix takes a deployment id that embeds another route's name; the
  * general path (assembleByEntry) handles it, and the shared middlewares, by sorting every entry.
  */
-import { compare, MAP_KEYS, SHARED_MIDDLEWARES, type ConfigEntry, type MapKey, type RouteOutput } from './route-render.js';
+import {
+  compare,
+  MAP_KEYS,
+  SHARED_MIDDLEWARES,
+  type ConfigEntry,
+  type MapKey,
+  type RouteOutput,
+} from './route-render.js';
 
 const OPEN = Buffer.from('{\n "http": {\n');
 const CLOSE = Buffer.from('\n }\n}');
@@ -57,7 +64,8 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
     const offsets = placed[key];
     let shared = 0;
     const putShared = (before: number) => {
-      for (; key === 'middlewares' && shared < SHARED_MIDDLEWARES.length && sharedAt[shared] === before; shared++) writer.entry(SHARED_MIDDLEWARES[shared]!.bytes);
+      for (; key === 'middlewares' && shared < SHARED_MIDDLEWARES.length && sharedAt[shared] === before; shared++)
+        writer.entry(SHARED_MIDDLEWARES[shared]!.bytes);
     };
     for (let i = 0; i < outputs.length; i++) {
       putShared(i);
@@ -160,11 +168,17 @@ class DocumentWriter {
   /** Whether the section starts right after the pending run in its source, past a separator. */
   private continuesRun(source: Buffer, start: number): boolean {
     const end = this.runEnd;
-    return source === this.runSource && start === end + SEPARATOR.length && source[end] === SEPARATOR[0] && source[end + 1] === SEPARATOR[1];
+    return (
+      source === this.runSource &&
+      start === end + SEPARATOR.length &&
+      source[end] === SEPARATOR[0] &&
+      source[end + 1] === SEPARATOR[1]
+    );
   }
 
   private flush(): void {
-    if (this.runSource !== undefined) this.body.set(this.runSource.subarray(this.runStart, this.runEnd), this.runTarget);
+    if (this.runSource !== undefined)
+      this.body.set(this.runSource.subarray(this.runStart, this.runEnd), this.runTarget);
     this.runSource = undefined;
   }
 }

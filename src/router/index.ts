@@ -1,6 +1,12 @@
 export { RedisPublisher, toKeyValues } from './redis-publisher.js';
 export { ROUTES, RoutePublisher } from './route-publisher.js';
-export type { PublishedState, PublisherSources, PublishingState, RouteCounts, RouterTelemetry } from './route-publisher.js';
+export type {
+  PublishedState,
+  PublisherSources,
+  PublishingState,
+  RouteCounts,
+  RouterTelemetry,
+} from './route-publisher.js';
 export { MIDDLEWARE_TYPES, normalizeHost, validateRow } from './route-validation.js';
 export type { Middlewares, Route, Validation } from './route-validation.js';
 export { ROUTING_TABLE, RoutingTable } from './routing-table.js';

@@ -39,7 +39,8 @@ export function toKeyValues(config: DynamicConfig, root: string): Map<string, st
     } else if (value !== null && typeof value === 'object') {
       // Names (of routers, services, middlewares, headers) keep their case; option keys are case-insensitive.
       const names = isNameMap(prefix);
-      for (const [key, child] of Object.entries(value)) written += walk(child, `${prefix}/${names ? key : key.toLowerCase()}`, depth + 1);
+      for (const [key, child] of Object.entries(value))
+        written += walk(child, `${prefix}/${names ? key : key.toLowerCase()}`, depth + 1);
       if (written === 0 && isMiddlewareType(prefix, depth)) {
         pairs.set(prefix, 'true');
         written = 1;
@@ -167,7 +168,10 @@ export class RedisPublisher {
         this.deps.onSynced?.(error instanceof Error ? error : new Error(String(error)));
         // Once at warn, then quietly while Redis stays away (retried every REDIS_SYNC_MS).
         const level = this.consecutiveFailures === 1 ? 'warn' : 'debug';
-        this.deps.log[level]({ err: error, attempt: this.consecutiveFailures }, 'could not publish routes to redis; the file and HTTP providers are current; retrying');
+        this.deps.log[level](
+          { err: error, attempt: this.consecutiveFailures },
+          'could not publish routes to redis; the file and HTTP providers are current; retrying',
+        );
       }
     });
     return this.queue;
@@ -188,7 +192,10 @@ export class RedisPublisher {
   async holdLock(): Promise<'renewed' | 'taken' | false> {
     const renewed = await this.redis.eval(
       "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-      1, this.lockKey, this.instanceId, String(LOCK_TTL_MS),
+      1,
+      this.lockKey,
+      this.instanceId,
+      String(LOCK_TTL_MS),
     );
     if (renewed === 1) {
       this.holder = true;
@@ -205,7 +212,12 @@ export class RedisPublisher {
   }
 
   async release(): Promise<void> {
-    await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, this.lockKey, this.instanceId);
+    await this.redis.eval(
+      "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+      1,
+      this.lockKey,
+      this.instanceId,
+    );
   }
 
   /** Writes the difference; returns how many keys were set and deleted, or undefined if another instance holds the lock. */
@@ -247,12 +259,18 @@ export class RedisPublisher {
         this.holder = false;
         this.published = undefined;
         this.fencedWrites += 1;
-        this.deps.log.warn({ lock: this.lockKey }, 'lost the redis publisher lock before writing: the write was refused, another router publishes');
+        this.deps.log.warn(
+          { lock: this.lockKey },
+          'lost the redis publisher lock before writing: the write was refused, another router publishes',
+        );
         return undefined;
       }
       if (known === undefined && source === this.published?.source) {
         this.repairs += 1;
-        this.deps.log.warn({ set: setKeys.length, deleted: deleteKeys.length }, 'the redis provider tree had drifted from what this router wrote: repaired');
+        this.deps.log.warn(
+          { set: setKeys.length, deleted: deleteKeys.length },
+          'the redis provider tree had drifted from what this router wrote: repaired',
+        );
       }
       this.deps.log.debug({ set: setKeys.length, deleted: deleteKeys.length }, 'published routes to redis');
     }

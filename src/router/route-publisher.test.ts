@@ -7,14 +7,26 @@ import { RoutePublisher } from './route-publisher.js';
 import type { RoutingRow } from './routing-table.js';
 import { TraefikFileWriter } from './traefik-file-writer.js';
 
-const options = { labelPrefix: 'p', entryPoints: { http: 'web', https: 'websecure' }, defaultCertResolver: 'le', network: undefined, fallbackUrl: 'http://e:1' };
+const options = {
+  labelPrefix: 'p',
+  entryPoints: { http: 'web', https: 'websecure' },
+  defaultCertResolver: 'le',
+  network: undefined,
+  fallbackUrl: 'http://e:1',
+};
 const telemetry = { published: () => undefined, rowRejected: () => undefined, publishFailed: () => undefined };
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function setup(sources: { rows: readonly RoutingRow[] | undefined; fresh: boolean; synced: boolean }, file: Pick<TraefikFileWriter, 'write' | 'file'>) {
+function setup(
+  sources: { rows: readonly RoutingRow[] | undefined; fresh: boolean; synced: boolean },
+  file: Pick<TraefikFileWriter, 'write' | 'file'>,
+) {
   return new RoutePublisher(options, {
-    sources: { rows: () => ({ rows: sources.rows, fresh: sources.fresh }), topology: () => ({ topology: emptyTopology(), synced: sources.synced }) },
+    sources: {
+      rows: () => ({ rows: sources.rows, fresh: sources.fresh }),
+      topology: () => ({ topology: emptyTopology(), synced: sources.synced }),
+    },
     file: file as TraefikFileWriter,
     redis: undefined,
     telemetry,
@@ -39,7 +51,19 @@ describe('RoutePublisher', () => {
     const writer = new TraefikFileWriter(dir);
     await writer.init();
     writeFileSync(writer.file, 'last good');
-    const row = { id: 'r1', deployment_id: 'dep-1', domain: 'one.example.com', service_name: null, path_prefix: null, target_port: 80, protocol: null, ssl_enabled: null, ssl_cert_resolver: null, load_balancer_algo: null, middleware: null };
+    const row = {
+      id: 'r1',
+      deployment_id: 'dep-1',
+      domain: 'one.example.com',
+      service_name: null,
+      path_prefix: null,
+      target_port: 80,
+      protocol: null,
+      ssl_enabled: null,
+      ssl_cert_resolver: null,
+      load_balancer_algo: null,
+      middleware: null,
+    };
     const publisher = setup({ rows: [row], fresh: false, synced: true }, writer);
     publisher.changed(performance.now());
     await publisher.idle();
@@ -50,13 +74,26 @@ describe('RoutePublisher', () => {
 
   it('reports not yet published, then failing with the error and since when, then publishing', async () => {
     const reports: string[] = [];
-    const health = { up: (name: string) => reports.push(`${name} up`), down: (name: string, detail: string) => reports.push(`${name} down: ${detail}`) };
+    const health = {
+      up: (name: string) => reports.push(`${name} up`),
+      down: (name: string, detail: string) => reports.push(`${name} down: ${detail}`),
+    };
     let fail = true;
-    const file = { file: '/routes/swarm-edge.yml', write: () => (fail ? Promise.reject(new Error('ENOSPC: no space left on device')) : Promise.resolve(true)) };
+    const file = {
+      file: '/routes/swarm-edge.yml',
+      write: () => (fail ? Promise.reject(new Error('ENOSPC: no space left on device')) : Promise.resolve(true)),
+    };
     const sources = { rows: undefined as readonly RoutingRow[] | undefined, fresh: true, synced: true };
     const publisher = new RoutePublisher(options, {
-      sources: { rows: () => ({ rows: sources.rows, fresh: sources.fresh }), topology: () => ({ topology: emptyTopology(), synced: sources.synced }) },
-      file: file as unknown as TraefikFileWriter, redis: undefined, telemetry, health, log: pino({ level: 'silent' }),
+      sources: {
+        rows: () => ({ rows: sources.rows, fresh: sources.fresh }),
+        topology: () => ({ topology: emptyTopology(), synced: sources.synced }),
+      },
+      file: file as unknown as TraefikFileWriter,
+      redis: undefined,
+      telemetry,
+      health,
+      log: pino({ level: 'silent' }),
     });
     publisher.changed(performance.now());
     await publisher.idle();
@@ -64,7 +101,9 @@ describe('RoutePublisher', () => {
     sources.rows = [];
     publisher.changed(performance.now());
     await publisher.idle();
-    expect(reports.at(-1)).toMatch(/^routes down: publishing fails: routes file \/routes\/swarm-edge.yml: ENOSPC: no space left on device \(since /);
+    expect(reports.at(-1)).toMatch(
+      /^routes down: publishing fails: routes file \/routes\/swarm-edge.yml: ENOSPC: no space left on device \(since /,
+    );
     expect(publisher.publishing().state).toBe('failing');
     fail = false;
     publisher.changed(performance.now());
@@ -78,7 +117,10 @@ describe('RoutePublisher', () => {
 
   it('survives a failing write without an unhandled rejection and retries', async () => {
     let attempts = 0;
-    const file = { file: 'x', write: () => (++attempts === 1 ? Promise.reject(new Error('ENOSPC')) : Promise.resolve(true)) };
+    const file = {
+      file: 'x',
+      write: () => (++attempts === 1 ? Promise.reject(new Error('ENOSPC')) : Promise.resolve(true)),
+    };
     const publisher = setup({ rows: [], fresh: true, synced: true }, file);
     publisher.changed(performance.now());
     await publisher.idle();

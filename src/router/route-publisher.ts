@@ -20,7 +20,14 @@ import type { RoutingRow } from './routing-table.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface RouterTelemetry {
-  published(result: { changed: boolean; renderMs: number; writeMs: number; convergenceMs: number; routes: number; rejected: number }): void;
+  published(result: {
+    changed: boolean;
+    renderMs: number;
+    writeMs: number;
+    convergenceMs: number;
+    routes: number;
+    rejected: number;
+  }): void;
   rowRejected(field: string): void;
   publishFailed(target: 'file' | 'redis'): void;
 }
@@ -99,7 +106,14 @@ export class RoutePublisher {
   }
 
   state(): PublishedState {
-    return { body: this.body, stale: this.stale, statuses: this.statuses, counts: this.counts, publishedAt: this.publishedAt, waitingFor: this.waitingFor };
+    return {
+      body: this.body,
+      stale: this.stale,
+      statuses: this.statuses,
+      counts: this.counts,
+      publishedAt: this.publishedAt,
+      waitingFor: this.waitingFor,
+    };
   }
 
   /** What /health shows of publishing. */
@@ -107,7 +121,8 @@ export class RoutePublisher {
     if (this.fileFailure !== undefined || this.redisFailure !== undefined) {
       return { state: 'failing', file: this.fileFailure ?? null, redis: this.redisFailure ?? null };
     }
-    if (this.body === undefined) return { state: 'not yet published', waitingFor: this.waitingFor ?? 'the first publish' };
+    if (this.body === undefined)
+      return { state: 'not yet published', waitingFor: this.waitingFor ?? 'the first publish' };
     return { state: 'publishing', stale: this.stale };
   }
 
@@ -123,11 +138,16 @@ export class RoutePublisher {
     if (health === undefined) return;
     const state = this.publishing();
     if (state.state === 'publishing') health.up(ROUTES);
-    else if (state.state === 'not yet published') health.down(ROUTES, `not yet published: waiting for ${state.waitingFor}`);
+    else if (state.state === 'not yet published')
+      health.down(ROUTES, `not yet published: waiting for ${state.waitingFor}`);
     else {
       const parts = [];
-      if (state.file) parts.push(`routes file ${this.deps.file.file}: ${state.file.error} (since ${new Date(state.file.since).toISOString()})`);
-      if (state.redis) parts.push(`redis provider: ${state.redis.error} (since ${new Date(state.redis.since).toISOString()})`);
+      if (state.file)
+        parts.push(
+          `routes file ${this.deps.file.file}: ${state.file.error} (since ${new Date(state.file.since).toISOString()})`,
+        );
+      if (state.redis)
+        parts.push(`redis provider: ${state.redis.error} (since ${new Date(state.redis.since).toISOString()})`);
       health.down(ROUTES, `publishing fails: ${parts.join('; ')}`);
     }
   }
@@ -182,7 +202,8 @@ export class RoutePublisher {
     this.waitingFor = undefined;
     if (this.stale !== !fresh) {
       this.stale = !fresh;
-      if (this.stale) this.deps.log.warn('the routing table cannot be read: publishing the live swarm with the last rows read');
+      if (this.stale)
+        this.deps.log.warn('the routing table cannot be read: publishing the live swarm with the last rows read');
       else this.deps.log.info('the routing table is readable again');
     }
 
@@ -203,7 +224,10 @@ export class RoutePublisher {
     } catch (error) {
       this.deps.telemetry.publishFailed('file');
       if (this.fileFailure === undefined) {
-        this.deps.log.error({ err: error, file: this.deps.file.file }, 'could not write the routes file; keeping the last good one and retrying');
+        this.deps.log.error(
+          { err: error, file: this.deps.file.file },
+          'could not write the routes file; keeping the last good one and retrying',
+        );
       }
       this.fileFailure ??= { error: errorMessage(error), since: Date.now() };
       this.reportHealth();
@@ -218,7 +242,14 @@ export class RoutePublisher {
       if (this.convergence.length > 1000) this.convergence.splice(0, this.convergence.length - 1000);
     }
     const { rejected } = this.counts;
-    this.deps.telemetry.published({ changed, renderMs, writeMs, convergenceMs, routes: statuses.length - rejected, rejected });
+    this.deps.telemetry.published({
+      changed,
+      renderMs,
+      writeMs,
+      convergenceMs,
+      routes: statuses.length - rejected,
+      rejected,
+    });
 
     // Redis keeps its own pace (lock, retries) and never holds up the next publish: see RedisPublisher.
     void this.deps.redis?.offer(rendered.config);
@@ -234,7 +265,14 @@ export class RoutePublisher {
       if (this.rejectedKeys.has(key)) continue;
       this.deps.telemetry.rowRejected(status.field ?? 'row');
       this.deps.log.warn(
-        { routeId: status.id, deploymentId: status.deploymentId, field: status.field, reason: status.reason, domain: status.domain, pathPrefix: status.pathPrefix },
+        {
+          routeId: status.id,
+          deploymentId: status.deploymentId,
+          field: status.field,
+          reason: status.reason,
+          domain: status.domain,
+          pathPrefix: status.pathPrefix,
+        },
         'routing row rejected',
       );
     }

@@ -7,7 +7,14 @@
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
 import type { HostPolicy } from './host-policy.js';
-import { DURATION_PATTERN, NO_MIDDLEWARES, NO_WARNINGS, PATH_PATTERN, type Middlewares, type Route } from './route-validation.js';
+import {
+  DURATION_PATTERN,
+  NO_MIDDLEWARES,
+  NO_WARNINGS,
+  PATH_PATTERN,
+  type Middlewares,
+  type Route,
+} from './route-validation.js';
 
 export interface RenderOptions {
   readonly labelPrefix: string;
@@ -115,7 +122,13 @@ export class RouteOutput {
   }
 
   /** The sections as just rendered: consecutive in `bytes` from `start`, in MAP_KEYS order. */
-  rendered(bytes: Buffer, start: number, middlewaresLength: number, routersLength: number, servicesLength: number): void {
+  rendered(
+    bytes: Buffer,
+    start: number,
+    middlewaresLength: number,
+    routersLength: number,
+    servicesLength: number,
+  ): void {
     this.bytesHere = bytes;
     this.middlewaresAt = start;
     this.middlewaresLength = middlewaresLength;
@@ -136,7 +149,13 @@ export class RouteOutput {
   /** Forgets the sections: the buffer they were in (an arena chunk, an old document) may be freed. */
   clearSections(): void {
     this.bytesHere = NO_BYTES;
-    this.middlewaresAt = this.middlewaresLength = this.routersAt = this.routersLength = this.servicesAt = this.servicesLength = 0;
+    this.middlewaresAt =
+      this.middlewaresLength =
+      this.routersAt =
+      this.routersLength =
+      this.servicesAt =
+      this.servicesLength =
+        0;
   }
 }
 
@@ -164,7 +183,9 @@ const MIDDLEWARE_SUFFIXES = MIDDLEWARE_ORDER.map((type) => `-${type.toLowerCase(
  * The indexes of MIDDLEWARE_ORDER in the order of their entries' names: the route's names share
  * the prefix, so their suffixes decide, once for all routes.
  */
-const MIDDLEWARE_ENTRY_ORDER = MIDDLEWARE_ORDER.map((_, i) => i).sort((a, b) => compare(MIDDLEWARE_SUFFIXES[a]!, MIDDLEWARE_SUFFIXES[b]!));
+const MIDDLEWARE_ENTRY_ORDER = MIDDLEWARE_ORDER.map((_, i) => i).sort((a, b) =>
+  compare(MIDDLEWARE_SUFFIXES[a]!, MIDDLEWARE_SUFFIXES[b]!),
+);
 
 /**
  * One line per entry, in YAML's flow style: JSON with a space after every ":" and "," outside
@@ -243,7 +264,13 @@ export const SHARED_MIDDLEWARES: readonly ConfigEntry[] = [
 export function routeName(route: Pick<Route, 'id' | 'deploymentId'>): string {
   // Most deployment ids are already a slug: the two replacements are then skipped.
   const id = route.deploymentId;
-  const slug = SLUG.test(id) ? id : id.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'route';
+  const slug = SLUG.test(id)
+    ? id
+    : id
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 40) || 'route';
   const [a, b] = hash64Lanes(route.id);
   // Written as character codes: one flat string, where a template would leave a rope that every
   // later comparison flattens into a second copy (names are sorted and kept for every route).
@@ -294,7 +321,12 @@ export class RenderContext {
   readonly quotedHttp: string;
   readonly quotedHttps: string;
   readonly quotedFallbackUrl: string;
-  readonly labels: { readonly pass: string; readonly path: string; readonly interval: string; readonly timeout: string };
+  readonly labels: {
+    readonly pass: string;
+    readonly path: string;
+    readonly interval: string;
+    readonly timeout: string;
+  };
 
   constructor(readonly options: RenderOptions) {
     this.quotedHttp = q(options.entryPoints.http);
@@ -314,7 +346,14 @@ export class RenderContext {
  * Renders the route into `output` (named already). `services` are the swarm services of the
  * route's deployment, sorted by name, at least one.
  */
-export function renderRoute(route: Route, output: RouteOutput, services: readonly SwarmService[], topology: Topology, context: RenderContext, arena: ByteArena): void {
+export function renderRoute(
+  route: Route,
+  output: RouteOutput,
+  services: readonly SwarmService[],
+  topology: Topology,
+  context: RenderContext,
+  arena: ByteArena,
+): void {
   const options = context.options;
   const name = output.name;
   // Copied only when this route adds a warning: most share the validated route's (empty) list.
@@ -334,12 +373,14 @@ export function renderRoute(route: Route, output: RouteOutput, services: readonl
     if (route.middlewares !== NO_MIDDLEWARES) {
       const definitions = MIDDLEWARE_ORDER.map((type) => middlewareDefinition(type, route, warn));
       for (let i = 0; i < MIDDLEWARE_ORDER.length; i++) {
-        if (definitions[i] !== undefined) routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}`;
+        if (definitions[i] !== undefined)
+          routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}`;
       }
       // The entries in name order: the route's name, then the suffixes in order.
       for (const i of MIDDLEWARE_ENTRY_ORDER) {
         const definition = definitions[i];
-        if (definition !== undefined) middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}: ${flowJson(definition)}`;
+        if (definition !== undefined)
+          middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}: ${flowJson(definition)}`;
       }
     }
   } else {
@@ -351,7 +392,8 @@ export function renderRoute(route: Route, output: RouteOutput, services: readonl
   const priority = priorityFor(route);
   const entryPoint = route.tls ? context.quotedHttps : context.quotedHttp;
   let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
-  if (route.tls) routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
+  if (route.tls)
+    routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
   const serviceText = serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend);
 
   // One write for the three sections, in MAP_KEYS order; byte lengths are lengths when all is ASCII.
@@ -381,7 +423,15 @@ function suffixed(quotedName: string, suffix: string): string {
  * same text configEntry would produce (a unit test holds the two together).
  */
 /** Arguments named `quoted...` and `rule` are JSON text already. */
-function routerLine(quotedName: string, quotedEntryPoint: string, quotedMiddlewares: string, priority: number, rule: string, certResolver: string | undefined, quotedService: string): string {
+function routerLine(
+  quotedName: string,
+  quotedEntryPoint: string,
+  quotedMiddlewares: string,
+  priority: number,
+  rule: string,
+  certResolver: string | undefined,
+  quotedService: string,
+): string {
   let text = `   ${quotedName}: {"entryPoints": [${quotedEntryPoint}]`;
   if (quotedMiddlewares !== '') text += `, "middlewares": [${quotedMiddlewares}]`;
   text += `, "priority": ${priority}, "rule": ${rule}, "service": ${quotedService}`;
@@ -390,7 +440,14 @@ function routerLine(quotedName: string, quotedEntryPoint: string, quotedMiddlewa
 }
 
 /** No servers: the one server is the 503 fallback. */
-function serviceLine(route: Route, name: string, quotedName: string, servers: readonly string[], quotedFallback: string, backend: BackendOptions): string {
+function serviceLine(
+  route: Route,
+  name: string,
+  quotedName: string,
+  servers: readonly string[],
+  quotedFallback: string,
+  backend: BackendOptions,
+): string {
   const live = servers.length > 0;
   let text = `   ${quotedName}: {"loadBalancer": {`;
   // The health check would mark the 503 fallback down; it only applies to real replicas.
@@ -426,7 +483,13 @@ function priorityFor(route: Route): number {
 }
 
 /** The URLs of the running replicas, sorted, without duplicates. */
-function serversFor(route: Route, services: readonly SwarmService[], topology: Topology, options: RenderOptions, warn: (message: string) => void): string[] {
+function serversFor(
+  route: Route,
+  services: readonly SwarmService[],
+  topology: Topology,
+  options: RenderOptions,
+  warn: (message: string) => void,
+): string[] {
   const urls: string[] = [];
   for (const service of services) {
     for (const task of topology.tasks.get(service.id) ?? []) {
@@ -448,10 +511,17 @@ function serversFor(route: Route, services: readonly SwarmService[], topology: T
   return urls;
 }
 
-function taskAddress(task: SwarmTask, service: SwarmService, port: number, topology: Topology, network: string | undefined): string | undefined {
+function taskAddress(
+  task: SwarmTask,
+  service: SwarmService,
+  port: number,
+  topology: Topology,
+  network: string | undefined,
+): string | undefined {
   // Loops rather than find(): this runs for every replica of every route in a cold render.
   for (const address of task.addresses) {
-    if (network === undefined ? address.networkName !== 'ingress' : address.networkName === network) return hostPort(address.ip, port);
+    if (network === undefined ? address.networkName !== 'ingress' : address.networkName === network)
+      return hostPort(address.ip, port);
   }
   const node = topology.nodes.get(task.nodeId);
   if (!node?.address) return undefined;
@@ -473,7 +543,11 @@ interface BackendOptions {
 }
 
 /** Backend settings from the deployment's service labels; bad values are ignored with a warning. */
-function backendOptions(services: readonly SwarmService[], keys: RenderContext['labels'], warn: (message: string) => void): BackendOptions {
+function backendOptions(
+  services: readonly SwarmService[],
+  keys: RenderContext['labels'],
+  warn: (message: string) => void,
+): BackendOptions {
   const labels = services[0]?.labels ?? {};
   let passHostHeader: boolean | undefined;
   const pass = labels[keys.pass];
@@ -486,14 +560,19 @@ function backendOptions(services: readonly SwarmService[], keys: RenderContext['
     const interval = labels[keys.interval];
     const timeout = labels[keys.timeout];
     if (!PATH_PATTERN.test(path) || path.length > 256) warn(`label ${keys.path} is not a valid path`);
-    else if (interval !== undefined && !DURATION_PATTERN.test(interval)) warn(`label ${keys.interval} is not a duration`);
+    else if (interval !== undefined && !DURATION_PATTERN.test(interval))
+      warn(`label ${keys.interval} is not a duration`);
     else if (timeout !== undefined && !DURATION_PATTERN.test(timeout)) warn(`label ${keys.timeout} is not a duration`);
     else healthCheck = { ...(interval ? { interval } : {}), path, ...(timeout ? { timeout } : {}) };
   }
   return { passHostHeader, healthCheck };
 }
 
-function middlewareDefinition(type: keyof Middlewares, route: Route, warn: (message: string) => void): Record<string, unknown> | undefined {
+function middlewareDefinition(
+  type: keyof Middlewares,
+  route: Route,
+  warn: (message: string) => void,
+): Record<string, unknown> | undefined {
   const m = route.middlewares;
   switch (type) {
     case 'rateLimit':

@@ -2,20 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { validateRow } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
-const row = (overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow => ({
-  id: 'r1',
-  deployment_id: 'dep-1',
-  domain: 'app.example.com',
-  service_name: 'default',
-  path_prefix: '',
-  target_port: 8080,
-  protocol: 'http',
-  ssl_enabled: false,
-  ssl_cert_resolver: null,
-  load_balancer_algo: 'round-robin',
-  middleware: null,
-  ...overrides,
-}) as RoutingRow;
+const row = (overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
+  ({
+    id: 'r1',
+    deployment_id: 'dep-1',
+    domain: 'app.example.com',
+    service_name: 'default',
+    path_prefix: '',
+    target_port: 8080,
+    protocol: 'http',
+    ssl_enabled: false,
+    ssl_cert_resolver: null,
+    load_balancer_algo: 'round-robin',
+    middleware: null,
+    ...overrides,
+  }) as RoutingRow;
 
 const defaults = { certResolver: 'letsencrypt' };
 const rejection = (overrides: Partial<Record<keyof RoutingRow, unknown>>) => {
@@ -27,7 +28,18 @@ const rejection = (overrides: Partial<Record<keyof RoutingRow, unknown>>) => {
 describe('validateRow', () => {
   it('accepts a plain row', () => {
     const result = validateRow(row(), defaults);
-    expect(result).toMatchObject({ ok: true, route: { host: 'app.example.com', wildcard: false, pathPrefix: '', targetPort: 8080, strategy: 'wrr', sticky: false, tls: undefined } });
+    expect(result).toMatchObject({
+      ok: true,
+      route: {
+        host: 'app.example.com',
+        wildcard: false,
+        pathPrefix: '',
+        targetPort: 8080,
+        strategy: 'wrr',
+        sticky: false,
+        tls: undefined,
+      },
+    });
   });
 
   it.each([
@@ -68,7 +80,10 @@ describe('validateRow', () => {
   });
 
   it('accepts a wildcard as the leftmost label only', () => {
-    expect(validateRow(row({ domain: '*.apps.example.com' }), defaults)).toMatchObject({ ok: true, route: { host: 'apps.example.com', wildcard: true } });
+    expect(validateRow(row({ domain: '*.apps.example.com' }), defaults)).toMatchObject({
+      ok: true,
+      route: { host: 'apps.example.com', wildcard: true },
+    });
   });
 
   it.each([
@@ -90,15 +105,30 @@ describe('validateRow', () => {
   });
 
   it('maps load balancer algorithms and falls back to round-robin with a warning', () => {
-    expect(validateRow(row({ load_balancer_algo: 'p2c' }), defaults)).toMatchObject({ ok: true, route: { strategy: 'p2c' } });
-    expect(validateRow(row({ load_balancer_algo: 'sticky' }), defaults)).toMatchObject({ ok: true, route: { strategy: 'wrr', sticky: true } });
+    expect(validateRow(row({ load_balancer_algo: 'p2c' }), defaults)).toMatchObject({
+      ok: true,
+      route: { strategy: 'p2c' },
+    });
+    expect(validateRow(row({ load_balancer_algo: 'sticky' }), defaults)).toMatchObject({
+      ok: true,
+      route: { strategy: 'wrr', sticky: true },
+    });
     const fallback = validateRow(row({ load_balancer_algo: 'fastest' }), defaults);
-    expect(fallback).toMatchObject({ ok: true, route: { strategy: 'wrr', warnings: [expect.stringContaining('"fastest"')] } });
+    expect(fallback).toMatchObject({
+      ok: true,
+      route: { strategy: 'wrr', warnings: [expect.stringContaining('"fastest"')] },
+    });
   });
 
   it('uses the row certificate resolver or the default when TLS is on', () => {
-    expect(validateRow(row({ ssl_enabled: true }), defaults)).toMatchObject({ ok: true, route: { tls: { certResolver: 'letsencrypt' } } });
-    expect(validateRow(row({ ssl_enabled: true, ssl_cert_resolver: 'internal' }), defaults)).toMatchObject({ ok: true, route: { tls: { certResolver: 'internal' } } });
+    expect(validateRow(row({ ssl_enabled: true }), defaults)).toMatchObject({
+      ok: true,
+      route: { tls: { certResolver: 'letsencrypt' } },
+    });
+    expect(validateRow(row({ ssl_enabled: true, ssl_cert_resolver: 'internal' }), defaults)).toMatchObject({
+      ok: true,
+      route: { tls: { certResolver: 'internal' } },
+    });
     expect(rejection({ ssl_enabled: true, ssl_cert_resolver: 'a b' }).field).toBe('ssl_cert_resolver');
   });
 

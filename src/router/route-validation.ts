@@ -72,14 +72,18 @@ export function normalizeHost(value: string): { host: string } | { reason: strin
   // uniqueness check on raw strings would not see the collision. Only case may differ.
   const lowered = bare.toLowerCase();
   if (lowered !== ascii && lowered !== domainToUnicode(ascii)) {
-    return { reason: `contains characters that IDNA changes or removes (zero-width, soft hyphen, fullwidth or compatibility forms): it would be served as ${ascii}` };
+    return {
+      reason: `contains characters that IDNA changes or removes (zero-width, soft hyphen, fullwidth or compatibility forms): it would be served as ${ascii}`,
+    };
   }
   if (ascii.length > 253) return { reason: 'is longer than 253 characters in ASCII form' };
   if (/^[0-9.]+$/.test(ascii) && isIP(ascii) !== 0) return { reason: 'is an IP address, not a host name' };
   const labels = ascii.split('.');
   const bad = labels.find((label) => !LABEL.test(label));
   if (bad !== undefined) {
-    return { reason: bad.length > 63 ? 'has a label longer than 63 characters' : `has an invalid label "${bad.slice(0, 70)}"` };
+    return {
+      reason: bad.length > 63 ? 'has a label longer than 63 characters' : `has an invalid label "${bad.slice(0, 70)}"`,
+    };
   }
   if (numericTopLabel(ascii)) return { reason: 'has an all-numeric top-level label' };
   return { host: ascii };
@@ -98,7 +102,8 @@ function parseDomain(value: unknown, policy: HostPolicy): { host: string; wildca
   const rest = wildcard ? value.slice(2) : value;
   const result = normalizeHost(rest);
   if ('reason' in result) return result;
-  if (wildcard && !result.host.includes('.')) return { reason: 'wildcard must cover at least two labels (*.example.com)' };
+  if (wildcard && !result.host.includes('.'))
+    return { reason: 'wildcard must cover at least two labels (*.example.com)' };
   const refused = hostRefusal(result.host, wildcard, policy);
   if (refused !== undefined) return { reason: `${wildcard ? '*.' : ''}${result.host} ${refused}` };
   return { host: result.host, wildcard };
@@ -108,9 +113,11 @@ function parsePath(value: unknown): { path: string } | { reason: string } {
   if (value === null || value === undefined || value === '' || value === '/') return { path: '' };
   if (typeof value !== 'string') return { reason: 'is not a string' };
   if (value.length > 256) return { reason: 'is longer than 256 characters' };
-  if (!PATH_PATTERN.test(value)) return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
+  if (!PATH_PATTERN.test(value))
+    return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
   if (value.includes('//')) return { reason: 'contains an empty segment' };
-  if (value.split('/').some((segment) => segment === '.' || segment === '..')) return { reason: 'contains a . or .. segment' };
+  if (value.split('/').some((segment) => segment === '.' || segment === '..'))
+    return { reason: 'contains a . or .. segment' };
   return { path: value };
 }
 
@@ -139,10 +146,17 @@ const cidr = z.string().refine((value) => {
 
 const middlewareSchema = z
   .strictObject({
-    rateLimit: z.strictObject({ average: int(0, 1_000_000), period: duration.optional(), burst: int(1, 1_000_000).optional() }),
+    rateLimit: z.strictObject({
+      average: int(0, 1_000_000),
+      period: duration.optional(),
+      burst: int(1, 1_000_000).optional(),
+    }),
     compress: z.union([
       z.literal(true),
-      z.strictObject({ minResponseBodyBytes: int(0, 1_000_000_000).optional(), excludedContentTypes: z.array(mimeType).max(32).optional() }),
+      z.strictObject({
+        minResponseBodyBytes: int(0, 1_000_000_000).optional(),
+        excludedContentTypes: z.array(mimeType).max(32).optional(),
+      }),
     ]),
     headers: z.strictObject({
       customRequestHeaders: z.record(headerName, headerValue).optional(),
@@ -155,11 +169,23 @@ const middlewareSchema = z
       contentTypeNosniff: z.boolean().optional(),
       browserXssFilter: z.boolean().optional(),
       referrerPolicy: z
-        .enum(['no-referrer', 'no-referrer-when-downgrade', 'origin', 'origin-when-cross-origin', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin', 'unsafe-url'])
+        .enum([
+          'no-referrer',
+          'no-referrer-when-downgrade',
+          'origin',
+          'origin-when-cross-origin',
+          'same-origin',
+          'strict-origin',
+          'strict-origin-when-cross-origin',
+          'unsafe-url',
+        ])
         .optional(),
       contentSecurityPolicy: headerValue.optional(),
       accessControlAllowOriginList: z.array(origin).max(32).optional(),
-      accessControlAllowMethods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])).max(7).optional(),
+      accessControlAllowMethods: z
+        .array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']))
+        .max(7)
+        .optional(),
       accessControlAllowHeaders: z.array(headerName).max(32).optional(),
       accessControlMaxAge: int(0, 86_400).optional(),
       addVaryHeader: z.boolean().optional(),
@@ -167,7 +193,11 @@ const middlewareSchema = z
     redirectScheme: z.strictObject({
       scheme: z.enum(['https', 'http']),
       permanent: z.boolean().optional(),
-      port: z.string().regex(/^[0-9]{1,5}$/).refine((p) => Number(p) >= 1 && Number(p) <= 65535, 'must be a port').optional(),
+      port: z
+        .string()
+        .regex(/^[0-9]{1,5}$/)
+        .refine((p) => Number(p) >= 1 && Number(p) <= 65535, 'must be a port')
+        .optional(),
     }),
     /** true strips the route's own path prefix; or a list of prefixes to strip. */
     stripPrefix: z.union([z.literal(true), z.strictObject({ prefixes: z.array(pathSchema).min(1).max(16) })]),
@@ -184,12 +214,15 @@ const MIDDLEWARE_LIMITS = { maxDepth: 8, maxNodes: 2_000, forbiddenKeys: ['__pro
 
 function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reason: string } {
   if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES };
-  if (typeof value !== 'object' || Array.isArray(value)) return { reason: 'must be a JSON object keyed by middleware type' };
+  if (typeof value !== 'object' || Array.isArray(value))
+    return { reason: 'must be a JSON object keyed by middleware type' };
   const beyond = exceedsJsonLimits(value, MIDDLEWARE_LIMITS);
   if (beyond !== undefined) return { reason: beyond };
   const unknownTypes = Object.keys(value).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
   if (unknownTypes.length > 0) {
-    return { reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})` };
+    return {
+      reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})`,
+    };
   }
   const parsed = middlewareSchema.safeParse(value);
   if (!parsed.success) {
@@ -247,7 +280,8 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
   /** Allocated for the rare row that has one. */
   let warnings: string[] | undefined;
 
-  if (typeof row.id !== 'string' || !ROW_ID.test(row.id)) return reject('id', 'must be 1-200 printable ASCII characters');
+  if (typeof row.id !== 'string' || !ROW_ID.test(row.id))
+    return reject('id', 'must be 1-200 printable ASCII characters');
   if (typeof row.deployment_id !== 'string' || !IDENTIFIER_PATTERN.test(row.deployment_id)) {
     return reject('deployment_id', 'must be 1-128 characters of letters, digits, _ . : -');
   }
@@ -259,11 +293,17 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
   if ('reason' in domain) return reject('domain', domain.reason);
   const path = parsePath(row.path_prefix);
   if ('reason' in path) return reject('path_prefix', path.reason);
-  if (typeof row.target_port !== 'number' || !Number.isInteger(row.target_port) || row.target_port < 1 || row.target_port > 65535) {
+  if (
+    typeof row.target_port !== 'number' ||
+    !Number.isInteger(row.target_port) ||
+    row.target_port < 1 ||
+    row.target_port > 65535
+  ) {
     return reject('target_port', 'must be a whole number from 1 to 65535');
   }
   const protocol = row.protocol ?? 'http';
-  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'h2c') return reject('protocol', 'must be http, https or h2c');
+  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'h2c')
+    return reject('protocol', 'must be http, https or h2c');
   if (row.ssl_enabled !== null && row.ssl_enabled !== undefined && typeof row.ssl_enabled !== 'boolean') {
     return reject('ssl_enabled', 'must be a boolean');
   }
@@ -276,7 +316,8 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
   }
   let algorithm = ROUND_ROBIN;
   if (row.load_balancer_algo !== null && row.load_balancer_algo !== undefined && row.load_balancer_algo !== '') {
-    const known = typeof row.load_balancer_algo === 'string' ? ALGORITHMS.get(row.load_balancer_algo.toLowerCase()) : undefined;
+    const known =
+      typeof row.load_balancer_algo === 'string' ? ALGORITHMS.get(row.load_balancer_algo.toLowerCase()) : undefined;
     if (known) algorithm = known;
     else {
       (warnings ??= []).push(
@@ -297,7 +338,10 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       serviceName,
       host: domain.host,
       rawDomain: rawDomain === domain.host ? undefined : rawDomain.slice(0, 300),
-      createdMs: typeof row.created_ms === 'number' && Number.isFinite(row.created_ms) ? row.created_ms : Number.POSITIVE_INFINITY,
+      createdMs:
+        typeof row.created_ms === 'number' && Number.isFinite(row.created_ms)
+          ? row.created_ms
+          : Number.POSITIVE_INFINITY,
       wildcard: domain.wildcard,
       pathPrefix: path.path,
       targetPort: row.target_port,

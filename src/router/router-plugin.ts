@@ -26,7 +26,13 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
   );
   const table = new RoutingTable(
     { url: shared.databaseUrl, resyncMs: config.discoveryResyncMs },
-    { pool: database.pool, isDatabaseReady: () => database.isReady(), onConnectionFailure: (e) => database.reportFailure(e), health, log },
+    {
+      pool: database.pool,
+      isDatabaseReady: () => database.isReady(),
+      onConnectionFailure: (e) => database.reportFailure(e),
+      health,
+      log,
+    },
   );
   const locations = new LocationsWriter({
     pool: database.pool,

@@ -1,15 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { reuseUnchanged, type RoutingRow } from './routing-table.js';
 
-const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow => ({
-  id, deployment_id: `dep-${id}`, domain: `${id}.example.com`, service_name: 'default', path_prefix: '', target_port: 8080,
-  protocol: 'http', ssl_enabled: false, ssl_cert_resolver: null, load_balancer_algo: null, middleware: { compress: true }, ...overrides,
-}) as RoutingRow;
+const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
+  ({
+    id,
+    deployment_id: `dep-${id}`,
+    domain: `${id}.example.com`,
+    service_name: 'default',
+    path_prefix: '',
+    target_port: 8080,
+    protocol: 'http',
+    ssl_enabled: false,
+    ssl_cert_resolver: null,
+    load_balancer_algo: null,
+    middleware: { compress: true },
+    ...overrides,
+  }) as RoutingRow;
 
 describe('reuseUnchanged', () => {
   it('hands back the previous object for every unchanged row, and the new one for changed rows', () => {
     const previous = [row('a'), row('b'), row('c')];
-    const next = reuseUnchanged(previous, [row('a'), row('b', { domain: 'b2.example.com' }), row('c', { middleware: { compress: false } }), row('d')]);
+    const next = reuseUnchanged(previous, [
+      row('a'),
+      row('b', { domain: 'b2.example.com' }),
+      row('c', { middleware: { compress: false } }),
+      row('d'),
+    ]);
     expect(next[0]).toBe(previous[0]);
     expect(next[1]).not.toBe(previous[1]);
     expect(next[1]!.domain).toBe('b2.example.com');

@@ -176,7 +176,11 @@ export class RoutingTable {
   // A dedicated connection outside the pool: LISTEN lives as long as the session.
   private listen(): void {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: 5_000, keepAlive: true });
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+    });
     let failed = false;
     const retry = (error: Error) => {
       if (failed) return;
@@ -224,8 +228,17 @@ export function reuseUnchanged(previous: readonly RoutingRow[] | undefined, next
 }
 
 const FIELDS = [
-  'deployment_id', 'domain', 'service_name', 'path_prefix', 'target_port', 'protocol', 'ssl_enabled', 'ssl_cert_resolver',
-  'load_balancer_algo', 'middleware_oversized', 'created_ms',
+  'deployment_id',
+  'domain',
+  'service_name',
+  'path_prefix',
+  'target_port',
+  'protocol',
+  'ssl_enabled',
+  'ssl_cert_resolver',
+  'load_balancer_algo',
+  'middleware_oversized',
+  'created_ms',
 ] as const;
 
 function sameRow(a: RoutingRow, b: RoutingRow): boolean {

@@ -15,18 +15,60 @@ const options: RenderOptions = {
   fallbackUrl: 'http://edge.internal:8080',
 };
 
-const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow => ({
-  id, deployment_id: `dep-${id}`, domain: `${id}.example.com`, service_name: 'default', path_prefix: '', target_port: 8080,
-  protocol: 'http', ssl_enabled: false, ssl_cert_resolver: null, load_balancer_algo: null, middleware: null, ...overrides,
-}) as RoutingRow;
+const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
+  ({
+    id,
+    deployment_id: `dep-${id}`,
+    domain: `${id}.example.com`,
+    service_name: 'default',
+    path_prefix: '',
+    target_port: 8080,
+    protocol: 'http',
+    ssl_enabled: false,
+    ssl_cert_resolver: null,
+    load_balancer_algo: null,
+    middleware: null,
+    ...overrides,
+  }) as RoutingRow;
 
-const node: SwarmNode = { id: 'n1', hostname: 'node-1', address: '127.0.0.1', role: 'manager', availability: 'active', state: 'ready', leader: true, engineVersion: '20.10', cpus: 2, memoryBytes: 1, labels: {} };
+const node: SwarmNode = {
+  id: 'n1',
+  hostname: 'node-1',
+  address: '127.0.0.1',
+  role: 'manager',
+  availability: 'active',
+  state: 'ready',
+  leader: true,
+  engineVersion: '20.10',
+  cpus: 2,
+  memoryBytes: 1,
+  labels: {},
+};
 
 function service(id: string, deploymentId: string, extra: Partial<SwarmService> = {}): SwarmService {
-  return { id, name: `svc-${id}`, deploymentId, serviceName: 'default', mode: 'replicated', replicas: 1, ports: [], hostNetwork: false, labels: {}, ...extra };
+  return {
+    id,
+    name: `svc-${id}`,
+    deploymentId,
+    serviceName: 'default',
+    mode: 'replicated',
+    replicas: 1,
+    ports: [],
+    hostNetwork: false,
+    labels: {},
+    ...extra,
+  };
 }
 function task(id: string, serviceId: string, ip: string, state = 'running'): SwarmTask {
-  return { id, serviceId, nodeId: 'n1', state, desiredState: 'running', containerId: `c-${id}`, addresses: [{ networkId: 'net', networkName: 'edge', ip }] };
+  return {
+    id,
+    serviceId,
+    nodeId: 'n1',
+    state,
+    desiredState: 'running',
+    containerId: `c-${id}`,
+    addresses: [{ networkId: 'net', networkName: 'edge', ip }],
+  };
 }
 function topology(services: SwarmService[], tasks: SwarmTask[]): Topology {
   const byService = new Map<string, SwarmTask[]>();
@@ -46,28 +88,57 @@ function collectGarbage(): void {
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+  );
 }
 
-type Http = { routers: Record<string, Record<string, unknown>>; services: Record<string, { loadBalancer: Record<string, unknown> }>; middlewares: Record<string, unknown> };
+type Http = {
+  routers: Record<string, Record<string, unknown>>;
+  services: Record<string, { loadBalancer: Record<string, unknown> }>;
+  middlewares: Record<string, unknown>;
+};
 
 describe('renderTraefikConfig', () => {
-  const topo = topology([service('s1', 'dep-a'), service('s2', 'dep-b'), service('s3', 'dep-good1'), service('s4', 'dep-good2')], [task('t1', 's1', '10.0.1.3'), task('t2', 's1', '10.0.1.4'), task('t3', 's1', '10.0.1.5', 'starting')]);
+  const topo = topology(
+    [service('s1', 'dep-a'), service('s2', 'dep-b'), service('s3', 'dep-good1'), service('s4', 'dep-good2')],
+    [task('t1', 's1', '10.0.1.3'), task('t2', 's1', '10.0.1.4'), task('t3', 's1', '10.0.1.5', 'starting')],
+  );
 
   it('routes a host to the running replicas on the configured network', () => {
     const { config, statuses } = renderTraefikConfig([row('a', { deployment_id: 'dep-a' })], topo, options);
     const http = config.http as Http;
     const name = routeName({ id: 'a', deploymentId: 'dep-a' });
-    expect(http.routers[name]).toEqual({ entryPoints: ['web'], priority: 10_000_000, rule: 'Host(`a.example.com`)', service: name });
-    expect(http.services[name]).toEqual({ loadBalancer: { servers: [{ url: 'http://10.0.1.3:8080' }, { url: 'http://10.0.1.4:8080' }] } });
+    expect(http.routers[name]).toEqual({
+      entryPoints: ['web'],
+      priority: 10_000_000,
+      rule: 'Host(`a.example.com`)',
+      service: name,
+    });
+    expect(http.services[name]).toEqual({
+      loadBalancer: { servers: [{ url: 'http://10.0.1.3:8080' }, { url: 'http://10.0.1.4:8080' }] },
+    });
     expect(statuses).toEqual([expect.objectContaining({ id: 'a', state: 'active', servers: 2 })]);
   });
 
   it('lists each server once, in order, when tasks share an address (host-mode replicas on one node)', () => {
-    const shared = topology([service('s9', 'dep-z')], [task('t9', 's9', '10.0.1.9'), task('t7', 's9', '10.0.1.7'), task('t8', 's9', '10.0.1.9'), task('t6', 's9', '10.0.1.7')]);
+    const shared = topology(
+      [service('s9', 'dep-z')],
+      [
+        task('t9', 's9', '10.0.1.9'),
+        task('t7', 's9', '10.0.1.7'),
+        task('t8', 's9', '10.0.1.9'),
+        task('t6', 's9', '10.0.1.7'),
+      ],
+    );
     const { config, statuses } = renderTraefikConfig([row('z', { deployment_id: 'dep-z' })], shared, options);
     const http = config.http as Http;
-    expect(http.services[routeName({ id: 'z', deploymentId: 'dep-z' })]!.loadBalancer.servers).toEqual([{ url: 'http://10.0.1.7:8080' }, { url: 'http://10.0.1.9:8080' }]);
+    expect(http.services[routeName({ id: 'z', deploymentId: 'dep-z' })]!.loadBalancer.servers).toEqual([
+      { url: 'http://10.0.1.7:8080' },
+      { url: 'http://10.0.1.9:8080' },
+    ]);
     expect(statuses).toEqual([expect.objectContaining({ id: 'z', servers: 2 })]);
   });
 
@@ -86,7 +157,11 @@ describe('renderTraefikConfig', () => {
     const http = config.http as Http;
     const name = routeName({ id: 'a', deploymentId: 'dep-a' });
     expect(http.routers[name]).toMatchObject({ entryPoints: ['websecure'], tls: { certResolver: 'letsencrypt' } });
-    expect(http.routers[`${name}-http`]).toMatchObject({ entryPoints: ['web'], middlewares: ['edge-redirect-https'], service: name });
+    expect(http.routers[`${name}-http`]).toMatchObject({
+      entryPoints: ['web'],
+      middlewares: ['edge-redirect-https'],
+      service: name,
+    });
   });
 
   it('writes wildcard rules with HostRegexp and ranks exact hosts and longer paths first', () => {
@@ -122,18 +197,34 @@ describe('renderTraefikConfig', () => {
     expect(Object.keys(http.routers)).toHaveLength(2);
     expect(JSON.stringify(config)).not.toContain('victim');
     expect(statuses.filter((s) => s.state === 'rejected').map((s) => [s.id, s.field])).toEqual([
-      ['bad1', 'domain'], ['bad2', 'target_port'], ['bad3', 'middleware'],
+      ['bad1', 'domain'],
+      ['bad2', 'target_port'],
+      ['bad3', 'middleware'],
     ]);
   });
 
   it('rejects the later of two rows claiming the same domain and path', () => {
-    const { statuses } = renderTraefikConfig([row('r2', { deployment_id: 'dep-a', domain: 'same.example.com' }), row('r1', { deployment_id: 'dep-a', domain: 'same.example.com' })], topo, options);
-    expect(statuses.find((s) => s.id === 'r2')).toMatchObject({ state: 'rejected', reason: 'same domain and path as route r1, which claimed it first' });
+    const { statuses } = renderTraefikConfig(
+      [
+        row('r2', { deployment_id: 'dep-a', domain: 'same.example.com' }),
+        row('r1', { deployment_id: 'dep-a', domain: 'same.example.com' }),
+      ],
+      topo,
+      options,
+    );
+    expect(statuses.find((s) => s.id === 'r2')).toMatchObject({
+      state: 'rejected',
+      reason: 'same domain and path as route r1, which claimed it first',
+    });
   });
 
   describe('who keeps a host (the incumbent wins)', () => {
-    const hostTopo = topology([service('s1', 'dep-a'), service('s2', 'dep-b')], [task('t1', 's1', '10.0.1.3'), task('t2', 's2', '10.0.1.4')]);
-    const state = (statuses: readonly { id: string; state: string; reason?: string }[], id: string) => statuses.find((s) => s.id === id);
+    const hostTopo = topology(
+      [service('s1', 'dep-a'), service('s2', 'dep-b')],
+      [task('t1', 's1', '10.0.1.3'), task('t2', 's2', '10.0.1.4')],
+    );
+    const state = (statuses: readonly { id: string; state: string; reason?: string }[], id: string) =>
+      statuses.find((s) => s.id === id);
 
     it('keeps the older row by created_at, whatever the ids, and a newer row never takes a live route', () => {
       const incumbent = row('zzz', { deployment_id: 'dep-a', domain: 'shop.example.com', created_ms: 1_000 });
@@ -155,7 +246,10 @@ describe('renderTraefikConfig', () => {
       const denied = renderTraefikConfig(rows, hostTopo, options).statuses;
       expect(state(denied, 'r2')).toMatchObject({ state: 'rejected', field: 'domain' });
       expect(state(denied, 'r3')?.state).toBe('active');
-      const shared = renderTraefikConfig(rows, hostTopo, { ...options, hostPolicy: { reservedHosts: new Set(), reservedSuffixes: [], sharing: 'paths' } }).statuses;
+      const shared = renderTraefikConfig(rows, hostTopo, {
+        ...options,
+        hostPolicy: { reservedHosts: new Set(), reservedSuffixes: [], sharing: 'paths' },
+      }).statuses;
       expect(state(shared, 'r2')?.state).toBe('active');
     });
 
@@ -190,28 +284,67 @@ describe('renderTraefikConfig', () => {
     });
 
     it('refuses lookalike characters that IDNA maps away, naming the host they would be served as', () => {
-      for (const domain of ['pay\u200b.example.com', 'p\u00ADay.example.com', '\uff50ay.example.com', 'pay\u3002example.com', 'pay.exa\u200dmple.com']) {
-        const status = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, options).statuses, 'r');
+      for (const domain of [
+        'pay\u200b.example.com',
+        'p\u00ADay.example.com',
+        '\uff50ay.example.com',
+        'pay\u3002example.com',
+        'pay.exa\u200dmple.com',
+      ]) {
+        const status = state(
+          renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, options).statuses,
+          'r',
+        );
         expect(status, domain).toMatchObject({ state: 'rejected', field: 'domain' });
       }
-      const idn = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: 'bücher.example.com' })], hostTopo, options).statuses, 'r');
+      const idn = state(
+        renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: 'bücher.example.com' })], hostTopo, options)
+          .statuses,
+        'r',
+      );
       expect(idn?.state).toBe('active');
     });
 
     it('refuses reserved hosts and wildcards over public suffixes', () => {
-      const hostPolicy = { reservedHosts: new Set(['api.platform.example']), reservedSuffixes: ['localhost', 'internal.platform.example'], sharing: 'deny' as const };
-      for (const domain of ['*.co.uk', '*.github.io', 'localhost', 'app.localhost', 'api.platform.example', '*.platform.example', 'x.internal.platform.example']) {
-        const status = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, { ...options, hostPolicy }).statuses, 'r');
+      const hostPolicy = {
+        reservedHosts: new Set(['api.platform.example']),
+        reservedSuffixes: ['localhost', 'internal.platform.example'],
+        sharing: 'deny' as const,
+      };
+      for (const domain of [
+        '*.co.uk',
+        '*.github.io',
+        'localhost',
+        'app.localhost',
+        'api.platform.example',
+        '*.platform.example',
+        'x.internal.platform.example',
+      ]) {
+        const status = state(
+          renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain })], hostTopo, { ...options, hostPolicy })
+            .statuses,
+          'r',
+        );
         expect(status, domain).toMatchObject({ state: 'rejected', field: 'domain' });
       }
-      const fine = state(renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: '*.shop.co.uk' })], hostTopo, { ...options, hostPolicy }).statuses, 'r');
+      const fine = state(
+        renderTraefikConfig([row('r', { deployment_id: 'dep-a', domain: '*.shop.co.uk' })], hostTopo, {
+          ...options,
+          hostPolicy,
+        }).statuses,
+        'r',
+      );
       expect(fine?.state).toBe('active');
     });
   });
 
   it('treats prototype keys as unknown load-balancer algorithms in every provider', () => {
     for (const algo of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-      const { config, body, statuses } = renderTraefikConfig([row('a', { deployment_id: 'dep-a', load_balancer_algo: algo })], topo, options);
+      const { config, body, statuses } = renderTraefikConfig(
+        [row('a', { deployment_id: 'dep-a', load_balancer_algo: algo })],
+        topo,
+        options,
+      );
       const http = config.http as Http;
       // Round robin is Traefik's default: the key is left out.
       expect(http.services[routeName({ id: 'a', deploymentId: 'dep-a' })]!.loadBalancer.strategy, algo).toBeUndefined();
@@ -222,23 +355,44 @@ describe('renderTraefikConfig', () => {
 
   it('rejects a middleware nested 9,000 levels deep, or with a prototype key, on its own', () => {
     const deep = JSON.parse(`{"a":${'['.repeat(9000)}${']'.repeat(9000)}}`) as unknown;
-    const deepHeaders = JSON.parse(`{"headers":{"customRequestHeaders":${'['.repeat(9000)}${']'.repeat(9000)}}}`) as unknown;
+    const deepHeaders = JSON.parse(
+      `{"headers":{"customRequestHeaders":${'['.repeat(9000)}${']'.repeat(9000)}}}`,
+    ) as unknown;
     const proto = JSON.parse('{"headers":{"customRequestHeaders":{"__proto__":"x"}}}') as unknown;
-    const rows = [row('a', { deployment_id: 'dep-a', middleware: deep }), row('b', { deployment_id: 'dep-a', middleware: deepHeaders }), row('c', { deployment_id: 'dep-a', middleware: proto }), row('d', { deployment_id: 'dep-a' })];
+    const rows = [
+      row('a', { deployment_id: 'dep-a', middleware: deep }),
+      row('b', { deployment_id: 'dep-a', middleware: deepHeaders }),
+      row('c', { deployment_id: 'dep-a', middleware: proto }),
+      row('d', { deployment_id: 'dep-a' }),
+    ];
     const { statuses } = renderTraefikConfig(rows, topo, options);
-    expect(statuses.map((s) => [s.id, s.state, s.field])).toEqual([['a', 'rejected', 'middleware'], ['b', 'rejected', 'middleware'], ['c', 'rejected', 'middleware'], ['d', 'active', undefined]]);
+    expect(statuses.map((s) => [s.id, s.state, s.field])).toEqual([
+      ['a', 'rejected', 'middleware'],
+      ['b', 'rejected', 'middleware'],
+      ['c', 'rejected', 'middleware'],
+      ['d', 'active', undefined],
+    ]);
     expect(statuses[2]!.reason).toMatch(/__proto__/);
-    expect(renderTraefikConfig([row('e', { deployment_id: 'dep-a', middleware_oversized: true })], topo, options).statuses[0]).toMatchObject({ state: 'rejected', field: 'middleware' });
+    expect(
+      renderTraefikConfig([row('e', { deployment_id: 'dep-a', middleware_oversized: true })], topo, options)
+        .statuses[0],
+    ).toMatchObject({ state: 'rejected', field: 'middleware' });
   });
 
   it('rejects an allowed origin with a port past 65535', () => {
     const middleware = { headers: { accessControlAllowOriginList: ['https://app.example.com:99999'] } };
-    expect(renderTraefikConfig([row('a', { deployment_id: 'dep-a', middleware })], topo, options).statuses[0]).toMatchObject({ state: 'rejected', field: 'middleware' });
+    expect(
+      renderTraefikConfig([row('a', { deployment_id: 'dep-a', middleware })], topo, options).statuses[0],
+    ).toMatchObject({ state: 'rejected', field: 'middleware' });
   });
 
   it('maps strategies, sticky sessions and middlewares', () => {
     const rows = [
-      row('a', { deployment_id: 'dep-a', load_balancer_algo: 'p2c', middleware: { rateLimit: { average: 10 }, compress: true } }),
+      row('a', {
+        deployment_id: 'dep-a',
+        load_balancer_algo: 'p2c',
+        middleware: { rateLimit: { average: 10 }, compress: true },
+      }),
       row('s', { deployment_id: 'dep-a', domain: 's.example.com', load_balancer_algo: 'sticky', ssl_enabled: true }),
     ];
     const http = renderTraefikConfig(rows, topo, options).config.http as Http;
@@ -247,7 +401,9 @@ describe('renderTraefikConfig', () => {
     expect(http.services[a]!.loadBalancer.strategy).toBe('p2c');
     expect(http.routers[a]!.middlewares).toEqual([`${a}-ratelimit`, `${a}-compress`]);
     expect(http.middlewares[`${a}-ratelimit`]).toEqual({ rateLimit: { average: 10 } });
-    expect(http.services[s]!.loadBalancer.sticky).toMatchObject({ cookie: { httpOnly: true, secure: true, sameSite: 'lax' } });
+    expect(http.services[s]!.loadBalancer.sticky).toMatchObject({
+      cookie: { httpOnly: true, secure: true, sameSite: 'lax' },
+    });
   });
 
   it('uses the node address for host-network tasks and host-mode published ports', () => {
@@ -255,13 +411,25 @@ describe('renderTraefikConfig', () => {
     const published = service('p', 'dep-p', { ports: [{ target: 8080, published: 30080, mode: 'host' }] });
     const bare = (id: string, serviceId: string): SwarmTask => ({ ...task(id, serviceId, ''), addresses: [] });
     const t = topology([hostNet, published], [bare('th', 'h'), bare('tp', 'p')]);
-    const http = renderTraefikConfig([row('h', { deployment_id: 'dep-h' }), row('p', { deployment_id: 'dep-p' })], t, options).config.http as Http;
-    expect(http.services[routeName({ id: 'h', deploymentId: 'dep-h' })]!.loadBalancer.servers).toEqual([{ url: 'http://127.0.0.1:8080' }]);
-    expect(http.services[routeName({ id: 'p', deploymentId: 'dep-p' })]!.loadBalancer.servers).toEqual([{ url: 'http://127.0.0.1:30080' }]);
+    const http = renderTraefikConfig(
+      [row('h', { deployment_id: 'dep-h' }), row('p', { deployment_id: 'dep-p' })],
+      t,
+      options,
+    ).config.http as Http;
+    expect(http.services[routeName({ id: 'h', deploymentId: 'dep-h' })]!.loadBalancer.servers).toEqual([
+      { url: 'http://127.0.0.1:8080' },
+    ]);
+    expect(http.services[routeName({ id: 'p', deploymentId: 'dep-p' })]!.loadBalancer.servers).toEqual([
+      { url: 'http://127.0.0.1:30080' },
+    ]);
   });
 
   it('is deterministic, key-sorted, has no empty map and no "@" in names', () => {
-    const rows = [row('b', { deployment_id: 'dep-b' }), row('a', { deployment_id: 'dep-a', middleware: { headers: { frameDeny: true, browserXssFilter: true } } }), row('c@x', { deployment_id: 'dep-a', domain: 'c.example.com' })];
+    const rows = [
+      row('b', { deployment_id: 'dep-b' }),
+      row('a', { deployment_id: 'dep-a', middleware: { headers: { frameDeny: true, browserXssFilter: true } } }),
+      row('c@x', { deployment_id: 'dep-a', domain: 'c.example.com' }),
+    ];
     const first = JSON.stringify(renderTraefikConfig(rows, topo, options).config);
     const second = JSON.stringify(renderTraefikConfig([...rows].reverse(), topo, options).config);
     expect(second).toBe(first);
@@ -284,11 +452,24 @@ describe('renderTraefikConfig', () => {
 });
 
 describe('TraefikRenderer', () => {
-  const services = [service('s1', 'dep-a'), service('s2', 'dep-b', { labels: { 'cloud.obiente.healthcheck.path': '/healthz' } }), service('s3', 'dep-c')];
+  const services = [
+    service('s1', 'dep-a'),
+    service('s2', 'dep-b', { labels: { 'cloud.obiente.healthcheck.path': '/healthz' } }),
+    service('s3', 'dep-c'),
+  ];
   const tasks = [task('t1', 's1', '10.0.1.3'), task('t2', 's1', '10.0.1.4'), task('t3', 's2', '10.0.2.3')];
   const rows = [
-    row('a', { deployment_id: 'dep-a', ssl_enabled: true, middleware: { headers: { customResponseHeaders: { 'X-Zeta': '1', 'X-Alpha': 'a b' } }, compress: true } }),
-    row('b', { deployment_id: 'dep-b', domain: '*.wild.example.com', path_prefix: '/api', load_balancer_algo: 'sticky' }),
+    row('a', {
+      deployment_id: 'dep-a',
+      ssl_enabled: true,
+      middleware: { headers: { customResponseHeaders: { 'X-Zeta': '1', 'X-Alpha': 'a b' } }, compress: true },
+    }),
+    row('b', {
+      deployment_id: 'dep-b',
+      domain: '*.wild.example.com',
+      path_prefix: '/api',
+      load_balancer_algo: 'sticky',
+    }),
     row('c', { deployment_id: 'dep-c', domain: 'bücher.example' }),
     row('bad', { deployment_id: 'dep-a', domain: 'a.com`) || Host(`victim.com' }),
   ];
@@ -301,41 +482,94 @@ describe('TraefikRenderer', () => {
     expect(parse(`# header\n${text}\n`)).toEqual(config);
     const http = config.http as Http;
     expect(Object.keys(http.routers)).toHaveLength(4);
-    const entries = Object.keys(http.routers).length + Object.keys(http.services).length + Object.keys(http.middlewares).length;
+    const entries =
+      Object.keys(http.routers).length + Object.keys(http.services).length + Object.keys(http.middlewares).length;
     // Every entry on its own line, plus the document's structure (braces and map names).
     expect(text.split('\n')).toHaveLength(entries + 10);
-    for (const name of Object.keys(http.routers)) expect(text).toMatch(new RegExp(`^   "${name}": \\{"entryPoints": \\[`, 'm'));
+    for (const name of Object.keys(http.routers))
+      expect(text).toMatch(new RegExp(`^   "${name}": \\{"entryPoints": \\[`, 'm'));
   });
 
   it('writes routers and services by hand exactly as the generic serialiser would', () => {
     const more = [
-      service('s4', 'dep-d', { labels: { 'cloud.obiente.pass_host_header': 'false', 'cloud.obiente.healthcheck.path': '/up', 'cloud.obiente.healthcheck.interval': '5s' } }),
+      service('s4', 'dep-d', {
+        labels: {
+          'cloud.obiente.pass_host_header': 'false',
+          'cloud.obiente.healthcheck.path': '/up',
+          'cloud.obiente.healthcheck.interval': '5s',
+        },
+      }),
       service('s5', 'dep-e'),
     ];
     const extraRows = [
       row('d', { deployment_id: 'dep-d', load_balancer_algo: 'p2c', ssl_enabled: true, ssl_cert_resolver: 'other' }),
       row('e', { deployment_id: 'dep-e', load_balancer_algo: 'sticky', ssl_enabled: true }),
     ];
-    const text = new TraefikRenderer(options).render([...rows, ...extraRows], topology([...services, ...more], [...tasks, task('t4', 's4', '10.0.4.3')])).body.toString();
+    const text = new TraefikRenderer(options)
+      .render([...rows, ...extraRows], topology([...services, ...more], [...tasks, task('t4', 's4', '10.0.4.3')]))
+      .body.toString();
     const lines = text.split('\n').filter((line) => line.startsWith('   "'));
     expect(lines.length).toBeGreaterThan(15);
     for (const line of lines) {
-      const [[name, value]] = Object.entries(JSON.parse(`{${line.replace(/,$/, '')}}`) as Record<string, unknown>) as [[string, unknown]];
+      const [[name, value]] = Object.entries(JSON.parse(`{${line.replace(/,$/, '')}}`) as Record<string, unknown>) as [
+        [string, unknown],
+      ];
       expect(line.replace(/,$/, '')).toBe(`   ${JSON.stringify(name)}: ${flowJson(value)}`);
     }
     // Every optional part of a service appears at least once above.
-    for (const part of ['"healthCheck": ', '"passHostHeader": false', '"sticky": ', '"strategy": "p2c"', '"tls": {"certResolver": "other"}', '"edge-unavailable"']) expect(text).toContain(part);
+    for (const part of [
+      '"healthCheck": ',
+      '"passHostHeader": false',
+      '"sticky": ',
+      '"strategy": "p2c"',
+      '"tls": {"certResolver": "other"}',
+      '"edge-unavailable"',
+    ])
+      expect(text).toContain(part);
   });
 
   it('quotes strings exactly as JSON.stringify does', () => {
-    const tricky = ['', 'plain-name', 'Host(`a.com`) && PathPrefix(`/p`)', 'a"b', 'back\\slash', 'tab\there', '\u0000', '\u007f', '\u00e9t\u00e9', '\u2028', '\ud800', '\udc00x', '\ud83d\ude00', '~!@#$%^&*()_+{}|:<>?'];
+    const tricky = [
+      '',
+      'plain-name',
+      'Host(`a.com`) && PathPrefix(`/p`)',
+      'a"b',
+      'back\\slash',
+      'tab\there',
+      '\u0000',
+      '\u007f',
+      '\u00e9t\u00e9',
+      '\u2028',
+      '\ud800',
+      '\udc00x',
+      '\ud83d\ude00',
+      '~!@#$%^&*()_+{}|:<>?',
+    ];
     for (const text of tricky) expect(q(text)).toBe(JSON.stringify(text));
   });
 
   it('keeps a deployment id that is already a slug, and slugs any other the same way as before', () => {
     const slugOf = (id: string) => routeName({ id: 'x', deploymentId: id }).slice(0, -17);
-    const full = (id: string) => id.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'route';
-    for (const id of ['dep-a', 'a', 'a'.repeat(40), 'a'.repeat(41), 'Dep_A', '-dep-', 'dep--a', '___', 'dep-1-2-3', 'x-'.repeat(30), 'é']) expect(slugOf(id)).toBe(full(id));
+    const full = (id: string) =>
+      id
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 40) || 'route';
+    for (const id of [
+      'dep-a',
+      'a',
+      'a'.repeat(40),
+      'a'.repeat(41),
+      'Dep_A',
+      '-dep-',
+      'dep--a',
+      '___',
+      'dep-1-2-3',
+      'x-'.repeat(30),
+      'é',
+    ])
+      expect(slugOf(id)).toBe(full(id));
   });
 
   it('names routes with a readable slug and 64 bits of hash, distinct over 100,000 ids', () => {
@@ -348,19 +582,29 @@ describe('TraefikRenderer', () => {
 
   it('refuses a second row whose route name collides, leaving the first route as it was', () => {
     const topo = topology(services, tasks);
-    const collide = (route: { id: string; deploymentId: string }) => (route.id === 'a' || route.id === 'c' ? 'same-name' : routeName(route));
+    const collide = (route: { id: string; deploymentId: string }) =>
+      route.id === 'a' || route.id === 'c' ? 'same-name' : routeName(route);
     const result = new TraefikRenderer(options, collide).render(rows, topo);
     const http = result.config().http as Http;
     expect(http.routers['same-name']).toMatchObject({ rule: 'Host(`a.example.com`)' });
     expect(JSON.stringify(http)).not.toContain('xn--bcher');
-    expect(result.statuses.find((status) => status.id === 'c')).toMatchObject({ state: 'rejected', field: 'id', reason: 'its route name same-name is taken by route a' });
+    expect(result.statuses.find((status) => status.id === 'c')).toMatchObject({
+      state: 'rejected',
+      field: 'id',
+      reason: 'its route name same-name is taken by route a',
+    });
     expect(result.statuses.find((status) => status.id === 'a')).toMatchObject({ state: 'active' });
     expect(result.statuses.find((status) => status.id === 'b')).toMatchObject({ state: 'active' });
   });
 
   it('spaces only the separators outside strings', () => {
-    expect(flowJson({ a: 'x: y, z', b: [1, 2], c: { d: 'q\\"e:,' } })).toBe('{"a": "x: y, z", "b": [1, 2], "c": {"d": "q\\\\\\"e:,"}}');
-    expect(JSON.parse(flowJson({ a: 'x: y, z', b: [1, { c: 'a"b' }] }))).toEqual({ a: 'x: y, z', b: [1, { c: 'a"b' }] });
+    expect(flowJson({ a: 'x: y, z', b: [1, 2], c: { d: 'q\\"e:,' } })).toBe(
+      '{"a": "x: y, z", "b": [1, 2], "c": {"d": "q\\\\\\"e:,"}}',
+    );
+    expect(JSON.parse(flowJson({ a: 'x: y, z', b: [1, { c: 'a"b' }] }))).toEqual({
+      a: 'x: y, z',
+      b: [1, { c: 'a"b' }],
+    });
   });
 
   it('re-renders only the routes whose row or tasks changed, with the output of a fresh render', () => {
@@ -376,13 +620,19 @@ describe('TraefikRenderer', () => {
     expect(afterRow.body.equals(new TraefikRenderer(options).render(changedRows, topo).body)).toBe(true);
 
     // dep-a scaled from 2 replicas to 1: only its route is rendered again.
-    const scaled = topology(services, tasks.filter((t) => t.id !== 't2'));
+    const scaled = topology(
+      services,
+      tasks.filter((t) => t.id !== 't2'),
+    );
     const afterScale = renderer.render(changedRows, scaled);
     expect(afterScale.rendered).toBe(1);
     expect(afterScale.body.equals(new TraefikRenderer(options).render(changedRows, scaled).body)).toBe(true);
 
     // A full reconcile: every object new, same content: nothing to render.
-    const copies = topology(services.map((s) => ({ ...s })), tasks.filter((t) => t.id !== 't2').map((t) => ({ ...t })));
+    const copies = topology(
+      services.map((s) => ({ ...s })),
+      tasks.filter((t) => t.id !== 't2').map((t) => ({ ...t })),
+    );
     expect(renderer.render(changedRows, copies).rendered).toBe(0);
     expect(renderer.render(changedRows, copies).body.equals(afterScale.body)).toBe(true);
   });
@@ -395,13 +645,22 @@ describe('TraefikRenderer', () => {
     // The Buffer object itself: routes point at it (a small one shares its ArrayBuffer with others).
     const firstDocument = new WeakRef(first);
     first = undefined;
-    const withoutA = topology(services.filter((s) => s.deploymentId !== 'dep-a'), tasks);
+    const withoutA = topology(
+      services.filter((s) => s.deploymentId !== 'dep-a'),
+      tasks,
+    );
     const duplicate = row('0b', { domain: '*.wild.example.com', path_prefix: '/api', deployment_id: 'dep-c' });
     renderer.render([duplicate, ...rows], withoutA);
     // Every other route changes, so none of them points into the first document any more.
     const changed = rows.map((r) => (r.id === 'a' || r.id === 'b' ? r : { ...r, domain: `new-${r.domain as string}` }));
     const last = renderer.render([duplicate, ...changed], withoutA);
-    expect(last.statuses.map((s) => `${s.id} ${s.state}`)).toEqual(['0b no-replicas', 'a no-service', 'b rejected', 'bad rejected', 'c no-replicas']);
+    expect(last.statuses.map((s) => `${s.id} ${s.state}`)).toEqual([
+      '0b no-replicas',
+      'a no-service',
+      'b rejected',
+      'bad rejected',
+      'c no-replicas',
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 0));
     collectGarbage();
     expect(firstDocument.deref()).toBeUndefined();
@@ -411,54 +670,93 @@ describe('TraefikRenderer', () => {
    * Names that are prefixes of other routes' names or of the shared middlewares' names: their
    * entries interleave, and the document is assembled entry by entry instead of route by route.
    */
-  const PREFIXED = ['p', 'p-http', 'p-h', 'p-compress-z', 'edge', 'edge-redirect', 'edge-unavailable-x', 'p-', 'q', 'q-a', 'z', 'e', 'q-b', 'zz'];
+  const PREFIXED = [
+    'p',
+    'p-http',
+    'p-h',
+    'p-compress-z',
+    'edge',
+    'edge-redirect',
+    'edge-unavailable-x',
+    'p-',
+    'q',
+    'q-a',
+    'z',
+    'e',
+    'q-b',
+    'zz',
+  ];
   const prefixedName = (route: { id: string }) => PREFIXED[Number(route.id.slice(1))]!;
 
   it.each([
     ['route names', routeName],
     ['names that are prefixes of other names', prefixedName],
-  ])('matches a fresh render after every step of a random sequence of row and swarm changes, with %s', (_what, nameOf) => {
-    // Deterministic pseudo-random steps: rows come, go, come back, change domain, collide on
-    // domain and path, turn invalid; services and tasks come and go; full reconciles copy all.
-    let seed = 42;
-    const random = (n: number) => {
-      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    // Hosts shared across deployments, a wildcard and an exact host under it, ages out of id order.
-    const domains = ['a.example.com', 'b.example.com', '*.w.example.com', 'c.example.com', 'bad domain', 'x.w.example.com', 'A.example.com.'];
-    const pool = Array.from({ length: 14 }, (_, i) => row(`r${String(i).padStart(2, '0')}`, { deployment_id: `dep-${i % 4}`, domain: domains[i % domains.length], path_prefix: i % 3 === 0 ? '/x' : '', ssl_enabled: i % 2 === 0, middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null, created_ms: (i * 7) % 5 }));
-    let live = pool.slice(0, 8);
-    let svcs = [0, 1, 2].map((i) => service(`s${i}`, `dep-${i}`));
-    let tks = [task('t0', 's0', '10.0.0.2'), task('t1', 's1', '10.0.1.2')];
-    const renderer = new TraefikRenderer(options, nameOf);
-    for (let step = 0; step < 300; step++) {
-      const action = random(8);
-      if (action === 0 && live.length > 0) live = live.filter((_, i) => i !== random(live.length));
-      else if (action === 1) {
-        const back = pool[random(pool.length)]!;
-        if (!live.includes(back)) live = [...live, back];
-      } else if (action === 2 && live.length > 0) {
-        const at = random(live.length);
-        live = live.map((r, i) => (i === at ? { ...r, domain: domains[random(domains.length)] } : r));
-      } else if (action === 3) {
-        const id = `s${random(4)}`;
-        svcs = svcs.some((x) => x.id === id) ? svcs.filter((x) => x.id !== id) : [...svcs, service(id, `dep-${id.slice(1)}`)];
-      } else if (action === 4) {
-        const serviceId = `s${random(4)}`;
-        tks = random(2) === 0 ? tks.filter((t) => t.serviceId !== serviceId) : [...tks, task(`t${step}`, serviceId, `10.0.${step % 250}.${2 + random(200)}`)];
-      } else if (action === 5) {
-        svcs = svcs.map((x) => ({ ...x }));
-        tks = tks.map((t) => ({ ...t }));
-      } else if (action === 6) live = [...live].reverse();
-      const topo = topology(svcs, tks);
-      const incremental = renderer.render(live, topo);
-      const fresh = new TraefikRenderer(options, nameOf).render(live, topo);
-      expect(incremental.body.toString(), `step ${step}`).toBe(fresh.body.toString());
-      expect(incremental.statuses, `step ${step}`).toEqual(fresh.statuses);
-      const config = incremental.config();
-      expect(JSON.stringify(config), `step ${step}`).toBe(JSON.stringify(canonical(config)));
-    }
-  });
+  ])(
+    'matches a fresh render after every step of a random sequence of row and swarm changes, with %s',
+    (_what, nameOf) => {
+      // Deterministic pseudo-random steps: rows come, go, come back, change domain, collide on
+      // domain and path, turn invalid; services and tasks come and go; full reconciles copy all.
+      let seed = 42;
+      const random = (n: number) => {
+        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+        return (seed >>> 8) % n;
+      };
+      // Hosts shared across deployments, a wildcard and an exact host under it, ages out of id order.
+      const domains = [
+        'a.example.com',
+        'b.example.com',
+        '*.w.example.com',
+        'c.example.com',
+        'bad domain',
+        'x.w.example.com',
+        'A.example.com.',
+      ];
+      const pool = Array.from({ length: 14 }, (_, i) =>
+        row(`r${String(i).padStart(2, '0')}`, {
+          deployment_id: `dep-${i % 4}`,
+          domain: domains[i % domains.length],
+          path_prefix: i % 3 === 0 ? '/x' : '',
+          ssl_enabled: i % 2 === 0,
+          middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null,
+          created_ms: (i * 7) % 5,
+        }),
+      );
+      let live = pool.slice(0, 8);
+      let svcs = [0, 1, 2].map((i) => service(`s${i}`, `dep-${i}`));
+      let tks = [task('t0', 's0', '10.0.0.2'), task('t1', 's1', '10.0.1.2')];
+      const renderer = new TraefikRenderer(options, nameOf);
+      for (let step = 0; step < 300; step++) {
+        const action = random(8);
+        if (action === 0 && live.length > 0) live = live.filter((_, i) => i !== random(live.length));
+        else if (action === 1) {
+          const back = pool[random(pool.length)]!;
+          if (!live.includes(back)) live = [...live, back];
+        } else if (action === 2 && live.length > 0) {
+          const at = random(live.length);
+          live = live.map((r, i) => (i === at ? { ...r, domain: domains[random(domains.length)] } : r));
+        } else if (action === 3) {
+          const id = `s${random(4)}`;
+          svcs = svcs.some((x) => x.id === id)
+            ? svcs.filter((x) => x.id !== id)
+            : [...svcs, service(id, `dep-${id.slice(1)}`)];
+        } else if (action === 4) {
+          const serviceId = `s${random(4)}`;
+          tks =
+            random(2) === 0
+              ? tks.filter((t) => t.serviceId !== serviceId)
+              : [...tks, task(`t${step}`, serviceId, `10.0.${step % 250}.${2 + random(200)}`)];
+        } else if (action === 5) {
+          svcs = svcs.map((x) => ({ ...x }));
+          tks = tks.map((t) => ({ ...t }));
+        } else if (action === 6) live = [...live].reverse();
+        const topo = topology(svcs, tks);
+        const incremental = renderer.render(live, topo);
+        const fresh = new TraefikRenderer(options, nameOf).render(live, topo);
+        expect(incremental.body.toString(), `step ${step}`).toBe(fresh.body.toString());
+        expect(incremental.statuses, `step ${step}`).toEqual(fresh.statuses);
+        const config = incremental.config();
+        expect(JSON.stringify(config), `step ${step}`).toBe(JSON.stringify(canonical(config)));
+      }
+    },
+  );
 });
-

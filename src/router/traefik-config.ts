@@ -126,7 +126,8 @@ class RowEntry extends RouteOutput {
     this.renderedServices = services;
     this.renderedNodes = topology.nodes;
     this.firstTasks = topology.tasks.get(services[0]!.id);
-    this.moreTasks = services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
+    this.moreTasks =
+      services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
   }
 
   /** The task list of rendered service i, as rendered. */
@@ -232,7 +233,11 @@ export class TraefikRenderer {
       const inputs = entry.hasSections ? this.compareInputs(entry, services, topology) : 'different';
       if (inputs === 'different') {
         renderRoute(route, entry, services, topology, this.context, this.arena);
-        entry.status = routeStatus(entry, entry.state, { router: entry.name, servers: entry.servers, warnings: entry.warnings });
+        entry.status = routeStatus(entry, entry.state, {
+          router: entry.name,
+          servers: entry.servers,
+          warnings: entry.warnings,
+        });
         rendered += 1;
       }
       if (inputs !== 'identical') {
@@ -286,7 +291,8 @@ export class TraefikRenderer {
       if (entry.route!.wildcard) everyRow = true;
     }
     if (everyRow) for (const entry of valid) entry.conflict = this.conflictOf(entry);
-    else for (const key of touched) for (const entry of this.hostClaims.all(key)) entry.conflict = this.conflictOf(entry);
+    else
+      for (const key of touched) for (const entry of this.hostClaims.all(key)) entry.conflict = this.conflictOf(entry);
     this.lastRows = valid;
   }
 
@@ -295,7 +301,8 @@ export class TraefikRenderer {
     const route = entry.route!;
     const first = this.claims.holder(entry.matchKey)!;
     if (first !== entry) {
-      const other = first.route!.deploymentId === route.deploymentId ? '' : ` of deployment ${first.route!.deploymentId}`;
+      const other =
+        first.route!.deploymentId === route.deploymentId ? '' : ` of deployment ${first.route!.deploymentId}`;
       return `same domain and path as route ${first.id}${other}, which claimed it first${lookalike(route, first.route!)}`;
     }
     if (this.hostPolicy.sharing === 'paths') return '';
@@ -341,7 +348,10 @@ export class TraefikRenderer {
    * route. Sorting 100,000 names costs more than the rest of a small change: the order (and its
    * collisions) is reused while the names are the same.
    */
-  private byName(outputs: readonly RouteOutput[]): { ordered: RouteOutput[]; collisions: ReadonlyArray<readonly [loser: number, winner: number]> } {
+  private byName(outputs: readonly RouteOutput[]): {
+    ordered: RouteOutput[];
+    collisions: ReadonlyArray<readonly [loser: number, winner: number]>;
+  } {
     const names = outputs.map((output) => output.name);
     if (names.length !== this.lastNames.length || names.some((name, i) => name !== this.lastNames[i])) {
       const sorted = names.map((_, i) => i).sort((a, b) => compare(names[a]!, names[b]!) || a - b);
@@ -369,9 +379,31 @@ export class TraefikRenderer {
     const pathPrefix = typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '';
     if (validation.ok) {
       const route = validation.route;
-      entry = new RowEntry(row, deploymentId, domain, pathPrefix, route, '', '', matchKey(route), hostKey(route), this.nameOf(route));
+      entry = new RowEntry(
+        row,
+        deploymentId,
+        domain,
+        pathPrefix,
+        route,
+        '',
+        '',
+        matchKey(route),
+        hostKey(route),
+        this.nameOf(route),
+      );
     } else {
-      entry = new RowEntry(row, deploymentId, domain, pathPrefix, undefined, validation.field, validation.reason, '', '', '');
+      entry = new RowEntry(
+        row,
+        deploymentId,
+        domain,
+        pathPrefix,
+        undefined,
+        validation.field,
+        validation.reason,
+        '',
+        '',
+        '',
+      );
     }
     this.rowCache.set(row.id, entry);
     return entry;
@@ -382,7 +414,11 @@ export class TraefikRenderer {
    * are the very same objects; after a full reconcile (new objects, mostly equal content) the
    * fingerprints of what rendering reads decide.
    */
-  private compareInputs(entry: RowEntry, services: readonly SwarmService[], topology: Topology): 'identical' | 'equal' | 'different' {
+  private compareInputs(
+    entry: RowEntry,
+    services: readonly SwarmService[],
+    topology: Topology,
+  ): 'identical' | 'equal' | 'different' {
     const cachedServices = entry.renderedServices;
     if (cachedServices.length !== services.length) return 'different';
     let identical = entry.renderedNodes === topology.nodes;
@@ -393,7 +429,8 @@ export class TraefikRenderer {
     if (this.fingerprint(entry.renderedNodes) !== this.fingerprint(topology.nodes)) return 'different';
     for (let i = 0; i < services.length; i++) {
       if (this.fingerprint(cachedServices[i]) !== this.fingerprint(services[i])) return 'different';
-      if (this.fingerprint(entry.tasksRendered(i)) !== this.fingerprint(topology.tasks.get(services[i]!.id))) return 'different';
+      if (this.fingerprint(entry.tasksRendered(i)) !== this.fingerprint(topology.tasks.get(services[i]!.id)))
+        return 'different';
     }
     return 'equal';
   }
@@ -403,8 +440,10 @@ export class TraefikRenderer {
     if (value === undefined) return '';
     let key = this.fingerprints.get(value);
     if (key === undefined) {
-      if (value instanceof Map) key = JSON.stringify([...(value as Topology['nodes']).values()].map((n) => [n.id, n.address]));
-      else if (Array.isArray(value)) key = JSON.stringify((value as readonly SwarmTask[]).map((t) => [t.id, t.state, t.nodeId, t.addresses]));
+      if (value instanceof Map)
+        key = JSON.stringify([...(value as Topology['nodes']).values()].map((n) => [n.id, n.address]));
+      else if (Array.isArray(value))
+        key = JSON.stringify((value as readonly SwarmTask[]).map((t) => [t.id, t.state, t.nodeId, t.addresses]));
       else {
         const service = value as SwarmService;
         key = JSON.stringify([service.id, service.name, service.hostNetwork, service.ports, service.labels]);
@@ -416,7 +455,11 @@ export class TraefikRenderer {
 }
 
 /** One-shot rendering, without a cache to keep. */
-export function renderTraefikConfig(rows: readonly RoutingRow[], topology: Topology, options: RenderOptions): { config: DynamicConfig; body: Buffer; statuses: readonly RouteStatus[] } {
+export function renderTraefikConfig(
+  rows: readonly RoutingRow[],
+  topology: Topology,
+  options: RenderOptions,
+): { config: DynamicConfig; body: Buffer; statuses: readonly RouteStatus[] } {
   const result = new TraefikRenderer(options).render(rows, topology);
   return { config: result.config(), body: result.body, statuses: result.statuses };
 }
@@ -477,7 +520,6 @@ function sortedById(rows: readonly RoutingRow[]): readonly RoutingRow[] {
   return rows;
 }
 
-
 /**
  * Deployment id → its swarm services, sorted by service name, then name. One level, keyed by the
  * id the row already holds: a joined key would be a new string per row, hashed at every lookup,
@@ -492,7 +534,8 @@ function indexServices(topology: Topology): ServicesIndex {
     if (list) list.push(service);
     else index.set(service.deploymentId, [service]);
   }
-  for (const list of index.values()) if (list.length > 1) list.sort((a, b) => compare(a.serviceName, b.serviceName) || compare(a.name, b.name));
+  for (const list of index.values())
+    if (list.length > 1) list.sort((a, b) => compare(a.serviceName, b.serviceName) || compare(a.name, b.name));
   return index;
 }
 

@@ -71,7 +71,9 @@ export class TraefikFileWriter {
     }
     // A crash between writing and renaming leaves a temporary file; so did earlier versions,
     // next to the routes file.
-    await Promise.all([this.tmp, `${this.file}.tmp`, `${this.file}.prev`].map((leftover) => unlink(leftover).catch(() => undefined)));
+    await Promise.all(
+      [this.tmp, `${this.file}.tmp`, `${this.file}.prev`].map((leftover) => unlink(leftover).catch(() => undefined)),
+    );
     this.current = await open(this.file, 'r').catch(() => undefined);
   }
 

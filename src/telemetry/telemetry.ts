@@ -20,18 +20,46 @@ export function createTelemetry(): Telemetry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'swarm_edge_' });
 
-  const published = new Counter({ name: 'swarm_edge_routes_publish_total', help: 'Publishes of the Traefik config, by whether the output changed', labelNames: ['changed'], registers: [registry] });
-  const routes = new Gauge({ name: 'swarm_edge_routes_published', help: 'Routes in the published Traefik config', registers: [registry] });
-  const rejectedNow = new Gauge({ name: 'swarm_edge_routes_rejected', help: 'Routing rows currently rejected', registers: [registry] });
-  const rejected = new Counter({ name: 'swarm_edge_routes_rejected_total', help: 'Routing rows rejected, counted when a rejection first appears, by field', labelNames: ['field'], registers: [registry] });
-  const failures = new Counter({ name: 'swarm_edge_routes_publish_failures_total', help: 'Failed publishes, by target', labelNames: ['target'], registers: [registry] });
+  const published = new Counter({
+    name: 'swarm_edge_routes_publish_total',
+    help: 'Publishes of the Traefik config, by whether the output changed',
+    labelNames: ['changed'],
+    registers: [registry],
+  });
+  const routes = new Gauge({
+    name: 'swarm_edge_routes_published',
+    help: 'Routes in the published Traefik config',
+    registers: [registry],
+  });
+  const rejectedNow = new Gauge({
+    name: 'swarm_edge_routes_rejected',
+    help: 'Routing rows currently rejected',
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'swarm_edge_routes_rejected_total',
+    help: 'Routing rows rejected, counted when a rejection first appears, by field',
+    labelNames: ['field'],
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'swarm_edge_routes_publish_failures_total',
+    help: 'Failed publishes, by target',
+    labelNames: ['target'],
+    registers: [registry],
+  });
   const convergence = new Histogram({
     name: 'swarm_edge_route_convergence_seconds',
     help: 'From a change being seen (Docker event, table notification) to the routes file in place',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15],
     registers: [registry],
   });
-  const render = new Histogram({ name: 'swarm_edge_route_render_seconds', help: 'Render and serialise time of the Traefik config', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2], registers: [registry] });
+  const render = new Histogram({
+    name: 'swarm_edge_route_render_seconds',
+    help: 'Render and serialise time of the Traefik config',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2],
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -47,7 +75,14 @@ export function createTelemetry(): Telemetry {
       publishFailed: (target) => failures.inc({ target }),
     },
     gauge: (name, help, read) => {
-      new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     },
     counter: (name, help, read) => {
       new Counter({

@@ -42,25 +42,64 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   const pwFile = path.join(root, 'pw');
   writeFileSync(pwFile, 'test\n', { mode: 0o644 });
-  execFileSync(path.join(POSTGRES_BIN, 'initdb'), [
-    '-D', dataDir, '-U', 'postgres', '--pwfile', pwFile, '-A', 'scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale', 'C',
-  ], { stdio: 'pipe', cwd: root, ...ids });
+  execFileSync(
+    path.join(POSTGRES_BIN, 'initdb'),
+    [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--pwfile',
+      pwFile,
+      '-A',
+      'scram-sha-256',
+      '--no-sync',
+      '-E',
+      'UTF8',
+      '--locale',
+      'C',
+    ],
+    { stdio: 'pipe', cwd: root, ...ids },
+  );
 
   let server: Spawned | undefined;
   const admin = `postgres://postgres:test@127.0.0.1:${port}/postgres`;
   const start = async () => {
-    server = spawnLogged(path.join(POSTGRES_BIN, 'postgres'), [
-      '-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${root}`,
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
-    ], { cwd: root, ...ids });
+    server = spawnLogged(
+      path.join(POSTGRES_BIN, 'postgres'),
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${root}`,
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+      ],
+      { cwd: root, ...ids },
+    );
     const current = server;
-    await waitFor('postgres to accept connections', async () => {
-      if (current.exited()) throw new Error(`postgres exited:\n${current.output().slice(-2000)}`);
-      const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1000 });
-      await client.connect();
-      await client.end();
-      return true;
-    }, 30_000, 100);
+    await waitFor(
+      'postgres to accept connections',
+      async () => {
+        if (current.exited()) throw new Error(`postgres exited:\n${current.output().slice(-2000)}`);
+        const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1000 });
+        await client.connect();
+        await client.end();
+        return true;
+      },
+      30_000,
+      100,
+    );
   };
   const query = async <R extends pg.QueryResultRow>(sql: string, params?: unknown[], url = dbUrl) => {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });

@@ -15,22 +15,41 @@ export async function startRedis(): Promise<TestRedis> {
   let server: Spawned | undefined;
   const start = async () => {
     server = spawnLogged('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
       // Traefik's Redis provider relies on keyspace notifications.
-      '--notify-keyspace-events', 'KEA',
+      '--notify-keyspace-events',
+      'KEA',
     ]);
     const current = server;
-    await waitFor('redis to answer', async () => {
-      if (current.exited()) throw new Error(`redis exited:\n${current.output()}`);
-      const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      client.on('error', () => undefined); // connect() rejects with the same error
-      try {
-        await client.connect();
-        return (await client.ping()) === 'PONG';
-      } finally {
-        client.disconnect();
-      }
-    }, 15_000, 100);
+    await waitFor(
+      'redis to answer',
+      async () => {
+        if (current.exited()) throw new Error(`redis exited:\n${current.output()}`);
+        const client = new Redis({
+          port,
+          host: '127.0.0.1',
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        client.on('error', () => undefined); // connect() rejects with the same error
+        try {
+          await client.connect();
+          return (await client.ping()) === 'PONG';
+        } finally {
+          client.disconnect();
+        }
+      },
+      15_000,
+      100,
+    );
   };
   await start();
   const stop = async () => {

@@ -5,7 +5,18 @@
  * busybox-static (no registry needed). It never touches another daemon.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, mkdirSync, symlinkSync, copyFileSync, mkdtempSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  symlinkSync,
+  copyFileSync,
+  mkdtempSync,
+} from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,22 +50,33 @@ export interface TestSwarm {
 
 export async function startSwarm(): Promise<TestSwarm> {
   const root = mkdtempSync('/tmp/swarm-edge-dockerd-');
-  const id = path.basename(root).replace(/[^a-zA-Z0-9]/g, '').toLowerCase();
+  const id = path
+    .basename(root)
+    .replace(/[^a-zA-Z0-9]/g, '')
+    .toLowerCase();
   const socketPath = path.join(root, 'docker.sock');
   const cgroupParent = `swarm-edge-test-${id}`;
   const args = [
-    '-H', `unix://${socketPath}`,
-    '--data-root', path.join(root, 'data'),
-    '--exec-root', path.join(root, 'exec'),
-    '--pidfile', path.join(root, 'docker.pid'),
+    '-H',
+    `unix://${socketPath}`,
+    '--data-root',
+    path.join(root, 'data'),
+    '--exec-root',
+    path.join(root, 'exec'),
+    '--pidfile',
+    path.join(root, 'docker.pid'),
     '--iptables=false',
     '--ip6tables=false',
     '--bridge=none',
     '--storage-driver=vfs',
-    '--containerd-namespace', `swarm-edge-${id}`,
-    '--containerd-plugins-namespace', `swarm-edge-${id}-plugins`,
-    '--cgroup-parent', cgroupParent,
-    '--log-level', 'warn',
+    '--containerd-namespace',
+    `swarm-edge-${id}`,
+    '--containerd-plugins-namespace',
+    `swarm-edge-${id}-plugins`,
+    '--cgroup-parent',
+    cgroupParent,
+    '--log-level',
+    'warn',
   ];
   const docker = new Docker({ socketPath });
   const dockerCli = which('docker') ?? 'docker';
@@ -100,7 +122,13 @@ export async function startSwarm(): Promise<TestSwarm> {
     restart: async () => {
       await stop();
       await start();
-      await waitFor('the swarm to be active again', async () => ((await docker.info()) as { Swarm?: { LocalNodeState?: string } }).Swarm?.LocalNodeState === 'active', 60_000, 250);
+      await waitFor(
+        'the swarm to be active again',
+        async () =>
+          ((await docker.info()) as { Swarm?: { LocalNodeState?: string } }).Swarm?.LocalNodeState === 'active',
+        60_000,
+        250,
+      );
     },
     destroy: async () => {
       await stop().catch(() => undefined);
@@ -114,10 +142,14 @@ export async function startSwarm(): Promise<TestSwarm> {
     const swarmPort = await freePort();
     const dataPathPort = await freePort();
     await cli([
-      'swarm', 'init',
-      '--advertise-addr', '127.0.0.1',
-      '--listen-addr', `127.0.0.1:${swarmPort}`,
-      '--data-path-port', String(dataPathPort),
+      'swarm',
+      'init',
+      '--advertise-addr',
+      '127.0.0.1',
+      '--listen-addr',
+      `127.0.0.1:${swarmPort}`,
+      '--data-path-port',
+      String(dataPathPort),
     ]);
     await importTestImage(root, cli);
   } catch (error) {
@@ -156,7 +188,9 @@ function removeStaleContainerdPidfile(root: string): void {
   let live = false;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    live = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z' && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd';
+    live =
+      stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z' &&
+      readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'containerd';
   } catch {
     live = false;
   }

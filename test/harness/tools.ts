@@ -22,9 +22,12 @@ const checks: Record<string, () => string | undefined> = {
   docker: () => (which('docker') ? undefined : 'the docker CLI is not installed (apt-get install docker.io)'),
   busybox: () => (which('busybox') ? undefined : 'busybox is not installed (apt-get install busybox-static)'),
   root: () => (process.getuid?.() === 0 ? undefined : 'an isolated dockerd needs root'),
-  'redis-server': () => (which('redis-server') ? undefined : 'redis-server is not installed (apt-get install redis-server)'),
+  'redis-server': () =>
+    which('redis-server') ? undefined : 'redis-server is not installed (apt-get install redis-server)',
   postgres: () =>
-    existsSync(`${POSTGRES_BIN}/postgres`) ? undefined : `PostgreSQL binaries not found in ${POSTGRES_BIN} (apt-get install postgresql-15)`,
+    existsSync(`${POSTGRES_BIN}/postgres`)
+      ? undefined
+      : `PostgreSQL binaries not found in ${POSTGRES_BIN} (apt-get install postgresql-15)`,
   chromium: () => (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install chromium)`),
 };
 

@@ -12,14 +12,28 @@ const dashboard = path.resolve(import.meta.dirname, '../../deploy/grafana/swarm-
 
 describe('deploy/grafana/swarm-edge.json and /openapi.json', () => {
   it('query only metrics that /metrics exports, and describe only served paths', async () => {
-    const app = await buildApp(loadConfig({
-      LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-      EDGE_ROLES: 'router,metrics', TRAEFIK_DYNAMIC_DIR: mkdtempSync('/tmp/swarm-edge-dash-'), FEED_AUTH: 'none',
-    }), { logger: false });
+    const app = await buildApp(
+      loadConfig({
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+        DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+        EDGE_ROLES: 'router,metrics',
+        TRAEFIK_DYNAMIC_DIR: mkdtempSync('/tmp/swarm-edge-dash-'),
+        FEED_AUTH: 'none',
+      }),
+      { logger: false },
+    );
     try {
       const exported = (await app.inject({ url: '/metrics' })).body;
-      const json = JSON.parse(readFileSync(dashboard, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
-      const queried = new Set(json.panels.flatMap((p) => p.targets ?? []).flatMap((t) => t.expr.match(/swarm_edge_[a-z_]+/g) ?? []).map((n) => n.replace(/_bucket$/, '')));
+      const json = JSON.parse(readFileSync(dashboard, 'utf8')) as {
+        panels: Array<{ targets?: Array<{ expr: string }> }>;
+      };
+      const queried = new Set(
+        json.panels
+          .flatMap((p) => p.targets ?? [])
+          .flatMap((t) => t.expr.match(/swarm_edge_[a-z_]+/g) ?? [])
+          .map((n) => n.replace(/_bucket$/, '')),
+      );
       expect(queried.size).toBeGreaterThan(20);
       const missing = [...queried].filter((name) => !exported.includes(`# TYPE ${name} `));
       expect(missing).toEqual([]);

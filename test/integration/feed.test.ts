@@ -28,23 +28,47 @@ interface Instance {
 
 /** Log lines at error level or above, across every instance of this file. */
 const errorLines: string[] = [];
-const errorLog: FastifyBaseLogger = pino({ level: 'debug' }, { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) });
+const errorLog: FastifyBaseLogger = pino(
+  { level: 'debug' },
+  { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) },
+);
 
-async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {}): Promise<Instance> {
+async function startInstance(
+  options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {},
+): Promise<Instance> {
   const app = Fastify({ loggerInstance: errorLog });
   const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
-  const redis = options.redisUrl ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 }) : undefined;
+  const redis = options.redisUrl
+    ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 })
+    : undefined;
   redis?.on('error', () => undefined);
   const sub = redis?.duplicate();
   sub?.on('error', () => undefined);
   const feed = new MetricsFeed(
-    { maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024, slowGraceMs: options.slowGraceMs ?? 10_000, maxSubscriptions: 5, heartbeatMs: 1_000, windowMs: 300_000 },
+    {
+      maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+      slowGraceMs: options.slowGraceMs ?? 10_000,
+      maxSubscriptions: 5,
+      heartbeatMs: 1_000,
+      windowMs: 300_000,
+    },
     { cache, redis: redis && sub ? { pub: redis, sub } : undefined, log },
   );
-  const jwt = createFeedAuthenticator({ mode: 'jwt', secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined });
+  const jwt = createFeedAuthenticator({
+    mode: 'jwt',
+    secret: SECRET,
+    jwksUrl: undefined,
+    issuer: undefined,
+    audience: undefined,
+  });
   // A slow authenticator (a JWKS fetch, a busy machine) lets frames arrive before the grant.
   const delay = options.authDelayMs ?? 0;
-  const authenticate = delay > 0 ? Object.assign(async (t: string | undefined) => (await new Promise((r) => setTimeout(r, delay)), jwt(t)), { configured: true }) : jwt;
+  const authenticate =
+    delay > 0
+      ? Object.assign(async (t: string | undefined) => (await new Promise((r) => setTimeout(r, delay)), jwt(t)), {
+          configured: true,
+        })
+      : jwt;
   await registerFeedRoutes(app, { feed, authenticate });
   feed.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -54,20 +78,31 @@ async function startInstance(options: { redisUrl?: string; maxBufferedBytes?: nu
 }
 
 const token = (deployments: string[]) =>
-  new SignJWT({ deployments }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+  new SignJWT({ deployments })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(SECRET));
 
 /** A client that records every frame and its close code. */
 function connect(url: string) {
   const socket = new WebSocket(url);
   const frames: Array<Record<string, unknown>> = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
   socket.on('error', () => undefined);
   const opened = new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);
   });
-  return { socket, frames, closed, opened, send: (value: unknown) => socket.send(typeof value === 'string' ? value : JSON.stringify(value)) };
+  return {
+    socket,
+    frames,
+    closed,
+    opened,
+    send: (value: unknown) => socket.send(typeof value === 'string' ? value : JSON.stringify(value)),
+  };
 }
 
 let seq = 0;
@@ -75,9 +110,28 @@ function samples(deploymentId: string, containers: number, padding = 0): Sample[
   seq += 1;
   return Array.from({ length: containers }, (_, i) => ({
     containerId: `${deploymentId.replace(/[^a-f0-9]/g, 'a')}${String(i).padStart(8, '0')}`.padEnd(64, 'b').slice(0, 64),
-    deploymentId, nodeId: 'n1', serviceId: null, taskId: null, ts: Date.now() + seq, cpuPercent: seq, memoryBytes: 1, memoryLimitBytes: 2, pids: 1,
-    netRxBytes: 0, netTxBytes: 0, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 0, netTxDelta: 0, blockReadDelta: 0, blockWriteDelta: 0,
-    netRxRate: 0, netTxRate: 0, blockReadRate: 0, blockWriteRate: 0, ...(padding ? { pad: 'x'.repeat(padding) } : {}),
+    deploymentId,
+    nodeId: 'n1',
+    serviceId: null,
+    taskId: null,
+    ts: Date.now() + seq,
+    cpuPercent: seq,
+    memoryBytes: 1,
+    memoryLimitBytes: 2,
+    pids: 1,
+    netRxBytes: 0,
+    netTxBytes: 0,
+    blockReadBytes: 0,
+    blockWriteBytes: 0,
+    netRxDelta: 0,
+    netTxDelta: 0,
+    blockReadDelta: 0,
+    blockWriteDelta: 0,
+    netRxRate: 0,
+    netTxRate: 0,
+    blockReadRate: 0,
+    blockWriteRate: 0,
+    ...(padding ? { pad: 'x'.repeat(padding) } : {}),
   }));
 }
 
@@ -149,7 +203,11 @@ describe.skipIf(skip)('websocket feed', () => {
       early.send(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-a' }));
     });
     await waitFor('both early frames answered', () => earlyFrames.length >= 2, 5_000, 20);
-    expect(earlyFrames[0]).toMatchObject({ type: 'error', code: 'bad_message', message: expect.stringMatching(/binary/) as unknown });
+    expect(earlyFrames[0]).toMatchObject({
+      type: 'error',
+      code: 'bad_message',
+      message: expect.stringMatching(/binary/) as unknown,
+    });
     expect(earlyFrames[1]).toMatchObject({ type: 'subscribed', deploymentId: 'dep-a' });
     early.close();
     client.send({ type: 'subscribe', deploymentId: 'dep-a' });
@@ -165,13 +223,15 @@ describe.skipIf(skip)('websocket feed', () => {
     try {
       const jwt = await token(['dep-ghost']);
       for (let round = 0; round < 10; round++) {
-        await Promise.all(Array.from({ length: 30 }, async () => {
-          const client = connect(`${url}?token=${jwt}`);
-          await client.opened.catch(() => undefined);
-          client.send({ type: 'subscribe', deploymentId: 'dep-ghost' });
-          client.socket.terminate();
-          await client.closed;
-        }));
+        await Promise.all(
+          Array.from({ length: 30 }, async () => {
+            const client = connect(`${url}?token=${jwt}`);
+            await client.opened.catch(() => undefined);
+            client.send({ type: 'subscribe', deploymentId: 'dep-ghost' });
+            client.socket.terminate();
+            await client.closed;
+          }),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(feed.stats()).toMatchObject({ subscribers: 0, subscriptions: 0 });
@@ -220,16 +280,26 @@ describe.skipIf(skip)('websocket feed', () => {
   it('delivers samples collected by another instance through Redis, and keeps local delivery while Redis is down', async () => {
     const a = await start({ redisUrl: redis.url });
     const b = await start({ redisUrl: redis.url });
-    await waitFor('redis connections ready', () => a.redis?.status === 'ready' && b.redis?.status === 'ready', 10_000, 50);
+    await waitFor(
+      'redis connections ready',
+      () => a.redis?.status === 'ready' && b.redis?.status === 'ready',
+      10_000,
+      50,
+    );
     const client = connect(`${a.url}?token=${await token(['dep-remote'])}`);
     await client.opened;
     client.send({ type: 'subscribe', deploymentId: 'dep-remote' });
     await waitFor('subscribed', () => client.frames.length >= 2, 5_000, 20);
-    await waitFor('remote samples', async () => {
-      b.feed.publishLocal(samples('dep-remote', 1));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      return client.frames.some((f) => f.type === 'samples');
-    }, 10_000, 0);
+    await waitFor(
+      'remote samples',
+      async () => {
+        b.feed.publishLocal(samples('dep-remote', 1));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return client.frames.some((f) => f.type === 'samples');
+      },
+      10_000,
+      0,
+    );
     expect(a.feed.stats().remoteSamples).toBeGreaterThan(0);
 
     await redis.stop();
@@ -237,12 +307,17 @@ describe.skipIf(skip)('websocket feed', () => {
     a.feed.publishLocal(samples('dep-remote', 1));
     await waitFor('local delivery without redis', () => client.frames.length > before, 5_000, 20);
     await redis.start();
-    await waitFor('remote delivery again after redis restarts', async () => {
-      const count = client.frames.length;
-      b.feed.publishLocal(samples('dep-remote', 1));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      return client.frames.length > count;
-    }, 20_000, 0);
+    await waitFor(
+      'remote delivery again after redis restarts',
+      async () => {
+        const count = client.frames.length;
+        b.feed.publishLocal(samples('dep-remote', 1));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return client.frames.length > count;
+      },
+      20_000,
+      0,
+    );
     client.socket.close();
   });
 });

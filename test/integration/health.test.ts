@@ -3,8 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import {
-  missingTools, startPostgres, startRedis, startSwarm, waitFor,
-  type TestPostgres, type TestRedis, type TestSwarm,
+  missingTools,
+  startPostgres,
+  startRedis,
+  startSwarm,
+  waitFor,
+  type TestPostgres,
+  type TestRedis,
+  type TestSwarm,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'redis-server']);
@@ -41,7 +47,11 @@ describe.skipIf(skip)('GET /health with real dependencies', () => {
       await waitFor('all up', async () => (await health(app)).body.status === 'ok', 20_000);
       const { code, body } = await health(app);
       expect(code).toBe(200);
-      expect(body.dependencies).toMatchObject({ postgres: { status: 'up' }, redis: { status: 'up' }, docker: { status: 'up' } });
+      expect(body.dependencies).toMatchObject({
+        postgres: { status: 'up' },
+        redis: { status: 'up' },
+        docker: { status: 'up' },
+      });
     } finally {
       await app.close();
     }
@@ -82,7 +92,11 @@ describe.skipIf(skip)('GET /health with real dependencies', () => {
     try {
       await waitFor('all up', async () => (await health(app)).body.status === 'ok', 20_000);
       await postgres.stop();
-      await waitFor('postgres down', async () => (await health(app)).body.dependencies.postgres?.status === 'down', 30_000);
+      await waitFor(
+        'postgres down',
+        async () => (await health(app)).body.dependencies.postgres?.status === 'down',
+        30_000,
+      );
       const { code, body } = await health(app);
       expect(code).toBe(200);
       expect(body.status).toBe('degraded');

@@ -12,7 +12,15 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, missingTools, startPostgres, startSwarm, waitFor, type TestPostgres, type TestSwarm } from '../harness/index.js';
+import {
+  freePort,
+  missingTools,
+  startPostgres,
+  startSwarm,
+  waitFor,
+  type TestPostgres,
+  type TestSwarm,
+} from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -24,7 +32,8 @@ function runtimeStage(): { changes: string[]; healthcheck: string[] } {
   const stage = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
   const changes = stage.split('\n').filter((line) => /^(ENV|WORKDIR|USER|CMD|EXPOSE) /.test(line));
   const health = /^HEALTHCHECK .*?CMD (\[.*\])\s*$/m.exec(stage);
-  if (!health || !changes.some((c) => c.startsWith('CMD '))) throw new Error('Dockerfile runtime stage has no CMD or HEALTHCHECK');
+  if (!health || !changes.some((c) => c.startsWith('CMD ')))
+    throw new Error('Dockerfile runtime stage has no CMD or HEALTHCHECK');
   return { changes, healthcheck: JSON.parse(health[1]!) as string[] };
 }
 
@@ -32,13 +41,19 @@ function rootfs(dir: string): void {
   const app = path.join(dir, 'app');
   mkdirSync(app, { recursive: true });
   // Build stage: compile, then production dependencies only.
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], { cwd: repo, stdio: 'pipe' });
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], {
+    cwd: repo,
+    stdio: 'pipe',
+  });
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(path.join(repo, file), path.join(app, file));
   execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, stdio: 'pipe' });
   rmSync(path.join(app, 'package-lock.json'));
   // Base image: node and the libraries it links against, a passwd with the image's `node` user.
   const node = process.execPath;
-  const libraries = execFileSync('ldd', [node], { encoding: 'utf8' }).split('\n').map((l) => /(\/\S+) \(/.exec(l)?.[1]).filter((l): l is string => l !== undefined);
+  const libraries = execFileSync('ldd', [node], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /(\/\S+) \(/.exec(l)?.[1])
+    .filter((l): l is string => l !== undefined);
   for (const file of [node, ...libraries]) {
     const target = path.join(dir, file === node ? '/usr/local/bin/node' : file);
     mkdirSync(path.dirname(target), { recursive: true });
@@ -46,7 +61,10 @@ function rootfs(dir: string): void {
   }
   mkdirSync(path.join(dir, 'etc'), { recursive: true });
   mkdirSync(path.join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
-  writeFileSync(path.join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/false\nnode:x:1000:1000::/home/node:/bin/false\n');
+  writeFileSync(
+    path.join(dir, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/false\nnode:x:1000:1000::/home/node:/bin/false\n',
+  );
   writeFileSync(path.join(dir, 'etc/group'), 'root:x:0:\nnode:x:1000:\n');
   mkdirSync(path.join(dir, 'home/node'), { recursive: true });
   execFileSync('chown', ['-R', '1000:1000', path.join(dir, 'home/node'), app]);
@@ -64,7 +82,14 @@ describe.skipIf(skip)('the container image (runtime stage)', () => {
     const tarball = path.join(work, 'rootfs.tar');
     execFileSync('tar', ['-C', fs, '-cf', tarball, '.']);
     const { changes } = runtimeStage();
-    await swarm.cli(['import', ...changes.flatMap((c) => ['-c', c]), '-c', 'ENV PATH=/usr/local/bin:/usr/bin:/bin', tarball, IMAGE]);
+    await swarm.cli([
+      'import',
+      ...changes.flatMap((c) => ['-c', c]),
+      '-c',
+      'ENV PATH=/usr/local/bin:/usr/bin:/bin',
+      tarball,
+      IMAGE,
+    ]);
   }, 300_000);
   afterAll(async () => {
     await swarm?.destroy();
@@ -75,16 +100,38 @@ describe.skipIf(skip)('the container image (runtime stage)', () => {
   it('starts unprivileged, passes its HEALTHCHECK, and exits 0 on docker stop', async () => {
     const port = await freePort();
     const { healthcheck } = runtimeStage();
-    const id = (await swarm.cli([
-      'run', '-d', '--network', 'host',
-      // The socket's group, as the README advises, instead of running as root.
-      '--group-add', String(execFileSync('stat', ['-c', '%g', swarm.socketPath], { encoding: 'utf8' }).trim()),
-      '-v', `${swarm.socketPath}:/var/run/docker.sock:ro`,
-      '-e', 'HOST=127.0.0.1', '-e', `PORT=${port}`, '-e', `DATABASE_URL=${postgres.url}`, '-e', 'EDGE_ROLES=metrics',
-      '-e', 'STATS_SOURCE=docker', '-e', 'FEED_AUTH=none',
-      IMAGE,
-    ])).trim();
-    await waitFor('/health 200 from the container', async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 60_000, 250);
+    const id = (
+      await swarm.cli([
+        'run',
+        '-d',
+        '--network',
+        'host',
+        // The socket's group, as the README advises, instead of running as root.
+        '--group-add',
+        String(execFileSync('stat', ['-c', '%g', swarm.socketPath], { encoding: 'utf8' }).trim()),
+        '-v',
+        `${swarm.socketPath}:/var/run/docker.sock:ro`,
+        '-e',
+        'HOST=127.0.0.1',
+        '-e',
+        `PORT=${port}`,
+        '-e',
+        `DATABASE_URL=${postgres.url}`,
+        '-e',
+        'EDGE_ROLES=metrics',
+        '-e',
+        'STATS_SOURCE=docker',
+        '-e',
+        'FEED_AUTH=none',
+        IMAGE,
+      ])
+    ).trim();
+    await waitFor(
+      '/health 200 from the container',
+      async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200,
+      60_000,
+      250,
+    );
 
     const pid = (await swarm.cli(['inspect', '-f', '{{.State.Pid}}', id])).trim();
     expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);

@@ -18,15 +18,37 @@ function windows(start: number, minutes: number) {
   const aggregator = new Aggregator({ graceMs: 7_000 });
   const totals = new Map<string, number>();
   for (const c of ['a', 'b']) {
-    const ref = { containerId: c.repeat(64), deploymentId: `dep-${c}`, nodeId: 'n1', serviceId: undefined, taskId: undefined, name: c };
+    const ref = {
+      containerId: c.repeat(64),
+      deploymentId: `dep-${c}`,
+      nodeId: 'n1',
+      serviceId: undefined,
+      taskId: undefined,
+      name: c,
+    };
     let previous: RawStats | undefined;
     const samples: Sample[] = [];
     for (let t = 0; t < minutes * 60; t += 5) {
-      const raw: RawStats = { at: start + t * 1000, cpuNs: t * 1e8, systemCpuNs: t * 2e9, onlineCpus: 2, memoryBytes: 1e6, memoryLimitBytes: 1e9, netRxBytes: t * 1000 + 7, netTxBytes: t * 10, blockReadBytes: 0, blockWriteBytes: t, pids: 2 };
+      const raw: RawStats = {
+        at: start + t * 1000,
+        cpuNs: t * 1e8,
+        systemCpuNs: t * 2e9,
+        onlineCpus: 2,
+        memoryBytes: 1e6,
+        memoryLimitBytes: 1e9,
+        netRxBytes: t * 1000 + 7,
+        netTxBytes: t * 10,
+        blockReadBytes: 0,
+        blockWriteBytes: t,
+        pids: 2,
+      };
       samples.push(toSample(ref, previous, raw));
       previous = raw;
     }
-    totals.set(ref.containerId, samples.reduce((sum, s) => sum + s.netRxDelta, 0));
+    totals.set(
+      ref.containerId,
+      samples.reduce((sum, s) => sum + s.netRxDelta, 0),
+    );
     aggregator.add(samples);
   }
   return { rows: aggregator.takeFinished(start + minutes * 60_000 + 10_000), totals };
@@ -45,7 +67,10 @@ describe.skipIf(skip)('aggregate storage on PostgreSQL', () => {
   });
 
   const newStore = (bufferMaxRows = 10_000) =>
-    new AggregateStore({ bufferMaxRows, batchRows: 5_000, retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 3_000 }, { pool, log });
+    new AggregateStore(
+      { bufferMaxRows, batchRows: 5_000, retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 3_000 },
+      { pool, log },
+    );
 
   it('keeps every finished window through an outage of several windows, each written exactly once', async () => {
     const start = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
@@ -68,10 +93,15 @@ describe.skipIf(skip)('aggregate storage on PostgreSQL', () => {
     expect(store.stats()).toMatchObject({ bufferedRows: 16, droppedRows: 0 });
 
     await postgres.start();
-    await waitFor('the buffer to drain after PostgreSQL is back', async () => {
-      await store.flush();
-      return store.stats().bufferedRows === 0;
-    }, 60_000, 500);
+    await waitFor(
+      'the buffer to drain after PostgreSQL is back',
+      async () => {
+        await store.flush();
+        return store.stats().bufferedRows === 0;
+      },
+      60_000,
+      500,
+    );
     expect(states).toContain('open');
     expect(states.at(-1)).toBe('closed');
 
@@ -81,14 +111,25 @@ describe.skipIf(skip)('aggregate storage on PostgreSQL', () => {
     expect(store.stats().rowsDuplicate).toBe(4);
 
     const stored = await pool.query<{ container_id: string; n: string; distinct_buckets: string; rx: string }>(
-      'SELECT container_id, count(*) AS n, count(DISTINCT bucket) AS distinct_buckets, sum(net_rx_bytes) AS rx FROM container_metrics GROUP BY container_id ORDER BY 1');
-    expect(stored.rows.map((r) => [Number(r.n), Number(r.distinct_buckets)])).toEqual([[10, 10], [10, 10]]);
+      'SELECT container_id, count(*) AS n, count(DISTINCT bucket) AS distinct_buckets, sum(net_rx_bytes) AS rx FROM container_metrics GROUP BY container_id ORDER BY 1',
+    );
+    expect(stored.rows.map((r) => [Number(r.n), Number(r.distinct_buckets)])).toEqual([
+      [10, 10],
+      [10, 10],
+    ]);
     for (const row of stored.rows) expect(Number(row.rx)).toBe(totals.get(row.container_id));
 
     await store.maintain(new Date(start + 10 * 60_000));
-    const rollup = await pool.query<{ deployment_id: string; net_rx_bytes: string; container_minutes: string }>('SELECT deployment_id, net_rx_bytes, container_minutes FROM deployment_metrics_hourly ORDER BY 1');
-    expect(rollup.rows.map((r) => [r.deployment_id, Number(r.container_minutes)])).toEqual([['dep-a', 10], ['dep-b', 10]]);
-    const partitions = await pool.query<{ name: string }>("SELECT relname AS name FROM pg_class WHERE relname LIKE 'container_metrics_p%' AND relkind = 'r'");
+    const rollup = await pool.query<{ deployment_id: string; net_rx_bytes: string; container_minutes: string }>(
+      'SELECT deployment_id, net_rx_bytes, container_minutes FROM deployment_metrics_hourly ORDER BY 1',
+    );
+    expect(rollup.rows.map((r) => [r.deployment_id, Number(r.container_minutes)])).toEqual([
+      ['dep-a', 10],
+      ['dep-b', 10],
+    ]);
+    const partitions = await pool.query<{ name: string }>(
+      "SELECT relname AS name FROM pg_class WHERE relname LIKE 'container_metrics_p%' AND relkind = 'r'",
+    );
     expect(partitions.rows.length).toBeGreaterThanOrEqual(3);
   });
 

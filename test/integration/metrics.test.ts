@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { CgroupStatsSource, DockerStatsSource, LocalContainers, toSample, type LocalContainer, type Sample } from '../../src/metrics/index.js';
+import {
+  CgroupStatsSource,
+  DockerStatsSource,
+  LocalContainers,
+  toSample,
+  type LocalContainer,
+  type Sample,
+} from '../../src/metrics/index.js';
 import { missingTools, startRedis, startSwarm, waitFor, type TestRedis, type TestSwarm } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'redis-server']);
@@ -28,17 +35,47 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     swarm = await startSwarm();
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'metrics-net']);
     const run = async (name: string, deployment: string, command: string) => {
-      ids[name] = (await swarm.cli([
-        'run', '-d', '--name', name, '--network', 'metrics-net', '--label', `cloud.obiente.deployment_id=${deployment}`,
-        '--memory', '256m', swarm.image, 'sh', '-c', command,
-      ])).trim();
+      ids[name] = (
+        await swarm.cli([
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          'metrics-net',
+          '--label',
+          `cloud.obiente.deployment_id=${deployment}`,
+          '--memory',
+          '256m',
+          swarm.image,
+          'sh',
+          '-c',
+          command,
+        ])
+      ).trim();
     };
     await run('burner', 'dep-cpu', 'while :; do :; done');
     // Direct I/O so the writes are charged to the container's cgroup at once, not at writeback.
-    await run('writer', 'dep-disk', 'while :; do dd if=/dev/zero of=/tmp/f bs=64k count=32 oflag=direct 2>/dev/null || dd if=/dev/zero of=/tmp/f bs=64k count=32 conv=fsync 2>/dev/null; sleep 0.2; done');
+    await run(
+      'writer',
+      'dep-disk',
+      'while :; do dd if=/dev/zero of=/tmp/f bs=64k count=32 oflag=direct 2>/dev/null || dd if=/dev/zero of=/tmp/f bs=64k count=32 conv=fsync 2>/dev/null; sleep 0.2; done',
+    );
     await run('idle', 'dep-idle', 'sleep 100000');
     await swarm.cli(['run', '-d', '--name', 'unlabelled', '--network', 'none', swarm.image, 'sleep', '100000']);
-    await swarm.cli(['run', '-d', '--name', 'evil', '--network', 'none', '--label', 'cloud.obiente.deployment_id=a`) || Host(`b', swarm.image, 'sleep', '100000']);
+    await swarm.cli([
+      'run',
+      '-d',
+      '--name',
+      'evil',
+      '--network',
+      'none',
+      '--label',
+      'cloud.obiente.deployment_id=a`) || Host(`b',
+      swarm.image,
+      'sleep',
+      '100000',
+    ]);
     containers = new LocalContainers(
       { labelPrefix: 'cloud.obiente', procRoot: '/proc', needsInspect: true, timeoutMs: 10_000 },
       { docker: swarm.docker, resolveDeployments: undefined, log },
@@ -67,15 +104,22 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     const second = await read();
     const samples = (source: 'c' | 'd') =>
-      new Map(list.map((container: LocalContainer, i) => {
-        const a = first[source][i];
-        const b = second[source][i];
-        if (a instanceof Error || b instanceof Error || !a || !b) throw a instanceof Error ? a : b instanceof Error ? b : new Error('missing');
-        return [container.ref.deploymentId, toSample(container.ref, a, b)];
-      }));
+      new Map(
+        list.map((container: LocalContainer, i) => {
+          const a = first[source][i];
+          const b = second[source][i];
+          if (a instanceof Error || b instanceof Error || !a || !b)
+            throw a instanceof Error ? a : b instanceof Error ? b : new Error('missing');
+          return [container.ref.deploymentId, toSample(container.ref, a, b)];
+        }),
+      );
     const fromCgroup = samples('c');
     const fromDocker = samples('d');
-    const table = [...fromCgroup.keys()].map((id) => ({ id, cgroup: pick(fromCgroup.get(id)!), docker: pick(fromDocker.get(id)!) }));
+    const table = [...fromCgroup.keys()].map((id) => ({
+      id,
+      cgroup: pick(fromCgroup.get(id)!),
+      docker: pick(fromDocker.get(id)!),
+    }));
     console.log(JSON.stringify(table, null, 1));
 
     const cpu = (m: Map<string, Sample>, id: string) => m.get(id)!.cpuPercent!;
@@ -108,7 +152,9 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
       // Seen on a 6.18 kernel with cgroup v1: blkio counts nothing, even for O_DIRECT writes of a
       // process in its own cgroup; the Docker daemon reads the same file. Agreement is all that
       // can be checked.
-      console.warn('this kernel does not account block I/O in the cgroup v1 blkio controller: disk figures checked for agreement only');
+      console.warn(
+        'this kernel does not account block I/O in the cgroup v1 blkio controller: disk figures checked for agreement only',
+      );
       expect(cw).toBe(dw);
     }
   });
@@ -119,10 +165,19 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     let redis: TestRedis;
     let url: string;
     const start = async (env: Record<string, string>) => {
-      const instance = await buildApp(loadConfig({
-        LOG_LEVEL: 'silent', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DOCKER_HOST: swarm.dockerHost, EDGE_ROLES: 'metrics',
-        METRICS_INTERVAL_SECONDS: '1', FEED_JWT_SECRET: SECRET, REDIS_URL: redis.url, ...env,
-      }), { logger: false });
+      const instance = await buildApp(
+        loadConfig({
+          LOG_LEVEL: 'silent',
+          DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+          DOCKER_HOST: swarm.dockerHost,
+          EDGE_ROLES: 'metrics',
+          METRICS_INTERVAL_SECONDS: '1',
+          FEED_JWT_SECRET: SECRET,
+          REDIS_URL: redis.url,
+          ...env,
+        }),
+        { logger: false },
+      );
       await instance.listen({ host: '127.0.0.1', port: 0 });
       const address = instance.server.address();
       return { instance, url: `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
@@ -131,7 +186,19 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
       redis = await startRedis();
       ({ instance: app, url } = await start({ STATS_SOURCE: 'cgroup' }));
       // A second instance that sees other containers (another label prefix stands in for another node).
-      ids.remote = (await swarm.cli(['run', '-d', '--network', 'none', '--label', 'remote.test.deployment_id=dep-remote', swarm.image, 'sleep', '100000'])).trim();
+      ids.remote = (
+        await swarm.cli([
+          'run',
+          '-d',
+          '--network',
+          'none',
+          '--label',
+          'remote.test.deployment_id=dep-remote',
+          swarm.image,
+          'sleep',
+          '100000',
+        ])
+      ).trim();
       ({ instance: remote } = await start({ STATS_SOURCE: 'docker', LABEL_PREFIX: 'remote.test' }));
     });
     afterAll(async () => {
@@ -141,7 +208,10 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     });
 
     it('delivers samples collected by another instance through Redis', async () => {
-      const jwt = await new SignJWT({ deployments: ['dep-remote'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+      const jwt = await new SignJWT({ deployments: ['dep-remote'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(SECRET));
       const socket = new WebSocket(`ws://${url}/ws/metrics?token=${jwt}`);
       const received: Sample[] = [];
       socket.on('message', (data: Buffer) => {
@@ -156,31 +226,50 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     });
 
     it('streams a snapshot and then every tick to a subscribed client, and reports itself', async () => {
-      await waitFor('two collections', async () => ((await (await fetch(`http://${url}/metrics/observability`)).json()) as { collection: { ticks: number } }).collection.ticks >= 2, 15_000, 200);
-      const jwt = await new SignJWT({ deployments: ['dep-cpu'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+      await waitFor(
+        'two collections',
+        async () =>
+          ((await (await fetch(`http://${url}/metrics/observability`)).json()) as { collection: { ticks: number } })
+            .collection.ticks >= 2,
+        15_000,
+        200,
+      );
+      const jwt = await new SignJWT({ deployments: ['dep-cpu'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(SECRET));
       const socket = new WebSocket(`ws://${url}/ws/metrics?token=${jwt}`);
       const frames: Array<{ type: string; samples?: Sample[]; at: number }> = [];
-      socket.on('message', (data: Buffer) => frames.push({ ...(JSON.parse(data.toString()) as { type: string }), at: Date.now() }));
+      socket.on('message', (data: Buffer) =>
+        frames.push({ ...(JSON.parse(data.toString()) as { type: string }), at: Date.now() }),
+      );
       await new Promise((resolve) => socket.once('open', resolve));
       socket.send(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-cpu' }));
       await waitFor('three sample frames', () => frames.filter((f) => f.type === 'samples').length >= 3, 10_000, 50);
       const snapshot = frames.find((f) => f.type === 'snapshot')!;
       expect(snapshot.samples!.length).toBeGreaterThanOrEqual(1);
       const live = frames.filter((f) => f.type === 'samples');
-      expect(live.flatMap((f) => f.samples!).every((s) => s.deploymentId === 'dep-cpu' && s.containerId === ids.burner)).toBe(true);
+      expect(
+        live.flatMap((f) => f.samples!).every((s) => s.deploymentId === 'dep-cpu' && s.containerId === ids.burner),
+      ).toBe(true);
       // One frame per 1 s tick.
       const gaps = live.slice(1).map((f, i) => f.at - live[i]!.at);
       expect(Math.max(...gaps)).toBeLessThan(2_500);
       socket.close();
 
-      const report = (await (await fetch(`http://${url}/metrics/observability`)).json()) as Record<string, Record<string, unknown>>;
+      const report = (await (await fetch(`http://${url}/metrics/observability`)).json()) as Record<
+        string,
+        Record<string, unknown>
+      >;
       expect(report.node).toMatchObject({ source: 'cgroup' });
       expect(report.collection).toMatchObject({ containersSampled: 3, containersFailed: 0 });
       expect(report.feed!.connections).toBeGreaterThanOrEqual(1);
       const prometheus = await (await fetch(`http://${url}/metrics`)).text();
       expect(prometheus).toMatch(/swarm_edge_metrics_collections_total \d+/);
       expect(prometheus).toMatch(/swarm_edge_breaker_open\{breaker="metrics_database"\} [01]/);
-      const health = (await (await fetch(`http://${url}/health`)).json()) as { dependencies: Record<string, { status: string }> };
+      const health = (await (await fetch(`http://${url}/health`)).json()) as {
+        dependencies: Record<string, { status: string }>;
+      };
       expect(health.dependencies.metrics).toBeDefined();
     });
   });
@@ -193,7 +282,11 @@ function kernelAccountsBlockIo(): boolean {
   mkdirSync(dir, { recursive: true });
   const file = `/var/tmp/swarm-edge-probe-${process.pid}`;
   try {
-    execFileSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec dd if=/dev/zero of=${file} bs=64k count=16 oflag=direct`], { stdio: 'ignore' });
+    execFileSync(
+      'sh',
+      ['-c', `echo $$ > ${dir}/cgroup.procs && exec dd if=/dev/zero of=${file} bs=64k count=16 oflag=direct`],
+      { stdio: 'ignore' },
+    );
     const text = readFileSync(`${dir}/blkio.throttle.io_service_bytes_recursive`, 'utf8');
     return /Write [1-9]/.test(text);
   } catch {
@@ -210,5 +303,15 @@ function kernelAccountsBlockIo(): boolean {
 }
 
 function pick(s: Sample) {
-  return { cpu: s.cpuPercent, mem: s.memoryBytes, limit: s.memoryLimitBytes, pids: s.pids, rx: s.netRxBytes, tx: s.netTxBytes, read: s.blockReadBytes, write: s.blockWriteBytes, writeDelta: s.blockWriteDelta };
+  return {
+    cpu: s.cpuPercent,
+    mem: s.memoryBytes,
+    limit: s.memoryLimitBytes,
+    pids: s.pids,
+    rx: s.netRxBytes,
+    tx: s.netTxBytes,
+    read: s.blockReadBytes,
+    write: s.blockWriteBytes,
+    writeDelta: s.blockWriteDelta,
+  };
 }

@@ -45,20 +45,54 @@ describe.skipIf(skip)('migrations against a real PostgreSQL', () => {
       const byTable = (t: string) => columns.rows.filter((r) => r.table_name === t).map((r) => r.column_name);
       expect(byTable('deployment_routing')).toEqual(
         expect.arrayContaining([
-          'id', 'deployment_id', 'domain', 'service_name', 'path_prefix', 'target_port', 'protocol', 'ssl_enabled',
-          'ssl_cert_resolver', 'load_balancer_algo', 'middleware', 'created_at', 'updated_at',
+          'id',
+          'deployment_id',
+          'domain',
+          'service_name',
+          'path_prefix',
+          'target_port',
+          'protocol',
+          'ssl_enabled',
+          'ssl_cert_resolver',
+          'load_balancer_algo',
+          'middleware',
+          'created_at',
+          'updated_at',
         ]),
       );
       expect(byTable('deployment_locations')).toEqual(
         expect.arrayContaining([
-          'deployment_id', 'node_id', 'node_hostname', 'node_ip', 'container_id', 'service_id', 'task_id', 'status',
-          'port', 'domain', 'health_status', 'last_health_check', 'cpu_usage', 'memory_usage', 'created_at', 'updated_at',
+          'deployment_id',
+          'node_id',
+          'node_hostname',
+          'node_ip',
+          'container_id',
+          'service_id',
+          'task_id',
+          'status',
+          'port',
+          'domain',
+          'health_status',
+          'last_health_check',
+          'cpu_usage',
+          'memory_usage',
+          'created_at',
+          'updated_at',
         ]),
       );
       expect(byTable('node_metadata')).toEqual(
         expect.arrayContaining([
-          'id', 'hostname', 'ip', 'role', 'availability', 'status', 'total_cpu', 'total_memory', 'deployment_count',
-          'labels', 'last_heartbeat',
+          'id',
+          'hostname',
+          'ip',
+          'role',
+          'availability',
+          'status',
+          'total_cpu',
+          'total_memory',
+          'deployment_count',
+          'labels',
+          'last_heartbeat',
         ]),
       );
     } finally {
@@ -76,7 +110,9 @@ describe.skipIf(skip)('migrations against a real PostgreSQL', () => {
       const payloads: Array<{ op: string; id?: string }> = [];
       listener.on('notification', (n) => payloads.push(JSON.parse(n.payload ?? '{}') as { op: string; id?: string }));
       await listener.query('LISTEN deployment_routing_changed');
-      await pool.query(`INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ('r1', 'd1', 'a.example.com', 80)`);
+      await pool.query(
+        `INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ('r1', 'd1', 'a.example.com', 80)`,
+      );
       await pool.query(`UPDATE deployment_routing SET domain = 'b.example.com' WHERE id = 'r1'`);
       await pool.query(`DELETE FROM deployment_routing WHERE id = 'r1'`);
       await pool.query(`TRUNCATE deployment_routing`);

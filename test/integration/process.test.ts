@@ -35,11 +35,18 @@ describe('the service process', () => {
     });
 
     const health = async (port: number) =>
-      (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { dependencies: { postgres: { status: string; detail?: string } } };
+      (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {
+        dependencies: { postgres: { status: string; detail?: string } };
+      };
     const embeddedEnv = (port: number, pgPort: number, dir = dataDir) => ({
-      PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, EMBEDDED_POSTGRES_PORT: String(pgPort), DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dir,
+      EMBEDDED_POSTGRES_PORT: String(pgPort),
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
     });
-    const postmasterPid = (dir: string) => Number(readFileSync(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const postmasterPid = (dir: string) =>
+      Number(readFileSync(path.join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
     const alive = (pid: number) => {
       try {
         process.kill(pid, 0);
@@ -59,16 +66,26 @@ describe('the service process', () => {
       await new Promise<void>((resolve) => squatter.listen(pgPort, '127.0.0.1', resolve));
       const proc = runMain(embeddedEnv(port, pgPort, dir));
       try {
-        await waitFor('/health naming the taken port', async () => {
-          if (proc.exited()) throw new Error(proc.output());
-          return /EMBEDDED_POSTGRES_PORT \d+ is in use/.test((await health(port)).dependencies.postgres.detail ?? '');
-        }, 60_000, 250);
+        await waitFor(
+          '/health naming the taken port',
+          async () => {
+            if (proc.exited()) throw new Error(proc.output());
+            return /EMBEDDED_POSTGRES_PORT \d+ is in use/.test((await health(port)).dependencies.postgres.detail ?? '');
+          },
+          60_000,
+          250,
+        );
         expect(proc.output()).toContain(`EMBEDDED_POSTGRES_PORT ${pgPort} is in use`);
         await new Promise<void>((resolve) => {
           squatter.close(() => resolve());
           for (const socket of held) socket.destroy();
         });
-        await waitFor('postgres up once the port is free', async () => (await health(port)).dependencies.postgres.status === 'up', 60_000, 250);
+        await waitFor(
+          'postgres up once the port is free',
+          async () => (await health(port)).dependencies.postgres.status === 'up',
+          60_000,
+          250,
+        );
       } finally {
         squatter.close();
         await terminate(proc);
@@ -81,15 +98,27 @@ describe('the service process', () => {
       const [port, pgPort, otherPort] = [await freePort(), await freePort(), await freePort()];
       const first = runMain(embeddedEnv(port, pgPort, dir));
       try {
-        await waitFor('first up', async () => (await health(port).catch(() => undefined))?.dependencies.postgres.status === 'up', 60_000, 250);
+        await waitFor(
+          'first up',
+          async () => (await health(port).catch(() => undefined))?.dependencies.postgres.status === 'up',
+          60_000,
+          250,
+        );
 
         // A second process on the same data directory: named, not crashed.
         const second = runMain(embeddedEnv(otherPort, await freePort(), dir));
         try {
-          await waitFor('second says the data directory is in use', async () => {
-            if (second.exited()) throw new Error(second.output());
-            return /in use by a running PostgreSQL/.test((await health(otherPort).catch(() => undefined))?.dependencies.postgres.detail ?? '');
-          }, 60_000, 250);
+          await waitFor(
+            'second says the data directory is in use',
+            async () => {
+              if (second.exited()) throw new Error(second.output());
+              return /in use by a running PostgreSQL/.test(
+                (await health(otherPort).catch(() => undefined))?.dependencies.postgres.detail ?? '',
+              );
+            },
+            60_000,
+            250,
+          );
         } finally {
           await terminate(second);
         }
@@ -100,10 +129,15 @@ describe('the service process', () => {
         expect(alive(orphan)).toBe(true);
         const restarted = runMain(embeddedEnv(port, pgPort, dir));
         try {
-          await waitFor('restarted up', async () => {
-            if (restarted.exited()) throw new Error(restarted.output());
-            return (await health(port).catch(() => undefined))?.dependencies.postgres.status === 'up';
-          }, 90_000, 250);
+          await waitFor(
+            'restarted up',
+            async () => {
+              if (restarted.exited()) throw new Error(restarted.output());
+              return (await health(port).catch(() => undefined))?.dependencies.postgres.status === 'up';
+            },
+            90_000,
+            250,
+          );
           expect(restarted.output()).toContain('orphaned embedded PostgreSQL');
           expect(alive(orphan)).toBe(false);
           // SIGHUP is a shutdown like SIGTERM: exit 0, the embedded PostgreSQL stopped.

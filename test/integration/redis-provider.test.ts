@@ -101,7 +101,10 @@ describe.skipIf(skip)('RedisPublisher against a real Redis', () => {
     const check = client();
     // Router a reaches Redis through a proxy that freezes its requests, as SIGSTOP would.
     const proxy = await startFreezingProxy({ host: '127.0.0.1', port: redis.port });
-    const viaProxy = new Redis(`redis://127.0.0.1:${proxy.port}`, { maxRetriesPerRequest: 0, retryStrategy: () => 200 });
+    const viaProxy = new Redis(`redis://127.0.0.1:${proxy.port}`, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 200,
+    });
     viaProxy.on('error', () => undefined);
     clients.push(viaProxy);
     const a = new RedisPublisher(viaProxy, ROOT, { log });

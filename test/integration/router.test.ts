@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { ROUTES_FILE, routeName } from '../../src/router/index.js';
-import { missingTools, startPostgres, startSwarm, waitFor, type TestPostgres, type TestSwarm } from '../harness/index.js';
+import {
+  missingTools,
+  startPostgres,
+  startSwarm,
+  waitFor,
+  type TestPostgres,
+  type TestSwarm,
+} from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
 const TOKEN = 'test-token-0123456789abcdef';
@@ -51,10 +58,17 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     const address = app.server.address();
     baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     // Migrations run in the background; the tests write rows, so wait for the schema.
-    await waitFor('postgres up', async () => {
-      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { dependencies: { postgres: { status: string } } };
-      return health.dependencies.postgres.status === 'up';
-    }, 30_000, 100);
+    await waitFor(
+      'postgres up',
+      async () => {
+        const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+          dependencies: { postgres: { status: string } };
+        };
+        return health.dependencies.postgres.status === 'up';
+      },
+      30_000,
+      100,
+    );
   });
   afterAll(async () => {
     await app?.close();
@@ -82,13 +96,25 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
   }
   async function scale(service: Docker.Service, replicas: number): Promise<void> {
     const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-    await service.update({ version: current.Version.Index, ...current.Spec, Mode: { Replicated: { Replicas: replicas } } });
+    await service.update({
+      version: current.Version.Index,
+      ...current.Spec,
+      Mode: { Replicated: { Replicas: replicas } },
+    });
   }
-  async function insertRow(id: string, deploymentId: string, domain: string, extra: Record<string, unknown> = {}): Promise<void> {
+  async function insertRow(
+    id: string,
+    deploymentId: string,
+    domain: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
     const fields: Record<string, unknown> = { id, deployment_id: deploymentId, domain, target_port: 8080, ...extra };
     const columns = Object.keys(fields);
     const values = Object.values(fields);
-    await postgres.query(`INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, values);
+    await postgres.query(
+      `INSERT INTO deployment_routing (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      values,
+    );
   }
 
   it('follows a service and its row through create, scale, domain change and removal', async () => {
@@ -96,7 +122,12 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     await insertRow('row-a', 'dep-a', 'a.example.com');
     const name = routeName({ id: 'row-a', deploymentId: 'dep-a' });
 
-    await waitFor('route a with one server in the file', async () => overlayServers(await readFileConfig(), name).length === 1, 60_000, 100);
+    await waitFor(
+      'route a with one server in the file',
+      async () => overlayServers(await readFileConfig(), name).length === 1,
+      60_000,
+      100,
+    );
     const viaHttp = await readHttpConfig();
     expect(viaHttp.routers?.[name]?.rule).toBe('Host(`a.example.com`)');
     expect(overlayServers(viaHttp, name)).toHaveLength(1);
@@ -105,22 +136,45 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     await waitFor('3 servers', async () => overlayServers(await readFileConfig(), name).length === 3, 60_000, 100);
 
     await scale(service, 0);
-    await waitFor('503-only service', async () => {
-      const http = await readFileConfig();
-      return overlayServers(http, name).length === 0 && (http.routers?.[name]?.middlewares ?? []).includes('edge-unavailable');
-    }, 60_000, 100);
+    await waitFor(
+      '503-only service',
+      async () => {
+        const http = await readFileConfig();
+        return (
+          overlayServers(http, name).length === 0 &&
+          (http.routers?.[name]?.middlewares ?? []).includes('edge-unavailable')
+        );
+      },
+      60_000,
+      100,
+    );
 
     await postgres.query(`UPDATE deployment_routing SET domain = 'b.example.com' WHERE id = 'row-a'`);
-    await waitFor('rule follows the domain', async () => (await readFileConfig()).routers?.[name]?.rule === 'Host(`b.example.com`)', 10_000, 50);
+    await waitFor(
+      'rule follows the domain',
+      async () => (await readFileConfig()).routers?.[name]?.rule === 'Host(`b.example.com`)',
+      10_000,
+      50,
+    );
 
     await postgres.query(`DELETE FROM deployment_routing WHERE id = 'row-a'`);
-    await waitFor('route removed with its row', async () => (await readFileConfig()).routers?.[name] === undefined, 10_000, 50);
+    await waitFor(
+      'route removed with its row',
+      async () => (await readFileConfig()).routers?.[name] === undefined,
+      10_000,
+      50,
+    );
 
     await insertRow('row-a2', 'dep-a', 'a2.example.com');
     const name2 = routeName({ id: 'row-a2', deploymentId: 'dep-a' });
     await waitFor('route back', async () => (await readFileConfig()).routers?.[name2] !== undefined, 10_000, 50);
     await service.remove();
-    await waitFor('route removed with its service', async () => (await readFileConfig()).routers?.[name2] === undefined, 30_000, 100);
+    await waitFor(
+      'route removed with its service',
+      async () => (await readFileConfig()).routers?.[name2] === undefined,
+      30_000,
+      100,
+    );
     await postgres.query(`DELETE FROM deployment_routing`);
   });
 
@@ -143,13 +197,22 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     const http = await readFileConfig();
     expect(Object.keys(http.routers ?? {})).toEqual([good]);
     expect(await readFile(file, 'utf8')).not.toContain('victim');
-    const listing = (await (await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+    const listing = (await (
+      await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as {
       routes: Array<{ id: string; state: string; field?: string }>;
     };
-    const rejected = Object.fromEntries(listing.routes.filter((r) => r.state === 'rejected').map((r) => [r.id, r.field]));
+    const rejected = Object.fromEntries(
+      listing.routes.filter((r) => r.state === 'rejected').map((r) => [r.id, r.field]),
+    );
     expect(rejected).toEqual({
-      'bad-inject': 'domain', 'bad-backtick': 'domain', 'bad-space': 'domain', 'bad-at': 'domain', 'bad-label': 'domain',
-      'bad-port': 'target_port', 'bad-middleware': 'middleware',
+      'bad-inject': 'domain',
+      'bad-backtick': 'domain',
+      'bad-space': 'domain',
+      'bad-at': 'domain',
+      'bad-label': 'domain',
+      'bad-port': 'target_port',
+      'bad-middleware': 'middleware',
     });
     const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/swarm_edge_routes_rejected 7/);
@@ -160,22 +223,46 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
 
   it('keeps deployment_locations and node_metadata true to the cluster', async () => {
     const service = await createService('web-loc', 'dep-loc', 2);
-    await waitFor('two locations', async () => {
-      const rows = await postgres.query(`SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc' AND status = 'running'`);
-      return (rows.rows[0] as { n: number }).n === 2;
-    }, 60_000, 200);
+    await waitFor(
+      'two locations',
+      async () => {
+        const rows = await postgres.query(
+          `SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc' AND status = 'running'`,
+        );
+        return (rows.rows[0] as { n: number }).n === 2;
+      },
+      60_000,
+      200,
+    );
     const [node] = (await swarm.docker.listNodes()) as Array<{ ID: string }>;
-    await waitFor('node count matches its locations', async () => {
-      const nodes = await postgres.query<{ id: string; role: string; deployment_count: number; located: number }>(
-        `SELECT id, role, deployment_count, (SELECT count(*)::int FROM deployment_locations l WHERE l.node_id = n.id) AS located FROM node_metadata n`,
-      );
-      return nodes.rows.length === 1 && nodes.rows[0]!.id === node!.ID && nodes.rows[0]!.role === 'manager' && nodes.rows[0]!.deployment_count === nodes.rows[0]!.located;
-    }, 10_000, 200);
+    await waitFor(
+      'node count matches its locations',
+      async () => {
+        const nodes = await postgres.query<{ id: string; role: string; deployment_count: number; located: number }>(
+          `SELECT id, role, deployment_count, (SELECT count(*)::int FROM deployment_locations l WHERE l.node_id = n.id) AS located FROM node_metadata n`,
+        );
+        return (
+          nodes.rows.length === 1 &&
+          nodes.rows[0]!.id === node!.ID &&
+          nodes.rows[0]!.role === 'manager' &&
+          nodes.rows[0]!.deployment_count === nodes.rows[0]!.located
+        );
+      },
+      10_000,
+      200,
+    );
     await service.remove();
-    await waitFor('locations removed', async () => {
-      const rows = await postgres.query(`SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc'`);
-      return (rows.rows[0] as { n: number }).n === 0;
-    }, 30_000, 200);
+    await waitFor(
+      'locations removed',
+      async () => {
+        const rows = await postgres.query(
+          `SELECT count(*)::int AS n FROM deployment_locations WHERE deployment_id = 'dep-loc'`,
+        );
+        return (rows.rows[0] as { n: number }).n === 0;
+      },
+      30_000,
+      200,
+    );
   });
 
   it('never lets a reader see a partial or empty file during rapid churn', async () => {
@@ -198,10 +285,16 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     })();
     for (let i = 0; i < 60; i++) {
       await insertRow(`churn-${i}`, 'dep-churn', `c${i}.example.com`);
-      if (i % 3 === 0) await postgres.query(`UPDATE deployment_routing SET path_prefix = '/p${i}' WHERE id = 'churn-${i}'`);
+      if (i % 3 === 0)
+        await postgres.query(`UPDATE deployment_routing SET path_prefix = '/p${i}' WHERE id = 'churn-${i}'`);
       if (i % 5 === 0) await postgres.query(`DELETE FROM deployment_routing WHERE id = 'churn-${i}'`);
     }
-    await waitFor('churn published', async () => Object.keys((await readFileConfig()).routers ?? {}).length === 48, 20_000, 50);
+    await waitFor(
+      'churn published',
+      async () => Object.keys((await readFileConfig()).routers ?? {}).length === 48,
+      20_000,
+      50,
+    );
     stop = true;
     await reader;
     expect(reads).toBeGreaterThan(100);
@@ -217,61 +310,110 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     await waitFor('route pg', async () => overlayServers(await readFileConfig(), name).length === 1, 60_000, 100);
 
     await postgres.stop();
-    await waitFor('degraded', async () => {
-      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status: string };
-      return health.status === 'degraded';
-    }, 30_000, 200);
+    await waitFor(
+      'degraded',
+      async () => {
+        const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status: string };
+        return health.status === 'degraded';
+      },
+      30_000,
+      200,
+    );
     // Topology still flows: routing to tasks that exist matters more than fresh rows.
     await scale(service, 2);
-    await waitFor('2 servers from the last rows read', async () => overlayServers(await readFileConfig(), name).length === 2, 60_000, 200);
+    await waitFor(
+      '2 servers from the last rows read',
+      async () => overlayServers(await readFileConfig(), name).length === 2,
+      60_000,
+      200,
+    );
     const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
       dependencies: Record<string, { status: string; detail?: string }>;
       components: { router: { stale: boolean } };
     };
     expect(health.dependencies.routing_table?.status).toBe('down');
     expect(health.components.router.stale).toBe(true);
-    const listing = (await (await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { stale: boolean };
+    const listing = (await (
+      await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { stale: boolean };
     expect(listing.stale).toBe(true);
 
     await postgres.start();
     await insertRow('row-pg2', 'dep-pg', 'pg2.example.com');
     const second = routeName({ id: 'row-pg2', deploymentId: 'dep-pg' });
-    await waitFor('row changes resume', async () => overlayServers(await readFileConfig(), second).length === 2, 60_000, 200);
-    await waitFor('fresh again', async () => !((await (await fetch(`${baseUrl}/health`)).json()) as { components: { router: { stale: boolean } } }).components.router.stale, 30_000, 200);
+    await waitFor(
+      'row changes resume',
+      async () => overlayServers(await readFileConfig(), second).length === 2,
+      60_000,
+      200,
+    );
+    await waitFor(
+      'fresh again',
+      async () =>
+        !((await (await fetch(`${baseUrl}/health`)).json()) as { components: { router: { stale: boolean } } })
+          .components.router.stale,
+      30_000,
+      200,
+    );
     await service.remove();
     await postgres.query(`DELETE FROM deployment_routing`);
   });
 
   it('reports a schema error as the routing table failing, not PostgreSQL down, without a retry loop', async () => {
     const transactions = async () => {
-      const { rows } = await postgres.query<{ n: string }>(`SELECT (xact_commit + xact_rollback)::text AS n FROM pg_stat_database WHERE datname = current_database()`);
+      const { rows } = await postgres.query<{ n: string }>(
+        `SELECT (xact_commit + xact_rollback)::text AS n FROM pg_stat_database WHERE datname = current_database()`,
+      );
       return Number(rows[0]!.n);
     };
     await postgres.query('ALTER TABLE deployment_routing RENAME COLUMN domain TO host');
     try {
-      await postgres.query(`INSERT INTO deployment_routing (id, deployment_id, host, target_port) VALUES ('row-schema', 'dep-x', 'x.example.com', 80)`);
-      await waitFor('routing table failing', async () => {
-        const health = (await (await fetch(`${baseUrl}/health`)).json()) as { dependencies: Record<string, { status: string; detail?: string }> };
-        return health.dependencies.routing_table?.status === 'down' && /domain/.test(health.dependencies.routing_table.detail ?? '');
-      }, 30_000, 200);
+      await postgres.query(
+        `INSERT INTO deployment_routing (id, deployment_id, host, target_port) VALUES ('row-schema', 'dep-x', 'x.example.com', 80)`,
+      );
+      await waitFor(
+        'routing table failing',
+        async () => {
+          const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+            dependencies: Record<string, { status: string; detail?: string }>;
+          };
+          return (
+            health.dependencies.routing_table?.status === 'down' &&
+            /domain/.test(health.dependencies.routing_table.detail ?? '')
+          );
+        },
+        30_000,
+        200,
+      );
       const before = await transactions();
       // Row changes keep arriving: none may cut the backoff short.
-      for (let i = 0; i < 20; i++) await postgres.query(`UPDATE deployment_routing SET target_port = ${81 + i} WHERE id = 'row-schema'`);
+      for (let i = 0; i < 20; i++)
+        await postgres.query(`UPDATE deployment_routing SET target_port = ${81 + i} WHERE id = 'row-schema'`);
       await new Promise((resolve) => setTimeout(resolve, 8_000));
       const spent = (await transactions()) - before;
       // 20 updates and our own queries, the probe every 5 s, a few backed-off reloads: not thousands.
       expect(spent).toBeLessThan(100);
-      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status: string; dependencies: Record<string, { status: string }> };
+      const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+        status: string;
+        dependencies: Record<string, { status: string }>;
+      };
       expect(health.dependencies.postgres?.status).toBe('up');
       expect(health.status).toBe('degraded');
     } finally {
       await postgres.query('ALTER TABLE deployment_routing RENAME COLUMN host TO domain');
       await postgres.query(`DELETE FROM deployment_routing`);
     }
-    await waitFor('routing table readable again', async () => {
-      const health = (await (await fetch(`${baseUrl}/health`)).json()) as { dependencies: Record<string, { status: string }> };
-      return health.dependencies.routing_table?.status === 'up';
-    }, 30_000, 200);
+    await waitFor(
+      'routing table readable again',
+      async () => {
+        const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+          dependencies: Record<string, { status: string }>;
+        };
+        return health.dependencies.routing_table?.status === 'up';
+      },
+      30_000,
+      200,
+    );
   });
 
   it('reconnects after dockerd restarts and converges to the truth with nothing stale', async () => {
@@ -282,18 +424,33 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
 
     await swarm.restart();
     const truth = async () => {
-      const tasks = (await swarm.docker.listTasks({ filters: { service: ['web-restart'], 'desired-state': ['running'] } })) as Array<{
-        Status: { State: string }; NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+      const tasks = (await swarm.docker.listTasks({
+        filters: { service: ['web-restart'], 'desired-state': ['running'] },
+      })) as Array<{
+        Status: { State: string };
+        NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
       }>;
       return tasks
         .filter((t) => t.Status.State === 'running')
-        .flatMap((t) => (t.NetworksAttachments ?? []).filter((a) => a.Network.Spec.Name === 'edge-net').map((a) => `http://${a.Addresses[0]!.split('/')[0]}:8080`))
+        .flatMap((t) =>
+          (t.NetworksAttachments ?? [])
+            .filter((a) => a.Network.Spec.Name === 'edge-net')
+            .map((a) => `http://${a.Addresses[0]!.split('/')[0]}:8080`),
+        )
         .sort();
     };
-    await waitFor('file equals the truth after the restart', async () => {
-      const expected = await truth();
-      return expected.length === 2 && JSON.stringify(overlayServers(await readFileConfig(), name).sort()) === JSON.stringify(expected);
-    }, 120_000, 250);
+    await waitFor(
+      'file equals the truth after the restart',
+      async () => {
+        const expected = await truth();
+        return (
+          expected.length === 2 &&
+          JSON.stringify(overlayServers(await readFileConfig(), name).sort()) === JSON.stringify(expected)
+        );
+      },
+      120_000,
+      250,
+    );
     await service.remove();
   });
 });

@@ -16,7 +16,8 @@ const skip = missingTools(['root']);
 /** A document of about `bytes` bytes, valid JSON, with routes named r0, r1, … */
 function document(bytes: number): Buffer {
   const routers: Record<string, { rule: string }> = {};
-  for (let i = 0; JSON.stringify(routers).length < bytes; i++) routers[`r${i}`] = { rule: `Host(\`site-${i}.example.com\`)` };
+  for (let i = 0; JSON.stringify(routers).length < bytes; i++)
+    routers[`r${i}`] = { rule: `Host(\`site-${i}.example.com\`)` };
   return Buffer.from(JSON.stringify({ http: { routers } }));
 }
 
@@ -59,6 +60,8 @@ describe.skipIf(skip)('routes file on a full filesystem', () => {
     expect(await writer.write(large)).toBe(true);
     const after = readFileSync(writer.file, 'utf8');
     const parsed = JSON.parse(after.slice(after.indexOf('\n') + 1)) as { http: { routers: Record<string, unknown> } };
-    expect(Object.keys(parsed.http.routers).length).toBe(Object.keys((JSON.parse(large.toString()) as typeof parsed).http.routers).length);
+    expect(Object.keys(parsed.http.routers).length).toBe(
+      Object.keys((JSON.parse(large.toString()) as typeof parsed).http.routers).length,
+    );
   });
 });

@@ -16,7 +16,11 @@ interface ServiceSpec {
     Mode: { Global?: object; Replicated?: { Replicas: number } };
     TaskTemplate: {
       Placement?: { Constraints?: string[] };
-      ContainerSpec: { Env?: string[]; Mounts?: Array<{ Source: string; Target: string; ReadOnly?: boolean }>; Secrets?: Array<{ SecretName: string }> };
+      ContainerSpec: {
+        Env?: string[];
+        Mounts?: Array<{ Source: string; Target: string; ReadOnly?: boolean }>;
+        Secrets?: Array<{ SecretName: string }>;
+      };
     };
   };
 }
@@ -25,7 +29,11 @@ describe.skipIf(skip)('the swarm stack', () => {
   let swarm: TestSwarm;
   beforeAll(async () => {
     swarm = await startSwarm();
-    for (const [name, value] of [['swarm_edge_database_url', 'postgres://edge:x@db:5432/edge'], ['swarm_edge_pg_password', 'x'], ['swarm_edge_feed_jwt_secret', 'y'.repeat(40)]]) {
+    for (const [name, value] of [
+      ['swarm_edge_database_url', 'postgres://edge:x@db:5432/edge'],
+      ['swarm_edge_pg_password', 'x'],
+      ['swarm_edge_feed_jwt_secret', 'y'.repeat(40)],
+    ]) {
       await swarm.docker.createSecret({ Name: name, Data: Buffer.from(value!).toString('base64') });
     }
   });
@@ -42,7 +50,9 @@ describe.skipIf(skip)('the swarm stack', () => {
     const router = byName.get('edge_router')!;
     expect(router.Mode.Global).toBeDefined();
     expect(router.TaskTemplate.Placement?.Constraints).toContain('node.role == manager');
-    expect(router.TaskTemplate.ContainerSpec.Env).toEqual(expect.arrayContaining(['EDGE_ROLES=router', 'DATABASE_URL_FILE=/run/secrets/swarm_edge_database_url']));
+    expect(router.TaskTemplate.ContainerSpec.Env).toEqual(
+      expect.arrayContaining(['EDGE_ROLES=router', 'DATABASE_URL_FILE=/run/secrets/swarm_edge_database_url']),
+    );
     const metrics = byName.get('edge_metrics')!;
     expect(metrics.Mode.Global).toBeDefined();
     expect(metrics.TaskTemplate.Placement?.Constraints ?? []).not.toContain('node.role == manager');
@@ -50,7 +60,13 @@ describe.skipIf(skip)('the swarm stack', () => {
     for (const target of ['/var/run/docker.sock', '/host/proc', '/host/sys/fs/cgroup']) {
       expect(mounts.find((m) => m.Target === target)?.ReadOnly).toBe(true);
     }
-    expect(metrics.TaskTemplate.ContainerSpec.Secrets?.map((s) => s.SecretName).sort()).toEqual(['swarm_edge_database_url', 'swarm_edge_feed_jwt_secret']);
-    expect(byName.get('edge_traefik')!.TaskTemplate.ContainerSpec.Mounts?.find((m) => m.Target === '/etc/traefik/dynamic')?.ReadOnly).toBe(true);
+    expect(metrics.TaskTemplate.ContainerSpec.Secrets?.map((s) => s.SecretName).sort()).toEqual([
+      'swarm_edge_database_url',
+      'swarm_edge_feed_jwt_secret',
+    ]);
+    expect(
+      byName.get('edge_traefik')!.TaskTemplate.ContainerSpec.Mounts?.find((m) => m.Target === '/etc/traefik/dynamic')
+        ?.ReadOnly,
+    ).toBe(true);
   });
 });

@@ -28,8 +28,20 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
   beforeAll(async () => {
     app = Fastify({ logger: false });
     const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 24 });
-    feed = new MetricsFeed({ maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 }, { cache, redis: undefined, log: pino({ level: 'silent' }) });
-    await registerFeedRoutes(app, { feed, authenticate: createFeedAuthenticator({ mode: 'none', secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined }) });
+    feed = new MetricsFeed(
+      { maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
+      { cache, redis: undefined, log: pino({ level: 'silent' }) },
+    );
+    await registerFeedRoutes(app, {
+      feed,
+      authenticate: createFeedAuthenticator({
+        mode: 'none',
+        secret: undefined,
+        jwksUrl: undefined,
+        issuer: undefined,
+        audience: undefined,
+      }),
+    });
     registerUiRoutes(app);
     feed.start();
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -39,10 +51,28 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
     const publish = () => {
       tick += 1;
       const samples = ['a', 'b'].map((c, i) => ({
-        containerId: c.repeat(64), deploymentId: 'dep-live', nodeId: 'n1', serviceId: null, taskId: null, ts: Date.now(),
-        cpuPercent: 20 + 15 * Math.sin(tick / 2 + i), memoryBytes: (50 + tick) * 2 ** 20, memoryLimitBytes: 256 * 2 ** 20, pids: 3,
-        netRxBytes: tick * 1e5, netTxBytes: tick * 5e4, blockReadBytes: 0, blockWriteBytes: 0, netRxDelta: 1e5, netTxDelta: 5e4, blockReadDelta: 0, blockWriteDelta: 0,
-        netRxRate: 2e4 + 1e4 * Math.cos(tick), netTxRate: 1e4, blockReadRate: 0, blockWriteRate: 0,
+        containerId: c.repeat(64),
+        deploymentId: 'dep-live',
+        nodeId: 'n1',
+        serviceId: null,
+        taskId: null,
+        ts: Date.now(),
+        cpuPercent: 20 + 15 * Math.sin(tick / 2 + i),
+        memoryBytes: (50 + tick) * 2 ** 20,
+        memoryLimitBytes: 256 * 2 ** 20,
+        pids: 3,
+        netRxBytes: tick * 1e5,
+        netTxBytes: tick * 5e4,
+        blockReadBytes: 0,
+        blockWriteBytes: 0,
+        netRxDelta: 1e5,
+        netTxDelta: 5e4,
+        blockReadDelta: 0,
+        blockWriteDelta: 0,
+        netRxRate: 2e4 + 1e4 * Math.cos(tick),
+        netTxRate: 1e4,
+        blockReadRate: 0,
+        blockWriteRate: 0,
       }));
       cache.add(samples);
       feed.publishLocal(samples);
@@ -67,12 +97,19 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
     // Live: the CPU column changes as new samples arrive.
     const first = await page.locator('tr[data-container] td.value').first().textContent();
     // Polled from here: the page's CSP (no eval) also applies to injected functions.
-    await waitFor('the CPU figure to change', async () => (await page.locator('tr[data-container] td.value').first().textContent()) !== first, 10_000, 100);
+    await waitFor(
+      'the CPU figure to change',
+      async () => (await page.locator('tr[data-container] td.value').first().textContent()) !== first,
+      10_000,
+      100,
+    );
     expect(await page.locator('tr[data-container]').count()).toBe(2);
     expect(await page.textContent('#status')).toContain('watching dep-live');
     // The snapshot's samples share a few timestamps (published in one burst): the line grows as
     // live samples arrive every 200 ms, so wait for them rather than race the first one.
-    const pointsOf = async () => (await page.locator('tr[data-container] svg.cpu polyline').first().getAttribute('points'))?.split(' ').length ?? 0;
+    const pointsOf = async () =>
+      (await page.locator('tr[data-container] svg.cpu polyline').first().getAttribute('points'))?.split(' ').length ??
+      0;
     await waitFor('the sparkline to hold more than 5 points', async () => (await pointsOf()) > 5, 10_000, 100);
     expect(await pointsOf()).toBeGreaterThan(5);
 
@@ -106,7 +143,12 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
   it('says why when the deployment is refused', async () => {
     const page = await browser.newPage();
     await page.goto(`${url}/ui?deployment=${encodeURIComponent('bad id`')}`);
-    await waitFor('the error to show', async () => (await page.locator('#status').getAttribute('class')) === 'error', 10_000, 100);
+    await waitFor(
+      'the error to show',
+      async () => (await page.locator('#status').getAttribute('class')) === 'error',
+      10_000,
+      100,
+    );
     expect(await page.textContent('#status')).toContain('bad_message');
     await page.close();
   });

@@ -47,12 +47,21 @@ export class CgroupStatsSource implements StatsSource {
 
   /** True when this machine's cgroup files can be read (STATS_SOURCE=auto picks cgroup then). */
   static available(options: CgroupSourceOptions): boolean {
-    return existsSync(path.join(options.procRoot, 'stat')) &&
-      (existsSync(path.join(options.cgroupRoot, 'memory')) || existsSync(path.join(options.cgroupRoot, 'cgroup.controllers')));
+    return (
+      existsSync(path.join(options.procRoot, 'stat')) &&
+      (existsSync(path.join(options.cgroupRoot, 'memory')) ||
+        existsSync(path.join(options.cgroupRoot, 'cgroup.controllers')))
+    );
   }
 
   stats(): Record<string, unknown> {
-    return { version: this.version, reads: this.reads, failures: this.failures, knownContainers: this.paths.size, openFiles: this.files.open };
+    return {
+      version: this.version,
+      reads: this.reads,
+      failures: this.failures,
+      knownContainers: this.paths.size,
+      openFiles: this.files.open,
+    };
   }
 
   async readAll(containers: readonly LocalContainer[]): Promise<Array<RawStats | Error>> {
@@ -90,7 +99,10 @@ export class CgroupStatsSource implements StatsSource {
     const readNumber = (file: string) => numberIn(f.read(file));
     const paths = this.pathsFor(container);
     const at = Date.now();
-    const net = container.hostNetwork || container.pid <= 0 ? undefined : optional(() => parseNetDev(f.read(path.join(this.options.procRoot, String(container.pid), 'net', 'dev'))));
+    const net =
+      container.hostNetwork || container.pid <= 0
+        ? undefined
+        : optional(() => parseNetDev(f.read(path.join(this.options.procRoot, String(container.pid), 'net', 'dev'))));
     if (paths.version === 2) {
       const dir = paths.dirs.unified!;
       const cpuStat = keyValues(f.read(path.join(dir, 'cpu.stat')));
@@ -114,14 +126,18 @@ export class CgroupStatsSource implements StatsSource {
     const { cpuacct, memory, blkio, pids } = paths.dirs;
     const memStat = memory ? keyValues(f.read(path.join(memory, 'memory.stat'))) : {};
     const usage = memory ? readNumber(path.join(memory, 'memory.usage_in_bytes')) : undefined;
-    const io = blkio ? optional(() => parseBlkio(f.read(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive')))) : undefined;
+    const io = blkio
+      ? optional(() => parseBlkio(f.read(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'))))
+      : undefined;
     return {
       at,
       cpuNs: cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined,
       systemCpuNs: system.ns,
       onlineCpus: system.cpus,
       memoryBytes: usage === undefined ? undefined : Math.max(0, usage - (memStat.total_inactive_file ?? 0)),
-      memoryLimitBytes: memory ? this.limit(optional(() => readNumber(path.join(memory, 'memory.limit_in_bytes')))) : undefined,
+      memoryLimitBytes: memory
+        ? this.limit(optional(() => readNumber(path.join(memory, 'memory.limit_in_bytes'))))
+        : undefined,
       netRxBytes: net?.rx,
       netTxBytes: net?.tx,
       blockReadBytes: io?.read,
@@ -142,11 +158,16 @@ export class CgroupStatsSource implements StatsSource {
     if (paths && paths.pid === container.pid) return paths;
     // A restart keeps the id but not the PID (nor, with some drivers, the cgroup).
     if (paths) this.forget(id, paths);
-    const fromProc = container.pid > 0 ? readProcCgroup(path.join(this.options.procRoot, String(container.pid), 'cgroup')) : new Map<string, string>();
+    const fromProc =
+      container.pid > 0
+        ? readProcCgroup(path.join(this.options.procRoot, String(container.pid), 'cgroup'))
+        : new Map<string, string>();
     // /proc/<pid>/cgroup is exact on the host; inside a container with its own cgroup namespace
     // it is relative, so the Docker drivers' usual places are tried as well.
     const guesses = [
-      container.cgroupParent ? `${container.cgroupParent.startsWith('/') ? '' : '/'}${container.cgroupParent}/${id}` : undefined,
+      container.cgroupParent
+        ? `${container.cgroupParent.startsWith('/') ? '' : '/'}${container.cgroupParent}/${id}`
+        : undefined,
       `/docker/${id}`,
       `/system.slice/docker-${id}.scope`,
     ].filter((p): p is string => p !== undefined);
@@ -161,14 +182,19 @@ export class CgroupStatsSource implements StatsSource {
     if (this.version === 2) {
       const dir = find(this.options.cgroupRoot, fromProc.get(''));
       if (dir === undefined) throw new Error(`no cgroup v2 directory found for container ${id.slice(0, 12)}`);
-      paths = { version: 2, pid: container.pid, dirs: { unified: dir, cpuacct: undefined, memory: undefined, blkio: undefined, pids: undefined } };
+      paths = {
+        version: 2,
+        pid: container.pid,
+        dirs: { unified: dir, cpuacct: undefined, memory: undefined, blkio: undefined, pids: undefined },
+      };
     } else {
       const dirs: Record<string, string | undefined> = { unified: undefined };
       for (const controller of V1_CONTROLLERS) {
         const mount = controllerMount(this.options.cgroupRoot, controller);
         dirs[controller] = mount === undefined ? undefined : find(mount, fromProc.get(controller));
       }
-      if (dirs.memory === undefined && dirs.cpuacct === undefined) throw new Error(`no cgroup v1 directories found for container ${id.slice(0, 12)}`);
+      if (dirs.memory === undefined && dirs.cpuacct === undefined)
+        throw new Error(`no cgroup v1 directories found for container ${id.slice(0, 12)}`);
       paths = { version: 1, pid: container.pid, dirs: dirs as CgroupPaths['dirs'] };
     }
     this.paths.set(id, paths);
@@ -238,13 +264,15 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     if (line.slice(0, colon).trim() === 'lo') continue;
-    const fields = line.slice(colon + 1).trim().split(/\s+/);
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
     rx += Number(fields[0]);
     tx += Number(fields[8]);
   }
   return { rx, tx };
 }
-
 
 /** cgroup v1 blkio: "8:0 Read 4096" lines, summed over devices, as the docker CLI does. */
 export function parseBlkio(text: string): { read: number; write: number } {
@@ -260,7 +288,6 @@ export function parseBlkio(text: string): { read: number; write: number } {
   return { read, write };
 }
 
-
 /** cgroup v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=..." lines. */
 export function parseIoStat(text: string): { read: number; write: number } {
   let read = 0;
@@ -272,7 +299,6 @@ export function parseIoStat(text: string): { read: number; write: number } {
   return { read, write };
 }
 
-
 /** The docker daemon's system_cpu_usage: the first 7 fields of /proc/stat's cpu line, in ns. */
 export function parseProcStat(text: string, clockTicks = 100): { ns: number; cpus: number } {
   const lines = text.split('\n');
@@ -281,7 +307,6 @@ export function parseProcStat(text: string, clockTicks = 100): { ns: number; cpu
   const cpus = lines.filter((l) => /^cpu\d+ /.test(l)).length;
   return { ns: (ticks * 1e9) / clockTicks, cpus: Math.max(cpus, 1) };
 }
-
 
 function readMemTotal(procRoot: string): number | undefined {
   try {

@@ -23,13 +23,16 @@ export class DockerStatsSource implements StatsSource {
   private calls = 0;
   private failures = 0;
 
-  constructor(private readonly docker: Docker, options: DockerSourceOptions) {
+  constructor(
+    private readonly docker: Docker,
+    options: DockerSourceOptions,
+  ) {
     this.limit = pLimit(options.concurrency);
     this.breaker = createBreaker(
       async (id: string) => {
         this.calls += 1;
         // dockerode passes unknown options through as query parameters.
-        return (await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false }));
+        return await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false });
       },
       {
         name: 'docker-stats',
@@ -40,7 +43,9 @@ export class DockerStatsSource implements StatsSource {
         errorThresholdPercentage: 50,
         volumeThreshold: 5,
         // A container that exited between listing and reading is not the daemon failing.
-        isCallerError: (error) => (error as { statusCode?: number }).statusCode === 404 || (error as { statusCode?: number }).statusCode === 409,
+        isCallerError: (error) =>
+          (error as { statusCode?: number }).statusCode === 404 ||
+          (error as { statusCode?: number }).statusCode === 409,
       },
     );
   }
@@ -114,8 +119,16 @@ export function parseDockerStats(body: unknown, at: number): RawStats {
 }
 
 interface DockerStatsBody {
-  cpu_stats?: { cpu_usage?: { total_usage?: unknown; percpu_usage?: unknown[] }; system_cpu_usage?: unknown; online_cpus?: unknown };
-  memory_stats?: { usage?: unknown; limit?: unknown; stats?: { total_inactive_file?: unknown; inactive_file?: unknown } };
+  cpu_stats?: {
+    cpu_usage?: { total_usage?: unknown; percpu_usage?: unknown[] };
+    system_cpu_usage?: unknown;
+    online_cpus?: unknown;
+  };
+  memory_stats?: {
+    usage?: unknown;
+    limit?: unknown;
+    stats?: { total_inactive_file?: unknown; inactive_file?: unknown };
+  };
   networks?: Record<string, { rx_bytes?: unknown; tx_bytes?: unknown } | undefined>;
   blkio_stats?: { io_service_bytes_recursive?: Array<{ op?: unknown; value?: unknown }> | null };
   pids_stats?: { current?: unknown };

@@ -9,6 +9,10 @@ export function createStatsSource(
   options: { docker: Docker; cgroupRoot: string; procRoot: string; dockerConcurrency: number; timeoutMs: number },
 ): StatsSource {
   const cgroup = { cgroupRoot: options.cgroupRoot, procRoot: options.procRoot };
-  if (choice === 'cgroup' || (choice === 'auto' && CgroupStatsSource.available(cgroup))) return new CgroupStatsSource(cgroup);
-  return new DockerStatsSource(options.docker, { concurrency: options.dockerConcurrency, timeoutMs: options.timeoutMs });
+  if (choice === 'cgroup' || (choice === 'auto' && CgroupStatsSource.available(cgroup)))
+    return new CgroupStatsSource(cgroup);
+  return new DockerStatsSource(options.docker, {
+    concurrency: options.dockerConcurrency,
+    timeoutMs: options.timeoutMs,
+  });
 }
