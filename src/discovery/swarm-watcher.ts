@@ -4,8 +4,9 @@
  * - a full reconcile (GET /services, /tasks, /nodes: three calls whatever the cluster size) at
  *   start, after every reconnect of the events stream, and on a slow resync tick as a safety net;
  * - the events stream for everything in between. Swarm emits no task events, so a service event
- *   (or a local container event) starts polling that one service's tasks until they converge
- *   (running count = desired replicas) or a deadline passes, then stops.
+ *   (or a local container event) puts the service in the convergence poll (convergence-poller.ts)
+ *   until its tasks converge (running count = desired replicas) or a deadline passes: one call
+ *   per tick for every converging service together.
  *
  * The events stream is opened before each reconcile, so nothing that happens during the reconcile
  * is missed. When the stream drops (dockerd restarted, socket gone) it reconnects with backoff and
@@ -16,6 +17,8 @@ import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
+import { RateCounter } from '../lib/rate-counter.js';
+import { ConvergencePoller, DEFAULT_POLLER_OPTIONS } from './convergence-poller.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
 import {
@@ -33,14 +36,18 @@ export type DockerApi = Pick<Docker, 'listServices' | 'listTasks' | 'listNodes' 
 export interface SwarmWatcherOptions {
   readonly labelPrefix: string;
   readonly resyncMs: number;
-  /** How often a converging service's tasks are polled. */
+  /** How often converging services' tasks are polled while they change (and the least time between polls). */
   readonly taskPollMs?: number;
+  /** The longest wait between polls of a service whose tasks stay the same without converging. */
+  readonly taskPollSlowMs?: number;
   /** A service that has not converged after this long stops being polled (the resync catches up). */
   readonly convergeDeadlineMs?: number;
 }
 
 export interface SwarmWatcherStats {
   readonly apiCalls: Readonly<Record<string, number>>;
+  /** Docker API calls per second, over the last 10 and 60 seconds. */
+  readonly apiCallsPerSecond: { readonly last10s: number; readonly last60s: number };
   readonly events: number;
   readonly reconciles: number;
   readonly reconnects: number;
@@ -53,6 +60,8 @@ export interface SwarmWatcherStats {
 export type TopologyListener = (topology: Topology, causedAt: number) => void;
 
 const CALL_TIMEOUT_MS = 15_000;
+/** Service events this close together are read with one call. */
+const REFRESH_BATCH_MS = 50;
 
 type EventStream = NodeJS.ReadableStream & { destroy?: () => void };
 
@@ -65,10 +74,11 @@ export class SwarmWatcher {
   private stream: EventStream | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
-  private readonly converging = new Map<
-    string,
-    { deadline: number; timer: NodeJS.Timeout | undefined; causedAt: number }
-  >();
+  private readonly poller: ConvergencePoller;
+  /** Services named by events since the last refresh, with the earliest time each was seen. */
+  private readonly pendingRefresh = new Map<string, number>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly callRate = new RateCounter();
   private readonly resync: PeriodicJob;
   private readonly listeners: TopologyListener[] = [];
   private readonly counters = { events: 0, reconciles: 0, reconnects: 0 };
@@ -86,6 +96,25 @@ export class SwarmWatcher {
       log: deps.log,
       run: () => this.reconcile(performance.now()),
     });
+    this.poller = new ConvergencePoller(
+      {
+        ...DEFAULT_POLLER_OPTIONS,
+        fastMs: options.taskPollMs ?? DEFAULT_POLLER_OPTIONS.fastMs,
+        slowMs: options.taskPollSlowMs ?? DEFAULT_POLLER_OPTIONS.slowMs,
+        deadlineMs: options.convergeDeadlineMs ?? DEFAULT_POLLER_OPTIONS.deadlineMs,
+      },
+      {
+        listTasks: (serviceIds) => this.listRunningTasks(serviceIds),
+        current: (serviceId) => this.tasks.get(serviceId),
+        converged: (serviceId, tasks) => this.converged(serviceId, tasks),
+        isKnown: (serviceId) => this.services.has(serviceId),
+        apply: (changes, causedAt) => {
+          for (const [serviceId, tasks] of changes) this.tasks.set(serviceId, tasks);
+          this.emit(causedAt);
+        },
+        log: deps.log,
+      },
+    );
   }
 
   onChange(listener: TopologyListener): void {
@@ -104,8 +133,9 @@ export class SwarmWatcher {
   stats(): SwarmWatcherStats {
     return {
       apiCalls: { ...this.apiCalls },
+      apiCallsPerSecond: { last10s: round(this.callRate.perSecond(10)), last60s: round(this.callRate.perSecond(60)) },
       ...this.counters,
-      converging: this.converging.size,
+      converging: this.poller.size,
       lastReconcileAt: this.lastReconcileAt,
       synced: this.synced,
     };
@@ -121,8 +151,9 @@ export class SwarmWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    for (const entry of this.converging.values()) if (entry.timer) clearTimeout(entry.timer);
-    this.converging.clear();
+    this.poller.stop();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.pendingRefresh.clear();
     this.closeStream();
     await this.resync.stop();
   }
@@ -167,6 +198,7 @@ export class SwarmWatcher {
 
   private async call<T>(kind: string, fn: () => Promise<T>): Promise<T> {
     this.apiCalls[kind] = (this.apiCalls[kind] ?? 0) + 1;
+    this.callRate.record();
     return withTimeout(fn(), CALL_TIMEOUT_MS, `docker ${kind}`);
   }
 
@@ -291,23 +323,48 @@ export class SwarmWatcher {
     if (had || hadTasks) this.emit(causedAt);
   }
 
-  /** A service was created or updated: read its spec (it may have gained or lost the label), then poll its tasks. */
+  /**
+   * A service was created or updated: read its spec (it may have gained or lost the label), then
+   * poll its tasks. A rolling update sends a burst of update events per service: the services
+   * named within REFRESH_BATCH_MS are read together, with one filtered `GET /services`.
+   */
   private refreshService(id: string, causedAt: number): void {
-    this.call('service', () => this.deps.docker.getService(id).inspect())
-      .then((raw: unknown) => {
-        const service = parseService(raw, this.options.labelPrefix);
+    const pending = this.pendingRefresh.get(id);
+    this.pendingRefresh.set(id, pending === undefined ? causedAt : Math.min(pending, causedAt));
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => void this.refreshPending(), REFRESH_BATCH_MS);
+    this.refreshTimer.unref();
+  }
+
+  private async refreshPending(): Promise<void> {
+    this.refreshTimer = undefined;
+    const batch = new Map(this.pendingRefresh);
+    this.pendingRefresh.clear();
+    if (batch.size === 0 || this.stopped) return;
+    try {
+      const raw = await this.call('services', () =>
+        this.deps.docker.listServices({ filters: { id: [...batch.keys()] } }),
+      );
+      const found = new Map<string, unknown>();
+      for (const item of raw) {
+        const itemId = (item as { ID?: unknown }).ID;
+        // The filter matches id prefixes too: keep exact matches only.
+        if (typeof itemId === 'string' && batch.has(itemId)) found.set(itemId, item);
+      }
+      for (const [id, causedAt] of batch) {
+        const service = found.has(id) ? parseService(found.get(id), this.options.labelPrefix) : undefined;
+        // Gone, or no longer labelled as a deployment.
         if (!service) {
           this.removeService(id, causedAt);
-          return;
+          continue;
         }
         this.services.set(id, service);
         this.startConverging(id, causedAt);
-      })
-      .catch((error: unknown) => {
-        // Gone between the event and the inspect, or Docker unreachable: the stream or the resync will tell.
-        if ((error as { statusCode?: number }).statusCode === 404) this.removeService(id, causedAt);
-        else this.deps.log.debug({ err: error, serviceId: id }, 'service inspect failed');
-      });
+      }
+    } catch (error) {
+      // Docker unreachable: the stream's reconnect (and its reconcile) or the resync will tell.
+      this.deps.log.debug({ err: error, services: batch.size }, 'service refresh failed');
+    }
   }
 
   private async refreshNodes(causedAt: number): Promise<void> {
@@ -326,53 +383,23 @@ export class SwarmWatcher {
   }
 
   private startConverging(serviceId: string, causedAt: number): void {
-    const deadline = performance.now() + (this.options.convergeDeadlineMs ?? 120_000);
-    const existing = this.converging.get(serviceId);
-    if (existing) {
-      existing.deadline = deadline;
-      existing.causedAt = Math.min(existing.causedAt, causedAt);
-      return;
-    }
-    this.converging.set(serviceId, { deadline, timer: undefined, causedAt });
-    void this.pollTasks(serviceId);
+    this.poller.start(serviceId, causedAt);
   }
 
   private stopConverging(serviceId: string): void {
-    const entry = this.converging.get(serviceId);
-    if (entry?.timer) clearTimeout(entry.timer);
-    this.converging.delete(serviceId);
+    this.poller.forget(serviceId);
   }
 
-  private async pollTasks(serviceId: string): Promise<void> {
-    const entry = this.converging.get(serviceId);
-    if (!entry || this.stopped) return;
-    try {
-      const raw = await this.call('tasks', () =>
-        this.deps.docker.listTasks({ filters: { service: [serviceId], 'desired-state': ['running'] } }),
-      );
-      if (!this.services.has(serviceId) || this.converging.get(serviceId) !== entry) return;
-      // The filter matches service names and id prefixes too: keep exact id matches only.
-      const tasks = raw.map(parseTask).filter((t): t is SwarmTask => t !== undefined && t.serviceId === serviceId);
-      const before = this.tasks.get(serviceId) ?? [];
-      this.tasks.set(serviceId, tasks);
-      if (!sameTasks(before, tasks)) {
-        this.emit(entry.causedAt);
-        entry.causedAt = performance.now();
-      }
-      if (this.converged(serviceId, tasks)) {
-        this.stopConverging(serviceId);
-        return;
-      }
-    } catch (error) {
-      this.deps.log.debug({ err: error, serviceId }, 'task poll failed');
-    }
-    if (performance.now() > entry.deadline) {
-      this.deps.log.info({ serviceId }, 'service did not converge before the deadline; the resync will catch up');
-      this.stopConverging(serviceId);
-      return;
-    }
-    entry.timer = setTimeout(() => void this.pollTasks(serviceId), this.options.taskPollMs ?? 200);
-    entry.timer.unref();
+  /** One call: the running-desired tasks of these services, or of every service. */
+  private async listRunningTasks(serviceIds: readonly string[] | undefined): Promise<SwarmTask[]> {
+    const filters: Record<string, string[]> = { 'desired-state': ['running'] };
+    if (serviceIds !== undefined) filters.service = [...serviceIds];
+    const raw = await this.call('tasks', () => this.deps.docker.listTasks({ filters }));
+    // The filter matches service names and id prefixes too: keep exact id matches only.
+    const wanted = serviceIds === undefined ? undefined : new Set(serviceIds);
+    return raw
+      .map(parseTask)
+      .filter((t): t is SwarmTask => t !== undefined && (wanted === undefined || wanted.has(t.serviceId)));
   }
 
   private converged(serviceId: string, tasks: readonly SwarmTask[]): boolean {
@@ -384,9 +411,6 @@ export class SwarmWatcher {
   }
 }
 
-function sameTasks(a: readonly SwarmTask[], b: readonly SwarmTask[]): boolean {
-  if (a.length !== b.length) return false;
-  const key = (t: SwarmTask) => `${t.id}:${t.state}:${t.addresses.map((x) => x.ip).join(',')}`;
-  const keys = new Set(a.map(key));
-  return b.every((t) => keys.has(key(t)));
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
 }

@@ -87,6 +87,11 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
   telemetry.counter('swarm_edge_docker_api_calls_total', 'Docker API calls made by discovery', () =>
     Object.values(watcher.stats().apiCalls).reduce((a, b) => a + b, 0),
   );
+  telemetry.gauge(
+    'swarm_edge_docker_api_calls_per_second',
+    'Docker API calls made by discovery per second, over the last 10 s',
+    () => watcher.stats().apiCallsPerSecond.last10s,
+  );
   health.addComponent('router', () => {
     const state = publisher.state();
     return {
