@@ -87,6 +87,8 @@ for (let i = 0; i < SERVICES; i++) {
       },
       Mode: { Replicated: { Replicas: 2 } },
       UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
+      // No virtual IP: the default /24 overlay holds 200 tasks, not 200 tasks and 100 VIPs.
+      EndpointSpec: { Mode: 'dnsrr' },
     }),
   );
 }
