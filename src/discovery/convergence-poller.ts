@@ -25,7 +25,8 @@ export interface ConvergencePollerOptions {
 
 export const DEFAULT_POLLER_OPTIONS: ConvergencePollerOptions = {
   fastMs: 200,
-  slowMs: 2_000,
+  // A task that waited (preparing, pending) is still seen within a second once it moves on.
+  slowMs: 1_000,
   deadlineMs: 120_000,
   maxFiltered: 50,
 };
