@@ -20,12 +20,14 @@ function setup(options: { maxFiltered?: number } = {}) {
   const topology = new Map<string, readonly SwarmTask[]>();
   const replicas = new Map<string, number>();
   const calls: Array<readonly string[] | undefined> = [];
+  const callTimes: number[] = [];
   const applied: string[][] = [];
   const poller = new ConvergencePoller(
     { fastMs: 200, slowMs: 2_000, deadlineMs: 120_000, maxFiltered: options.maxFiltered ?? 50 },
     {
       listTasks: (ids) => {
         calls.push(ids);
+        callTimes.push(Date.now());
         return Promise.resolve(
           [...swarm.entries()].filter(([id]) => ids === undefined || ids.includes(id)).flatMap(([, t]) => t),
         );
@@ -48,7 +50,7 @@ function setup(options: { maxFiltered?: number } = {}) {
       Array.from({ length: count }, (_, n) => task(id, n, state)),
     );
   };
-  return { poller, swarm, calls, applied, service };
+  return { poller, swarm, calls, callTimes, applied, service };
 }
 
 describe('ConvergencePoller', () => {
@@ -56,15 +58,16 @@ describe('ConvergencePoller', () => {
   afterEach(() => vi.useRealTimers());
 
   it('polls every converging service with one call per tick, at most one call per fast interval', async () => {
-    const { poller, calls, service } = setup();
+    const { poller, calls, callTimes, service } = setup();
     for (let i = 0; i < 40; i++) {
       service(`s${i}`, 2, 'starting');
       poller.start(`s${i}`, 0);
     }
-    await vi.advanceTimersByTimeAsync(1_000);
-    // 40 services updating together: one call per tick (at most 5 a second), not 40 per tick.
-    expect(calls.length).toBeLessThanOrEqual(5);
+    await vi.advanceTimersByTimeAsync(2_000);
+    // 40 services updating together: one call per tick, not 40 per tick.
     expect(calls[0]).toHaveLength(40);
+    expect(calls.length).toBeLessThanOrEqual(11);
+    for (let i = 1; i < callTimes.length; i++) expect(callTimes[i]! - callTimes[i - 1]!).toBeGreaterThanOrEqual(200);
     poller.stop();
   });
 
@@ -84,8 +87,8 @@ describe('ConvergencePoller', () => {
     service('stuck', 1, 'preparing');
     poller.start('stuck', 0);
     await vi.advanceTimersByTimeAsync(10_000);
-    // Fixed 200 ms polling would have made 50 calls; doubling to 2 s makes 9.
-    expect(calls.length).toBeLessThanOrEqual(10);
+    // Fixed 200 ms polling would have made 50 calls; a second at 200 ms, then doubling to 2 s, makes 13.
+    expect(calls.length).toBeLessThanOrEqual(14);
     const before = calls.length;
     swarm.set('stuck', [task('stuck', 0, 'starting')]);
     await vi.advanceTimersByTimeAsync(2_000);
@@ -116,5 +119,39 @@ describe('ConvergencePoller', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(poller.size).toBe(0);
     expect(calls).toHaveLength(1);
+  });
+
+  it('polls again at the next tick when an event named the service while its poll was in flight', async () => {
+    const swarm = new Map<string, SwarmTask[]>([['s', [task('s', 0, 'preparing')]]]);
+    const calls: number[] = [];
+    let release: () => void = () => undefined;
+    const poller = new ConvergencePoller(
+      { fastMs: 200, slowMs: 2_000, deadlineMs: 120_000, maxFiltered: 50 },
+      {
+        listTasks: async () => {
+          calls.push(Date.now());
+          const answer = swarm.get('s')!;
+          await new Promise<void>((resolve) => (release = resolve));
+          return answer;
+        },
+        current: () => [task('s', 0, 'preparing')],
+        converged: (_id, tasks) => tasks.every((t) => t.state === 'running'),
+        isKnown: () => true,
+        apply: () => undefined,
+        log,
+        now: () => Date.now(),
+      },
+    );
+    poller.start('s', 0);
+    await vi.advanceTimersByTimeAsync(0);
+    // The task starts while the poll is in flight: the event names the service again.
+    swarm.set('s', [task('s', 0, 'running')]);
+    poller.start('s', Date.now());
+    release();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(calls).toHaveLength(2);
+    release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(poller.size).toBe(0);
   });
 });

@@ -4,9 +4,11 @@
  * tick, filtered to the services due, whatever their number. A rolling update of a hundred
  * services costs the managers at most one call per `fastMs`, not one per service.
  *
- * Each service has its own cadence: `fastMs` while its tasks change, doubling up to `slowMs`
- * while they stay the same without having converged (a task `preparing` or `pending` for long),
- * and back to `fastMs` on the next change or event. A service leaves the poll when it converges
+ * Each service has its own cadence: `fastMs` while its tasks change and for STEADY_POLLS polls
+ * after, then doubling up to `slowMs` while they stay the same without having converged (a task
+ * `preparing` or `pending` for long), and back to `fastMs` on the next change or event. An event
+ * that arrives while a poll is in flight is not answered by that poll (it may predate the event):
+ * the service stays due for the next tick. A service leaves the poll when it converges
  * (running tasks = desired replicas) or at its deadline, after which the resync catches up.
  */
 import type { Logger } from '../lib/logger.js';
@@ -50,7 +52,14 @@ interface Converging {
   causedAt: number;
   dueAt: number;
   intervalMs: number;
+  /** Polls in a row that found the tasks unchanged. */
+  unchanged: number;
+  /** When an event last named the service. */
+  kickedAt: number;
 }
+
+/** Unchanged polls at the fast cadence before backing off: about a second of stillness. */
+const STEADY_POLLS = 5;
 
 export class ConvergencePoller {
   private readonly converging = new Map<string, Converging>();
@@ -80,13 +89,17 @@ export class ConvergencePoller {
       entry.deadline = now + this.options.deadlineMs;
       entry.causedAt = Math.min(entry.causedAt, causedAt);
       entry.intervalMs = this.options.fastMs;
+      entry.unchanged = 0;
       entry.dueAt = now;
+      entry.kickedAt = now;
     } else {
       this.converging.set(serviceId, {
         deadline: now + this.options.deadlineMs,
         causedAt,
         dueAt: now,
         intervalMs: this.options.fastMs,
+        unchanged: 0,
+        kickedAt: now,
       });
     }
     this.schedule();
@@ -124,17 +137,17 @@ export class ConvergencePoller {
     const due = [...this.converging].filter(([, entry]) => entry.dueAt <= now + this.options.fastMs).map(([id]) => id);
     try {
       const tasks = await this.deps.listTasks(due.length <= this.options.maxFiltered ? due : undefined);
-      this.settle(due, groupByService(tasks));
+      this.settle(due, groupByService(tasks), now);
     } catch (error) {
       this.deps.log.debug({ err: error, services: due.length }, 'task poll failed');
-      for (const id of due) this.later(id, this.now(), false);
+      for (const id of due) this.later(id, this.now(), false, now);
     } finally {
       this.running = false;
       this.schedule();
     }
   }
 
-  private settle(due: readonly string[], byService: ReadonlyMap<string, SwarmTask[]>): void {
+  private settle(due: readonly string[], byService: ReadonlyMap<string, SwarmTask[]>, askedAt: number): void {
     const now = this.now();
     const changes = new Map<string, readonly SwarmTask[]>();
     let causedAt = Number.POSITIVE_INFINITY;
@@ -156,16 +169,23 @@ export class ConvergencePoller {
       else if (now > entry.deadline) {
         this.deps.log.info({ serviceId: id }, 'service did not converge before the deadline; the resync will catch up');
         this.converging.delete(id);
-      } else this.later(id, now, changed);
+      } else this.later(id, now, changed, askedAt);
     }
     if (changes.size > 0) this.deps.apply(changes, causedAt);
   }
 
-  /** The service's next poll: soon after a change, later and later while nothing changes. */
-  private later(id: string, now: number, changed: boolean): void {
+  /** The service's next poll: soon after a change or event, later and later while nothing changes. */
+  private later(id: string, now: number, changed: boolean, askedAt: number): void {
     const entry = this.converging.get(id);
     if (!entry) return;
-    entry.intervalMs = changed ? this.options.fastMs : Math.min(entry.intervalMs * 2, this.options.slowMs);
+    if (entry.kickedAt >= askedAt) {
+      // Named by an event since this poll was asked: its answer may predate the event.
+      entry.dueAt = now;
+      return;
+    }
+    entry.unchanged = changed ? 0 : entry.unchanged + 1;
+    entry.intervalMs =
+      entry.unchanged < STEADY_POLLS ? this.options.fastMs : Math.min(entry.intervalMs * 2, this.options.slowMs);
     entry.dueAt = now + entry.intervalMs;
   }
 }
