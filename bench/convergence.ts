@@ -8,38 +8,15 @@
  *
  *   npx tsx bench/convergence.ts            # 50 services, 500 at rest, 60 s at rest
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { ROUTES_FILE, routeName } from '../src/router/index.js';
-import { startPostgres, startSwarm, waitFor } from '../test/harness/index.js';
+import { readFileSync } from 'node:fs';
+import { routeName } from '../src/router/index.js';
+import { startRouterOnSwarm } from './router-on-swarm.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 50);
 const IDLE_SERVICES = Number(process.env.BENCH_IDLE_SERVICES ?? 450);
 const REST_SECONDS = Number(process.env.BENCH_REST_SECONDS ?? 60);
 
-const [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
-const dir = mkdtempSync('/tmp/swarm-edge-bench-conv-');
-const file = path.join(dir, ROUTES_FILE);
-await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
-const app = await buildApp(
-  loadConfig({
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: postgres.url,
-    DOCKER_HOST: swarm.dockerHost,
-    EDGE_ROLES: 'router',
-    TRAEFIK_DYNAMIC_DIR: dir,
-    TRAEFIK_NETWORK: 'edge-net',
-  }),
-  { logger: false },
-);
-await app.ready();
-await waitFor(
-  'schema',
-  async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null,
-  30_000,
-);
+const { postgres, swarm, app, file, destroy } = await startRouterOnSwarm('conv');
 
 type Http = {
   routers?: Record<string, unknown>;
@@ -145,6 +122,5 @@ console.log(
     `| Traefik Swarm provider: ~${traefikPerMinute} calls/min → ${(traefikPerMinute / Math.max(perMinute, 1)).toFixed(0)}× fewer`,
 );
 
-await app.close();
-await Promise.all([postgres.destroy(), swarm.destroy()]);
+await destroy();
 process.exit(0);

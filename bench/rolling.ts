@@ -10,37 +10,14 @@
  * Running and file times are observed from outside: the bench lists running tasks every 100 ms
  * (its own calls, not counted against the router) and reads the routes file every 20 ms.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { ROUTES_FILE } from '../src/router/index.js';
-import { startPostgres, startSwarm, waitFor } from '../test/harness/index.js';
+import { readFileSync } from 'node:fs';
+import { waitFor } from '../test/harness/index.js';
+import { startRouterOnSwarm } from './router-on-swarm.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 100);
 const ROLL = Number(process.env.BENCH_ROLL ?? 40);
 
-const [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
-const dir = mkdtempSync('/tmp/swarm-edge-bench-roll-');
-const file = path.join(dir, ROUTES_FILE);
-await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
-const app = await buildApp(
-  loadConfig({
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: postgres.url,
-    DOCKER_HOST: swarm.dockerHost,
-    EDGE_ROLES: 'router',
-    TRAEFIK_DYNAMIC_DIR: dir,
-    TRAEFIK_NETWORK: 'edge-net',
-  }),
-  { logger: false },
-);
-await app.ready();
-await waitFor(
-  'schema',
-  async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null,
-  30_000,
-);
+const { postgres, swarm, app, file, destroy } = await startRouterOnSwarm('roll');
 
 interface TaskJson {
   ID: string;
@@ -177,6 +154,5 @@ console.log(
     `(observed by 100 ms task listing: ±100 ms) | last unconverged check ${((settled - started) / 1000).toFixed(1)} s`,
 );
 
-await app.close();
-await Promise.all([postgres.destroy(), swarm.destroy()]);
+await destroy();
 process.exit(0);

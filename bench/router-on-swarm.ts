@@ -1,0 +1,54 @@
+/**
+ * What the swarm benchmarks share: the harness's PostgreSQL and swarm, an overlay network
+ * `edge-net`, and the router role on them (logging off), with its routes file in a new directory,
+ * ready once the schema is migrated.
+ */
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { ROUTES_FILE } from '../src/router/index.js';
+import { startPostgres, startSwarm, waitFor, type TestPostgres, type TestSwarm } from '../test/harness/index.js';
+
+export interface RouterOnSwarm {
+  readonly postgres: TestPostgres;
+  readonly swarm: TestSwarm;
+  readonly app: FastifyInstance;
+  /** The routes file the router writes. */
+  readonly file: string;
+  readonly destroy: () => Promise<void>;
+}
+
+export async function startRouterOnSwarm(name: string): Promise<RouterOnSwarm> {
+  const [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
+  const dir = mkdtempSync(`/tmp/swarm-edge-bench-${name}-`);
+  await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
+  const app = await buildApp(
+    loadConfig({
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: postgres.url,
+      DOCKER_HOST: swarm.dockerHost,
+      EDGE_ROLES: 'router',
+      TRAEFIK_DYNAMIC_DIR: dir,
+      TRAEFIK_NETWORK: 'edge-net',
+    }),
+    { logger: false },
+  );
+  await app.ready();
+  await waitFor(
+    'schema',
+    async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null,
+    30_000,
+  );
+  return {
+    postgres,
+    swarm,
+    app,
+    file: path.join(dir, ROUTES_FILE),
+    destroy: async () => {
+      await app.close();
+      await Promise.all([postgres.destroy(), swarm.destroy()]);
+    },
+  };
+}
