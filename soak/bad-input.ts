@@ -145,7 +145,7 @@ export async function websocketFlood(
   );
 
   // Clients that subscribe and vanish before their token is verified must leave no subscriber.
-  const before = await feedCounts(instance);
+  // (Totals move with the soak's own readers reconnecting: a leaked one is a closed socket kept.)
   await Promise.all(
     Array.from({ length: 50 }, () => vanishDuringAuth(`${base}?token=${good}`, subscribe(deployments[0]!))),
   );
@@ -153,16 +153,16 @@ export async function websocketFlood(
   const after = await feedCounts(instance);
   note(
     tally,
-    after.subscribers <= before.subscribers && after.subscriptions <= before.subscriptions,
-    `vanishing clients: subscribers ${before.subscribers} → ${after.subscribers}, subscriptions ${before.subscriptions} → ${after.subscriptions}`,
+    after.ghostSubscribers === 0,
+    `vanishing clients: ${after.ghostSubscribers} subscribers kept with a closed socket`,
   );
 }
 
 async function feedCounts(
   instance: ServiceInstance,
-): Promise<{ subscribers: number; subscriptions: number; remoteRejected: number }> {
+): Promise<{ subscribers: number; ghostSubscribers: number; remoteRejected: number }> {
   const report = (await (await fetch(`${instance.baseUrl}/metrics/observability`)).json()) as {
-    feed: { subscribers: number; subscriptions: number; remoteRejected: number };
+    feed: { subscribers: number; ghostSubscribers: number; remoteRejected: number };
   };
   return report.feed;
 }

@@ -41,6 +41,8 @@ export interface FeedStats {
   readonly instanceId: string;
   readonly subscribers: number;
   readonly slowSubscribers: number;
+  /** Subscribers whose socket is closed: none, unless a close was missed (it would leak). */
+  readonly ghostSubscribers: number;
   readonly subscriptions: number;
   readonly framesSent: number;
   readonly samplesSent: number;
@@ -137,14 +139,18 @@ export class MetricsFeed {
   stats(): FeedStats {
     let slow = 0;
     let subscriptions = 0;
+    let ghosts = 0;
     for (const subscriber of this.subscribers) {
       if (subscriber.isSlow) slow += 1;
       subscriptions += subscriber.subscriptions.size;
+      // ws sets CLOSED and emits 'close' in one step: a closed socket still here was never let go.
+      if (subscriber.socket.readyState === subscriber.socket.CLOSED) ghosts += 1;
     }
     return {
       instanceId: this.instanceId,
       subscribers: this.subscribers.size,
       slowSubscribers: slow,
+      ghostSubscribers: ghosts,
       subscriptions,
       ...this.counters,
       ...this.s,

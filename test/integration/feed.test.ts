@@ -234,7 +234,7 @@ describe.skipIf(skip)('websocket feed', () => {
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(feed.stats()).toMatchObject({ subscribers: 0, subscriptions: 0 });
+      expect(feed.stats()).toMatchObject({ subscribers: 0, subscriptions: 0, ghostSubscribers: 0 });
       expect(feed.stats().closedDuringAuth).toBeGreaterThan(0);
     } finally {
       await app.close();
