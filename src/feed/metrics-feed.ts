@@ -320,7 +320,7 @@ export class MetricsFeed {
     const deploymentId = channel.slice(CHANNEL_PREFIX.length);
     if (!isIdentifier(deploymentId)) return this.rejectRemote('bad_channel');
     const now = Date.now();
-    const verdict = parseRemoteMessage(deploymentId, message, now, now - this.options.windowMs);
+    const verdict = parseRemoteMessage(deploymentId, message, now, now - this.options.windowMs, this.instanceId);
     if (!verdict.ok) {
       this.rejectRemote(verdict.reason);
       this.deps.log.debug(
@@ -329,7 +329,7 @@ export class MetricsFeed {
       );
       return;
     }
-    if (verdict.from === this.instanceId) return;
+    if ('own' in verdict) return;
     this.s.remoteSamples += verdict.samples.length;
     this.deliver(new Map([[deploymentId, verdict.samples]]));
     this.deps.cache.add(verdict.samples);

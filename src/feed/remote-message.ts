@@ -7,13 +7,11 @@
  */
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
-import type { Sample } from '../metrics/index.js';
+import { FUTURE_TOLERANCE_MS, type Sample } from '../metrics/index.js';
 
 /** Far above what one instance publishes per deployment and tick (a sample is ~600 bytes). */
 export const MAX_REMOTE_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_REMOTE_SAMPLES = 1_000;
-/** A sample stamped further ahead of the local clock is refused: its sender's clock is wrong. */
-export const FUTURE_TOLERANCE_MS = 30_000;
 
 const id = z.string().regex(IDENTIFIER_PATTERN);
 const count = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -51,6 +49,8 @@ const messageSchema = z.strictObject({
 
 export type RemoteVerdict =
   | { readonly ok: true; readonly from: string; readonly samples: readonly Sample[] }
+  /** This instance's own message, come back: not validated, not delivered again. */
+  | { readonly ok: true; readonly own: true }
   | {
       readonly ok: false;
       readonly reason: 'too_large' | 'bad_json' | 'bad_shape' | 'wrong_deployment' | 'clock_skew' | 'too_old';
@@ -63,13 +63,15 @@ export function encodeRemoteMessage(from: string, samples: readonly Sample[]): s
 
 /**
  * Validates one message of `deploymentId`'s channel. `oldestMs` is the start of the live window:
- * older samples are of no use to anyone and are refused too.
+ * older samples are of no use to anyone and are refused too. A message from `selfId` (each
+ * instance receives its own publishes back) is recognised before the costly validation.
  */
 export function parseRemoteMessage(
   deploymentId: string,
   message: Buffer,
   now: number,
   oldestMs: number,
+  selfId: string,
 ): RemoteVerdict {
   if (message.length > MAX_REMOTE_MESSAGE_BYTES)
     return { ok: false, reason: 'too_large', detail: `${message.length} bytes` };
@@ -79,6 +81,8 @@ export function parseRemoteMessage(
   } catch {
     return { ok: false, reason: 'bad_json', detail: 'not JSON' };
   }
+  if (value !== null && typeof value === 'object' && (value as { from?: unknown }).from === selfId)
+    return { ok: true, own: true };
   const parsed = messageSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -4,7 +4,7 @@ export { AggregateStore } from './aggregate-store.js';
 export type { StoreStats } from './aggregate-store.js';
 export { Collector } from './collector.js';
 export type { CollectorStats } from './collector.js';
-export { LiveCache } from './live-cache.js';
+export { FUTURE_TOLERANCE_MS, LiveCache } from './live-cache.js';
 export { LocalContainers } from './local-containers.js';
 export type { DeploymentResolver } from './local-containers.js';
 export { toSample } from './sample.js';

@@ -76,11 +76,17 @@ export class LiveCache {
       }
       if (sample.ts <= cutoff) continue;
       const current = this.cache.get(sample.containerId);
-      const kept =
-        current && current.deploymentId === sample.deploymentId ? current.samples.filter((s) => s.ts > cutoff) : [];
+      // One pass keeps the window and sums its bytes.
+      const kept: Sample[] = [];
+      let bytes = sampleBytes(sample);
+      if (current && current.deploymentId === sample.deploymentId) {
+        for (const s of current.samples) {
+          if (s.ts <= cutoff) continue;
+          kept.push(s);
+          bytes += sampleBytes(s);
+        }
+      }
       kept.push(sample);
-      let bytes = 0;
-      for (const s of kept) bytes += sampleBytes(s);
       // set() again: refreshes the TTL and recomputes the size.
       this.cache.set(sample.containerId, { deploymentId: sample.deploymentId, samples: kept, bytes });
       let set = this.byDeployment.get(sample.deploymentId);
