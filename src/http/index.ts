@@ -7,3 +7,4 @@ export { registerTraefikRoutes } from './traefik-routes.js';
 export { registerFeedRoutes } from './feed-routes.js';
 export { registerObservabilityRoutes } from './observability-routes.js';
 export { registerUiRoutes } from './ui-routes.js';
+export { registerHistoryRoutes } from './history-routes.js';

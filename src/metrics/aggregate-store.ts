@@ -99,6 +99,11 @@ export class AggregateStore {
     return this.breaker.state();
   }
 
+  /** Which storage path the schema was created for; undefined until then. */
+  storageKind(): StorageKind | undefined {
+    return this.schemaReady ? this.kind : undefined;
+  }
+
   stats(): StoreStats {
     return {
       kind: this.kind,

@@ -8,7 +8,13 @@ import { createPool } from '../db/index.js';
 import { deploymentsOfContainers } from '../discovery/index.js';
 import { createFeedAuthenticator } from '../feed/feed-auth.js';
 import { MetricsFeed } from '../feed/metrics-feed.js';
-import { registerFeedRoutes, registerObservabilityRoutes, registerUiRoutes } from '../http/index.js';
+import { HistoryService } from '../history/history-service.js';
+import {
+  registerFeedRoutes,
+  registerHistoryRoutes,
+  registerObservabilityRoutes,
+  registerUiRoutes,
+} from '../http/index.js';
 import type { Logger } from '../lib/logger.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import type { SharedParts } from '../shared-parts.js';
@@ -83,6 +89,15 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   });
   registerObservabilityRoutes(app, { report });
   await registerFeedRoutes(app, { feed, authenticate });
+  registerHistoryRoutes(app, {
+    history: new HistoryService({
+      metricsPool: pipeline.metricsPool,
+      storageKind: () => store.storageKind(),
+      locations: shared.database,
+    }),
+    authenticate,
+    retentionDays: config.metrics.retentionDays,
+  });
   registerUiRoutes(app);
   health.addComponent(METRICS, () => {
     const r = report();
@@ -184,7 +199,7 @@ function createPipeline(shared: SharedParts, log: Logger) {
       );
     if (ownPool) await metricsPool.end().catch(() => undefined);
   };
-  return { source, containers, collector, cache, aggregator, store, writeFinished, close };
+  return { source, containers, collector, cache, aggregator, store, metricsPool, writeFinished, close };
 }
 
 /** The websocket feed and its token check, fanned out through Redis when there is one. */

@@ -63,6 +63,9 @@ SELECT ${ROLLUP_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
 FROM container_metrics
 GROUP BY 1, deployment_id
 WITH NO DATA`,
+      // Real-time aggregation: the hours not yet materialised are computed from the minute rows
+      // at query time, so the history API's hourly series reach up to now.
+      `ALTER MATERIALIZED VIEW deployment_metrics_hourly SET (timescaledb.materialized_only = false)`,
       `SELECT add_continuous_aggregate_policy('deployment_metrics_hourly', start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', if_not_exists => TRUE)`,
       `SELECT add_retention_policy('container_metrics', INTERVAL '${days(retention.retentionDays)} days', if_not_exists => TRUE)`,
       `SELECT add_retention_policy('deployment_metrics_hourly', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,

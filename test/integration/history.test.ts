@@ -1,0 +1,207 @@
+/**
+ * The history API against a real PostgreSQL (the plain path; its TimescaleDB SQL is unit-tested):
+ * minute rows written by the real store, the hourly rollup its maintenance computes, the figures
+ * read back over HTTP, and every refusal (400 naming the parameter, 401, 403).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { SignJWT } from 'jose';
+import type pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, migrate, migrations } from '../../src/db/index.js';
+import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
+import { HistoryService } from '../../src/history/history-service.js';
+import { registerHistoryRoutes } from '../../src/http/index.js';
+import { AggregateStore, type AggregateRow } from '../../src/metrics/index.js';
+import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
+
+const skip = missingTools(['root', 'postgres']);
+const log = pino({ level: 'silent' });
+const SECRET = 'history-integration-secret-0123456789abcdef';
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+const token = (deployments: string[], secret = SECRET) =>
+  new SignJWT({ deployments })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(secret));
+
+/** Two containers of dep-h, every minute of the last `hours`: CPU 10 and 30 %, 1 MB and 3 MB, 600 B rx a minute each. */
+function rows(start: number, minutes: number): AggregateRow[] {
+  const out: AggregateRow[] = [];
+  for (let m = 0; m < minutes; m++) {
+    for (const [i, c] of ['a', 'b'].entries()) {
+      out.push({
+        bucket: start + m * MINUTE,
+        containerId: c.repeat(64),
+        deploymentId: 'dep-h',
+        nodeId: `node-${c}`,
+        serviceId: 'svc',
+        cpuAvg: 10 + 20 * i,
+        cpuMax: 15 + 20 * i,
+        memoryAvg: (1 + 2 * i) * 1e6,
+        memoryMax: (1 + 2 * i) * 1e6 + 5,
+        netRxBytes: 600,
+        netTxBytes: 60,
+        blockReadBytes: 0,
+        blockWriteBytes: 12,
+        samples: 12,
+      });
+    }
+  }
+  return out;
+}
+
+describe.skipIf(skip)('history API on PostgreSQL', () => {
+  let postgres: TestPostgres;
+  let pool: pg.Pool;
+  let app: FastifyInstance;
+  const now = Date.now();
+  const start = Math.floor(now / HOUR) * HOUR - 6 * HOUR;
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    pool = createPool({ connectionString: postgres.url, applicationName: 'test', statementTimeoutMs: 5_000 }, log);
+    await migrate(pool, migrations);
+    const store = new AggregateStore(
+      {
+        bufferMaxRows: 100_000,
+        batchRows: 5_000,
+        retentionDays: 14,
+        rollupRetentionDays: 365,
+        statementTimeoutMs: 5_000,
+      },
+      { pool, log },
+    );
+    store.enqueue(rows(start, 6 * 60));
+    await store.flush();
+    await store.maintain(new Date(now));
+    await pool.query(
+      `INSERT INTO deployment_locations (deployment_id, node_id, node_hostname, container_id, status)
+       VALUES ('dep-h', 'node-a', 'host-a', $1, 'running'), ('dep-h', 'node-b', 'host-b', $2, 'running'),
+              ('dep-other', 'node-a', 'host-a', $3, 'running')`,
+      ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)],
+    );
+    app = Fastify({ logger: false });
+    registerHistoryRoutes(app, {
+      history: new HistoryService({
+        metricsPool: pool,
+        storageKind: () => store.storageKind(),
+        locations: { pool, isReady: () => true },
+      }),
+      authenticate: createFeedAuthenticator({
+        mode: 'jwt',
+        secret: SECRET,
+        jwksUrl: undefined,
+        issuer: undefined,
+        audience: undefined,
+      }),
+      retentionDays: 14,
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await pool?.end().catch(() => undefined);
+    await postgres?.destroy();
+  });
+
+  const get = async (url: string, deployments: string[] | null = ['dep-h']) =>
+    app.inject({
+      method: 'GET',
+      url,
+      headers: deployments ? { authorization: `Bearer ${await token(deployments)}` } : {},
+    });
+
+  it('answers minute totals, per-container lines and hourly rollups with the same figures', async () => {
+    const from = start;
+    const to = start + 6 * HOUR;
+    const minutes = await get(`/api/v1/deployments/dep-h/metrics?from=${from}&to=${to}&step=1m`);
+    expect(minutes.statusCode).toBe(200);
+    const m = minutes.json<{ t: number[]; resolution: string; deployment: Record<string, number[]> }>();
+    expect(m.resolution).toBe('minute');
+    expect(m.t).toHaveLength(360);
+    expect(new Set(m.deployment.cpuAvg)).toEqual(new Set([40]));
+    expect(new Set(m.deployment.memoryAvg)).toEqual(new Set([4e6]));
+    expect(new Set(m.deployment.containers)).toEqual(new Set([2]));
+    expect(new Set(m.deployment.netRxBytes)).toEqual(new Set([1200]));
+
+    const hours = await get(`/api/v1/deployments/dep-h/metrics?from=${new Date(from).toISOString()}&to=${to}&step=1h`);
+    const h = hours.json<{ t: number[]; resolution: string; deployment: Record<string, number[]> }>();
+    expect(h.resolution).toBe('hour');
+    expect(h.t).toEqual(Array.from({ length: 6 }, (_, i) => from + i * HOUR));
+    expect(new Set(h.deployment.cpuAvg)).toEqual(new Set([40]));
+    expect(new Set(h.deployment.cpuMax)).toEqual(new Set([35]));
+    expect(new Set(h.deployment.netRxBytes)).toEqual(new Set([72_000]));
+
+    const perContainer = await get(`/api/v1/deployments/dep-h/metrics?from=${from}&to=${to}&step=30m&per=container`);
+    const c = perContainer.json<{ containers: Array<{ containerId: string; nodeId: string; cpuAvg: number[] }> }>();
+    expect(c.containers.map((x) => [x.nodeId, new Set(x.cpuAvg)])).toEqual([
+      ['node-a', new Set([10])],
+      ['node-b', new Set([30])],
+    ]);
+    // Before the rows: null buckets on the same axis, not missing ones.
+    const early = await get(`/api/v1/deployments/dep-h/metrics?from=${from - HOUR}&to=${from + HOUR}&step=30m`);
+    expect(early.json<{ deployment: { cpuAvg: Array<number | null> } }>().deployment.cpuAvg).toEqual([
+      null,
+      null,
+      40,
+      40,
+    ]);
+  });
+
+  it('lists only the deployments the token grants, with their containers and nodes', async () => {
+    const one = (await get('/api/v1/deployments')).json<{
+      deployments: Array<{ deploymentId: string; nodes: string[]; containers: unknown[] }>;
+    }>();
+    expect(one.deployments.map((d) => [d.deploymentId, d.nodes, d.containers.length])).toEqual([
+      ['dep-h', ['node-a', 'node-b'], 2],
+    ]);
+    const all = (await get('/api/v1/deployments', ['*'])).json<{ deployments: Array<{ deploymentId: string }> }>();
+    expect(all.deployments.map((d) => d.deploymentId)).toEqual(['dep-h', 'dep-other']);
+  });
+
+  it('answers 401 without a valid token and 403 for a deployment the token does not list', async () => {
+    expect((await get('/api/v1/deployments/dep-h/metrics', null)).statusCode).toBe(401);
+    expect((await get('/api/v1/deployments', null)).statusCode).toBe(401);
+    const forged = await app.inject({
+      method: 'GET',
+      url: '/api/v1/deployments/dep-h/metrics',
+      headers: { authorization: `Bearer ${await token(['dep-h'], 'another-secret-0123456789abcdef-xyz')}` },
+    });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.headers['www-authenticate']).toBe('Bearer');
+    const foreign = await get('/api/v1/deployments/dep-h/metrics', ['dep-other']);
+    expect(foreign.statusCode).toBe(403);
+  });
+
+  it('answers 400 naming the parameter, and the database is untouched by what parameters hold', async () => {
+    const cases: Array<[string, string]> = [
+      [`/api/v1/deployments/dep-h/metrics?from=${now}&to=${now - MINUTE}`, 'from'],
+      [`/api/v1/deployments/dep-h/metrics?from=${now - 30 * 86_400_000}&step=1m`, 'step'],
+      [`/api/v1/deployments/dep-h/metrics?from=${now - 30 * 86_400_000}&per=container`, 'from'],
+      [`/api/v1/deployments/dep-h/metrics?from=0`, 'from'],
+      [`/api/v1/deployments/dep-h/metrics?to=1e400`, 'to'],
+      [`/api/v1/deployments/dep-h/metrics?to=99999999999999999999999999`, 'to'],
+      [`/api/v1/deployments/dep-h/metrics?step=-5m`, 'step'],
+      [`/api/v1/deployments/dep-h/metrics?step=1m&step=5m`, 'step'],
+      [`/api/v1/deployments/dep-h/metrics?per=container'%3B%20DROP%20TABLE%20container_metrics%3B--`, 'per'],
+      [`/api/v1/deployments/dep-h/metrics?from=1%27%20OR%201%3D1`, 'from'],
+      [`/api/v1/deployments/dep-h/metrics?__proto__=1`, '__proto__'],
+      [`/api/v1/deployments/dep-h/metrics?constructor=1`, 'constructor'],
+      [`/api/v1/deployments/dep%27%3B%20DROP%20TABLE%20container_metrics%3B--/metrics`, 'id'],
+      [`/api/v1/deployments/dep%E2%80%8Bh/metrics`, 'id'],
+    ];
+    for (const [url, parameter] of cases) {
+      const response = await get(url, ['*']);
+      expect([url, response.statusCode, response.json<{ parameter: string }>().parameter]).toEqual([
+        url,
+        400,
+        parameter,
+      ]);
+    }
+    const { rows: left } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM container_metrics');
+    expect(Number(left[0]!.n)).toBe(6 * 60 * 2);
+  });
+});
