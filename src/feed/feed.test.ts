@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { LiveCache, type Sample } from '../metrics/index.js';
 import { allows, createFeedAuthenticator, type Grant } from './feed-auth.js';
-import { MetricsFeed } from './metrics-feed.js';
+import { mergeSamples, MetricsFeed } from './metrics-feed.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import { samplesFrame, sharedFrame, Subscriber, type FeedCounters } from './subscriber.js';
 
@@ -135,7 +135,13 @@ const sample = (containerId: string, ts: number, deploymentId = 'dep-1') =>
 /** A subscriber over a fake socket, with limits 1000 bytes / 5 s grace and a clock the test sets. */
 function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
   const clock = { now: 0 };
-  const counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
+  const counters: FeedCounters = {
+    framesSent: 0,
+    samplesSent: 0,
+    conflated: 0,
+    slowDisconnects: 0,
+    duplicatesSuppressed: 0,
+  };
   const subscriber = new Subscriber(
     socket as unknown as WebSocket,
     { maxBufferedBytes: 1000, slowGraceMs: 5000, maxSubscriptions: 5 },
@@ -144,6 +150,41 @@ function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
   );
   return { subscriber, counters, clock };
 }
+
+describe('Subscriber snapshots', () => {
+  it('holds live samples while a snapshot loads, then drops late duplicates of it for a while', () => {
+    const { socket, sent } = fakeSocket();
+    const { subscriber, counters, clock } = subscriberOn(socket);
+    const frame = () => Buffer.from('shared');
+    subscriber.hold('dep-1');
+    expect(subscriber.offer('dep-1', [sample('c1', 5)], frame)).toBe(false);
+    expect(sent).toEqual([]);
+    expect(subscriber.release('dep-1').map((s) => s.ts)).toEqual([5]);
+    // The snapshot held c1 up to 7 (read from the stream): the same sample on the channel is dropped.
+    subscriber.settle('dep-1', [sample('c1', 6), sample('c1', 7)]);
+    expect(subscriber.offer('dep-1', [sample('c1', 7)], frame)).toBe(false);
+    expect(sent).toEqual([]);
+    expect(counters.duplicatesSuppressed).toBe(1);
+    subscriber.offer('dep-1', [sample('c1', 7), sample('c1', 8), sample('c2', 1)], frame);
+    expect((JSON.parse(sent[0]!) as { samples: Array<{ ts: number }> }).samples.map((s) => s.ts)).toEqual([8, 1]);
+    // Past the settling time the shared frame goes out untouched again.
+    clock.now += 60_000;
+    subscriber.offer('dep-1', [sample('c1', 9)], frame);
+    expect(sent[1]).toBe('shared');
+  });
+
+  it('merges snapshot sources once per container and time, after `since`, oldest first', () => {
+    const merged = mergeSamples(
+      [
+        [sample('c1', 3), sample('c1', 4)],
+        [sample('c1', 4), sample('c2', 2)],
+        [sample('c1', 5), sample('c1', 1)],
+      ],
+      1,
+    );
+    expect(merged.map((s) => `${s.containerId}@${s.ts}`)).toEqual(['c2@2', 'c1@3', 'c1@4', 'c1@5']);
+  });
+});
 
 describe('Subscriber backpressure', () => {
   it('writes the same frame text whether samples go out at once or from a queue', () => {
@@ -158,16 +199,17 @@ describe('Subscriber backpressure', () => {
     const { socket, sent } = fakeSocket();
     const { subscriber, counters } = subscriberOn(socket);
     const frame = () => Buffer.from('shared');
-    expect(subscriber.offer([sample('c1', 1)], frame)).toBe(false);
+    expect(subscriber.offer('dep', [sample('c1', 1)], frame)).toBe(false);
     expect(sent).toEqual(['shared']);
     socket.bufferedAmount = 5000;
-    for (let ts = 2; ts <= 10; ts++) expect(subscriber.offer([sample('c1', ts), sample('c2', ts)], frame)).toBe(true);
+    for (let ts = 2; ts <= 10; ts++)
+      expect(subscriber.offer('dep', [sample('c1', ts), sample('c2', ts)], frame)).toBe(true);
     expect(sent).toHaveLength(1);
     expect(subscriber.queued).toBe(2);
     expect(counters.conflated).toBe(16);
     socket.bufferedAmount = 1000;
     // A queue goes out before anything newer, so the client never sees samples out of order.
-    expect(subscriber.offer([sample('c1', 11)], frame)).toBe(false);
+    expect(subscriber.offer('dep', [sample('c1', 11)], frame)).toBe(false);
     expect(sent).toHaveLength(2);
     expect((JSON.parse(sent[1]!) as { samples: Array<{ ts: number }> }).samples.map((s) => s.ts)).toEqual([11, 10]);
     expect(subscriber.queued).toBe(0);
@@ -358,7 +400,7 @@ describe('MetricsFeed remote messages', () => {
     blockWriteRate: 0,
   });
 
-  it('drops forged, malformed, oversized and skewed messages without throwing, and counts each', () => {
+  it('drops forged, malformed, oversized and skewed messages without throwing, and counts each', async () => {
     const { feed, cache, publish } = feedOnFakeRedis();
     const fake = fakeSocket();
     feed.accept(fake.socket as unknown as WebSocket, {
@@ -367,6 +409,9 @@ describe('MetricsFeed remote messages', () => {
       subject: undefined,
     });
     fake.receive(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-1' }));
+    // The snapshot is sent once the (fake) stream read has failed: from the live cache.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(feed.stats().snapshotsFromCache).toBe(1);
     const before = fake.sent.length;
     const sample = good('dep-1');
     const forged: Array<string | Buffer> = [

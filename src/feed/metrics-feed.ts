@@ -4,9 +4,18 @@
  * deployment wherever its containers run.
  *
  * Cross-node: each instance PUBLISHes its samples per deployment on `swarm-edge:metrics:<id>`
- * and SUBSCRIBEs to a deployment's channel only while a local client watches it. Remote samples
- * also go into the live cache, so later snapshots include them. Without Redis, or while it is
- * down, local delivery goes on.
+ * and SUBSCRIBEs to a deployment's channel only while a local client watches it. With each
+ * PUBLISH goes an entry of the deployment's window stream (window-stream.ts), so a snapshot on
+ * any instance holds the whole window of every container, wherever it runs, and a client that
+ * reconnects (to any instance) with `since` gets exactly what it missed.
+ *
+ * A snapshot: subscribe to the channel (confirmed), hold the subscriber's live samples, read the
+ * stream, then send stream ∪ live cache ∪ held as one snapshot, deduplicated by container and
+ * time; the subscriber then filters late duplicates for a moment (subscriber.ts).
+ *
+ * Without Redis, a snapshot is the live cache: this node's containers, and remote samples while
+ * a local client watches. While Redis is down, local delivery goes on and a resume answers
+ * `recovered: false`.
  *
  * The channels are input like any other (remote-message.ts): a forged, oversized or skewed message
  * is counted and dropped, and no handler here throws past an event emitter, where it would take
@@ -21,12 +30,15 @@ import type { LiveCache, Sample } from '../metrics/index.js';
 import { allows, type Grant } from './feed-auth.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import { encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
+import { WindowStream } from './window-stream.js';
 import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
 
 export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
 const MAX_BAD_MESSAGES = 20;
 /** How often backlogged subscribers are retried: their queue goes out this soon after a drain. */
 const BACKLOG_RETRY_MS = 50;
+/** A snapshot waits this long for the window stream before it is served from the live cache. */
+const STREAM_READ_TIMEOUT_MS = 3_000;
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -62,13 +74,29 @@ export interface FeedStats {
   /** Socket errors: frames over the size limit, resets. */
   readonly socketErrors: number;
   readonly redisPublishFailures: number;
+  /** Snapshots read from the window stream, and those served from the live cache instead. */
+  readonly snapshotsFromStream: number;
+  readonly snapshotsFromCache: number;
+  /** Window stream entries refused as invalid. */
+  readonly streamRejected: number;
+  /** Resumes answered with exactly the samples after `since`, and those answered in full. */
+  readonly resumesRecovered: number;
+  readonly resumesFull: number;
+  /** Samples dropped because the client already had them from its snapshot. */
+  readonly duplicatesSuppressed: number;
 }
 
 export class MetricsFeed {
   private readonly subscribers = new Set<Subscriber>();
   private readonly byDeployment = new Map<string, Set<Subscriber>>();
   private readonly instanceId = randomUUID();
-  private readonly counters: FeedCounters = { framesSent: 0, samplesSent: 0, conflated: 0, slowDisconnects: 0 };
+  private readonly counters: FeedCounters = {
+    framesSent: 0,
+    samplesSent: 0,
+    conflated: 0,
+    slowDisconnects: 0,
+    duplicatesSuppressed: 0,
+  };
   private readonly s = {
     disconnects: 0,
     connections: 0,
@@ -80,7 +108,15 @@ export class MetricsFeed {
     redisPublishFailures: 0,
     closedDuringAuth: 0,
     socketErrors: 0,
+    snapshotsFromStream: 0,
+    snapshotsFromCache: 0,
+    streamRejected: 0,
+    resumesRecovered: 0,
+    resumesFull: 0,
   };
+  private readonly stream: WindowStream | undefined;
+  /** deployment → its channel's SUBSCRIBE, settled once Redis confirmed it (or failed). */
+  private readonly channels = new Map<string, Promise<boolean>>();
   private readonly remoteRejectedBy: Record<string, number> = {};
   private heartbeat: NodeJS.Timeout | undefined;
   /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
@@ -91,6 +127,7 @@ export class MetricsFeed {
     private readonly options: FeedOptions,
     private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: Logger },
   ) {
+    this.stream = deps.redis ? new WindowStream(deps.redis.pub, options.windowMs) : undefined;
     deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       try {
         this.onRemote(channel.toString(), message);
@@ -105,8 +142,7 @@ export class MetricsFeed {
     });
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
     deps.redis?.sub.on('ready', () => {
-      const channels = [...this.byDeployment.keys()].map((id) => `${CHANNEL_PREFIX}${id}`);
-      if (channels.length > 0) deps.redis?.sub.subscribe(...channels).catch(() => undefined);
+      for (const id of this.byDeployment.keys()) this.channels.set(id, this.subscribeChannel(id));
     });
   }
 
@@ -205,12 +241,23 @@ export class MetricsFeed {
     const byDeployment = groupByDeployment(samples);
     this.deliver(byDeployment);
     const pub = this.deps.redis?.pub;
-    if (pub?.status !== 'ready') return;
+    if (pub?.status !== 'ready' || !this.stream) return;
+    const now = Date.now();
+    // One MULTI: each stream entry and its PUBLISH happen together (see window-stream.ts).
+    const multi = pub.multi();
     for (const [deploymentId, group] of byDeployment) {
-      pub.publish(`${CHANNEL_PREFIX}${deploymentId}`, encodeRemoteMessage(this.instanceId, group)).catch(() => {
-        this.s.redisPublishFailures += 1;
-      });
+      const message = encodeRemoteMessage(this.instanceId, group);
+      this.stream.append(multi, deploymentId, message, now);
+      multi.publish(`${CHANNEL_PREFIX}${deploymentId}`, message);
     }
+    multi.exec().then(
+      (results) => {
+        for (const [error] of results ?? []) if (error) this.s.redisPublishFailures += 1;
+      },
+      () => {
+        this.s.redisPublishFailures += 1;
+      },
+    );
   }
 
   private deliver(byDeployment: ReadonlyMap<string, readonly Sample[]>): void {
@@ -218,7 +265,7 @@ export class MetricsFeed {
       let frame: Buffer | undefined;
       const shared = () => (frame ??= sharedFrame(group));
       for (const subscriber of this.byDeployment.get(deploymentId) ?? []) {
-        if (subscriber.offer(group, shared)) this.backlog(subscriber);
+        if (subscriber.offer(deploymentId, group, shared)) this.backlog(subscriber);
       }
     }
   }
@@ -295,21 +342,74 @@ export class MetricsFeed {
     let set = this.byDeployment.get(deploymentId);
     if (!set) {
       this.byDeployment.set(deploymentId, (set = new Set()));
-      this.deps.redis?.sub
-        .subscribe(`${CHANNEL_PREFIX}${deploymentId}`)
-        .catch((error: unknown) => this.deps.log.debug({ err: error }, 'redis subscribe failed'));
+      if (this.deps.redis) this.channels.set(deploymentId, this.subscribeChannel(deploymentId));
     }
     set.add(subscriber);
     subscriber.send({ type: 'subscribed', deploymentId });
-    subscriber.send({ type: 'snapshot', deploymentId, samples: this.deps.cache.snapshot(deploymentId) });
+    subscriber.hold(deploymentId);
+    void this.sendSnapshot(subscriber, deploymentId, message.since);
+  }
+
+  /** SUBSCRIBEs to a deployment's channel; resolves false when Redis could not confirm it. */
+  private subscribeChannel(deploymentId: string): Promise<boolean> {
+    const sub = this.deps.redis?.sub;
+    if (!sub) return Promise.resolve(false);
+    return sub.subscribe(`${CHANNEL_PREFIX}${deploymentId}`).then(
+      () => true,
+      (error: unknown) => {
+        this.deps.log.debug({ err: error }, 'redis subscribe failed');
+        return false;
+      },
+    );
+  }
+
+  /**
+   * The snapshot of a new subscription (or the samples after `since`), then live. Live samples are
+   * held by the subscriber meanwhile and merged in, so none falls between the two.
+   */
+  private async sendSnapshot(subscriber: Subscriber, deploymentId: string, since: number | undefined): Promise<void> {
+    const now = Date.now();
+    const windowStart = now - this.options.windowMs;
+    const resumable = since !== undefined && since >= windowStart;
+    const after = resumable ? since : windowStart;
+    let stored: Sample[] | undefined;
+    if (this.stream && this.deps.redis?.pub.status === 'ready') {
+      try {
+        // The channel first: whatever the stream read misses then arrives on it.
+        if (await this.channels.get(deploymentId)) {
+          const read = await withTimeout(this.stream.read(deploymentId, after, now), STREAM_READ_TIMEOUT_MS);
+          this.s.streamRejected += read.rejected;
+          if (!read.truncated) stored = read.samples;
+        }
+      } catch (error) {
+        this.deps.log.debug({ err: error, deploymentId }, 'window stream read failed; snapshot from the live cache');
+      }
+    }
+    if (subscriber.isClosed || !subscriber.subscriptions.has(deploymentId)) return;
+    const held = subscriber.release(deploymentId);
+    const samples = mergeSamples([stored ?? [], this.deps.cache.snapshot(deploymentId), held], after);
+    // Complete when the stream answered, or when there is no Redis (this instance sees all it can).
+    const complete = stored !== undefined || this.deps.redis === undefined;
+    if (stored !== undefined) this.s.snapshotsFromStream += 1;
+    else this.s.snapshotsFromCache += 1;
+    const frame: Record<string, unknown> = { type: 'snapshot', deploymentId, samples };
+    if (since !== undefined) {
+      frame.recovered = resumable && complete;
+      if (frame.recovered) this.s.resumesRecovered += 1;
+      else this.s.resumesFull += 1;
+    }
+    subscriber.send(frame);
+    subscriber.settle(deploymentId, samples);
   }
 
   private removeSubscription(subscriber: Subscriber, deploymentId: string): void {
     subscriber.subscriptions.delete(deploymentId);
+    subscriber.forget(deploymentId);
     const set = this.byDeployment.get(deploymentId);
     set?.delete(subscriber);
     if (set?.size === 0) {
       this.byDeployment.delete(deploymentId);
+      this.channels.delete(deploymentId);
       this.deps.redis?.sub.unsubscribe(`${CHANNEL_PREFIX}${deploymentId}`).catch(() => undefined);
     }
   }
@@ -354,6 +454,35 @@ export class MetricsFeed {
       subscriber.socket.ping();
     }
   }
+}
+
+/**
+ * Samples of several sources as one snapshot: stamped after `after`, each (container, time) once,
+ * oldest first.
+ */
+export function mergeSamples(sources: ReadonlyArray<readonly Sample[]>, after: number): Sample[] {
+  const seen = new Set<string>();
+  const merged: Sample[] = [];
+  for (const source of sources) {
+    for (const sample of source) {
+      if (sample.ts <= after) continue;
+      const key = `${sample.containerId}@${sample.ts}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      merged.push(sample);
+    }
+  }
+  return merged.sort((a, b) => a.ts - b.ts);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: unknown) => (clearTimeout(timer), reject(error as Error)),
+    );
+  });
 }
 
 export function groupByDeployment(samples: readonly Sample[]): Map<string, Sample[]> {

@@ -3,10 +3,15 @@
  *
  * Client → server:
  *   {"type":"subscribe","deploymentId":"dep-1"}     snapshot of the live window, then every new sample
+ *   {"type":"subscribe","deploymentId":"dep-1","since":1764500000000}
+ *                                                   resume: only samples stamped after `since`
  *   {"type":"unsubscribe","deploymentId":"dep-1"}
  * Server → client:
  *   {"type":"subscribed","deploymentId":"dep-1"}
  *   {"type":"snapshot","deploymentId":"dep-1","samples":[...]}   oldest first
+ *   {"type":"snapshot",...,"recovered":true|false}  answering `since`: true when exactly the samples
+ *                                                   after it were sent; false when it was older than
+ *                                                   the window (or Redis was away): a full snapshot
  *   {"type":"samples","samples":[...]}                 newest sample per container since the last frame
  *   {"type":"unsubscribed","deploymentId":"dep-1"}
  *   {"type":"error","code":"...","message":"...","deploymentId"?:"..."}
@@ -33,7 +38,11 @@ export const MAX_PAYLOAD_BYTES = 4096;
 const deploymentId = z.string().regex(IDENTIFIER_PATTERN, 'must be 1-128 characters of letters, digits, _ . : -');
 
 export const clientMessage = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('subscribe'), deploymentId }),
+  z.strictObject({
+    type: z.literal('subscribe'),
+    deploymentId,
+    since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
   z.strictObject({ type: z.literal('unsubscribe'), deploymentId }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
@@ -56,7 +65,7 @@ export function parseClientMessage(
     return {
       ok: false,
       code: 'bad_message',
-      message: `${where}${issue?.message ?? 'invalid message'} (expected {"type":"subscribe"|"unsubscribe","deploymentId":"..."})`,
+      message: `${where}${issue?.message ?? 'invalid message'} (expected {"type":"subscribe"|"unsubscribe","deploymentId":"...","since"?:<ms>})`,
     };
   }
   return { ok: true, message: parsed.data };

@@ -8,6 +8,12 @@
  *   after the socket drains, not at the next tick;
  * - a client that stays over the limit longer than the grace period is closed with 4008 "slow".
  *
+ * - while a subscription's snapshot is being read (from Redis, asynchronously), its live samples
+ *   are held back and go into the snapshot instead, so nothing falls between the two;
+ * - for a short while after a snapshot, samples of a container no newer than the snapshot's last
+ *   one are dropped: the same sample can reach this instance both in the stream read and on the
+ *   channel, and a client must never receive a sample twice.
+ *
  * Sends take no completion callback: a write the kernel accepts at once leaves bufferedAmount at
  * 0 synchronously, and a callback per send (a closure and a nextTick per socket) was a tenth of
  * the fan-out's cost at 2,000 subscribers.
@@ -27,6 +33,7 @@ export interface FeedCounters {
   samplesSent: number;
   conflated: number;
   slowDisconnects: number;
+  duplicatesSuppressed: number;
 }
 
 /** A queued sample is serialised once, however many backlogged subscribers it goes to. */
@@ -49,9 +56,18 @@ export function sharedFrame(samples: readonly Sample[]): Buffer {
   return Buffer.from(JSON.stringify({ type: 'samples', samples }));
 }
 
+/** Live samples held per subscription while its snapshot loads; past this, the oldest go. */
+export const MAX_HELD_SAMPLES = 20_000;
+/** How long after a snapshot duplicates of its samples are filtered out. */
+export const SETTLE_MS = 10_000;
+
 export class Subscriber {
   readonly subscriptions = new Set<string>();
   private readonly pending = new Map<string, Sample>();
+  /** deployment → live samples that arrived while its snapshot was loading. */
+  private readonly held = new Map<string, Sample[]>();
+  /** deployment → (container → newest ts in its snapshot), until `until`. */
+  private readonly settling = new Map<string, { until: number; newest: Map<string, number> }>();
   private overSince: number | undefined;
   private closed = false;
   alive = true;
@@ -73,8 +89,21 @@ export class Subscriber {
    * go out at once as `frame`, built once and shared by every subscriber of the deployment;
    * otherwise they queue. Returns whether samples are left queued (the hub then retries).
    */
-  offer(samples: readonly Sample[], frame: () => Buffer): boolean {
+  offer(deploymentId: string, samples: readonly Sample[], frame: () => Buffer): boolean {
     if (this.closed) return false;
+    const held = this.held.get(deploymentId);
+    if (held) {
+      held.push(...samples);
+      if (held.length > MAX_HELD_SAMPLES) held.splice(0, held.length - MAX_HELD_SAMPLES);
+      return false;
+    }
+    if (this.settling.size > 0) {
+      const fresh = this.unseen(deploymentId, samples);
+      if (fresh !== samples) {
+        if (fresh.length === 0) return false;
+        return this.offer(deploymentId, fresh, () => sharedFrame(fresh));
+      }
+    }
     if (this.pending.size > 0 || this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       for (const sample of samples) this.enqueue(sample);
       return this.flush();
@@ -82,6 +111,49 @@ export class Subscriber {
     this.overSince = undefined;
     this.sendData(frame(), samples.length);
     return false;
+  }
+
+  /** From now until `release`, live samples of the deployment are held for its snapshot. */
+  hold(deploymentId: string): void {
+    this.held.set(deploymentId, []);
+  }
+
+  /** Ends the hold and returns what was held (the caller merges it into the snapshot). */
+  release(deploymentId: string): Sample[] {
+    const held = this.held.get(deploymentId) ?? [];
+    this.held.delete(deploymentId);
+    return held;
+  }
+
+  /**
+   * For SETTLE_MS, drops any later sample no newer than the newest of its container in
+   * `snapshot` (what the client was just sent).
+   */
+  settle(deploymentId: string, snapshot: readonly Sample[]): void {
+    const newest = new Map<string, number>();
+    for (const sample of snapshot) {
+      if (sample.ts > (newest.get(sample.containerId) ?? -Infinity)) newest.set(sample.containerId, sample.ts);
+    }
+    if (newest.size > 0) this.settling.set(deploymentId, { until: this.now() + SETTLE_MS, newest });
+  }
+
+  /** Forgets a subscription's hold and settling state (unsubscribed). */
+  forget(deploymentId: string): void {
+    this.held.delete(deploymentId);
+    this.settling.delete(deploymentId);
+  }
+
+  /** `samples` itself when all are new, else the new ones. */
+  private unseen(deploymentId: string, samples: readonly Sample[]): readonly Sample[] {
+    const settle = this.settling.get(deploymentId);
+    if (!settle) return samples;
+    if (this.now() > settle.until) {
+      this.settling.delete(deploymentId);
+      return samples;
+    }
+    const fresh = samples.filter((s) => s.ts > (settle.newest.get(s.containerId) ?? -Infinity));
+    this.counters.duplicatesSuppressed += samples.length - fresh.length;
+    return fresh.length === samples.length ? samples : fresh;
   }
 
   /** Queues a sample, replacing an unsent older one of the same container. */
@@ -142,6 +214,8 @@ export class Subscriber {
     if (this.closed) return;
     this.closed = true;
     this.pending.clear();
+    this.held.clear();
+    this.settling.clear();
     this.socket.close(code, reason);
   }
 

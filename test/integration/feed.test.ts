@@ -320,4 +320,138 @@ describe.skipIf(skip)('websocket feed', () => {
     );
     client.socket.close();
   });
+
+  it('serves the whole window of containers collected elsewhere to the first subscriber of another instance', async () => {
+    const collector = await start({ redisUrl: redis.url });
+    const other = await start({ redisUrl: redis.url });
+    await waitFor(
+      'redis ready',
+      () => collector.redis?.status === 'ready' && other.redis?.status === 'ready',
+      10_000,
+      50,
+    );
+    // Published before anyone on `other` watches: only the window stream can hold them.
+    const published: Sample[] = [];
+    for (let i = 0; i < 20; i++) {
+      const batch = samples('dep-window', 3);
+      published.push(...batch);
+      collector.feed.publishLocal(batch);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const client = connect(`${other.url}?token=${await token(['dep-window'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-window' });
+    await waitFor('snapshot', () => client.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    const snapshot = client.frames.find((f) => f.type === 'snapshot') as { samples: Sample[]; recovered?: boolean };
+    expect(snapshot.samples.map((x) => `${x.containerId}@${x.ts}`).sort()).toEqual(
+      published.map((x) => `${x.containerId}@${x.ts}`).sort(),
+    );
+    expect(snapshot.recovered).toBeUndefined();
+    expect(other.feed.stats().snapshotsFromStream).toBeGreaterThan(0);
+    client.socket.close();
+  });
+
+  it('resumes on another instance after the first one dies: no gap and no duplicate', async () => {
+    const collector = await start({ redisUrl: redis.url });
+    const first = await start({ redisUrl: redis.url });
+    const second = await start({ redisUrl: redis.url });
+    await waitFor(
+      'redis ready',
+      () => [collector, first, second].every((i) => i.redis?.status === 'ready'),
+      10_000,
+      50,
+    );
+    const published: Sample[] = [];
+    const tick = () => {
+      const batch = samples('dep-resume', 2);
+      published.push(...batch);
+      collector.feed.publishLocal(batch);
+    };
+    for (let i = 0; i < 5; i++) tick();
+    const timer = setInterval(tick, 25);
+    try {
+      const received: Sample[] = [];
+      const take = (frames: Array<Record<string, unknown>>) => {
+        for (const f of frames)
+          if (f.type === 'snapshot' || f.type === 'samples') received.push(...(f.samples as Sample[]));
+      };
+      const a = connect(`${first.url}?token=${await token(['dep-resume'])}`);
+      await a.opened;
+      a.send({ type: 'subscribe', deploymentId: 'dep-resume' });
+      await waitFor(
+        'live samples on the first instance',
+        () => a.frames.filter((f) => f.type === 'samples').length >= 10,
+        10_000,
+        20,
+      );
+      // The instance dies with the client on it; samples keep coming meanwhile.
+      await first.feed.stop();
+      await first.app.close();
+      await a.closed;
+      take(a.frames);
+      const since = Math.max(...received.map((x) => x.ts));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const b = connect(`${second.url}?token=${await token(['dep-resume'])}`);
+      await b.opened;
+      b.send({ type: 'subscribe', deploymentId: 'dep-resume', since });
+      await waitFor(
+        'resumed and live again',
+        () => b.frames.filter((f) => f.type === 'samples').length >= 10,
+        10_000,
+        20,
+      );
+      clearInterval(timer);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const resumed = b.frames.find((f) => f.type === 'snapshot') as { recovered: boolean; samples: Sample[] };
+      expect(resumed.recovered).toBe(true);
+      expect(resumed.samples.length).toBeGreaterThan(0);
+      expect(resumed.samples.every((x) => x.ts > since)).toBe(true);
+      take(b.frames);
+      const keys = received.map((x) => `${x.containerId}@${x.ts}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      const firstSeen = Math.min(...received.map((x) => x.ts));
+      const expected = published.filter((x) => x.ts >= firstSeen).map((x) => `${x.containerId}@${x.ts}`);
+      expect(keys.sort()).toEqual(expected.sort());
+      b.socket.close();
+
+      // A `since` older than the window: the full window, said so.
+      const c = connect(`${second.url}?token=${await token(['dep-resume'])}`);
+      await c.opened;
+      c.send({ type: 'subscribe', deploymentId: 'dep-resume', since: Date.now() - 3_600_000 });
+      await waitFor('full snapshot', () => c.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+      const full = c.frames.find((f) => f.type === 'snapshot') as { recovered: boolean; samples: Sample[] };
+      expect(full.recovered).toBe(false);
+      expect(full.samples).toHaveLength(published.length);
+      c.socket.close();
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('refuses forged window stream entries and counts them', async () => {
+    const instance = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => instance.redis?.status === 'ready', 10_000, 50);
+    const key = 'swarm-edge:window:dep-forged';
+    const good = samples('dep-forged', 1)[0]!;
+    await instance.redis!.xadd(key, '*', 'm', 'not json');
+    await instance.redis!.xadd(key, '*', 'x', JSON.stringify({ from: 'x', samples: [good] }));
+    await instance.redis!.xadd(
+      key,
+      '*',
+      'm',
+      JSON.stringify({ from: 'x', samples: [{ ...good, deploymentId: 'dep-other' }] }),
+    );
+    await instance.redis!.xadd(key, '*', 'm', JSON.stringify({ from: 'x', samples: [{ ...good, ts: 1e300 }] }));
+    await instance.redis!.xadd(key, '*', 'm', '{"from":"x","samples":[],"__proto__":{"polluted":true}}');
+    await instance.redis!.xadd(key, '*', 'm', JSON.stringify({ from: 'x', samples: [good] }));
+    const client = connect(`${instance.url}?token=${await token(['dep-forged'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-forged' });
+    await waitFor('snapshot', () => client.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    const snapshot = client.frames.find((f) => f.type === 'snapshot') as { samples: Sample[] };
+    expect(snapshot.samples.map((x) => x.ts)).toEqual([good.ts]);
+    expect(instance.feed.stats().streamRejected).toBe(5);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    client.socket.close();
+  });
 });
