@@ -87,9 +87,54 @@ export const OPENAPI = {
         responses: { 101: { description: 'Switching protocols' } },
       },
     },
+    '/api/v1/deployments': {
+      get: {
+        summary: 'The deployments the token may see, with their containers and nodes now',
+        security: [{ feedToken: [] }],
+        responses: { 200: json('{ deployments: [...] }'), 401: error, 503: error },
+      },
+    },
+    '/api/v1/deployments/{id}/metrics': {
+      get: {
+        summary:
+          'Stored history on one time axis: minute rows or the hourly rollup, re-bucketed to `step`, at most 2,000 points per series. See the README.',
+        security: [{ feedToken: [] }],
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
+          },
+          {
+            name: 'from',
+            in: 'query',
+            required: false,
+            schema: { type: 'string' },
+            description: 'ms or ISO 8601; default to - 1 h',
+          },
+          {
+            name: 'to',
+            in: 'query',
+            required: false,
+            schema: { type: 'string' },
+            description: 'ms or ISO 8601; default now',
+          },
+          { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
+          { name: 'per', in: 'query', required: false, schema: { type: 'string', enum: ['deployment', 'container'] } },
+        ],
+        responses: {
+          200: json('{ t: [...], deployment | containers, units, resolution, stepMs }'),
+          400: json('{ error: "EDGE_BAD_PARAMETER", parameter, message }'),
+          401: error,
+          403: error,
+          503: error,
+        },
+      },
+    },
     '/ui': {
       get: {
-        summary: 'Live page over the websocket feed',
+        summary: 'The dashboard: deployment picker, history and live charts',
         responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
       },
     },

@@ -1,24 +1,94 @@
 /**
- * The built-in live page in headless Chromium (Debian's, driven by playwright-core): it
- * subscribes to the websocket feed and draws a sparkline per container; the screenshot must show
- * them. Samples come from the real feed code; a synthetic publisher stands in for the collector.
+ * The dashboard in headless Chromium (Debian's, driven by playwright-core), against the real
+ * history API on PostgreSQL and the real feed: pick a deployment from the list, switch to 1 h, see
+ * the stored history and then new live points, reconnect with resume after the server drops the
+ * socket, and keep the shareable URL. Screenshots go to .data/screenshots.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { SignJWT } from 'jose';
+import type pg from 'pg';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, migrate, migrations } from '../../src/db/index.js';
 import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
 import { MetricsFeed } from '../../src/feed/metrics-feed.js';
-import { registerFeedRoutes, registerUiRoutes } from '../../src/http/index.js';
-import { LiveCache } from '../../src/metrics/index.js';
-import { CHROMIUM, missingTools, waitFor } from '../harness/index.js';
+import { HistoryService } from '../../src/history/history-service.js';
+import { registerFeedRoutes, registerHistoryRoutes, registerUiRoutes } from '../../src/http/index.js';
+import { AggregateStore, LiveCache, type AggregateRow, type Sample } from '../../src/metrics/index.js';
+import { CHROMIUM, missingTools, startPostgres, waitFor, type TestPostgres } from '../harness/index.js';
 
-const skip = missingTools(['chromium']);
+const skip = missingTools(['chromium', 'root', 'postgres']);
 const screenshots = path.resolve(import.meta.dirname, '../../.data/screenshots');
+const SECRET = 'dashboard-integration-secret-0123456789abcdef';
+const log = pino({ level: 'silent' });
+const CONTAINERS = ['a'.repeat(64), 'b'.repeat(64)];
 
-describe.skipIf(skip)('live page in headless Chromium', () => {
+const token = (deployments: string[]) =>
+  new SignJWT({ deployments })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(SECRET));
+
+/** Minute rows of dep-live's two containers over the last `minutes`, a slow CPU wave. */
+function history(now: number, minutes: number): AggregateRow[] {
+  const start = Math.floor(now / 60_000) * 60_000 - minutes * 60_000;
+  const rows: AggregateRow[] = [];
+  for (let m = 0; m < minutes - 2; m++) {
+    CONTAINERS.forEach((containerId, i) =>
+      rows.push({
+        bucket: start + m * 60_000,
+        containerId,
+        deploymentId: 'dep-live',
+        nodeId: `node-${i + 1}`,
+        serviceId: 'svc',
+        cpuAvg: 20 + 10 * Math.sin(m / 6 + i),
+        cpuMax: 35,
+        memoryAvg: Math.round((60 + m / 4) * 2 ** 20),
+        memoryMax: 90 * 2 ** 20,
+        netRxBytes: Math.round(6e5 + 2e5 * Math.cos(m / 5)),
+        netTxBytes: 3e5,
+        blockReadBytes: 0,
+        blockWriteBytes: 6e4,
+        samples: 12,
+      }),
+    );
+  }
+  return rows;
+}
+
+function liveSamples(tick: number): Sample[] {
+  return CONTAINERS.map((containerId, i) => ({
+    containerId,
+    deploymentId: 'dep-live',
+    nodeId: `node-${i + 1}`,
+    serviceId: 'svc',
+    taskId: null,
+    ts: Date.now(),
+    cpuPercent: 20 + 15 * Math.sin(tick / 2 + i),
+    memoryBytes: (80 + tick / 10) * 2 ** 20,
+    memoryLimitBytes: 256 * 2 ** 20,
+    pids: 3,
+    netRxBytes: tick * 1e5,
+    netTxBytes: tick * 5e4,
+    blockReadBytes: 0,
+    blockWriteBytes: 0,
+    netRxDelta: 1e5,
+    netTxDelta: 5e4,
+    blockReadDelta: 0,
+    blockWriteDelta: 0,
+    netRxRate: 2e4 + 1e4 * Math.cos(tick),
+    netTxRate: 1e4,
+    blockReadRate: 0,
+    blockWriteRate: 0,
+  }));
+}
+
+describe.skipIf(skip)('dashboard in headless Chromium', () => {
+  let postgres: TestPostgres;
+  let pool: pg.Pool;
   let app: FastifyInstance;
   let feed: MetricsFeed;
   let browser: Browser;
@@ -26,21 +96,50 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
   let timer: NodeJS.Timeout;
 
   beforeAll(async () => {
+    postgres = await startPostgres();
+    pool = createPool({ connectionString: postgres.url, applicationName: 'test', statementTimeoutMs: 5_000 }, log);
+    await migrate(pool, migrations);
+    const store = new AggregateStore(
+      {
+        bufferMaxRows: 10_000,
+        batchRows: 5_000,
+        retentionDays: 14,
+        rollupRetentionDays: 365,
+        statementTimeoutMs: 5_000,
+      },
+      { pool, log },
+    );
+    store.enqueue(history(Date.now(), 120));
+    await store.flush();
+    await pool.query(
+      `INSERT INTO deployment_locations (deployment_id, node_id, node_hostname, container_id, status)
+       VALUES ('dep-live', 'node-1', 'host-1', $1, 'running'), ('dep-live', 'node-2', 'host-2', $2, 'running'),
+              ('dep-other', 'node-1', 'host-1', $3, 'running')`,
+      [...CONTAINERS, 'c'.repeat(64)],
+    );
+
     app = Fastify({ logger: false });
     const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 24 });
     feed = new MetricsFeed(
       { maxBufferedBytes: 1 << 20, slowGraceMs: 10_000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
-      { cache, redis: undefined, log: pino({ level: 'silent' }) },
+      { cache, redis: undefined, log },
     );
-    await registerFeedRoutes(app, {
-      feed,
-      authenticate: createFeedAuthenticator({
-        mode: 'none',
-        secret: undefined,
-        jwksUrl: undefined,
-        issuer: undefined,
-        audience: undefined,
+    const authenticate = createFeedAuthenticator({
+      mode: 'jwt',
+      secret: SECRET,
+      jwksUrl: undefined,
+      issuer: undefined,
+      audience: undefined,
+    });
+    await registerFeedRoutes(app, { feed, authenticate });
+    registerHistoryRoutes(app, {
+      history: new HistoryService({
+        metricsPool: pool,
+        storageKind: () => store.storageKind(),
+        locations: { pool, isReady: () => true },
       }),
+      authenticate,
+      retentionDays: 14,
     });
     registerUiRoutes(app);
     feed.start();
@@ -50,35 +149,12 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
     let tick = 0;
     const publish = () => {
       tick += 1;
-      const samples = ['a', 'b'].map((c, i) => ({
-        containerId: c.repeat(64),
-        deploymentId: 'dep-live',
-        nodeId: 'n1',
-        serviceId: null,
-        taskId: null,
-        ts: Date.now(),
-        cpuPercent: 20 + 15 * Math.sin(tick / 2 + i),
-        memoryBytes: (50 + tick) * 2 ** 20,
-        memoryLimitBytes: 256 * 2 ** 20,
-        pids: 3,
-        netRxBytes: tick * 1e5,
-        netTxBytes: tick * 5e4,
-        blockReadBytes: 0,
-        blockWriteBytes: 0,
-        netRxDelta: 1e5,
-        netTxDelta: 5e4,
-        blockReadDelta: 0,
-        blockWriteDelta: 0,
-        netRxRate: 2e4 + 1e4 * Math.cos(tick),
-        netTxRate: 1e4,
-        blockReadRate: 0,
-        blockWriteRate: 0,
-      }));
+      const samples = liveSamples(tick);
       cache.add(samples);
       feed.publishLocal(samples);
     };
-    for (let i = 0; i < 10; i++) publish();
-    timer = setInterval(publish, 200);
+    publish();
+    timer = setInterval(publish, 1_000);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
   });
   afterAll(async () => {
@@ -86,70 +162,88 @@ describe.skipIf(skip)('live page in headless Chromium', () => {
     await browser?.close();
     await feed?.stop();
     await app?.close();
+    await pool?.end().catch(() => undefined);
+    await postgres?.destroy();
   });
 
-  it('shows live sparklines per container of the chosen deployment', async () => {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 300 } });
+  /** A page that records script errors and console errors (a CSP violation is one). */
+  async function open(): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${url}/ui?deployment=dep-live`);
-    await page.waitForSelector('tr[data-container] svg.cpu polyline', { timeout: 10_000 });
-    // Live: the CPU column changes as new samples arrive.
-    const first = await page.locator('tr[data-container] td.value').first().textContent();
-    // Polled from here: the page's CSP (no eval) also applies to injected functions.
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    return { page, errors };
+  }
+  const points = async (page: Page, kind: 'historyPoints' | 'livePoints') =>
+    Number(
+      (await page.locator('#chart-cpu').getAttribute(`data-${kind === 'historyPoints' ? 'history' : 'live'}-points`)) ??
+        0,
+    );
+
+  it('picks a deployment from the list, joins 1 h of history to new live points, and resumes after a drop', async () => {
+    const { page, errors } = await open();
+    await page.goto(`${url}/ui#token=${await token(['dep-live', 'dep-other'])}`);
+    // The token left the address bar at once; the list holds what the token may see.
+    expect(page.url()).toBe(`${url}/ui`);
+    await page.waitForSelector('#deployment option[value="dep-other"]', { state: 'attached', timeout: 10_000 });
+    await page.selectOption('#deployment', 'dep-live');
+    await waitFor('live', async () => (await page.getAttribute('#connection', 'data-state')) === 'live', 10_000, 100);
     await waitFor(
-      'the CPU figure to change',
-      async () => (await page.locator('tr[data-container] td.value').first().textContent()) !== first,
+      'two container rows',
+      async () => (await page.locator('tr[data-container]').count()) === 2,
       10_000,
       100,
     );
-    expect(await page.locator('tr[data-container]').count()).toBe(2);
-    expect(await page.textContent('#status')).toContain('watching dep-live');
-    // The snapshot's samples share a few timestamps (published in one burst): the line grows as
-    // live samples arrive every 200 ms, so wait for them rather than race the first one.
-    const pointsOf = async () =>
-      (await page.locator('tr[data-container] svg.cpu polyline').first().getAttribute('points'))?.split(' ').length ??
-      0;
-    await waitFor('the sparkline to hold more than 5 points', async () => (await pointsOf()) > 5, 10_000, 100);
-    expect(await pointsOf()).toBeGreaterThan(5);
+    expect(new URL(page.url()).search).toBe('?deployment=dep-live&range=live');
 
-    const png = await page.screenshot();
+    await page.click('#ranges button[data-range="1h"]');
+    await waitFor('history points', async () => (await points(page, 'historyPoints')) >= 50, 10_000, 100);
+    expect(new URL(page.url()).search).toBe('?deployment=dep-live&range=1h');
+    const live = await points(page, 'livePoints');
+    await waitFor(
+      'a new live point after the history',
+      async () => (await points(page, 'livePoints')) > live,
+      15_000,
+      200,
+    );
+    // Values carry units: hovering a chart fills its legend (the axes are drawn on a canvas).
+    await page.hover('#chart-memory .u-over');
+    expect(await page.locator('#chart-memory .u-legend').textContent()).toContain('MiB');
+    await page.hover('#chart-cpu .u-over');
+    expect(await page.locator('#chart-cpu .u-legend').textContent()).toContain('%');
     mkdirSync(screenshots, { recursive: true });
-    writeFileSync(path.join(screenshots, 'live-page.png'), png);
-    // The sparklines are drawn in colour on a dark page: the screenshot holds their blue.
-    // Counted in a blank page: the live page's CSP forbids evaluated code. Browser-side code is
-    // passed as text because this project compiles without the DOM library.
-    const blank = await browser.newPage();
-    const colours = await blank.evaluate<number>(`(async () => {
-      const image = new Image();
-      image.src = 'data:image/png;base64,${png.toString('base64')}';
-      await image.decode();
-      const canvas = document.createElement('canvas');
-      canvas.width = image.width;
-      canvas.height = image.height;
-      const context = canvas.getContext('2d');
-      context.drawImage(image, 0, 0);
-      const pixels = context.getImageData(0, 0, image.width, image.height).data;
-      let blue = 0;
-      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 2] > 200 && pixels[i] < 140) blue += 1;
-      return blue;
-    })()`);
-    await blank.close();
-    expect(colours).toBeGreaterThan(50);
+    writeFileSync(path.join(screenshots, 'dashboard-1h.png'), await page.screenshot({ fullPage: true }));
+
+    // The server drops every socket: the page reconnects and resumes from its newest sample.
+    for (const client of app.websocketServer.clients) client.terminate();
+    await waitFor(
+      'resumed',
+      async () => ((await page.textContent('#connection')) ?? '').includes('resumed without gaps'),
+      15_000,
+      100,
+    );
+    expect(feed.stats().resumesRecovered).toBeGreaterThanOrEqual(1);
+
+    // The shared URL opens the same view (the token stays in this tab's session storage).
+    await page.goto(`${url}/ui?deployment=dep-live&range=1h`);
+    await waitFor('history from the shared URL', async () => (await points(page, 'historyPoints')) >= 50, 10_000, 100);
+    expect(await page.locator('#ranges button[aria-pressed="true"]').textContent()).toBe('1 h');
+    writeFileSync(path.join(screenshots, 'dashboard-shared-url.png'), await page.screenshot({ fullPage: true }));
     expect(errors).toEqual([]);
     await page.close();
   });
 
-  it('says why when the deployment is refused', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${url}/ui?deployment=${encodeURIComponent('bad id`')}`);
+  it('says why when the token does not grant the deployment', async () => {
+    const { page } = await open();
+    await page.goto(`${url}/ui?deployment=dep-live&range=1h#token=${await token(['dep-other'])}`);
     await waitFor(
-      'the error to show',
-      async () => (await page.locator('#status').getAttribute('class')) === 'error',
+      'the refusal to show',
+      async () => ((await page.textContent('#message')) ?? '').includes('does not grant'),
       10_000,
       100,
     );
-    expect(await page.textContent('#status')).toContain('bad_message');
     await page.close();
   });
 });
