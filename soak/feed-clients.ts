@@ -1,6 +1,7 @@
 /**
  * Dashboards on the websocket feed: readers that keep every sample they get (live frames and the
- * snapshot sent on each (re)subscribe) and reconnect when their instance goes away, and stalled
+ * snapshot sent on each (re)subscribe) and reconnect when their instance goes away, resuming with
+ * `since` (the newest sample they hold) and counting any sample they are sent twice, and stalled
  * clients that stop reading their socket while asking for snapshot after snapshot, which the
  * service must close as slow (4008) without the readers noticing.
  */
@@ -65,19 +66,35 @@ abstract class FeedClient {
 export class FeedReader extends FeedClient {
   /** containerId → timestamps received (live and snapshot), deduplicated at the end. */
   readonly seen = new Map<string, number[]>();
+  private readonly keys = new Set<string>();
+  private newest = 0;
+  /** Samples sent again in live frames or in a resume that said `recovered: true`. */
+  duplicates = 0;
+  resumesRecovered = 0;
+  resumesFull = 0;
 
   constructor(instance: ServiceInstance, token: string, deployments: readonly string[]) {
     super(instance, token, deployments, 1000);
   }
 
   protected opened(socket: WebSocket): void {
-    for (const deploymentId of this.deployments) socket.send(JSON.stringify({ type: 'subscribe', deploymentId }));
+    for (const deploymentId of this.deployments)
+      socket.send(JSON.stringify({ type: 'subscribe', deploymentId, ...(this.newest ? { since: this.newest } : {}) }));
   }
 
   protected override received(data: Buffer): void {
-    const frame = JSON.parse(data.toString()) as { type: string; samples?: FeedSample[] };
+    const frame = JSON.parse(data.toString()) as { type: string; samples?: FeedSample[]; recovered?: boolean };
     if (frame.type !== 'samples' && frame.type !== 'snapshot') return;
+    if (frame.recovered === true) this.resumesRecovered += 1;
+    if (frame.recovered === false) this.resumesFull += 1;
+    // A full snapshot (no resume, or `recovered: false`) repeats what the reader has, by design.
+    const full = frame.type === 'snapshot' && frame.recovered !== true;
     for (const sample of frame.samples ?? []) {
+      const key = `${sample.containerId}@${sample.ts}`;
+      if (this.keys.has(key)) {
+        if (!full) this.duplicates += 1;
+      } else this.keys.add(key);
+      if (sample.ts > this.newest) this.newest = sample.ts;
       let list = this.seen.get(sample.containerId);
       if (list === undefined) this.seen.set(sample.containerId, (list = []));
       list.push(sample.ts);

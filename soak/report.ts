@@ -34,6 +34,10 @@ export interface SoakResult {
     readers: number;
     samplesReceived: number;
     readerGaps: Array<[number, number]>;
+    /** Samples a reader was sent twice outside a full snapshot. */
+    duplicates: number;
+    resumesRecovered: number;
+    resumesFull: number;
     faultWindows: Interval[];
     intervalMs: number;
     stalledConnects: number;
@@ -192,6 +196,8 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
     [
       'readers',
       'samples received',
+      'duplicates',
+      'resumes recovered / full',
       'gap p50 / p99 / max, no fault',
       'max gap across faults',
       'stalled connections',
@@ -202,6 +208,8 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
       [
         r.feed.readers,
         r.feed.samplesReceived,
+        r.feed.duplicates,
+        `${r.feed.resumesRecovered} / ${r.feed.resumesFull}`,
         `${s(p(steady, 0.5))} / ${s(p(steady, 0.99))} / ${s(steady.at(-1) ?? 0)}`,
         s(all.at(-1) ?? 0),
         r.feed.stalledConnects,
@@ -214,6 +222,7 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
     `Samples come every ${s(r.feed.intervalMs)} from each instance (both collect this node's containers; readers get the other's through Redis).`,
   );
   out('');
+  if (r.feed.duplicates > 0) failures.push(`feed readers were sent ${r.feed.duplicates} samples twice`);
   if (r.feed.stalledConnects > 0 && r.feed.slowClosedByServer === 0)
     failures.push('no stalled client was closed as slow');
 
