@@ -10,6 +10,7 @@ export interface MetricsTelemetrySink {
   gauge(name: string, help: string, read: () => number): void;
   counter(name: string, help: string, read: () => number): void;
   labelledGauge(name: string, help: string, label: string, read: () => Record<string, number>): void;
+  labelledCounter(name: string, help: string, label: string, read: () => Record<string, number>): void;
 }
 
 export interface MetricsFigures {
@@ -94,6 +95,28 @@ export function registerMetricsTelemetry(t: MetricsTelemetrySink, f: MetricsFigu
     'swarm_edge_feed_remote_rejected_total',
     'Messages on the Redis feed channels dropped as invalid',
     () => f.feed().remoteRejected,
+  );
+  t.labelledCounter(
+    'swarm_edge_feed_snapshots_total',
+    'Snapshots sent, by source: the Redis window stream (complete) or the live cache (this node)',
+    'source',
+    () => ({ stream: f.feed().snapshotsFromStream, cache: f.feed().snapshotsFromCache }),
+  );
+  t.labelledCounter(
+    'swarm_edge_feed_resumes_total',
+    'Subscriptions with since: recovered (exactly the missed samples) or full (the whole window)',
+    'outcome',
+    () => ({ recovered: f.feed().resumesRecovered, full: f.feed().resumesFull }),
+  );
+  t.counter(
+    'swarm_edge_feed_stream_rejected_total',
+    'Window stream entries dropped as invalid',
+    () => f.feed().streamRejected,
+  );
+  t.counter(
+    'swarm_edge_feed_duplicates_suppressed_total',
+    'Samples not sent again because a snapshot already held them',
+    () => f.feed().duplicatesSuppressed,
   );
   t.gauge('swarm_edge_live_cache_bytes', 'Size of the live sample cache', () => f.liveCache().bytes);
   t.gauge('swarm_edge_live_cache_containers', 'Containers in the live sample cache', () => f.liveCache().containers);

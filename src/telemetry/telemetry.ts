@@ -14,6 +14,8 @@ export interface Telemetry {
   counter(name: string, help: string, read: () => number): void;
   /** A gauge with one label whose values are read at scrape time. */
   labelledGauge(name: string, help: string, label: string, read: () => Record<string, number>): void;
+  /** A counter with one label whose (monotonic) totals are read at scrape time. */
+  labelledCounter(name: string, help: string, label: string, read: () => Record<string, number>): void;
 }
 
 export function createTelemetry(): Telemetry {
@@ -105,6 +107,18 @@ export function createTelemetry(): Telemetry {
         collect() {
           this.reset();
           for (const [value, n] of Object.entries(read())) this.set({ [label]: value }, n);
+        },
+      });
+    },
+    labelledCounter: (name, help, label, read) => {
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n);
         },
       });
     },
