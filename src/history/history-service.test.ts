@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planHistory } from './history-params.js';
 import { HistoryService, TooManyContainersError } from './history-service.js';
-import { historyStatement } from './history-sql.js';
+import { historyQuery, historyStatement } from './history-sql.js';
 
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
 
@@ -13,13 +13,25 @@ describe('history SQL', () => {
     ] as const) {
       for (const per of ['deployment', 'container'] as const) {
         const sql = historyStatement(kind, per, 'minute');
-        expect(sql).toContain(`${fn}(make_interval(secs => $4), bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00')`);
+        expect(sql).toContain(`${fn}(make_interval(secs => $5), bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00')`);
         expect(sql).toContain('FROM container_metrics');
         expect(sql).toMatch(/WHERE deployment_id = \$1 AND bucket >= \$2 AND bucket < \$3/);
-        expect(sql).toContain('LIMIT $5');
+        expect(sql).toContain('LIMIT $4');
+        // At the rows' own resolution, rows are grouped as they are.
+        expect(historyStatement(kind, per, 'minute', false)).not.toMatch(/time_bucket|date_bin|\$5/);
       }
       expect(historyStatement(kind, 'deployment', 'hour')).toContain('FROM deployment_metrics_hourly');
     }
+    const NOW_ = Date.UTC(2026, 10, 30, 12);
+    const minutePlan = planHistory('dep-1', { step: '1m' }, { retentionDays: 30, now: NOW_ });
+    expect(historyQuery('postgres', minutePlan, 60).values).toEqual([
+      'dep-1',
+      new Date(NOW_ - 3_600_000),
+      new Date(NOW_),
+      60,
+    ]);
+    const fivePlan = planHistory('dep-1', { step: '5m' }, { retentionDays: 30, now: NOW_ });
+    expect(historyQuery('timescaledb', fivePlan, 12).values.at(-1)).toBe(300);
     // Nothing from the request is ever spliced into the text.
     expect(historyStatement('postgres', 'deployment', 'minute')).not.toMatch(/dep-|\d{13}/);
   });
@@ -78,7 +90,7 @@ describe('history answers', () => {
     ]);
     const service = new HistoryService({ metricsPool: pool, storageKind: () => 'postgres', locations });
     const answer = await service.query(plan, NOW);
-    expect(calls[0]!.values).toEqual(['dep-1', new Date(NOW - 600_000), new Date(NOW), 300, 2]);
+    expect(calls[0]!.values).toEqual(['dep-1', new Date(NOW - 600_000), new Date(NOW), 2, 300]);
     expect(answer.t).toEqual([NOW - 600_000, NOW - 300_000]);
     expect(answer.deployment!.cpuAvg).toEqual([20, 20]);
     expect(answer.deployment!.memoryAvg).toEqual([2000, 2000]);

@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import type { StorageKind } from '../metrics/storage-schema.js';
 import type { HistoryPlan } from './history-params.js';
-import { DEPLOYMENT_LIST, historyStatement, type HistoryRow } from './history-sql.js';
+import { DEPLOYMENT_LIST, historyQuery, type HistoryRow } from './history-sql.js';
 
 /** A per-container answer is for dashboards, not exports: more containers should ask per deployment. */
 export const MAX_CONTAINER_SERIES = 100;
@@ -97,13 +97,8 @@ export class HistoryService {
     if (kind === undefined) throw new HistoryUnavailableError('metrics storage is not ready yet');
     const perContainer = plan.per === 'container';
     const limit = perContainer ? plan.points * MAX_CONTAINER_SERIES + 1 : plan.points;
-    const { rows } = await this.deps.metricsPool.query<HistoryRow>(historyStatement(kind, plan.per, plan.resolution), [
-      plan.deploymentId,
-      new Date(plan.from),
-      new Date(plan.to),
-      plan.stepMs / 1000,
-      limit,
-    ]);
+    const { text, values } = historyQuery(kind, plan, limit);
+    const { rows } = await this.deps.metricsPool.query<HistoryRow>(text, values);
     const t = Array.from({ length: plan.points }, (_, i) => plan.from + i * plan.stepMs);
     const base = {
       deploymentId: plan.deploymentId,

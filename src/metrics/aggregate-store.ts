@@ -51,6 +51,8 @@ export interface StoreStats {
 }
 
 const HOUR = 3_600_000;
+/** How long one schema statement may take (an index built over an existing table). */
+const SCHEMA_TIMEOUT_MS = 3_600_000;
 
 export class AggregateStore {
   private buffer: AggregateRow[] = [];
@@ -235,8 +237,14 @@ export class AggregateStore {
     try {
       // One instance creates the schema at a time (two nodes starting together).
       await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-metrics-schema']);
-      for (const statement of schemaStatements(kind, this.options, { compression })) await client.query(statement);
+      // An index added by an upgrade is built over the whole table: no server-side statement
+      // timeout here, and an hour on the client's side (its query_timeout would cut it at 12 s).
+      await client.query('SET statement_timeout = 0');
+      for (const statement of schemaStatements(kind, this.options, { compression }))
+        // query_timeout per query is read by pg's client (lib/client.js) but missing from its types.
+        await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
     } finally {
+      await client.query('RESET statement_timeout').catch(() => undefined);
       await client
         .query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-metrics-schema'])
         .catch(() => undefined);

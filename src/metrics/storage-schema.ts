@@ -47,6 +47,18 @@ const ROLLUP_SELECT = (bucket: string) => `
   sum(samples)           AS samples,
   count(*)               AS container_minutes`;
 
+/**
+ * The history API's index: one deployment's rows in time order, carrying the figures it sums, so
+ * a day of a deployment is read from the index alone (bench/history.ts). It replaces the plain
+ * (deployment_id, bucket) index of earlier versions; building it on an existing table takes a while
+ * (rows wait in the store's buffer meanwhile), once.
+ */
+const DEPLOYMENT_INDEX = [
+  `CREATE INDEX IF NOT EXISTS container_metrics_deployment_cover_idx ON container_metrics (deployment_id, bucket DESC)
+  INCLUDE (cpu_avg, cpu_max, memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes)`,
+  `DROP INDEX IF EXISTS container_metrics_deployment_idx`,
+];
+
 /** Statements that create the schema; each is idempotent. */
 export function schemaStatements(
   kind: StorageKind,
@@ -57,7 +69,7 @@ export function schemaStatements(
     const statements = [
       `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n)`,
       `SELECT create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
-      `CREATE INDEX IF NOT EXISTS container_metrics_deployment_idx ON container_metrics (deployment_id, bucket DESC)`,
+      ...DEPLOYMENT_INDEX,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous) AS
 SELECT ${ROLLUP_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
 FROM container_metrics
@@ -82,7 +94,7 @@ WITH NO DATA`,
     `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n) PARTITION BY RANGE (bucket)`,
     // BRIN: tiny, and rows arrive in time order, which is what it needs.
     `CREATE INDEX IF NOT EXISTS container_metrics_bucket_brin ON container_metrics USING brin (bucket)`,
-    `CREATE INDEX IF NOT EXISTS container_metrics_deployment_idx ON container_metrics (deployment_id, bucket DESC)`,
+    ...DEPLOYMENT_INDEX,
     `CREATE TABLE IF NOT EXISTS deployment_metrics_hourly (
   bucket            timestamptz      NOT NULL,
   deployment_id     text             NOT NULL,
