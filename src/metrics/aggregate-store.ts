@@ -20,6 +20,7 @@ import {
   INSERT_AGGREGATES,
   LIST_PARTITIONS,
   partitionName,
+  REFRESH_HOURLY,
   ROLLUP_HOURS,
   schemaStatements,
   startOfDay,
@@ -142,6 +143,27 @@ export class AggregateStore {
   /** Periodic upkeep: partitions ahead, rollups, retention. Failures are logged and retried next time. */
   async maintain(now = new Date()): Promise<void> {
     if (!(await this.ensureSchema())) return;
+    if (this.kind === 'timescaledb') {
+      // The refresh policy covers the last 3 hours only, and real-time aggregation covers only
+      // what lies past the materialised watermark: hours written late (after an outage, from a
+      // buffer) would stay missing from the rollup. Refresh the hours written since last time.
+      const currentHour = Math.floor(now.getTime() / HOUR) * HOUR;
+      const from = this.rollupFrom;
+      if (from !== undefined && from < currentHour) {
+        // Batches written during the refresh set rollupFrom again for the next run.
+        this.rollupFrom = undefined;
+        try {
+          await this.deps.pool.query({
+            text: REFRESH_HOURLY,
+            values: [new Date(from), new Date(currentHour)],
+            query_timeout: SCHEMA_TIMEOUT_MS,
+          } as pg.QueryConfig);
+        } catch (error) {
+          this.rollupFrom = Math.min(this.rollupFrom ?? from, from);
+          throw error;
+        }
+      }
+    }
     if (this.kind === 'postgres') {
       for (let d = -1; d <= 2; d++) await this.ensurePartition(new Date(now.getTime() + d * 86_400_000));
       const currentHour = Math.floor(now.getTime() / HOUR) * HOUR;

@@ -172,6 +172,9 @@ ON CONFLICT (deployment_id, bucket) DO UPDATE SET
   net_rx_bytes = EXCLUDED.net_rx_bytes, net_tx_bytes = EXCLUDED.net_tx_bytes, block_read_bytes = EXCLUDED.block_read_bytes,
   block_write_bytes = EXCLUDED.block_write_bytes, samples = EXCLUDED.samples, container_minutes = EXCLUDED.container_minutes`;
 
+/** TimescaleDB: materialises the hourly rollup of [from, to) (whole hours), for rows written late. */
+export const REFRESH_HOURLY = `CALL refresh_continuous_aggregate('deployment_metrics_hourly', $1::timestamptz, $2::timestamptz)`;
+
 export const DELETE_OLD_ROLLUPS = `DELETE FROM deployment_metrics_hourly WHERE bucket < $1`;
 
 export function startOfDay(date: Date): Date {

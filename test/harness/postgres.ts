@@ -24,7 +24,12 @@ export interface TestPostgres {
   destroy(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+export interface PostgresOptions {
+  /** shared_preload_libraries, e.g. ['timescaledb'] for the opt-in TimescaleDB suite. */
+  readonly preload?: readonly string[];
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   const root = mkdtempSync('/tmp/swarm-edge-postgres-');
   const dataDir = path.join(root, 'data');
   const port = await freePort();
@@ -84,6 +89,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         'full_page_writes=off',
         '-c',
         'max_connections=200',
+        ...(options.preload?.length ? ['-c', `shared_preload_libraries=${options.preload.join(',')}`] : []),
       ],
       { cwd: root, ...ids },
     );
