@@ -1,0 +1,254 @@
+/**
+ * Zero-downtime rolling updates on the harness swarm. The upstream traps SIGTERM and keeps
+ * serving for 2 s before it exits (the usual graceful shutdown), with a 10 s stop grace period.
+ * Every copy the router publishes (the routes file, the HTTP provider, the Redis tree) is polled
+ * every 20 ms while the service rolls:
+ *   - stop-first: no copy still lists a server after its container exited (exits from the
+ *     daemon's own event log, matched to task addresses);
+ *   - start-first with a healthcheck: no copy is ever without a server, and none lists an exited
+ *     container either.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { ROUTES_FILE } from '../../src/router/index.js';
+import {
+  missingTools,
+  startPostgres,
+  startRedis,
+  startSwarm,
+  waitFor,
+  type TestPostgres,
+  type TestRedis,
+  type TestSwarm,
+} from '../harness/index.js';
+
+const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'redis-server']);
+const TOKEN = 'rolling-token-0123456789abcdef';
+/** Serves (sleeps) until SIGTERM, then 2 s more, then exits 0. */
+const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.2; done'];
+const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
+
+interface Poll {
+  copy: 'file' | 'http' | 'redis';
+  /** When the read began: what it saw is at least this recent. */
+  startedAt: number;
+  ips: Set<string>;
+}
+
+interface TaskJson {
+  ID: string;
+  Status: { State: string; ContainerStatus?: { ContainerID?: string } };
+  NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+}
+
+describe.skipIf(skip)('zero-downtime rolling updates', () => {
+  let postgres: TestPostgres;
+  let swarm: TestSwarm;
+  let redis: TestRedis;
+  let reader: Redis;
+  let app: FastifyInstance;
+  let baseUrl: string;
+  const dynamicDir = mkdtempSync('/tmp/swarm-edge-rolling-');
+  const file = path.join(dynamicDir, ROUTES_FILE);
+
+  beforeAll(async () => {
+    [postgres, swarm, redis] = await Promise.all([startPostgres(), startSwarm(), startRedis()]);
+    await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
+    app = await buildApp(
+      loadConfig({
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: postgres.url,
+        DOCKER_HOST: swarm.dockerHost,
+        EDGE_ROLES: 'router',
+        TRAEFIK_DYNAMIC_DIR: dynamicDir,
+        TRAEFIK_NETWORK: 'edge-net',
+        TRAEFIK_HTTP_TOKEN: TOKEN,
+        REDIS_URL: redis.url,
+        TRAEFIK_REDIS_ROOT: 'traefik',
+      }),
+      { logger: false },
+    );
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    await waitFor(
+      'schema',
+      async () => (await postgres.query(`SELECT to_regclass('deployment_routing') AS t`)).rows[0]?.t !== null,
+      30_000,
+      100,
+    );
+  }, 120_000);
+  afterAll(async () => {
+    reader?.disconnect();
+    await app?.close();
+    await Promise.all([postgres?.destroy(), swarm?.destroy(), redis?.destroy()]);
+  });
+
+  const ipsIn = (text: string) => new Set([...text.matchAll(SERVER)].map((m) => m[1]!));
+  const readCopies = async (): Promise<Poll[]> => {
+    const startedAt = Date.now();
+    let fileText = '';
+    try {
+      fileText = readFileSync(file, 'utf8');
+    } catch {
+      // Not written yet.
+    }
+    const http = await fetch(`${baseUrl}/traefik/dynamic`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const httpText = http.ok ? await http.text() : '';
+    const keys = await reader.keys('traefik/http/services/*/loadbalancer/servers/*/url');
+    const urls = keys.length > 0 ? await reader.mget(...keys) : [];
+    return [
+      { copy: 'file', startedAt, ips: ipsIn(fileText) },
+      { copy: 'http', startedAt, ips: ipsIn(httpText) },
+      { copy: 'redis', startedAt, ips: ipsIn(urls.join(' ')) },
+    ];
+  };
+  /** Polls every copy every 20 ms until stopped. */
+  const pollCopies = () => {
+    const polls: Poll[] = [];
+    let running = true;
+    const done = (async () => {
+      while (running) {
+        polls.push(...(await readCopies()));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    return {
+      polls,
+      stop: async () => {
+        running = false;
+        await done;
+      },
+    };
+  };
+  const tasksOf = async (service: string) =>
+    (await swarm.docker.listTasks({ filters: { service: [service] } })) as TaskJson[];
+  const ipOf = (task: TaskJson) =>
+    task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
+  /** Container exits in [since, until] from the daemon's event log, with the task address of each. */
+  const exits = async (service: string, since: number) => {
+    const stream = (await swarm.docker.getEvents({
+      since: Math.floor(since / 1000) - 1,
+      until: Math.ceil(Date.now() / 1000) + 1,
+      filters: { type: ['container'], event: ['die'] },
+    }));
+    let text = '';
+    for await (const chunk of stream) text += chunk.toString();
+    const byContainer = new Map<string, string>();
+    for (const task of await tasksOf(service)) {
+      const id = task.Status.ContainerStatus?.ContainerID;
+      const ip = ipOf(task);
+      if (id && ip) byContainer.set(id, ip);
+    }
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as { id: string; timeNano: number })
+      .map((event) => ({ id: event.id, at: event.timeNano / 1e6, ip: byContainer.get(event.id) }))
+      .filter((exit) => exit.at >= since && exit.ip !== undefined) as Array<{ id: string; at: number; ip: string }>;
+  };
+  /** Polls that began after a container exited and still listed its address. */
+  const lateServers = (polls: Poll[], exited: Array<{ at: number; ip: string }>) =>
+    polls.filter((p) => exited.some((e) => p.startedAt > e.at && p.ips.has(e.ip)));
+
+  const roll = async (name: string, update: (spec: Record<string, unknown>) => void) => {
+    const service = swarm.docker.getService(name);
+    const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+    update(current.Spec);
+    await service.update({ version: current.Version.Index, ...current.Spec });
+  };
+  const converged = (name: string, replicas: number, before: Set<string>) =>
+    waitFor(
+      `${name} rolled: ${replicas} new tasks running and published everywhere`,
+      async () => {
+        const fresh = (await tasksOf(name)).filter((t) => !before.has(t.ID) && t.Status.State === 'running');
+        if (fresh.length < replicas) return false;
+        const copies = await readCopies();
+        return copies.every((c) => fresh.every((t) => c.ips.has(ipOf(t)!)));
+      },
+      120_000,
+      200,
+    );
+
+  async function deploy(name: string, options: { order: 'stop-first' | 'start-first'; healthcheck: boolean }) {
+    await postgres.query(
+      `INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $1, $2, 8080)`,
+      [name, `${name}.example.com`],
+    );
+    await swarm.docker.createService({
+      Name: name,
+      Labels: { 'cloud.obiente.deployment_id': name },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: swarm.image,
+          Command: GRACEFUL,
+          StopGracePeriod: 10_000_000_000,
+          ...(options.healthcheck
+            ? { Healthcheck: { Test: ['CMD', 'true'], Interval: 500_000_000, StartPeriod: 1_000_000_000, Retries: 3 } }
+            : {}),
+        },
+        Networks: [{ Target: 'edge-net' }],
+      },
+      Mode: { Replicated: { Replicas: 2 } },
+      UpdateConfig: { Parallelism: 1, Order: options.order, Delay: 0 },
+    });
+    await converged(name, 2, new Set());
+    return new Set((await tasksOf(name)).map((t) => t.ID));
+  }
+
+  it('stop-first: every old server leaves every copy before its container exits', async () => {
+    const before = await deploy('roll-stop', { order: 'stop-first', healthcheck: false });
+    const t0 = Date.now();
+    const poller = pollCopies();
+    await roll('roll-stop', (spec) => {
+      const template = spec.TaskTemplate as { ContainerSpec: { Env?: string[] } };
+      template.ContainerSpec.Env = ['ROLL=1'];
+    });
+    await converged('roll-stop', 2, before);
+    // The last old container exits 2 s after its SIGTERM: keep polling past it.
+    await waitFor('both old containers exited', async () => (await exits('roll-stop', t0)).length >= 2, 30_000, 200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await poller.stop();
+    const exited = await exits('roll-stop', t0);
+    expect(exited.length).toBe(2);
+    expect(poller.polls.length).toBeGreaterThan(100);
+    expect(lateServers(poller.polls, exited)).toEqual([]);
+    // And each old server was gone from every copy well before its exit (the 2 s of grace).
+    for (const exit of exited) {
+      for (const copy of ['file', 'http', 'redis'] as const) {
+        const lastSeen = Math.max(
+          ...poller.polls.filter((p) => p.copy === copy && p.ips.has(exit.ip)).map((p) => p.startedAt),
+        );
+        expect(exit.at - lastSeen).toBeGreaterThan(500);
+      }
+    }
+  }, 180_000);
+
+  it('start-first with a healthcheck: never zero servers, never an exited one', async () => {
+    const before = await deploy('roll-start', { order: 'start-first', healthcheck: true });
+    const t0 = Date.now();
+    const poller = pollCopies();
+    await roll('roll-start', (spec) => {
+      const template = spec.TaskTemplate as { ContainerSpec: { Env?: string[] } };
+      template.ContainerSpec.Env = ['ROLL=2'];
+    });
+    await converged('roll-start', 2, before);
+    await waitFor('both old containers exited', async () => (await exits('roll-start', t0)).length >= 2, 30_000, 200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await poller.stop();
+    const exited = await exits('roll-start', t0);
+    expect(exited.length).toBe(2);
+    // The other test's service is published too: count this service's addresses only.
+    const mine = new Set((await tasksOf('roll-start')).map(ipOf).filter((ip) => ip !== undefined));
+    const empty = poller.polls.filter((p) => ![...p.ips].some((ip) => mine.has(ip)));
+    expect(empty).toEqual([]);
+    expect(lateServers(poller.polls, exited)).toEqual([]);
+  }, 180_000);
+});
