@@ -20,10 +20,18 @@ export interface RouterOnSwarm {
   readonly destroy: () => Promise<void>;
 }
 
-export async function startRouterOnSwarm(name: string): Promise<RouterOnSwarm> {
+/** `subnet`: the overlay's address range (the default /24 holds about 250 tasks). */
+export async function startRouterOnSwarm(name: string, options: { subnet?: string } = {}): Promise<RouterOnSwarm> {
   const [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
   const dir = mkdtempSync(`/tmp/swarm-edge-bench-${name}-`);
-  await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
+  await swarm.cli([
+    'network',
+    'create',
+    '-d',
+    'overlay',
+    ...(options.subnet ? ['--subnet', options.subnet] : []),
+    'edge-net',
+  ]);
   const app = await buildApp(
     loadConfig({
       LOG_LEVEL: 'silent',

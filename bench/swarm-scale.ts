@@ -1,0 +1,276 @@
+/**
+ * The router at scale on the harness swarm: SERVICES services × 2 replicas of an upstream that
+ * serves 2 s past SIGTERM (10 s stop grace), each with a routing row, then churn:
+ *   1. a rolling update of ROLL services at once (stop-first, parallelism 1);
+ *   2. SCALE services scaled 2 → 3, then back 3 → 2;
+ *   3. REMOVE services removed.
+ * Measured from outside, for every task the churn starts or stops:
+ *   - running → in the routes file (task list every 100 ms, file read every 20 ms), p50 / p99;
+ *   - desired state shutdown → out of the file, p50 / p99, and against the container's exit (the
+ *     daemon's own `die` events): the share of old servers gone before their container exited;
+ *   - the router's Docker API calls per minute, peak RSS of this process (the router runs in it),
+ *     and render time per publish (its own histogram);
+ *   - the same churn under Traefik's Swarm provider, which polls every 15 s: computed for this
+ *     cluster from the measured shutdown → exit times.
+ *
+ *   npx tsx bench/swarm-scale.ts     # BENCH_SERVICES=500 BENCH_ROLL=100 BENCH_SCALE=50 BENCH_REMOVE=25
+ */
+import { readFileSync } from 'node:fs';
+import { waitFor } from '../test/harness/index.js';
+import { startRouterOnSwarm } from './router-on-swarm.js';
+
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 500);
+const ROLL = Number(process.env.BENCH_ROLL ?? 100);
+const SCALE = Number(process.env.BENCH_SCALE ?? 50);
+const REMOVE = Number(process.env.BENCH_REMOVE ?? 25);
+const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.2; done'];
+const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+
+const { postgres, swarm, app, file, destroy } = await startRouterOnSwarm('scale', { subnet: '10.20.0.0/20' });
+
+interface TaskJson {
+  ID: string;
+  ServiceID: string;
+  DesiredState: string;
+  Status: { State: string; ContainerStatus?: { ContainerID?: string } };
+  NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+}
+const allTasks = async () => (await swarm.docker.listTasks()) as TaskJson[];
+const ipOf = (task: TaskJson) =>
+  task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
+const fileIps = () => {
+  try {
+    return new Set([...readFileSync(file, 'utf8').matchAll(SERVER)].map((m) => m[1]!));
+  } catch {
+    return new Set<string>();
+  }
+};
+const scrape = async () => {
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
+    components: { router: { swarm: { apiCalls: Record<string, number> } } };
+  }>();
+  return {
+    renderSum: value('swarm_edge_route_render_seconds_sum'),
+    renderCount: value('swarm_edge_route_render_seconds_count'),
+    calls: Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0),
+  };
+};
+
+// ---- the cluster ------------------------------------------------------------------------------
+const created = Date.now();
+const serviceIds: string[] = [];
+for (let i = 0; i < SERVICES; i++) {
+  await postgres.query(
+    `INSERT INTO deployment_routing (id, deployment_id, domain, target_port) VALUES ($1, $2, $3, 8080)`,
+    [`row-${i}`, `dep-${i}`, `s${i}.example.com`],
+  );
+  const service = await swarm.docker.createService({
+    Name: `scale-${i}`,
+    Labels: { 'cloud.obiente.deployment_id': `dep-${i}` },
+    TaskTemplate: {
+      ContainerSpec: { Image: swarm.image, Command: GRACEFUL, StopGracePeriod: 10_000_000_000 },
+      Networks: [{ Target: 'edge-net' }],
+    },
+    Mode: { Replicated: { Replicas: 2 } },
+    UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
+    EndpointSpec: { Mode: 'dnsrr' },
+  });
+  serviceIds.push((service as unknown as { id: string }).id);
+}
+await waitFor(
+  'every task running and in the file',
+  async () => {
+    const tasks = (await allTasks()).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
+    if (tasks.length < SERVICES * 2) return false;
+    const ips = fileIps();
+    return tasks.every((t) => ips.has(ipOf(t)!));
+  },
+  3_600_000,
+  2_000,
+);
+say(`${SERVICES} services × 2 replicas running and published after ${((Date.now() - created) / 1000).toFixed(0)} s`);
+await new Promise((resolve) => setTimeout(resolve, 5_000));
+
+// ---- observers --------------------------------------------------------------------------------
+interface Seen {
+  service: string;
+  ip: string | undefined;
+  container: string | undefined;
+  runningAt?: number;
+  shutdownAt?: number;
+}
+const baseline = new Set((await allTasks()).map((t) => t.ID));
+const seen = new Map<string, Seen>();
+/** ip → [first read that held it, first read after that which did not]. */
+const inFile = new Map<string, { first: number; gone?: number }>();
+let watching = true;
+let peakRss = process.memoryUsage().rss;
+const watchers = [
+  (async () => {
+    while (watching) {
+      const at = Date.now();
+      const ips = fileIps();
+      for (const ip of ips) {
+        const entry = inFile.get(ip);
+        if (!entry || entry.gone !== undefined) inFile.set(ip, { first: at });
+      }
+      for (const [ip, entry] of inFile) if (entry.gone === undefined && !ips.has(ip)) entry.gone = at;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })(),
+  (async () => {
+    while (watching) {
+      const at = Date.now();
+      for (const task of await allTasks()) {
+        let entry = seen.get(task.ID);
+        if (!entry) seen.set(task.ID, (entry = { service: task.ServiceID, ip: undefined, container: undefined }));
+        entry.ip ??= ipOf(task);
+        entry.container ??= task.Status.ContainerStatus?.ContainerID;
+        if (task.Status.State === 'running' && entry.runningAt === undefined) entry.runningAt = at;
+        // Scale-downs ask for `remove` on recent engines, updates for `shutdown`.
+        if (task.DesiredState !== 'running' && entry.shutdownAt === undefined) entry.shutdownAt = at;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })(),
+];
+// The file already holds every baseline address.
+for (const ip of fileIps()) inFile.set(ip, { first: 0 });
+
+const t0 = Date.now();
+const before = await scrape();
+const settle = (what: string, done: (tasks: TaskJson[]) => boolean) =>
+  waitFor(what, async () => done(await allTasks()), 900_000, 500);
+const runningOf = (tasks: TaskJson[], id: string) =>
+  tasks.filter((t) => t.ServiceID === id && t.DesiredState === 'running' && t.Status.State === 'running');
+
+// 1. Rolling update of ROLL services at once.
+const rolled = serviceIds.slice(0, ROLL);
+await Promise.all(
+  rolled.map(async (id, i) => {
+    const service = swarm.docker.getService(id);
+    const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+    (current.Spec.TaskTemplate as { ContainerSpec: { Env?: string[] } }).ContainerSpec.Env = [`ROLL=${i}`];
+    await service.update({ version: current.Version.Index, ...current.Spec });
+  }),
+);
+await settle('the roll', (tasks) =>
+  rolled.every((id) => runningOf(tasks, id).filter((t) => !baseline.has(t.ID)).length === 2),
+);
+say(`rolled ${ROLL} services in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+// 2. Scale up, then down.
+const scaled = serviceIds.slice(ROLL, ROLL + SCALE);
+const scaleTo = (replicas: number) =>
+  Promise.all(
+    scaled.map(async (id) => {
+      const service = swarm.docker.getService(id);
+      const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+      current.Spec.Mode = { Replicated: { Replicas: replicas } };
+      await service.update({ version: current.Version.Index, ...current.Spec });
+    }),
+  );
+await scaleTo(3);
+await settle('scale up', (tasks) => scaled.every((id) => runningOf(tasks, id).length === 3));
+await scaleTo(2);
+await settle('scale down', (tasks) => scaled.every((id) => runningOf(tasks, id).length === 2));
+
+// 3. Removals.
+const removed = serviceIds.slice(ROLL + SCALE, ROLL + SCALE + REMOVE);
+const removedAt = Date.now();
+await Promise.all(removed.map((id) => swarm.docker.getService(id).remove()));
+await new Promise((resolve) => setTimeout(resolve, 15_000));
+const churnMs = Date.now() - t0;
+const after = await scrape();
+watching = false;
+await Promise.all(watchers);
+
+// ---- exits and figures ------------------------------------------------------------------------
+const events = await swarm.docker.getEvents({
+  since: Math.floor(t0 / 1000) - 1,
+  until: Math.ceil(Date.now() / 1000) + 1,
+  filters: { type: ['container'], event: ['die'] },
+});
+let text = '';
+for await (const chunk of events) text += chunk.toString();
+const exitAt = new Map<string, number>();
+for (const line of text.split('\n'))
+  if (line.trim()) {
+    const event = JSON.parse(line) as { id: string; timeNano: number };
+    exitAt.set(event.id, event.timeNano / 1e6);
+  }
+/** The upstream exits 2 s after its SIGTERM (the daemon logs no kill event for swarm stops). */
+const SERVES_AFTER_TERM_MS = 2_000;
+
+const toFile: number[] = [];
+const kinds = ['roll', 'scale', 'remove'] as const;
+const stops = new Map(
+  kinds.map((k) => [
+    k,
+    { outOfFile: [] as number[], margins: [] as number[], beforeExit: 0, beforeSignal: 0, stopped: 0 },
+  ]),
+);
+const shutdownToExit: number[] = [];
+const kindOf = (service: string) =>
+  rolled.includes(service)
+    ? 'roll'
+    : scaled.includes(service)
+      ? 'scale'
+      : removed.includes(service)
+        ? 'remove'
+        : undefined;
+for (const [id, task] of seen) {
+  if (task.ip === undefined) continue;
+  const presence = inFile.get(task.ip);
+  if (!baseline.has(id) && task.runningAt !== undefined && presence && presence.first > 0)
+    toFile.push(Math.max(0, presence.first - task.runningAt));
+  const kind = kindOf(task.service);
+  // A removed service's tasks leave the task list with it: the removal call is their shutdown.
+  const shutdownAt = task.shutdownAt ?? (kind === 'remove' ? removedAt : undefined);
+  if (kind === undefined || shutdownAt === undefined || task.container === undefined) continue;
+  const exit = exitAt.get(task.container);
+  if (exit === undefined) continue;
+  const figures = stops.get(kind)!;
+  figures.stopped += 1;
+  shutdownToExit.push(exit - shutdownAt);
+  const gone = presence?.gone;
+  if (gone === undefined) continue;
+  figures.outOfFile.push(Math.max(0, gone - shutdownAt));
+  figures.margins.push(exit - gone);
+  if (gone < exit) figures.beforeExit += 1;
+  if (gone < exit - SERVES_AFTER_TERM_MS) figures.beforeSignal += 1;
+  if (process.env.BENCH_DEBUG)
+    say(`DEBUG ${kind} ${id.slice(0, 8)} gone +${gone - shutdownAt} exit +${(exit - shutdownAt).toFixed(0)}`);
+}
+const calls = after.calls - before.calls;
+const publishes = after.renderCount - before.renderCount;
+const renderMs = publishes > 0 ? ((after.renderSum - before.renderSum) / publishes) * 1000 : NaN;
+// Traefik's provider: a change is seen at the next 15 s poll, whatever its phase.
+const POLL_MS = 15_000;
+const traefikBeforeExit =
+  shutdownToExit.reduce((sum, d) => sum + Math.min(1, Math.max(0, d) / POLL_MS), 0) /
+  Math.max(1, shutdownToExit.length);
+say(
+  `churn over ${(churnMs / 1000).toFixed(0)} s: running → file over ${toFile.length} tasks p50 ${pct(toFile, 50).toFixed(0)} ms, p99 ${pct(toFile, 99).toFixed(0)} ms (±100 ms task listing)`,
+);
+for (const [kind, f] of stops) {
+  if (f.stopped === 0) continue;
+  say(
+    `${kind}: shutdown → out of file over ${f.outOfFile.length} of ${f.stopped} stopped tasks: p50 ${pct(f.outOfFile, 50).toFixed(0)} ms, p99 ${pct(f.outOfFile, 99).toFixed(0)} ms; ` +
+      `gone before SIGTERM ${f.beforeSignal}, before exit ${f.beforeExit} of ${f.stopped} (${((100 * f.beforeExit) / f.stopped).toFixed(1)} %), smallest margin to exit ${Math.min(...f.margins).toFixed(0)} ms`,
+  );
+}
+say(
+  `router: ${((calls / churnMs) * 60_000).toFixed(0)} Docker API calls/min, ${publishes} publishes at ${renderMs.toFixed(1)} ms render each, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
+);
+say(
+  `Traefik's 15 s poll on the same cluster: running → file p50 7500 ms, p99 14850 ms; ${(traefikBeforeExit * 100).toFixed(1)} % of old servers gone before exit (expected, from the measured shutdown → exit); ${(((3 + SERVICES) / 15) * 60).toFixed(0)} calls/min`,
+);
+await destroy();
+process.exit(0);
