@@ -20,8 +20,14 @@ export interface RouterOnSwarm {
   readonly destroy: () => Promise<void>;
 }
 
-/** `subnet`: the overlay's address range (the default /24 holds about 250 tasks). */
-export async function startRouterOnSwarm(name: string, options: { subnet?: string } = {}): Promise<RouterOnSwarm> {
+/**
+ * `subnet`: the overlay's address range (the default /24 holds about 250 tasks). `internal`: no
+ * egress, so tasks take no port on the host's docker_gwbridge (a Linux bridge holds 1,024 ports).
+ */
+export async function startRouterOnSwarm(
+  name: string,
+  options: { subnet?: string; internal?: boolean } = {},
+): Promise<RouterOnSwarm> {
   const [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
   const dir = mkdtempSync(`/tmp/swarm-edge-bench-${name}-`);
   await swarm.cli([

@@ -13,23 +13,31 @@
  *   - the same churn under Traefik's Swarm provider, which polls every 15 s: computed for this
  *     cluster from the measured shutdown → exit times.
  *
- *   npx tsx bench/swarm-scale.ts     # BENCH_SERVICES=500 BENCH_ROLL=100 BENCH_SCALE=50 BENCH_REMOVE=25
+ *   npx tsx bench/swarm-scale.ts     # BENCH_SERVICES=450 BENCH_ROLL=100 BENCH_SCALE=50 BENCH_REMOVE=25
+ *
+ * What fits: on one node, every task of an overlay network takes a port on that network's Linux
+ * bridge, and (unless the network is internal) another on docker_gwbridge; a bridge holds 1,024
+ * ports (BR_MAX_PORTS). 450 × 2 tasks plus the 50 of the scale-up stay under it; 500 × 2 plus 50
+ * do not. The network is internal (the upstreams need no egress).
  */
 import { readFileSync } from 'node:fs';
 import { waitFor } from '../test/harness/index.js';
 import { startRouterOnSwarm } from './router-on-swarm.js';
 
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 500);
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 450);
 const ROLL = Number(process.env.BENCH_ROLL ?? 100);
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);
 const REMOVE = Number(process.env.BENCH_REMOVE ?? 25);
-const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.2; done'];
+const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 3600 & wait $!; done'];
 const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
-const { postgres, swarm, app, file, destroy } = await startRouterOnSwarm('scale', { subnet: '10.20.0.0/20' });
+const { postgres, swarm, app, file, destroy } = await startRouterOnSwarm('scale', {
+  subnet: '10.20.0.0/20',
+  internal: true,
+});
 
 interface TaskJson {
   ID: string;

@@ -30,8 +30,8 @@ import {
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'redis-server']);
 const TOKEN = 'rolling-token-0123456789abcdef';
-/** Serves (sleeps) until SIGTERM, then 2 s more, then exits 0. */
-const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 0.2; done'];
+/** Serves (waits, without polling) until SIGTERM, then 2 s more, then exits 0. */
+const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 3600 & wait $!; done'];
 const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
 
 interface Poll {
@@ -134,11 +134,11 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
     task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
   /** Container exits in [since, until] from the daemon's event log, with the task address of each. */
   const exits = async (service: string, since: number) => {
-    const stream = (await swarm.docker.getEvents({
+    const stream = await swarm.docker.getEvents({
       since: Math.floor(since / 1000) - 1,
       until: Math.ceil(Date.now() / 1000) + 1,
       filters: { type: ['container'], event: ['die'] },
-    }));
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.toString();
     const byContainer = new Map<string, string>();
