@@ -105,6 +105,26 @@ say(`${SERVICES} services × 2 replicas running and published after ${((Date.now
 await new Promise((resolve) => setTimeout(resolve, 5_000));
 
 // ---- observers --------------------------------------------------------------------------------
+// Container exits, streamed: the daemon keeps only its last 256 events for later queries.
+const exitAt = new Map<string, number>();
+const events = (await swarm.docker.getEvents({
+  filters: { type: ['container'], event: ['die'] },
+})) as NodeJS.ReadableStream & { destroy(): void };
+let pending = '';
+events.on('data', (chunk: Buffer) => {
+  pending += chunk.toString();
+  const lines = pending.split('\n');
+  pending = lines.pop() ?? '';
+  for (const line of lines)
+    if (line.trim()) {
+      const event = JSON.parse(line) as { id: string; timeNano: number };
+      exitAt.set(event.id, event.timeNano / 1e6);
+    }
+});
+/** Which churn step started each task: running → file is reported per step. */
+let phase = 'roll';
+const phaseOf = new Map<string, string>();
+
 interface Seen {
   service: string;
   ip: string | undefined;
@@ -140,7 +160,10 @@ const watchers = [
         if (!entry) seen.set(task.ID, (entry = { service: task.ServiceID, ip: undefined, container: undefined }));
         entry.ip ??= ipOf(task);
         entry.container ??= task.Status.ContainerStatus?.ContainerID;
-        if (task.Status.State === 'running' && entry.runningAt === undefined) entry.runningAt = at;
+        if (task.Status.State === 'running' && entry.runningAt === undefined) {
+          entry.runningAt = at;
+          phaseOf.set(task.ID, phase);
+        }
         // Scale-downs ask for `remove` on recent engines, updates for `shutdown`.
         if (task.DesiredState !== 'running' && entry.shutdownAt === undefined) entry.shutdownAt = at;
       }
@@ -184,6 +207,7 @@ const scaleTo = (replicas: number) =>
       await service.update({ version: current.Version.Index, ...current.Spec });
     }),
   );
+phase = 'scale up';
 await scaleTo(3);
 await settle('scale up', (tasks) => scaled.every((id) => runningOf(tasks, id).length === 3));
 await scaleTo(2);
@@ -200,28 +224,24 @@ watching = false;
 await Promise.all(watchers);
 
 // ---- exits and figures ------------------------------------------------------------------------
-const events = await swarm.docker.getEvents({
-  since: Math.floor(t0 / 1000) - 1,
-  until: Math.ceil(Date.now() / 1000) + 1,
-  filters: { type: ['container'], event: ['die'] },
-});
-let text = '';
-for await (const chunk of events) text += chunk.toString();
-const exitAt = new Map<string, number>();
-for (const line of text.split('\n'))
-  if (line.trim()) {
-    const event = JSON.parse(line) as { id: string; timeNano: number };
-    exitAt.set(event.id, event.timeNano / 1e6);
-  }
+await new Promise((resolve) => setTimeout(resolve, 1_000));
+events.destroy();
 /** The upstream exits 2 s after its SIGTERM (the daemon logs no kill event for swarm stops). */
 const SERVES_AFTER_TERM_MS = 2_000;
 
-const toFile: number[] = [];
+const toFile = new Map<string, number[]>();
 const kinds = ['roll', 'scale', 'remove'] as const;
 const stops = new Map(
   kinds.map((k) => [
     k,
-    { outOfFile: [] as number[], margins: [] as number[], beforeExit: 0, beforeSignal: 0, stopped: 0 },
+    {
+      outOfFile: [] as number[],
+      margins: [] as number[],
+      beforeExit: 0,
+      beforeSignal: 0,
+      stopped: 0,
+      stillPublished: 0,
+    },
   ]),
 );
 const shutdownToExit: number[] = [];
@@ -236,8 +256,11 @@ const kindOf = (service: string) =>
 for (const [id, task] of seen) {
   if (task.ip === undefined) continue;
   const presence = inFile.get(task.ip);
-  if (!baseline.has(id) && task.runningAt !== undefined && presence && presence.first > 0)
-    toFile.push(Math.max(0, presence.first - task.runningAt));
+  if (!baseline.has(id) && task.runningAt !== undefined && presence && presence.first > 0) {
+    const step = phaseOf.get(id) ?? 'roll';
+    if (!toFile.has(step)) toFile.set(step, []);
+    toFile.get(step)!.push(Math.max(0, presence.first - task.runningAt));
+  }
   const kind = kindOf(task.service);
   // A removed service's tasks leave the task list with it: the removal call is their shutdown.
   const shutdownAt = task.shutdownAt ?? (kind === 'remove' ? removedAt : undefined);
@@ -248,7 +271,10 @@ for (const [id, task] of seen) {
   figures.stopped += 1;
   shutdownToExit.push(exit - shutdownAt);
   const gone = presence?.gone;
-  if (gone === undefined) continue;
+  if (gone === undefined) {
+    if (presence !== undefined) figures.stillPublished += 1;
+    continue;
+  }
   figures.outOfFile.push(Math.max(0, gone - shutdownAt));
   figures.margins.push(exit - gone);
   if (gone < exit) figures.beforeExit += 1;
@@ -264,14 +290,21 @@ const POLL_MS = 15_000;
 const traefikBeforeExit =
   shutdownToExit.reduce((sum, d) => sum + Math.min(1, Math.max(0, d) / POLL_MS), 0) /
   Math.max(1, shutdownToExit.length);
+const allToFile = [...toFile.values()].flat();
 say(
-  `churn over ${(churnMs / 1000).toFixed(0)} s: running → file over ${toFile.length} tasks p50 ${pct(toFile, 50).toFixed(0)} ms, p99 ${pct(toFile, 99).toFixed(0)} ms (±100 ms task listing)`,
+  `churn over ${(churnMs / 1000).toFixed(0)} s: running → file over ${allToFile.length} tasks p50 ${pct(allToFile, 50).toFixed(0)} ms, p99 ${pct(allToFile, 99).toFixed(0)} ms (±100 ms task listing); ` +
+    [...toFile]
+      .map(
+        ([step, xs]) =>
+          `${step}: ${xs.length} tasks, p50 ${pct(xs, 50).toFixed(0)}, p99 ${pct(xs, 99).toFixed(0)}, max ${Math.max(...xs).toFixed(0)} ms`,
+      )
+      .join('; '),
 );
 for (const [kind, f] of stops) {
   if (f.stopped === 0) continue;
   say(
     `${kind}: shutdown → out of file over ${f.outOfFile.length} of ${f.stopped} stopped tasks: p50 ${pct(f.outOfFile, 50).toFixed(0)} ms, p99 ${pct(f.outOfFile, 99).toFixed(0)} ms; ` +
-      `gone before SIGTERM ${f.beforeSignal}, before exit ${f.beforeExit} of ${f.stopped} (${((100 * f.beforeExit) / f.stopped).toFixed(1)} %), smallest margin to exit ${Math.min(...f.margins).toFixed(0)} ms`,
+      `gone before SIGTERM ${f.beforeSignal}, before exit ${f.beforeExit} of ${f.stopped} (${((100 * f.beforeExit) / f.stopped).toFixed(1)} %), smallest margin to exit ${Math.min(...f.margins).toFixed(0)} ms; still published at the end: ${f.stillPublished}`,
   );
 }
 say(

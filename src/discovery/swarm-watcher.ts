@@ -405,6 +405,9 @@ export class SwarmWatcher {
   private converged(serviceId: string, tasks: readonly SwarmTask[]): boolean {
     const service = this.services.get(serviceId);
     if (!service) return true;
+    // Mid-update, the next batch's tasks are told to stop without any event reaching a manager
+    // whose node does not run them: keep polling until Swarm says the update ended.
+    if (service.updating) return false;
     const running = tasks.filter((t) => t.state === 'running').length;
     if (service.mode === 'replicated') return running === (service.replicas ?? 0) && tasks.length === running;
     return tasks.length > 0 && running === tasks.length;

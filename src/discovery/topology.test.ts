@@ -1,7 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { parseNode, parseTask } from './topology.js';
+import { parseNode, parseService, parseTask } from './topology.js';
 
 describe('topology parsing', () => {
+  it('marks a service updating while Swarm rolls it (or rolls it back), not after', () => {
+    const raw = (state?: string) => ({
+      ID: 'svc1',
+      Spec: { Name: 'web', Labels: { 'cloud.obiente.deployment_id': 'dep-1' }, Mode: { Replicated: { Replicas: 2 } } },
+      ...(state ? { UpdateStatus: { State: state } } : {}),
+    });
+    const updating = (state?: string) => parseService(raw(state), 'cloud.obiente')?.updating;
+    expect([updating('updating'), updating('rollback_started')]).toEqual([true, true]);
+    expect([updating('completed'), updating('paused'), updating('rollback_completed'), updating()]).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+  });
+
   it('takes only IP addresses from task attachments: the rest never reaches a server URL', () => {
     const task = parseTask({
       ID: 't1',

@@ -36,6 +36,11 @@ export interface SwarmService {
   /** The spec asks for no network at all: tasks run on the host network. */
   readonly hostNetwork: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * A rolling update (or its rollback) is in progress: Swarm replaces tasks one batch after
+   * another, and announces no event for each, so the service is not converged until it ends.
+   */
+  readonly updating?: boolean;
 }
 
 export interface TaskAddress {
@@ -140,8 +145,12 @@ export function parseService(raw: unknown, labelPrefix: string): SwarmService | 
     ports,
     hostNetwork: networks.length === 0 || networks.some((n) => str(obj(n).Target) === 'host'),
     labels,
+    updating: UPDATING.has(str(obj(service.UpdateStatus).State) ?? ''),
   };
 }
+
+/** UpdateStatus.State values while Swarm is still replacing tasks. */
+const UPDATING = new Set(['updating', 'rollback_started']);
 
 export function parseTask(raw: unknown): SwarmTask | undefined {
   const task = obj(raw);
