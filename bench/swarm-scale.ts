@@ -46,7 +46,14 @@ interface TaskJson {
   Status: { State: string; ContainerStatus?: { ContainerID?: string } };
   NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
 }
-const allTasks = async () => (await swarm.docker.listTasks()) as TaskJson[];
+/** How long the bench's own task listings take: the daemon's latency under the churn. */
+const listMs: number[] = [];
+const allTasks = async () => {
+  const started = performance.now();
+  const tasks = (await swarm.docker.listTasks()) as TaskJson[];
+  listMs.push(performance.now() - started);
+  return tasks;
+};
 const ipOf = (task: TaskJson) =>
   task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
 const fileIps = () => {
@@ -175,6 +182,7 @@ const watchers = [
 for (const ip of fileIps()) inFile.set(ip, { first: 0 });
 
 const t0 = Date.now();
+listMs.length = 0;
 const before = await scrape();
 const settle = (what: string, done: (tasks: TaskJson[]) => boolean) =>
   waitFor(what, async () => done(await allTasks()), 900_000, 500);
@@ -291,6 +299,9 @@ const traefikBeforeExit =
   shutdownToExit.reduce((sum, d) => sum + Math.min(1, Math.max(0, d) / POLL_MS), 0) /
   Math.max(1, shutdownToExit.length);
 const allToFile = [...toFile.values()].flat();
+say(
+  `the bench's own GET /tasks (every task) during the churn: p50 ${pct(listMs, 50).toFixed(0)} ms, p99 ${pct(listMs, 99).toFixed(0)} ms`,
+);
 say(
   `churn over ${(churnMs / 1000).toFixed(0)} s: running → file over ${allToFile.length} tasks p50 ${pct(allToFile, 50).toFixed(0)} ms, p99 ${pct(allToFile, 99).toFixed(0)} ms (±100 ms task listing); ` +
     [...toFile]
