@@ -30,9 +30,7 @@ export const DEFAULT_POLLER_OPTIONS: ConvergencePollerOptions = {
   // A task that waited (preparing, pending) is still seen within a second once it moves on.
   slowMs: 1_000,
   deadlineMs: 120_000,
-  // 200 ids are a 5 KB query string; the answer holds only their tasks, a few hundred instead of
-  // every task of a large cluster (bench/swarm-scale.ts: a roll of 100 services among 450).
-  maxFiltered: 200,
+  maxFiltered: 50,
 };
 
 export interface ConvergencePollerDeps {
