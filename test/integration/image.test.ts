@@ -40,11 +40,10 @@ function runtimeStage(): { changes: string[]; healthcheck: string[] } {
 function rootfs(dir: string): void {
   const app = path.join(dir, 'app');
   mkdirSync(app, { recursive: true });
-  // Build stage: compile, then production dependencies only.
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], {
-    cwd: repo,
-    stdio: 'pipe',
-  });
+  // Build stage: the Dockerfile's own `npm run build` (compile, then the dashboard's files), then
+  // production dependencies only.
+  execFileSync('npm', ['run', 'build'], { cwd: repo, stdio: 'pipe' });
+  cpSync(path.join(repo, 'dist'), path.join(app, 'dist'), { recursive: true });
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(path.join(repo, file), path.join(app, file));
   execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, stdio: 'pipe' });
   rmSync(path.join(app, 'package-lock.json'));
@@ -132,6 +131,10 @@ describe.skipIf(skip)('the container image (runtime stage)', () => {
       60_000,
       250,
     );
+
+    // The dashboard and its charting library are in the image, served from it.
+    for (const asset of ['/ui', '/ui/assets/dashboard.js', '/ui/assets/uPlot.iife.min.js'])
+      expect([asset, (await fetch(`http://127.0.0.1:${port}${asset}`)).status]).toEqual([asset, 200]);
 
     const pid = (await swarm.cli(['inspect', '-f', '{{.State.Pid}}', id])).trim();
     expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);
