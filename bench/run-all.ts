@@ -14,6 +14,8 @@ const BENCHES = [
   ['feed.ts', 'Websocket fan-out to 2,000 subscribers'],
   ['flush.ts', 'Aggregate flush: unnest vs row-by-row'],
   ['http.ts', 'HTTP endpoints beside bare fastify (autocannon)'],
+  ['history.ts', 'History API on 30 days of minute rows for 1,000 containers (about 25 minutes)'],
+  ['swarm-scale.ts', 'The router at 450 services × 2 under churn (about 10 minutes)'],
 ] as const;
 
 const here = import.meta.dirname;

@@ -34,8 +34,10 @@ export interface SoakResult {
     readers: number;
     samplesReceived: number;
     readerGaps: Array<[number, number]>;
-    /** Samples a reader was sent twice outside a full snapshot. */
+    /** Samples a reader was sent more often than there are collectors, outside a full snapshot. */
     duplicates: number;
+    /** Samples at or before `since` in a resume that said `recovered: true`. */
+    resumeViolations: number;
     resumesRecovered: number;
     resumesFull: number;
     faultWindows: Interval[];
@@ -197,7 +199,7 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
       'readers',
       'samples received',
       'duplicates',
-      'resumes recovered / full',
+      'resumes recovered / full (samples at or before since)',
       'gap p50 / p99 / max, no fault',
       'max gap across faults',
       'stalled connections',
@@ -209,7 +211,7 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
         r.feed.readers,
         r.feed.samplesReceived,
         r.feed.duplicates,
-        `${r.feed.resumesRecovered} / ${r.feed.resumesFull}`,
+        `${r.feed.resumesRecovered} / ${r.feed.resumesFull} (${r.feed.resumeViolations})`,
         `${s(p(steady, 0.5))} / ${s(p(steady, 0.99))} / ${s(steady.at(-1) ?? 0)}`,
         s(all.at(-1) ?? 0),
         r.feed.stalledConnects,
@@ -222,7 +224,10 @@ export function printReport(r: SoakResult, out: (line: string) => void): string[
     `Samples come every ${s(r.feed.intervalMs)} from each instance (both collect this node's containers; readers get the other's through Redis).`,
   );
   out('');
-  if (r.feed.duplicates > 0) failures.push(`feed readers were sent ${r.feed.duplicates} samples twice`);
+  if (r.feed.duplicates > 0)
+    failures.push(`feed readers were sent ${r.feed.duplicates} samples more often than there are collectors`);
+  if (r.feed.resumeViolations > 0)
+    failures.push(`resumed snapshots held ${r.feed.resumeViolations} samples the reader had asked to skip`);
   if (r.feed.stalledConnects > 0 && r.feed.slowClosedByServer === 0)
     failures.push('no stalled client was closed as slow');
 

@@ -304,6 +304,7 @@ try {
       samplesReceived: readers.reduce((n, r) => n + r.distinctSamples(), 0),
       readerGaps: readers.flatMap((r) => r.gaps()),
       duplicates: readers.reduce((n, r) => n + r.duplicates, 0),
+      resumeViolations: readers.reduce((n, r) => n + r.resumeViolations, 0),
       resumesRecovered: readers.reduce((n, r) => n + r.resumesRecovered, 0),
       resumesFull: readers.reduce((n, r) => n + r.resumesFull, 0),
       faultWindows,
