@@ -156,10 +156,10 @@ describe('Subscriber snapshots', () => {
     const { socket, sent } = fakeSocket();
     const { subscriber, counters, clock } = subscriberOn(socket);
     const frame = () => Buffer.from('shared');
-    subscriber.hold('dep-1');
+    const hold = subscriber.hold('dep-1');
     expect(subscriber.offer('dep-1', [sample('c1', 5)], frame)).toBe(false);
     expect(sent).toEqual([]);
-    expect(subscriber.release('dep-1').map((s) => s.ts)).toEqual([5]);
+    expect(subscriber.release('dep-1', hold)?.map((s) => s.ts)).toEqual([5]);
     // The snapshot held c1 up to 7 (read from the stream): the same sample on the channel is dropped.
     subscriber.settle('dep-1', [sample('c1', 6), sample('c1', 7)]);
     expect(subscriber.offer('dep-1', [sample('c1', 7)], frame)).toBe(false);
@@ -171,6 +171,18 @@ describe('Subscriber snapshots', () => {
     clock.now += 60_000;
     subscriber.offer('dep-1', [sample('c1', 9)], frame);
     expect(sent[1]).toBe('shared');
+  });
+
+  it('lets only the latest hold of a deployment be released', () => {
+    const { socket } = fakeSocket();
+    const { subscriber } = subscriberOn(socket);
+    const first = subscriber.hold('dep-1');
+    // Unsubscribed and subscribed again while the first snapshot was still loading.
+    subscriber.forget('dep-1');
+    const second = subscriber.hold('dep-1');
+    subscriber.offer('dep-1', [sample('c1', 5)], () => Buffer.from('shared'));
+    expect(subscriber.release('dep-1', first)).toBeUndefined();
+    expect(subscriber.release('dep-1', second)?.map((s) => s.ts)).toEqual([5]);
   });
 
   it('merges snapshot sources once per container and time, after `since`, oldest first', () => {

@@ -346,8 +346,7 @@ export class MetricsFeed {
     }
     set.add(subscriber);
     subscriber.send({ type: 'subscribed', deploymentId });
-    subscriber.hold(deploymentId);
-    void this.sendSnapshot(subscriber, deploymentId, message.since);
+    void this.sendSnapshot(subscriber, deploymentId, message.since, subscriber.hold(deploymentId));
   }
 
   /** SUBSCRIBEs to a deployment's channel; resolves false when Redis could not confirm it. */
@@ -367,7 +366,12 @@ export class MetricsFeed {
    * The snapshot of a new subscription (or the samples after `since`), then live. Live samples are
    * held by the subscriber meanwhile and merged in, so none falls between the two.
    */
-  private async sendSnapshot(subscriber: Subscriber, deploymentId: string, since: number | undefined): Promise<void> {
+  private async sendSnapshot(
+    subscriber: Subscriber,
+    deploymentId: string,
+    since: number | undefined,
+    hold: object,
+  ): Promise<void> {
     const now = Date.now();
     const windowStart = now - this.options.windowMs;
     const resumable = since !== undefined && since >= windowStart;
@@ -385,8 +389,9 @@ export class MetricsFeed {
         this.deps.log.debug({ err: error, deploymentId }, 'window stream read failed; snapshot from the live cache');
       }
     }
-    if (subscriber.isClosed || !subscriber.subscriptions.has(deploymentId)) return;
-    const held = subscriber.release(deploymentId);
+    // Closed, unsubscribed, or subscribed again meanwhile: that later subscribe sends its own.
+    const held = subscriber.release(deploymentId, hold);
+    if (held === undefined) return;
     const samples = mergeSamples([stored ?? [], this.deps.cache.snapshot(deploymentId), held], after);
     // Complete when the stream answered, or when there is no Redis (this instance sees all it can).
     const complete = stored !== undefined || this.deps.redis === undefined;

@@ -113,14 +113,24 @@ export class Subscriber {
     return false;
   }
 
-  /** From now until `release`, live samples of the deployment are held for its snapshot. */
-  hold(deploymentId: string): void {
-    this.held.set(deploymentId, []);
+  /**
+   * From now until `release`, live samples of the deployment are held for its snapshot. Returns
+   * the hold, which `release` must present: a later subscribe to the same deployment (after an
+   * unsubscribe) starts a hold of its own, which an older snapshot must not take.
+   */
+  hold(deploymentId: string): object {
+    const held: Sample[] = [];
+    this.held.set(deploymentId, held);
+    return held;
   }
 
-  /** Ends the hold and returns what was held (the caller merges it into the snapshot). */
-  release(deploymentId: string): Sample[] {
-    const held = this.held.get(deploymentId) ?? [];
+  /**
+   * Ends `hold` and returns what it held (the caller merges it into the snapshot); undefined when
+   * that hold is over (unsubscribed, closed, or replaced by a later subscribe).
+   */
+  release(deploymentId: string, hold: object): Sample[] | undefined {
+    const held = this.held.get(deploymentId);
+    if (held === undefined || held !== hold) return undefined;
     this.held.delete(deploymentId);
     return held;
   }

@@ -49,7 +49,7 @@ export class WindowStream {
     multi.pexpire(key, this.windowMs + ID_SLACK_MS);
   }
 
-  /** The samples of `deploymentId` stamped after `afterMs`, oldest first per container. */
+  /** The samples of `deploymentId` stamped after `afterMs`, in no particular order (the snapshot sorts). */
   async read(deploymentId: string, afterMs: number, now: number): Promise<StreamRead> {
     const key = Buffer.from(`${WINDOW_PREFIX}${deploymentId}`);
     const oldestId = Math.max(0, afterMs - ID_SLACK_MS);
@@ -68,7 +68,7 @@ export class WindowStream {
           continue;
         }
         bytes += message.length;
-        if (bytes > MAX_READ_BYTES) return { samples: ordered(samples), rejected, truncated: true };
+        if (bytes > MAX_READ_BYTES) return { samples, rejected, truncated: true };
         // Own entries too: the stream is read for completeness, not for echo suppression.
         const verdict = parseRemoteMessage(deploymentId, message, now, -Infinity, '');
         if (!verdict.ok || 'own' in verdict) {
@@ -80,11 +80,6 @@ export class WindowStream {
       if (page.length < PAGE) break;
       end = `(${page[page.length - 1]![0].toString()}`;
     }
-    return { samples: ordered(samples), rejected, truncated: false };
+    return { samples, rejected, truncated: false };
   }
-}
-
-/** Oldest first (pages come newest first). */
-function ordered(samples: Sample[]): Sample[] {
-  return samples.sort((a, b) => a.ts - b.ts);
 }
