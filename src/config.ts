@@ -108,6 +108,45 @@ const hostList = z.string().transform((value, ctx) => {
 
 const bool = z.enum(['true', 'false']).transform((value) => value === 'true');
 
+const MAX_TRAEFIK_TARGETS = 16;
+/** Traefik Prometheus endpoints: http(s) URLs with a path, no credentials, no fragment, each once. */
+const scrapeUrls = z.string().transform((value, ctx) => {
+  const entries = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const urls: string[] = [];
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not a URL` });
+      return z.NEVER;
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} must be an http(s) URL with a host` });
+      return z.NEVER;
+    }
+    if (url.username !== '' || url.password !== '' || url.hash !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(redactUrl(entry))} must hold no credentials or fragment`,
+      });
+      return z.NEVER;
+    }
+    urls.push(url.toString());
+  }
+  if (urls.length === 0 || urls.length > MAX_TRAEFIK_TARGETS || new Set(urls).size !== urls.length) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be 1 to ${MAX_TRAEFIK_TARGETS} distinct http(s) URLs, comma-separated (e.g. http://traefik:8080/metrics)`,
+    });
+    return z.NEVER;
+  }
+  return urls;
+});
+
 /** Every variable the service reads. Empty strings count as unset (as `FOO=` does in compose files). */
 const envSchema = z.object({
   HOST: z
@@ -155,6 +194,9 @@ const envSchema = z.object({
   STATS_DOCKER_CONCURRENCY: positiveInt(1, 256).default(16),
   CGROUP_ROOT: z.string().startsWith('/', 'must be an absolute path').default('/sys/fs/cgroup'),
   PROC_ROOT: z.string().startsWith('/', 'must be an absolute path').default('/proc'),
+  TRAEFIK_METRICS_URLS: scrapeUrls.optional(),
+  TRAEFIK_METRICS_TIMEOUT_SECONDS: positiveInt(1, 60).default(4),
+  TRAEFIK_METRICS_MAX_BYTES: positiveInt(65_536, 1_073_741_824).default(256 * 1024 * 1024),
   FEED_AUTH: z.enum(['jwt', 'none']).default('jwt'),
   FEED_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').max(4096).optional(),
   FEED_JWKS_URL: z
@@ -222,6 +264,13 @@ export interface Config {
     readonly httpToken: string | undefined;
     /** Root key of the Redis provider's tree; undefined: do not publish to Redis. */
     readonly redisRoot: string | undefined;
+  };
+  /** Traefik's Prometheus endpoints, scraped for request metrics per deployment (traffic/). */
+  readonly traefikMetrics: {
+    /** Empty: request metrics are off. */
+    readonly urls: readonly string[];
+    readonly timeoutMs: number;
+    readonly maxBytes: number;
   };
   readonly routing: {
     /** Hosts no row may claim; `*.suffix`: that name and every name under it. localhost is always reserved. */
@@ -347,6 +396,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       fallbackUrl: (e.TRAEFIK_FALLBACK_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
       httpToken: e.TRAEFIK_HTTP_TOKEN,
       redisRoot: e.TRAEFIK_REDIS_ROOT,
+    }),
+    traefikMetrics: Object.freeze({
+      urls: Object.freeze(e.TRAEFIK_METRICS_URLS ?? []),
+      timeoutMs: e.TRAEFIK_METRICS_TIMEOUT_SECONDS * 1000,
+      maxBytes: e.TRAEFIK_METRICS_MAX_BYTES,
     }),
     routing: Object.freeze({
       reservedHosts: Object.freeze([...new Set(['*.localhost', ...e.ROUTING_RESERVED_HOSTS])]),

@@ -141,6 +141,7 @@ function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
     conflated: 0,
     slowDisconnects: 0,
     duplicatesSuppressed: 0,
+    figuresDropped: 0,
   };
   const subscriber = new Subscriber(
     socket as unknown as WebSocket,

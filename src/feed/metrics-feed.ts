@@ -29,11 +29,14 @@ import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
 import { allows, type Grant } from './feed-auth.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
-import { encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
+import type { RequestFigures } from '../traffic/index.js';
+import { encodeFiguresMessage, encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
 import { WindowStream } from './window-stream.js';
 import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
 
 export const CHANNEL_PREFIX = 'swarm-edge:metrics:';
+/** A deployment's latest request figures, for snapshots on any instance (expires with the live window). */
+export const FIGURES_KEY_PREFIX = 'swarm-edge:requests:';
 const MAX_BAD_MESSAGES = 20;
 /** How often backlogged subscribers are retried: their queue goes out this soon after a drain. */
 const BACKLOG_RETRY_MS = 50;
@@ -84,6 +87,10 @@ export interface FeedStats {
   readonly resumesFull: number;
   /** Samples dropped because the client already had them from its snapshot. */
   readonly duplicatesSuppressed: number;
+  /** `requests` frames sent to no one because the socket was over its limit. */
+  readonly figuresDropped: number;
+  readonly figuresPublished: number;
+  readonly remoteFigures: number;
 }
 
 export class MetricsFeed {
@@ -96,8 +103,11 @@ export class MetricsFeed {
     conflated: 0,
     slowDisconnects: 0,
     duplicatesSuppressed: 0,
+    figuresDropped: 0,
   };
   private readonly s = {
+    figuresPublished: 0,
+    remoteFigures: 0,
     disconnects: 0,
     connections: 0,
     authFailures: 0,
@@ -122,6 +132,8 @@ export class MetricsFeed {
   /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
   private readonly backlogged = new Set<Subscriber>();
   private backlogTimer: NodeJS.Timeout | undefined;
+  /** deployment → its latest request figures (local or remote), for snapshots; pruned to the live window. */
+  private readonly latestFigures = new Map<string, RequestFigures>();
 
   constructor(
     private readonly options: FeedOptions,
@@ -260,6 +272,63 @@ export class MetricsFeed {
     );
   }
 
+  /**
+   * A deployment's request figures for the last interval (this instance holds the scraper lease):
+   * to local subscribers, and to other instances' through Redis, with the latest kept for snapshots.
+   */
+  publishRequests(figures: readonly RequestFigures[]): void {
+    for (const f of figures) this.deliverFigures(f);
+    const pub = this.deps.redis?.pub;
+    if (pub?.status !== 'ready' || figures.length === 0) return;
+    const multi = pub.multi();
+    for (const f of figures) {
+      const message = encodeFiguresMessage(this.instanceId, f);
+      multi.publish(`${CHANNEL_PREFIX}${f.deploymentId}`, message);
+      multi.set(`${FIGURES_KEY_PREFIX}${f.deploymentId}`, message, 'PX', this.options.windowMs);
+    }
+    this.s.figuresPublished += figures.length;
+    multi.exec().then(
+      (results) => {
+        for (const [error] of results ?? []) if (error) this.s.redisPublishFailures += 1;
+      },
+      () => {
+        this.s.redisPublishFailures += 1;
+      },
+    );
+  }
+
+  private deliverFigures(figures: RequestFigures): void {
+    const latest = this.latestFigures.get(figures.deploymentId);
+    if (latest && latest.ts >= figures.ts) return;
+    this.latestFigures.set(figures.deploymentId, figures);
+    const subscribers = this.byDeployment.get(figures.deploymentId);
+    if (!subscribers) return;
+    const frame = JSON.stringify({ type: 'requests', ...figures });
+    for (const subscriber of subscribers) subscriber.offerFigures(frame);
+  }
+
+  /** The latest figures of a deployment this instance has seen, within the live window. */
+  private localFigures(deploymentId: string, now: number): RequestFigures | undefined {
+    const local = this.latestFigures.get(deploymentId);
+    return local && local.ts > now - this.options.windowMs ? local : undefined;
+  }
+
+  /** The latest figures of a deployment kept in Redis (published by whichever instance scrapes). */
+  private async storedFigures(deploymentId: string, now: number): Promise<RequestFigures | null> {
+    const pub = this.deps.redis?.pub;
+    if (pub?.status !== 'ready') return null;
+    try {
+      const stored = await withTimeout(pub.getBuffer(`${FIGURES_KEY_PREFIX}${deploymentId}`), STREAM_READ_TIMEOUT_MS);
+      if (!stored) return null;
+      const verdict = parseRemoteMessage(deploymentId, stored, now, now - this.options.windowMs, '');
+      if (verdict.ok && 'requests' in verdict) return verdict.requests;
+      this.s.streamRejected += 1;
+    } catch (error) {
+      this.deps.log.debug({ err: error, deploymentId }, 'could not read the latest request figures');
+    }
+    return null;
+  }
+
   private deliver(byDeployment: ReadonlyMap<string, readonly Sample[]>): void {
     for (const [deploymentId, group] of byDeployment) {
       let frame: Buffer | undefined;
@@ -389,6 +458,10 @@ export class MetricsFeed {
         this.deps.log.debug({ err: error, deploymentId }, 'window stream read failed; snapshot from the live cache');
       }
     }
+    // Read while live samples are still held: nothing may reach the client before its snapshot.
+    // Without Redis no await comes between subscribe and snapshot (nothing to hold meanwhile).
+    const requests =
+      this.localFigures(deploymentId, now) ?? (this.deps.redis ? await this.storedFigures(deploymentId, now) : null);
     // Closed, unsubscribed, or subscribed again meanwhile: that later subscribe sends its own.
     const held = subscriber.release(deploymentId, hold);
     if (held === undefined) return;
@@ -397,7 +470,7 @@ export class MetricsFeed {
     const complete = stored !== undefined || this.deps.redis === undefined;
     if (stored !== undefined) this.s.snapshotsFromStream += 1;
     else this.s.snapshotsFromCache += 1;
-    const frame: Record<string, unknown> = { type: 'snapshot', deploymentId, samples };
+    const frame: Record<string, unknown> = { type: 'snapshot', deploymentId, samples, requests };
     if (since !== undefined) {
       frame.recovered = resumable && complete;
       if (frame.recovered) this.s.resumesRecovered += 1;
@@ -435,6 +508,11 @@ export class MetricsFeed {
       return;
     }
     if ('own' in verdict) return;
+    if ('requests' in verdict) {
+      this.s.remoteFigures += 1;
+      this.deliverFigures(verdict.requests);
+      return;
+    }
     this.s.remoteSamples += verdict.samples.length;
     this.deliver(new Map([[deploymentId, verdict.samples]]));
     this.deps.cache.add(verdict.samples);
@@ -446,6 +524,9 @@ export class MetricsFeed {
   }
 
   private beat(): void {
+    const oldest = Date.now() - this.options.windowMs;
+    for (const [deploymentId, figures] of this.latestFigures)
+      if (figures.ts <= oldest) this.latestFigures.delete(deploymentId);
     for (const subscriber of this.subscribers) {
       // A client that stopped reading answers no pings either: name it slow first.
       subscriber.checkSlow();

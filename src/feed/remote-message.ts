@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
 import { FUTURE_TOLERANCE_MS, type Sample } from '../metrics/index.js';
+import type { RequestFigures } from '../traffic/index.js';
 
 /** Far above what one instance publishes per deployment and tick (a sample is ~600 bytes). */
 export const MAX_REMOTE_MESSAGE_BYTES = 1024 * 1024;
@@ -47,8 +48,29 @@ const messageSchema = z.strictObject({
   samples: z.array(sampleSchema).min(1).max(MAX_REMOTE_SAMPLES),
 });
 
+const latency = z.number().min(0).max(86_400_000).nullable();
+/** A `requests` frame's figures (traffic/request-figures.ts). */
+export const requestFiguresSchema = z.strictObject({
+  deploymentId: id,
+  ts: z.number(),
+  intervalMs: z.number().int().min(1).max(86_400_000),
+  requests: count,
+  requestsPerSecond: count,
+  status: z.strictObject({ '1xx': count, '2xx': count, '3xx': count, '4xx': count, '5xx': count, other: count }),
+  requestBytes: count,
+  responseBytes: count,
+  latencyMs: z.strictObject({ p50: latency, p95: latency, p99: latency }),
+  openConnections: count,
+});
+
+const figuresMessageSchema = z.strictObject({
+  from: z.string().min(1).max(64),
+  requests: requestFiguresSchema,
+});
+
 export type RemoteVerdict =
   | { readonly ok: true; readonly from: string; readonly samples: readonly Sample[] }
+  | { readonly ok: true; readonly from: string; readonly requests: RequestFigures }
   /** This instance's own message, come back: not validated, not delivered again. */
   | { readonly ok: true; readonly own: true }
   | {
@@ -59,6 +81,10 @@ export type RemoteVerdict =
 
 export function encodeRemoteMessage(from: string, samples: readonly Sample[]): string {
   return JSON.stringify({ from, samples });
+}
+
+export function encodeFiguresMessage(from: string, requests: RequestFigures): string {
+  return JSON.stringify({ from, requests });
 }
 
 /**
@@ -83,6 +109,8 @@ export function parseRemoteMessage(
   }
   if (value !== null && typeof value === 'object' && (value as { from?: unknown }).from === selfId)
     return { ok: true, own: true };
+  if (value !== null && typeof value === 'object' && Object.hasOwn(value, 'requests'))
+    return parseFigures(deploymentId, value, now, oldestMs);
   const parsed = messageSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -105,4 +133,27 @@ export function parseRemoteMessage(
     if (sample.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: `a sample older than the live window` };
   }
   return { ok: true, from: parsed.data.from, samples };
+}
+
+function parseFigures(deploymentId: string, value: object, now: number, oldestMs: number): RemoteVerdict {
+  const parsed = figuresMessageSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  const requests = parsed.data.requests as RequestFigures;
+  if (requests.deploymentId !== deploymentId)
+    return {
+      ok: false,
+      reason: 'wrong_deployment',
+      detail: `figures of ${requests.deploymentId} on ${deploymentId}'s channel`,
+    };
+  if (requests.ts > now + FUTURE_TOLERANCE_MS)
+    return {
+      ok: false,
+      reason: 'clock_skew',
+      detail: `figures stamped ${requests.ts - now} ms ahead of this instance's clock`,
+    };
+  if (requests.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: 'figures older than the live window' };
+  return { ok: true, from: parsed.data.from, requests };
 }

@@ -34,6 +34,8 @@ export interface FeedCounters {
   conflated: number;
   slowDisconnects: number;
   duplicatesSuppressed: number;
+  /** `requests` frames not sent because the socket was over its limit. */
+  figuresDropped: number;
 }
 
 /** A queued sample is serialised once, however many backlogged subscribers it goes to. */
@@ -194,6 +196,22 @@ export class Subscriber {
   private sendData(frame: string | Buffer, samples: number): void {
     this.counters.framesSent += 1;
     this.counters.samplesSent += samples;
+    this.socket.send(frame, { binary: false });
+  }
+
+  /**
+   * A deployment's request figures for one interval (`frame`, shared by its subscribers). Sent when
+   * the socket is under its limit, dropped otherwise: the next interval's figures come soon, and
+   * the history API has every minute.
+   */
+  offerFigures(frame: string): void {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.counters.figuresDropped += 1;
+      this.checkSlow();
+      return;
+    }
+    this.counters.framesSent += 1;
     this.socket.send(frame, { binary: false });
   }
 

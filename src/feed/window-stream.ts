@@ -71,7 +71,7 @@ export class WindowStream {
         if (bytes > MAX_READ_BYTES) return { samples, rejected, truncated: true };
         // Own entries too: the stream is read for completeness, not for echo suppression.
         const verdict = parseRemoteMessage(deploymentId, message, now, -Infinity, '');
-        if (!verdict.ok || 'own' in verdict) {
+        if (!verdict.ok || !('samples' in verdict)) {
           rejected += 1;
           continue;
         }

@@ -170,7 +170,7 @@ export class AggregateStore {
       const from = Math.min(this.rollupFrom ?? currentHour - HOUR, currentHour - HOUR);
       await this.deps.pool.query(ROLLUP_HOURS, [new Date(from), new Date(currentHour + HOUR)]);
       this.rollupFrom = undefined;
-      const { rows } = await this.deps.pool.query<{ name: string }>(LIST_PARTITIONS);
+      const { rows } = await this.deps.pool.query<{ name: string }>(LIST_PARTITIONS, ['container_metrics']);
       for (const name of expiredPartitions(
         rows.map((r) => r.name),
         now,

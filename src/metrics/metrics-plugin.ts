@@ -26,6 +26,7 @@ import { LocalContainers } from './local-containers.js';
 import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
 import { createStatsSource } from './sources/select-source.js';
+import { trafficPlugin } from '../traffic/index.js';
 
 const METRICS = 'metrics';
 
@@ -77,6 +78,16 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     run: () => store.maintain(),
   });
 
+  let traffic: (() => unknown) | undefined;
+  if (config.traefikMetrics.urls.length > 0)
+    await app.register(trafficPlugin, {
+      shared,
+      metricsPool: pipeline.metricsPool,
+      storageKind: () => store.storageKind(),
+      publish: (figures) => feed.publishRequests(figures),
+      expose: (report) => (traffic = report),
+    });
+
   const report = () => ({
     node: { source: source.name, intervalMs: config.metrics.intervalMs },
     collection: collector.stats(),
@@ -86,6 +97,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     aggregator: aggregator.stats(),
     feed: feed.stats(),
     liveCache: cache.stats(),
+    traffic: traffic?.() ?? null,
   });
   registerObservabilityRoutes(app, { report });
   await registerFeedRoutes(app, { feed, authenticate });

@@ -134,26 +134,33 @@ export const INSERT_AGGREGATE_ROW = `INSERT INTO container_metrics (bucket, cont
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (container_id, bucket) DO NOTHING`;
 
-/** Plain PostgreSQL: a daily partition. Names carry the day (container_metrics_p20261122). */
-export function partitionName(day: Date): string {
-  return `container_metrics_p${day.toISOString().slice(0, 10).replaceAll('-', '')}`;
+/** Plain PostgreSQL: a daily partition of `table`. Names carry the day (container_metrics_p20261122). */
+export function partitionName(day: Date, table = 'container_metrics'): string {
+  return `${table}_p${day.toISOString().slice(0, 10).replaceAll('-', '')}`;
 }
 
-export function createPartitionStatement(day: Date): string {
+export function createPartitionStatement(day: Date, table = 'container_metrics'): string {
   const from = startOfDay(day);
   const to = new Date(from.getTime() + 86_400_000);
-  return `CREATE TABLE IF NOT EXISTS ${partitionName(from)} PARTITION OF container_metrics FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`;
+  return `CREATE TABLE IF NOT EXISTS ${partitionName(from, table)} PARTITION OF ${table} FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`;
 }
 
+/** The partitions of a table: `$1` is its name. */
 export const LIST_PARTITIONS = `SELECT c.relname AS name FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-  WHERE p.relname = 'container_metrics'`;
+  WHERE p.relname = $1`;
 
-/** Partitions entirely older than the retention period (by the day in their name). */
-export function expiredPartitions(names: readonly string[], now: Date, retentionDays: number): string[] {
+/** Partitions of `table` entirely older than the retention period (by the day in their name). */
+export function expiredPartitions(
+  names: readonly string[],
+  now: Date,
+  retentionDays: number,
+  table = 'container_metrics',
+): string[] {
   const cutoff = startOfDay(new Date(now.getTime() - retentionDays * 86_400_000)).getTime();
+  const pattern = new RegExp(`^${table}_p(\\d{4})(\\d{2})(\\d{2})$`);
   return names.filter((name) => {
-    const match = /^container_metrics_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+    const match = pattern.exec(name);
     if (!match) return false;
     const end = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + 86_400_000;
     return end <= cutoff;

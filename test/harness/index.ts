@@ -10,3 +10,5 @@ export { startSwarm, TEST_IMAGE } from './swarm.js';
 export type { TestSwarm } from './swarm.js';
 export { CHROMIUM, missingTools } from './tools.js';
 export type { Tool } from './tools.js';
+export { goFloat, serveExposition, TRAEFIK_BUCKETS, TraefikExposition } from './traefik-exposition.js';
+export type { Observation, StandInMode } from './traefik-exposition.js';

@@ -13,6 +13,7 @@ import { MetricsFeed } from '../../src/feed/metrics-feed.js';
 import { CLOSE } from '../../src/feed/protocol.js';
 import { registerFeedRoutes } from '../../src/http/index.js';
 import { LiveCache, type Sample } from '../../src/metrics/index.js';
+import type { RequestFigures } from '../../src/traffic/index.js';
 import { missingTools, startRedis, waitFor, type TestRedis } from '../harness/index.js';
 
 const skip = missingTools(['redis-server']);
@@ -453,5 +454,69 @@ describe.skipIf(skip)('websocket feed', () => {
     expect(instance.feed.stats().streamRejected).toBe(5);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     client.socket.close();
+  });
+
+  it('carries request figures across instances, keeps the latest for snapshots anywhere, and refuses forged ones', async () => {
+    const a = await start({ redisUrl: redis.url });
+    const b = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => a.redis?.status === 'ready' && b.redis?.status === 'ready', 10_000, 50);
+    const figures = (ts: number, requests: number): RequestFigures => ({
+      deploymentId: 'dep-req',
+      ts,
+      intervalMs: 5_000,
+      requests,
+      requestsPerSecond: requests / 5,
+      status: { '1xx': 0, '2xx': requests, '3xx': 0, '4xx': 0, '5xx': 0, other: 0 },
+      requestBytes: 10 * requests,
+      responseBytes: 100 * requests,
+      latencyMs: { p50: 12.5, p95: 40, p99: null },
+      openConnections: 2,
+    });
+    const client = connect(`${a.url}?token=${await token(['dep-req'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-req' });
+    await waitFor('snapshot', () => client.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    expect(client.frames.find((f) => f.type === 'snapshot')).toMatchObject({ requests: null });
+    await waitFor(
+      'figures from the other instance',
+      async () => {
+        b.feed.publishRequests([figures(Date.now(), 7)]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return client.frames.some((f) => f.type === 'requests');
+      },
+      10_000,
+    );
+    expect(client.frames.find((f) => f.type === 'requests')).toMatchObject({ deploymentId: 'dep-req', requests: 7 });
+
+    // Forged on the channel: wrong deployment, bad shape, skewed clock, prototype keys.
+    const channel = 'swarm-edge:metrics:dep-req';
+    const forged = [
+      JSON.stringify({ from: 'x', requests: { ...figures(Date.now(), 1), deploymentId: 'dep-other' } }),
+      JSON.stringify({ from: 'x', requests: { ...figures(Date.now(), -1) } }),
+      JSON.stringify({ from: 'x', requests: figures(Date.now() + 3_600_000, 1) }),
+      JSON.stringify({ from: 'x', requests: { ...figures(Date.now(), 1), extra: 1 } }),
+      `{"from":"x","requests":${JSON.stringify(figures(Date.now(), 1))},"__proto__":{"polluted":true}}`,
+    ];
+    const rejectedBefore = a.feed.stats().remoteRejected;
+    for (const message of forged) await b.redis!.publish(channel, message);
+    await waitFor(
+      'forged figures refused',
+      () => a.feed.stats().remoteRejected - rejectedBefore >= forged.length,
+      5_000,
+      20,
+    );
+    expect(client.frames.filter((f) => f.type === 'requests')).toHaveLength(1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    // A first subscriber on a third instance gets the latest figures in its snapshot, from Redis.
+    const c = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => c.redis?.status === 'ready', 10_000, 50);
+    const late = connect(`${c.url}?token=${await token(['dep-req'])}`);
+    await late.opened;
+    late.send({ type: 'subscribe', deploymentId: 'dep-req' });
+    await waitFor('snapshot', () => late.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    expect(late.frames.find((f) => f.type === 'snapshot')).toMatchObject({ requests: { requests: 7 } });
+    client.socket.close();
+    late.socket.close();
   });
 });
