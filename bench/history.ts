@@ -16,6 +16,7 @@ import pino from 'pino';
 import { createPool } from '../src/db/index.js';
 import { createFeedAuthenticator } from '../src/feed/feed-auth.js';
 import type { HistoryPlan } from '../src/history/history-params.js';
+import { RequestHistory } from '../src/traffic/index.js';
 import { HistoryService } from '../src/history/history-service.js';
 import { registerHistoryRoutes } from '../src/http/index.js';
 import { AggregateStore } from '../src/metrics/index.js';
@@ -97,7 +98,12 @@ try {
   });
   const serve = async (service: HistoryService) => {
     const app = Fastify({ logger: false });
-    registerHistoryRoutes(app, { history: service, authenticate, retentionDays: DAYS + 1 });
+    registerHistoryRoutes(app, {
+      history: service,
+      requests: new RequestHistory({ metricsPool: pool, storageKind: () => 'postgres' }),
+      authenticate,
+      retentionDays: DAYS + 1,
+    });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     return { app, base: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };

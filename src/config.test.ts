@@ -113,6 +113,32 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).not.toContain('secret');
   });
 
+  it('reads Traefik metrics endpoints, dns+ ones too, and refuses anything else with the value named', () => {
+    const config = loadConfig({
+      TRAEFIK_METRICS_URLS: 'http://traefik-a:8082/metrics, dns+http://tasks.traefik:8082/metrics',
+    });
+    expect(config.traefikMetrics).toEqual({
+      urls: ['http://traefik-a:8082/metrics', 'dns+http://tasks.traefik:8082/metrics'],
+      timeoutMs: 4_000,
+      maxBytes: 256 * 1024 * 1024,
+    });
+    expect(loadConfig({}).traefikMetrics.urls).toEqual([]);
+    for (const bad of [
+      'ftp://traefik/metrics',
+      'http://user:secret@traefik/metrics',
+      'http://traefik/metrics#x',
+      'http://a/metrics,http://a/metrics',
+      'traefik:8082',
+      ',',
+      Array.from({ length: 17 }, (_, i) => `http://t${i}/metrics`).join(','),
+    ]) {
+      const problems = problemsOf({ TRAEFIK_METRICS_URLS: bad });
+      expect(problems[0], bad).toMatch(/^TRAEFIK_METRICS_URLS=/);
+      expect(problems.join('\n')).not.toContain('secret');
+    }
+    expect(problemsOf({ TRAEFIK_METRICS_TIMEOUT_SECONDS: '0' })[0]).toMatch(/^TRAEFIK_METRICS_TIMEOUT_SECONDS=/);
+  });
+
   it('accepts unix and tcp Docker hosts only', () => {
     expect(loadConfig({ DOCKER_HOST: 'unix:///run/docker.sock' }).dockerHost).toBe('unix:///run/docker.sock');
     expect(problemsOf({ DOCKER_HOST: 'unix://relative.sock' })[0]).toMatch(/^DOCKER_HOST=/);

@@ -109,7 +109,10 @@ const hostList = z.string().transform((value, ctx) => {
 const bool = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 const MAX_TRAEFIK_TARGETS = 16;
-/** Traefik Prometheus endpoints: http(s) URLs with a path, no credentials, no fragment, each once. */
+/**
+ * Traefik Prometheus endpoints: http(s) URLs with a path, no credentials, no fragment, each once.
+ * `dns+http://tasks.traefik:8082/metrics` stands for every address the name resolves to.
+ */
 const scrapeUrls = z.string().transform((value, ctx) => {
   const entries = value
     .split(',')
@@ -117,9 +120,10 @@ const scrapeUrls = z.string().transform((value, ctx) => {
     .filter((p) => p !== '');
   const urls: string[] = [];
   for (const entry of entries) {
+    const dns = entry.startsWith('dns+');
     let url: URL;
     try {
-      url = new URL(entry);
+      url = new URL(dns ? entry.slice(4) : entry);
     } catch {
       ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not a URL` });
       return z.NEVER;
@@ -135,7 +139,7 @@ const scrapeUrls = z.string().transform((value, ctx) => {
       });
       return z.NEVER;
     }
-    urls.push(url.toString());
+    urls.push(`${dns ? 'dns+' : ''}${url.toString()}`);
   }
   if (urls.length === 0 || urls.length > MAX_TRAEFIK_TARGETS || new Set(urls).size !== urls.length) {
     ctx.addIssue({
@@ -301,6 +305,13 @@ export function redactUrl(value: string): string {
 function shownValue(name: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
   if (name.endsWith('_TOKEN') || name.endsWith('_SECRET')) return '(hidden)';
+  if (name.endsWith('_URLS'))
+    return JSON.stringify(
+      value
+        .split(',')
+        .map((entry) => redactUrl(entry.trim().replace(/^dns\+/, '')))
+        .join(','),
+    );
   return JSON.stringify(name.endsWith('_URL') ? redactUrl(value) : value);
 }
 

@@ -3,6 +3,7 @@
  * `Authorization: Bearer`:
  *   GET /api/v1/deployments                     the deployments the token may see, containers and nodes now
  *   GET /api/v1/deployments/{id}/metrics        stored history (history/history-params.ts)
+ *   GET /api/v1/deployments/{id}/requests       stored request metrics (traffic/request-history.ts)
  * 401 without a valid token, 403 for a deployment the token does not list, 400 naming the
  * parameter at fault, 503 while the database is away.
  */
@@ -12,9 +13,11 @@ import { allows, FeedAuthError, type FeedAuthenticator, type Grant } from '../fe
 import { HistoryParameterError, planHistory } from '../history/history-params.js';
 import { HistoryUnavailableError, TooManyContainersError, type HistoryService } from '../history/history-service.js';
 import { errorMessage } from '../lib/errors.js';
+import type { RequestHistory } from '../traffic/index.js';
 
 export interface HistoryRouteDeps {
   readonly history: HistoryService;
+  readonly requests: RequestHistory;
   readonly authenticate: FeedAuthenticator;
   readonly retentionDays: number;
 }
@@ -44,6 +47,33 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
       if (!allows(grant, plan.deploymentId))
         return reply.status(403).send({ error: 'EDGE_FORBIDDEN', message: 'the token does not grant this deployment' });
       return answer(reply, request, () => deps.history.query(plan));
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/api/v1/deployments/:id/requests',
+    async (request, reply) => {
+      const grant = await authorise(request, reply, deps.authenticate);
+      if (!grant) return reply;
+      let plan;
+      try {
+        if (request.query && Object.hasOwn(request.query, 'per'))
+          throw new HistoryParameterError('per', 'request metrics are per deployment');
+        plan = planHistory(request.params.id, request.query ?? {}, {
+          retentionDays: deps.retentionDays,
+          now: Date.now(),
+        });
+      } catch (error) {
+        if (error instanceof HistoryParameterError) return badParameter(reply, error.parameter, error.message);
+        throw error;
+      }
+      if (!allows(grant, plan.deploymentId))
+        return reply.status(403).send({ error: 'EDGE_FORBIDDEN', message: 'the token does not grant this deployment' });
+      return answer(reply, request, async () => {
+        const result = await deps.requests.query(plan);
+        if (!result) throw new HistoryUnavailableError('metrics storage is not ready yet');
+        return result;
+      });
     },
   );
 }

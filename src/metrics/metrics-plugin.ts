@@ -26,7 +26,7 @@ import { LocalContainers } from './local-containers.js';
 import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
 import { createStatsSource } from './sources/select-source.js';
-import { trafficPlugin } from '../traffic/index.js';
+import { RequestHistory, trafficPlugin } from '../traffic/index.js';
 
 const METRICS = 'metrics';
 
@@ -107,6 +107,8 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
       storageKind: () => store.storageKind(),
       locations: shared.database,
     }),
+    // Served on every instance: whichever instance scrapes Traefik, the minutes are in the database.
+    requests: new RequestHistory({ metricsPool: pipeline.metricsPool, storageKind: () => store.storageKind() }),
     authenticate,
     retentionDays: config.metrics.retentionDays,
   });

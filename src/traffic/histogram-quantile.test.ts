@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { histogramQuantile } from './histogram-quantile.js';
+import { histogramQuantile, sortedQuantile } from './histogram-quantile.js';
 
 const buckets = (pairs: [number, number][]) => pairs.map(([le, count]) => ({ le, count }));
 
@@ -64,5 +64,20 @@ describe('histogramQuantile (as PromQL histogram_quantile)', () => {
         ]),
       ),
     ).toBeCloseTo(0.0625);
+  });
+});
+
+describe('sortedQuantile', () => {
+  it('agrees with histogramQuantile on ordered buckets', () => {
+    const bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
+    let seed = 3;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let t = 0; t < 200; t++) {
+      let running = 0;
+      const counts = bounds.map(() => (running += random() < 0.3 ? 0 : Math.floor(random() * 50)));
+      const buckets = bounds.map((le, i) => ({ le, count: counts[i]! }));
+      for (const q of [0, 0.5, 0.9, 0.95, 0.99, 1])
+        expect(sortedQuantile(q, bounds, [9, ...counts], 1)).toBe(histogramQuantile(q, buckets));
+    }
   });
 });

@@ -57,3 +57,37 @@ function coalesce(buckets: readonly Bucket[]): Bucket[] {
   }
   return merged;
 }
+
+/**
+ * The same quantile for buckets already in order (ascending, distinct bounds, +Inf last, counts
+ * at `counts[offset + i]`): the live feed's figures, computed every interval for every deployment
+ * without the copies and the sort.
+ */
+export function sortedQuantile(
+  q: number,
+  bounds: readonly number[],
+  counts: ArrayLike<number>,
+  offset: number,
+): number | undefined {
+  const n = bounds.length;
+  if (n < 2 || bounds[n - 1] !== Infinity) return undefined;
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, counts[offset + i]!);
+  const observations = max;
+  if (!(observations > 0)) return undefined;
+  let rank = q * observations;
+  let b = 0;
+  let previous = 0;
+  let running = 0;
+  for (; b < n; b++) {
+    running = Math.max(running, counts[offset + b]!);
+    if (running >= rank) break;
+    previous = running;
+  }
+  if (b >= n - 1) return bounds[n - 2];
+  if (b === 0 && bounds[0]! <= 0) return bounds[0];
+  const start = b === 0 ? 0 : bounds[b - 1]!;
+  const count = running - previous;
+  rank -= previous;
+  return start + (bounds[b]! - start) * (rank / count);
+}

@@ -2,7 +2,7 @@
  * A deployment's request figures for one interval, as the feed sends them: the `requests` frame.
  */
 import { SLOT, STATUS_CLASSES, requestsOf, type Figures, type StatusClass } from './figures.js';
-import { histogramQuantile, type Bucket } from './histogram-quantile.js';
+import { sortedQuantile, type Bucket } from './histogram-quantile.js';
 
 export interface RequestFigures {
   readonly deploymentId: string;
@@ -23,8 +23,8 @@ export function bucketsOf(figures: Figures): Bucket[] {
   return figures.bounds.map((le, i) => ({ le, count: figures.vector[SLOT.buckets + i]! }));
 }
 
-function quantileMs(q: number, buckets: readonly Bucket[]): number | null {
-  const seconds = histogramQuantile(q, buckets);
+function quantileMs(q: number, figures: Figures): number | null {
+  const seconds = sortedQuantile(q, figures.bounds, figures.vector, SLOT.buckets);
   return seconds === undefined ? null : Math.round(seconds * 1e6) / 1e3;
 }
 
@@ -35,7 +35,6 @@ export function requestFigures(deploymentId: string, figures: Figures, ts: numbe
     StatusClass,
     number
   >;
-  const buckets = bucketsOf(figures);
   return {
     deploymentId,
     ts,
@@ -45,7 +44,7 @@ export function requestFigures(deploymentId: string, figures: Figures, ts: numbe
     status,
     requestBytes: Math.round(v[SLOT.requestBytes]!),
     responseBytes: Math.round(v[SLOT.responseBytes]!),
-    latencyMs: { p50: quantileMs(0.5, buckets), p95: quantileMs(0.95, buckets), p99: quantileMs(0.99, buckets) },
+    latencyMs: { p50: quantileMs(0.5, figures), p95: quantileMs(0.95, figures), p99: quantileMs(0.99, figures) },
     openConnections: Math.round(v[SLOT.openConnections]!),
   };
 }

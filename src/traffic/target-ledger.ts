@@ -102,6 +102,11 @@ export class TargetLedger {
       this.current.set(deploymentId, addFigures(this.current.get(deploymentId), figures, 'last'));
   }
 
+  /** Nothing left to write: no closed minute waiting, nothing counted in the minute in progress. */
+  idle(): boolean {
+    return this.pending.length === 0 && this.current.size === 0;
+  }
+
   /** Closed minutes to write, or undefined. */
   work(): LedgerWork | undefined {
     if (this.pending.length === 0 || !this.pendingSnapshot) return undefined;

@@ -4,6 +4,10 @@
  * arrives, so a large exposition is never held whole. A failed, malformed or oversized scrape
  * changes no counter: the next good one covers the gap.
  */
+import http from 'node:http';
+import https from 'node:https';
+import { isAscii } from 'node:buffer';
+import { StringDecoder } from 'node:string_decoder';
 import { createBreaker, type Breaker } from '../lib/breaker.js';
 import { errorMessage } from '../lib/errors.js';
 import type { ScrapeOutcome, ServiceCounters } from './service-counters.js';
@@ -61,7 +65,7 @@ export class TraefikTarget {
 
   constructor(
     readonly options: TargetOptions,
-    private readonly deps: { fetch?: typeof fetch; clock?: () => number } = {},
+    private readonly deps: { clock?: () => number } = {},
   ) {
     this.breaker = createBreaker((counters: ServiceCounters) => this.fetchInto(counters), {
       name: `traefik-metrics ${options.url}`,
@@ -115,38 +119,77 @@ export class TraefikTarget {
 
   shutdown(): void {
     this.breaker.shutdown();
+    this.agents.http?.destroy();
+    this.agents.https?.destroy();
   }
 
-  private async fetchInto(counters: ServiceCounters): Promise<ScrapeResult> {
+  /**
+   * node:http rather than fetch: at 120,000 lines a scrape, fetch's web streams cost twice the CPU
+   * of the whole parse (bench/traffic.ts). One kept-alive connection per target.
+   */
+  private fetchInto(counters: ServiceCounters): Promise<ScrapeResult> {
     const started = performance.now();
-    const response = await (this.deps.fetch ?? fetch)(this.options.url, {
-      signal: AbortSignal.timeout(this.options.timeoutMs),
-      redirect: 'error',
-      headers: { accept: 'text/plain;version=0.0.4' },
+    const url = new URL(this.options.url);
+    const client = url.protocol === 'https:' ? https : http;
+    return new Promise<ScrapeResult>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        request.destroy();
+        reject(error);
+      };
+      const request = client.get(
+        url,
+        {
+          agent: this.agent(url.protocol),
+          headers: { accept: 'text/plain;version=0.0.4' },
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (status !== 200) return fail(new Error(`HTTP ${status} from ${this.options.url}`));
+          const declared = Number(response.headers['content-length'] ?? NaN);
+          if (declared > this.options.maxBytes)
+            return fail(
+              new ScrapeRefused('oversized', `exposition of ${declared} bytes is over ${this.options.maxBytes}`),
+            );
+          // StringDecoder keeps a character cut between chunks whole. Until a chunk holds anything
+          // but ASCII (Traefik's names rarely do), latin1 reads it the same, for a third less CPU.
+          const decoder = new StringDecoder('utf8');
+          let ascii = true;
+          let bytes = 0;
+          counters.begin();
+          response.on('data', (chunk: Buffer) => {
+            if (settled) return;
+            bytes += chunk.length;
+            if (bytes > this.options.maxBytes)
+              return fail(new ScrapeRefused('oversized', `exposition over ${this.options.maxBytes} bytes`));
+            if (ascii && isAscii(chunk)) counters.write(chunk.toString('latin1'));
+            else {
+              ascii = false;
+              counters.write(decoder.write(chunk));
+            }
+          });
+          response.on('error', fail);
+          response.on('aborted', () => fail(new Error('connection closed mid-exposition')));
+          response.on('end', () => {
+            if (settled) return;
+            counters.write(decoder.end());
+            const outcome = counters.finish();
+            if (!outcome.ok) return fail(new ScrapeRefused('malformed', outcome.reason));
+            settled = true;
+            resolve({ ...outcome, bytes, durationMs: performance.now() - started });
+          });
+        },
+      );
+      request.on('error', fail);
     });
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new Error(`HTTP ${response.status} from ${this.options.url}`);
-    }
-    const declared = Number(response.headers.get('content-length') ?? NaN);
-    if (declared > this.options.maxBytes) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new ScrapeRefused('oversized', `exposition of ${declared} bytes is over ${this.options.maxBytes}`);
-    }
-    if (!response.body) throw new Error('response without a body');
-    const decoder = new TextDecoder('utf-8');
-    let bytes = 0;
-    counters.begin();
-    // Leaving the loop early (throw) cancels the body: the rest is never read.
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      bytes += chunk.byteLength;
-      if (bytes > this.options.maxBytes)
-        throw new ScrapeRefused('oversized', `exposition over ${this.options.maxBytes} bytes`);
-      counters.write(decoder.decode(chunk, { stream: true }));
-    }
-    counters.write(decoder.decode());
-    const outcome = counters.finish();
-    if (!outcome.ok) throw new ScrapeRefused('malformed', outcome.reason);
-    return { ...outcome, bytes, durationMs: performance.now() - started };
+  }
+
+  private agents: { http?: http.Agent; https?: https.Agent } = {};
+  private agent(protocol: string): http.Agent {
+    if (protocol === 'https:') return (this.agents.https ??= new https.Agent({ keepAlive: true, maxSockets: 1 }));
+    return (this.agents.http ??= new http.Agent({ keepAlive: true, maxSockets: 1 }));
   }
 }

@@ -12,6 +12,7 @@
  * keeps scraping (nobody can take the lease from it), and its minutes wait.
  */
 import { randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { failureLogLevel } from '../lib/backoff.js';
@@ -28,6 +29,14 @@ const DIRECTORY_RETRY_MS = 2_000;
 /** How often the directory is re-read anyway. */
 const DIRECTORY_REFRESH_MS = 30_000;
 const MAX_UNKNOWN_REPORTED = 20;
+export const DNS_PREFIX = 'dns+';
+/** A resolved target absent this many ticks in a row is dropped. */
+const DROP_AFTER_TICKS = 12;
+
+async function lookupAll(hostname: string): Promise<string[]> {
+  const answers = await lookup(hostname, { all: true });
+  return [...new Set(answers.map((a) => a.address))].sort();
+}
 
 export interface TrafficMonitorOptions {
   readonly targets: readonly string[];
@@ -57,7 +66,9 @@ export interface TrafficStats {
 
 export class TrafficMonitor {
   readonly instanceId = randomUUID();
-  private readonly targets: { target: TraefikTarget; ledger: TargetLedger }[];
+  /** Scraped URL → its target and ledger. A `dns+` entry adds one per address it resolves to. */
+  private readonly byUrl = new Map<string, { target: TraefikTarget; ledger: TargetLedger; missing: number }>();
+  private readonly resolved = new Map<string, string[]>();
   private holdsLease = false;
   private lastTickAt: number | undefined;
   private unknown = new Set<string>();
@@ -81,16 +92,66 @@ export class TrafficMonitor {
       publish: (figures: readonly RequestFigures[]) => void;
       log: Logger;
       clock?: () => number;
-      fetch?: typeof fetch;
+      /** Name resolution for `dns+` targets; default: getaddrinfo, every address. */
+      lookup?: (hostname: string) => Promise<string[]>;
     },
   ) {
-    this.targets = options.targets.map((url) => ({
+    for (const url of options.targets) if (!url.startsWith(DNS_PREFIX)) this.add(url);
+  }
+
+  private get targets() {
+    return [...this.byUrl.values()];
+  }
+
+  private add(url: string): void {
+    const o = this.options;
+    this.byUrl.set(url, {
       target: new TraefikTarget(
-        { url, timeoutMs: options.timeoutMs, maxBytes: options.maxBytes, intervalMs: options.intervalMs },
-        { fetch: deps.fetch, clock: deps.clock },
+        { url, timeoutMs: o.timeoutMs, maxBytes: o.maxBytes, intervalMs: o.intervalMs },
+        { clock: this.deps.clock },
       ),
       ledger: new TargetLedger(url),
-    }));
+      missing: 0,
+    });
+  }
+
+  /**
+   * Expands `dns+` entries (`dns+http://tasks.traefik:8082/metrics`: every address the name has,
+   * which for Swarm's `tasks.<service>` is every Traefik task) into one target each. A name that
+   * does not resolve keeps its last addresses; an address gone for a minute is dropped once its
+   * minutes are written (a replaced Traefik task has new counters anyway).
+   */
+  private async expand(): Promise<void> {
+    const wanted = new Set<string>();
+    for (const entry of this.options.targets) {
+      if (!entry.startsWith(DNS_PREFIX)) {
+        wanted.add(entry);
+        continue;
+      }
+      const url = new URL(entry.slice(DNS_PREFIX.length));
+      try {
+        const addresses = await (this.deps.lookup ?? lookupAll)(url.hostname);
+        this.resolved.set(
+          entry,
+          addresses.map((address) => {
+            const target = new URL(url);
+            target.hostname = address.includes(':') ? `[${address}]` : address;
+            return target.toString();
+          }),
+        );
+      } catch (error) {
+        this.deps.log.debug({ err: error, entry }, 'could not resolve a dns+ traefik metrics target');
+      }
+      for (const target of this.resolved.get(entry) ?? []) wanted.add(target);
+    }
+    for (const url of wanted) if (!this.byUrl.has(url)) this.add(url);
+    for (const [url, entry] of this.byUrl) {
+      if (wanted.has(url)) entry.missing = 0;
+      else if ((entry.missing += 1) > DROP_AFTER_TICKS && entry.ledger.idle()) {
+        entry.target.shutdown();
+        this.byUrl.delete(url);
+      }
+    }
   }
 
   get store(): TrafficStore {
@@ -132,12 +193,14 @@ export class TrafficMonitor {
     const now = this.now();
     const intervalMs = this.lastTickAt === undefined ? this.options.intervalMs : now - this.lastTickAt;
     this.lastTickAt = now;
+    await this.expand();
     await this.loadCheckpoints();
+    // Every ledger rolls (a target being dropped still closes and writes its last minute).
+    for (const { ledger } of this.targets) ledger.roll(now);
     const results = await Promise.all(
-      this.targets.map(async ({ target, ledger }) => {
-        ledger.roll(now);
-        return { ledger, result: await target.scrape(ledger.counters) };
-      }),
+      this.targets
+        .filter((t) => t.missing === 0)
+        .map(async ({ target, ledger }) => ({ ledger, result: await target.scrape(ledger.counters) })),
     );
     await this.refreshDirectory(results.flatMap(({ result }) => (result.ok ? result.deltas : [])));
     let live: Map<string, Figures> | undefined;

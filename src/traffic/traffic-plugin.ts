@@ -24,8 +24,6 @@ export interface TrafficPluginOptions {
   readonly publish: (figures: readonly RequestFigures[]) => void;
   /** Receives the part's report getter, for /metrics/observability. */
   readonly expose: (report: () => unknown) => void;
-  /** Tests replace fetch. */
-  readonly fetch?: typeof fetch;
 }
 
 export function trafficPlugin(
@@ -56,7 +54,6 @@ export function trafficPlugin(
       directory: new ServiceDirectory({ keepRemovedMs: 15 * 60_000 }, { pool: shared.database.pool }),
       publish: options.publish,
       log,
-      fetch: options.fetch,
     },
   );
   const store = monitor.store;

@@ -81,8 +81,20 @@ const SHARED = [
 )`,
 ];
 
-export function trafficSchemaStatements(kind: StorageKind, retention: TrafficRetention): string[] {
+export function trafficSchemaStatements(
+  kind: StorageKind,
+  retention: TrafficRetention,
+  options: { compression: boolean } = { compression: false },
+): string[] {
   if (kind === 'timescaledb') {
+    const compression = options.compression
+      ? [
+          `ALTER TABLE request_metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, target', timescaledb.compress_orderby = 'bucket DESC')`,
+          `SELECT add_compression_policy('request_metrics', INTERVAL '2 days', if_not_exists => TRUE)`,
+          `ALTER TABLE request_latency SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, target', timescaledb.compress_orderby = 'bucket DESC, le')`,
+          `SELECT add_compression_policy('request_latency', INTERVAL '2 days', if_not_exists => TRUE)`,
+        ]
+      : [];
     return [
       ...SHARED,
       `CREATE TABLE IF NOT EXISTS request_metrics (${METRICS_COLUMNS}\n)`,
@@ -113,6 +125,7 @@ WITH NO DATA`,
         (view) =>
           `SELECT add_retention_policy('${view}', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,
       ),
+      ...compression,
     ];
   }
   return [

@@ -11,6 +11,7 @@ import {
   LIST_PARTITIONS,
   partitionName,
   startOfDay,
+  TIMESCALEDB_LICENSE,
   type StorageKind,
 } from '../metrics/storage-schema.js';
 import { CheckpointError, decodeSnapshot, encodeSnapshot } from './checkpoint-codec.js';
@@ -69,11 +70,16 @@ export class TrafficStore {
     if (this.ready) return true;
     const kind = this.deps.kind();
     if (kind === undefined) return false;
+    let compression = false;
+    if (kind === 'timescaledb') {
+      const license = await this.deps.pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
+      compression = license.rows[0]?.license !== 'apache';
+    }
     const client = await this.deps.pool.connect();
     try {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-traffic-schema']);
       await client.query('SET statement_timeout = 0');
-      for (const statement of trafficSchemaStatements(kind, this.options))
+      for (const statement of trafficSchemaStatements(kind, this.options, { compression }))
         await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
     } finally {
       await client.query('RESET statement_timeout').catch(() => undefined);

@@ -186,7 +186,10 @@ export type StandInMode = 'ok' | 'error' | 'malformed' | 'oversized';
  * A loopback HTTP server that answers GET /metrics with `exposition.text()`, as Traefik's metrics
  * entry point does; `mode` makes it fail (500), write a broken line, or write far too much.
  */
-export async function serveExposition(exposition: TraefikExposition): Promise<{
+export async function serveExposition(
+  exposition: TraefikExposition,
+  listen: { host?: string; port?: number } = {},
+): Promise<{
   url: string;
   mode: StandInMode;
   scrapes: number;
@@ -196,7 +199,11 @@ export async function serveExposition(exposition: TraefikExposition): Promise<{
     url: '',
     mode: 'ok' as StandInMode,
     scrapes: 0,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
   const server = createServer((request, response) => {
     state.scrapes += 1;
@@ -227,9 +234,9 @@ export async function serveExposition(exposition: TraefikExposition): Promise<{
         : text,
     );
   });
-  server.keepAliveTimeout = 1;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = listen.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(listen.port ?? 0, host, resolve));
   const address = server.address() as AddressInfo;
-  state.url = `http://127.0.0.1:${address.port}/metrics`;
+  state.url = `http://${host}:${address.port}/metrics`;
   return state;
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, migrate, migrations } from '../../src/db/index.js';
 import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
 import { HistoryService } from '../../src/history/history-service.js';
+import { RequestHistory } from '../../src/traffic/index.js';
 import { registerHistoryRoutes } from '../../src/http/index.js';
 import { AggregateStore, type AggregateRow } from '../../src/metrics/index.js';
 import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
@@ -85,6 +86,7 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
     );
     app = Fastify({ logger: false });
     registerHistoryRoutes(app, {
+      requests: new RequestHistory({ metricsPool: pool, storageKind: () => store.storageKind() }),
       history: new HistoryService({
         metricsPool: pool,
         storageKind: () => store.storageKind(),

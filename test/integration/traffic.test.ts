@@ -14,7 +14,8 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createPool, migrate, migrations } from '../../src/db/index.js';
 import { routeName } from '../../src/router/index.js';
-import { histogramQuantile, type RequestFigures } from '../../src/traffic/index.js';
+import { planHistory } from '../../src/history/history-params.js';
+import { histogramQuantile, RequestHistory, type RequestFigures } from '../../src/traffic/index.js';
 import { ServiceDirectory } from '../../src/traffic/service-directory.js';
 import { TrafficMonitor } from '../../src/traffic/traffic-monitor.js';
 import { TrafficStore } from '../../src/traffic/traffic-store.js';
@@ -79,7 +80,12 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     return { traefik, server };
   }
 
-  function monitor(targets: string[], clock: { now: number }, published: RequestFigures[][] = []) {
+  function monitor(
+    targets: string[],
+    clock: { now: number },
+    published: RequestFigures[][] = [],
+    lookup?: (hostname: string) => Promise<string[]>,
+  ) {
     const store = new TrafficStore(
       { retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 10_000 },
       { pool, kind: () => 'postgres', log },
@@ -87,7 +93,14 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     const directory = new ServiceDirectory({ keepRemovedMs: 900_000 }, { pool, clock: () => clock.now });
     return new TrafficMonitor(
       { targets, intervalMs: 5_000, timeoutMs: 3_000, maxBytes: 8 * 1024 * 1024 },
-      { store, directory, publish: (f) => published.push([...f]), log, clock: () => clock.now },
+      {
+        store,
+        directory,
+        publish: (f) => published.push([...f]),
+        log,
+        clock: () => clock.now,
+        ...(lookup ? { lookup } : {}),
+      },
     );
   }
 
@@ -181,6 +194,39 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     expect(stats.unknownRequests).toBeGreaterThan(0);
     const minutes = await pool.query<{ n: string }>(`SELECT count(DISTINCT bucket) AS n FROM request_metrics`);
     expect(Number(minutes.rows[0]!.n)).toBeGreaterThanOrEqual(3);
+
+    // The history API: from minutes and from the hourly rollup, the same totals and quantiles.
+    const history = new RequestHistory({ metricsPool: pool, storageKind: () => 'postgres' });
+    await m.store.maintain(new Date(clock.now));
+    const e = expected.byDeployment.get('dep-a')!;
+    const want = [...TRAEFIK_BUCKETS, Infinity].map((le, i) => ({ le, count: e.buckets[i]! }));
+    const hour = Math.floor(clock.now / 3_600_000) * 3_600_000;
+    for (const step of ['1m', '1h']) {
+      const from = step === '1h' ? hour - 3_600_000 : clock.now - 20 * 60_000;
+      const plan = planHistory(
+        'dep-a',
+        { from: String(from), to: String(hour + 3_600_000), step },
+        {
+          retentionDays: 14,
+          now: Date.now(),
+        },
+      );
+      const answer = (await history.query(plan))!;
+      expect(answer.resolution).toBe(step === '1h' ? 'hour' : 'minute');
+      expect(
+        answer.requests.reduce((a, b) => a + b, 0),
+        step,
+      ).toBe(e.requests);
+      expect(
+        answer.status['5xx'].reduce((a, b) => a + b, 0),
+        step,
+      ).toBe(e.classes[4]);
+      if (step === '1h') {
+        const i = answer.requests.findIndex((n) => n > 0);
+        expect(answer.requests[i]).toBe(e.requests);
+        expect(answer.latencyMs.p95[i]).toBeCloseTo(histogramQuantile(0.95, want)! * 1000, 3);
+      }
+    }
   });
 
   it('loses nothing to a restarted Traefik, a target down and back, or malformed and oversized expositions, and ignores hostile service names', async () => {
@@ -263,6 +309,41 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
       await b.tick();
     }
     expect(b.stats().rebases + c.stats().rebases).toBeGreaterThan(0);
+    await expectStored(expected);
+  });
+
+  it('scrapes every address of a dns+ target, and writes the last minute of one that went away before dropping it', async () => {
+    await reset();
+    const one = await standIn();
+    const port = new URL(one.server.url).port;
+    // A second Traefik on another loopback address, same port: what tasks.<service> resolves to.
+    const second = new TraefikExposition();
+    standIns.push(await serveExposition(second, { host: '127.0.0.2', port: Number(port) }));
+    const clock = { now: Math.floor(Date.now() / 60_000) * 60_000 - 70 * 60_000 + 1_000 };
+    let addresses = ['127.0.0.1', '127.0.0.2'];
+    const m = monitor([`dns+http://traefik.test:${port}/metrics`], clock, [], (hostname) =>
+      hostname === 'traefik.test' ? Promise.resolve(addresses) : Promise.reject(new Error('NXDOMAIN')),
+    );
+    const expected = new Expected();
+    await m.tick();
+    expect(
+      m
+        .stats()
+        .targets.map((t) => t.url)
+        .sort(),
+    ).toEqual([`http://127.0.0.1:${port}/metrics`, `http://127.0.0.2:${port}/metrics`]);
+    for (let t = 0; t < 4; t++) {
+      drive(one.traefik, expected, rng(5 + t));
+      drive(second, expected, rng(50 + t));
+      clock.now += 5_000;
+      await m.tick();
+    }
+    addresses = ['127.0.0.1'];
+    for (let t = 0; t < 20; t++) {
+      clock.now += 5_000;
+      await m.tick();
+    }
+    expect(m.stats().targets.map((t) => t.url)).toEqual([`http://127.0.0.1:${port}/metrics`]);
     await expectStored(expected);
   });
 
