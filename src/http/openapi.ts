@@ -132,6 +132,33 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/deployments/{id}/requests': {
+      get: {
+        summary:
+          'Stored request metrics from Traefik (TRAEFIK_METRICS_URLS) on one time axis: requests by status class, bytes, latency quantiles recomputed from the summed buckets, open connections. Same parameters as /metrics, without `per`. See the README.',
+        security: [{ feedToken: [] }],
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
+          },
+          { name: 'from', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'to', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
+        ],
+        responses: {
+          200: json(
+            '{ t: [...], requests, status, requestBytes, responseBytes, latencyMs, meanLatencyMs, openConnectionsMax }',
+          ),
+          400: json('{ error: "EDGE_BAD_PARAMETER", parameter, message }'),
+          401: error,
+          403: error,
+          503: error,
+        },
+      },
+    },
     '/ui': {
       get: {
         summary: 'The dashboard: deployment picker, history and live charts',

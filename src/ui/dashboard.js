@@ -29,6 +29,9 @@
     live: new Map(),
     history: null,
     containersHistory: null,
+    /** Stored request metrics (GET …/requests), and live `requests` frames oldest first. */
+    requestsHistory: null,
+    liveRequests: [],
     lastTs: 0,
     socket: null,
     retries: 0,
@@ -121,7 +124,7 @@
     const range = RANGES[state.range];
     const generation = state.generation;
     if (!state.deploymentId || !range.step) {
-      state.history = state.containersHistory = null;
+      state.history = state.containersHistory = state.requestsHistory = null;
       return;
     }
     const to = Date.now();
@@ -129,10 +132,16 @@
     const base = `/api/v1/deployments/${encodeURIComponent(state.deploymentId)}/metrics?${query}`;
     try {
       // Per-container lines are a bonus: a deployment with too many containers still gets its totals.
-      const [deployment, containers] = await Promise.all([api(base), api(base + '&per=container').catch(() => null)]);
+      const requestsUrl = `/api/v1/deployments/${encodeURIComponent(state.deploymentId)}/requests?${query}`;
+      const [deployment, containers, requests] = await Promise.all([
+        api(base),
+        api(base + '&per=container').catch(() => null),
+        api(requestsUrl).catch(() => null),
+      ]);
       if (generation !== state.generation) return;
       state.history = deployment;
       state.containersHistory = containers;
+      state.requestsHistory = requests;
       showMessage('');
     } catch (error) {
       if (generation !== state.generation) return;
@@ -183,6 +192,11 @@
           setConnection('live', 'live' + resumed);
         }
         for (const sample of frame.samples) addSample(sample);
+        if (frame.type === 'snapshot' && frame.requests) addRequests(frame.requests);
+        scheduleDraw();
+      }
+      if (frame.type === 'requests') {
+        addRequests(frame);
         scheduleDraw();
       }
     };
@@ -211,6 +225,47 @@
     entry.nodeId = sample.nodeId;
     if (list.length > MAX_LIVE) list.splice(0, list.length - MAX_LIVE);
     if (sample.ts > state.lastTs) state.lastTs = sample.ts;
+  }
+
+  function addRequests(figures) {
+    if (figures.deploymentId !== state.deploymentId) return;
+    const list = state.liveRequests;
+    if (list.length && figures.ts <= list[list.length - 1].ts) return;
+    list.push(figures);
+    if (list.length > MAX_LIVE) list.splice(0, list.length - MAX_LIVE);
+  }
+
+  /** Requests per second (all, 5xx) and latency quantiles: stored minutes, then live intervals. */
+  function composeRequests(start) {
+    const out = { x: [], rate: [], errors: [], p50: [], p95: [], p99: [] };
+    let liveFrom = start;
+    const hist = state.requestsHistory;
+    if (hist) {
+      const stepS = hist.stepMs / 1000;
+      let last = -1;
+      for (let i = 0; i < hist.t.length; i++) if (hist.requests[i] > 0 || hist.latencyMs.p50[i] != null) last = i;
+      for (let i = 0; i <= last; i++) {
+        if (hist.t[i] < start - hist.stepMs) continue;
+        out.x.push(hist.t[i] / 1000);
+        out.rate.push(hist.requests[i] / stepS);
+        out.errors.push(hist.status['5xx'][i] / stepS);
+        out.p50.push(hist.latencyMs.p50[i]);
+        out.p95.push(hist.latencyMs.p95[i]);
+        out.p99.push(hist.latencyMs.p99[i]);
+      }
+      if (last >= 0) liveFrom = hist.t[last] + hist.stepMs;
+    }
+    for (const f of state.liveRequests) {
+      if (f.ts < liveFrom || f.ts < start) continue;
+      const seconds = f.intervalMs / 1000;
+      out.x.push(f.ts / 1000);
+      out.rate.push(f.requests / seconds);
+      out.errors.push(f.status['5xx'] / seconds);
+      out.p50.push(f.latencyMs.p50);
+      out.p95.push(f.latencyMs.p95);
+      out.p99.push(f.latencyMs.p99);
+    }
+    return out;
   }
 
   // ---- composing history and live into chart columns ----------------------------------------
@@ -386,6 +441,13 @@
       (v) => bytes(v, true),
       1024,
     );
+    const r = composeRequests(c.start);
+    const perSecond = (v) => (v == null ? '–' : `${v < 10 ? v.toFixed(2) : Math.round(v)}/s`);
+    const ms = (v) => (v == null ? '–' : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
+    chart('requests', [line('requests', 0), line('5xx', 4)], [r.x, r.rate, r.errors], perSecond, 1);
+    chart('latency', [line('p50', 1), line('p95', 2), line('p99', 4)], [r.x, r.p50, r.p95, r.p99], ms, 10);
+    $('chart-requests').dataset.points = String(r.x.length);
+    c.requests = r;
     for (const key of ['cpu', 'memory', 'network', 'disk']) {
       $('chart-' + key).dataset.historyPoints = String(c.historyPoints);
       $('chart-' + key).dataset.livePoints = String(c.livePoints);
@@ -407,6 +469,17 @@
       ['Network out', bytes(lastValue(c.totals.tx), true)],
       ['Containers', String([...state.live.values()].filter((e) => e.samples.length).length || c.ids.length)],
     ];
+    const r = c.requests;
+    if (r && r.x.length) {
+      const rate = lastValue(r.rate);
+      const errors = lastValue(r.errors);
+      const p95 = lastValue(r.p95);
+      items.push(
+        ['Requests', rate == null ? '–' : `${rate < 10 ? rate.toFixed(2) : Math.round(rate)}/s`],
+        ['5xx', rate ? `${((100 * (errors || 0)) / rate).toFixed(1)} %` : '–'],
+        ['Latency p95', p95 == null ? '–' : `${Math.round(p95)} ms`],
+      );
+    }
     $('totals').innerHTML = '';
     for (const [name, value] of items) {
       const div = document.createElement('div');
@@ -464,6 +537,7 @@
     state.deploymentId = deploymentId;
     state.generation++;
     state.live.clear();
+    state.liveRequests = [];
     state.lastTs = 0;
     state.retries = 0;
     state.history = state.containersHistory = null;

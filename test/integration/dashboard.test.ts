@@ -20,6 +20,8 @@ describe('deploy/grafana/swarm-edge.json and /openapi.json', () => {
         EDGE_ROLES: 'router,metrics',
         TRAEFIK_DYNAMIC_DIR: mkdtempSync('/tmp/swarm-edge-dash-'),
         FEED_AUTH: 'none',
+        // Request metrics on, so their series are exported (nothing listens there).
+        TRAEFIK_METRICS_URLS: 'http://127.0.0.1:9/metrics',
       }),
       { logger: false },
     );

@@ -15,6 +15,9 @@ import { createPool } from '../../src/db/index.js';
 import { planHistory } from '../../src/history/history-params.js';
 import { HistoryService } from '../../src/history/history-service.js';
 import { AggregateStore, type AggregateRow } from '../../src/metrics/index.js';
+import { SLOT, vectorLength } from '../../src/traffic/figures.js';
+import { RequestHistory } from '../../src/traffic/index.js';
+import { TrafficStore } from '../../src/traffic/traffic-store.js';
 import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
 
 const optedIn = process.env.TIMESCALEDB === '1';
@@ -190,5 +193,88 @@ describe.skipIf(skip)('TimescaleDB path (opt-in)', () => {
     } finally {
       await upgradePool.end();
     }
+  });
+
+  it('keeps request metrics to the same standard: hypertables, real-time rollups, policies, writes into a compressed chunk', async () => {
+    const traffic = new TrafficStore(
+      { retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 30_000 },
+      { pool, kind: () => store.storageKind(), log },
+    );
+    const bounds = [0.1, 0.5, Infinity];
+    const vector = (requests: number) => {
+      const v = new Float64Array(vectorLength(bounds.length));
+      v[SLOT.status + 1] = requests;
+      v[SLOT.durationCount] = requests;
+      v[SLOT.durationSum] = requests * 0.2;
+      v[SLOT.buckets] = requests / 2;
+      v[SLOT.buckets + 1] = requests;
+      v[SLOT.buckets + 2] = requests;
+      return v;
+    };
+    const minute = start + 30 * MINUTE;
+    const work = (baseSeq: number, requests: number) => ({
+      target: 'http://traefik.test:8082/metrics',
+      baseSeq,
+      minutes: [{ minute, byDeployment: new Map([['dep-ts', { bounds, vector: vector(requests) }]]) }],
+      snapshot: { startTime: 1, bounds, services: new Map() },
+    });
+    expect(await traffic.write(work(0, 10), 'test')).toMatchObject({ ok: true, seq: 1 });
+    const { rows: hypertables } = await pool.query<{ hypertable_name: string }>(
+      `SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_name LIKE 'request_%' ORDER BY 1`,
+    );
+    expect(hypertables.map((h) => h.hypertable_name)).toEqual(['request_latency', 'request_metrics']);
+    const { rows: views } = await pool.query<{ view_name: string; materialized_only: boolean }>(
+      `SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates WHERE view_name LIKE 'deployment_%_hourly' AND view_name <> 'deployment_metrics_hourly' ORDER BY 1`,
+    );
+    expect(views).toEqual([
+      { view_name: 'deployment_latency_hourly', materialized_only: false },
+      { view_name: 'deployment_requests_hourly', materialized_only: false },
+    ]);
+    const { rows: jobs } = await pool.query<{ job_id: number; proc_name: string; hypertable_name: string }>(
+      `SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name) AS hypertable_name
+         FROM timescaledb_information.jobs j
+         LEFT JOIN timescaledb_information.continuous_aggregates ca ON ca.materialization_hypertable_name = j.hypertable_name
+        WHERE coalesce(ca.view_name, j.hypertable_name) IN ('request_metrics', 'request_latency', 'deployment_requests_hourly', 'deployment_latency_hourly')`,
+    );
+    const policies = jobs.map((j) => `${j.hypertable_name}:${j.proc_name}`);
+    expect(policies).toEqual(
+      expect.arrayContaining([
+        'request_metrics:policy_retention',
+        'request_latency:policy_retention',
+        'deployment_requests_hourly:policy_refresh_continuous_aggregate',
+        'deployment_latency_hourly:policy_refresh_continuous_aggregate',
+        'deployment_requests_hourly:policy_retention',
+      ]),
+    );
+    for (const job of jobs) await pool.query(`CALL run_job($1)`, [job.job_id]);
+
+    const { rows: license } = await pool.query<{ license: string }>(
+      `SELECT current_setting('timescaledb.license') AS license`,
+    );
+    if (license[0]!.license !== 'apache') {
+      for (const table of ['request_metrics', 'request_latency']) {
+        const { rows: compressed } = await pool.query(
+          `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('${table}', older_than => $1::timestamptz) c`,
+          [new Date(start + DAY)],
+        );
+        expect(compressed.length, table).toBeGreaterThan(0);
+      }
+    }
+    // The same target and minute again (a handover's second piece): added into the compressed chunk.
+    expect(await traffic.write(work(1, 6), 'test')).toMatchObject({ ok: true, seq: 2 });
+    const { rows: sums } = await pool.query<{ requests: string; inf: string }>(
+      `SELECT (SELECT sum(requests) FROM request_metrics WHERE deployment_id = 'dep-ts') AS requests,
+              (SELECT sum(count) FROM request_latency WHERE deployment_id = 'dep-ts' AND le = 'Infinity') AS inf`,
+    );
+    expect(sums[0]).toEqual({ requests: '16', inf: '16' });
+    await traffic.maintain(new Date(now));
+    const history = new RequestHistory({ metricsPool: pool, storageKind: () => store.storageKind() });
+    const hour = Math.floor(minute / HOUR) * HOUR;
+    const answer = (await history.query(
+      planHistory('dep-ts', { from: String(hour), to: String(hour + HOUR), step: '1h' }, { retentionDays: 14, now }),
+    ))!;
+    expect(answer.resolution).toBe('hour');
+    expect(answer.requests).toEqual([16]);
+    expect(answer.latencyMs.p50[0]).toBeCloseTo(100, 6);
   });
 });

@@ -5,6 +5,8 @@
  * two targets summed, resets, unknown and hostile services, bad and absent targets, handover
  * between instances; then the whole part through buildApp: feed frames, /health, observability.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import pino from 'pino';
@@ -85,10 +87,11 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     clock: { now: number },
     published: RequestFigures[][] = [],
     lookup?: (hostname: string) => Promise<string[]>,
+    database: Pick<pg.Pool, 'query' | 'connect'> = pool,
   ) {
     const store = new TrafficStore(
       { retentionDays: 14, rollupRetentionDays: 365, statementTimeoutMs: 10_000 },
-      { pool, kind: () => 'postgres', log },
+      { pool: database, kind: () => 'postgres', log },
     );
     const directory = new ServiceDirectory({ keepRemovedMs: 900_000 }, { pool, clock: () => clock.now });
     return new TrafficMonitor(
@@ -194,6 +197,33 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     expect(stats.unknownRequests).toBeGreaterThan(0);
     const minutes = await pool.query<{ n: string }>(`SELECT count(DISTINCT bucket) AS n FROM request_metrics`);
     expect(Number(minutes.rows[0]!.n)).toBeGreaterThanOrEqual(3);
+
+    // The Grafana dashboard's SQL, with Grafana's macros expanded as its PostgreSQL source does.
+    const dashboard = JSON.parse(
+      readFileSync(path.resolve(import.meta.dirname, '../../deploy/grafana/swarm-edge-requests.json'), 'utf8'),
+    ) as { panels: Array<{ title: string; targets: Array<{ rawSql: string }> }> };
+    const expand = (sql: string, oneGroup: boolean) =>
+      sql
+        .replace(/\$__timeGroupAlias\(bucket, '(\d+)m'\)/g, (_m, minutes: string) =>
+          oneGroup
+            ? `0::float8 AS "time"`
+            : `floor(extract(epoch from bucket) / ${Number(minutes) * 60}) * ${Number(minutes) * 60} AS "time"`,
+        )
+        .replace(/\$__timeFilter\(bucket\)/g, `bucket BETWEEN to_timestamp(0) AND now() + interval '1 day'`)
+        .replace(/\$deployment/g, `'dep-a', 'dep-b'`);
+    for (const panel of dashboard.panels) {
+      const { rows } = await pool.query<{ time: number; metric: string; value: number | null }>(
+        expand(panel.targets[0]!.rawSql, false),
+      );
+      expect(rows.length, panel.title).toBeGreaterThan(0);
+      const whole = (await pool.query<{ metric: string; value: number }>(expand(panel.targets[0]!.rawSql, true))).rows;
+      const a = whole.find((r) => r.metric === 'dep-a')!;
+      const e = expected.byDeployment.get('dep-a')!;
+      const want = [...TRAEFIK_BUCKETS, Infinity].map((le, i) => ({ le, count: e.buckets[i]! }));
+      if (panel.title === 'Requests per second') expect(Number(a.value) * 60).toBeCloseTo(e.requests, 6);
+      if (panel.title === 'Latency p95') expect(Number(a.value)).toBeCloseTo(histogramQuantile(0.95, want)! * 1000, 6);
+      if (panel.title === '5xx share') expect(Number(a.value)).toBeCloseTo((100 * e.classes[4]!) / e.requests, 6);
+    }
 
     // The history API: from minutes and from the hourly rollup, the same totals and quantiles.
     const history = new RequestHistory({ metricsPool: pool, storageKind: () => 'postgres' });
@@ -309,6 +339,37 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
       await b.tick();
     }
     expect(b.stats().rebases + c.stats().rebases).toBeGreaterThan(0);
+    await expectStored(expected);
+  });
+
+  it('keeps scraping while the database is away, and writes every minute once it is back', async () => {
+    await reset();
+    const one = await standIn();
+    const clock = { now: Math.floor(Date.now() / 60_000) * 60_000 - 90 * 60_000 + 1_000 };
+    let down = false;
+    const refused = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    const flaky = {
+      query: ((...args: Parameters<pg.Pool['query']>) => (down ? refused() : pool.query(...args))) as pg.Pool['query'],
+      connect: (() => (down ? refused() : pool.connect())) as pg.Pool['connect'],
+    };
+    const m = monitor([one.server.url], clock, [], undefined, flaky);
+    const expected = new Expected();
+    const random = rng(31);
+    await m.tick();
+    for (let t = 0; t < 60; t++) {
+      down = t >= 10 && t < 50; // the database is away for over three minutes
+      drive(one.traefik, expected, random);
+      clock.now += 5_000;
+      await m.tick();
+      if (t === 45) {
+        expect(m.stats().holdsLease).toBe(true);
+        expect(m.stats().writeFailures).toBeGreaterThan(0);
+        expect(m.stats().targets[0]!.pendingMinutes).toBeGreaterThanOrEqual(2);
+      }
+    }
+    clock.now += 60_000;
+    await m.tick();
+    expect(m.stats().targets[0]!.pendingMinutes).toBe(0);
     await expectStored(expected);
   });
 

@@ -154,6 +154,20 @@ describe.skipIf(skip)('dashboard in headless Chromium', () => {
       const samples = liveSamples(tick);
       cache.add(samples);
       feed.publishLocal(samples);
+      feed.publishRequests([
+        {
+          deploymentId: 'dep-live',
+          ts: Date.now(),
+          intervalMs: 1_000,
+          requests: 40,
+          requestsPerSecond: 40,
+          status: { '1xx': 0, '2xx': 38, '3xx': 0, '4xx': 0, '5xx': 2, other: 0 },
+          requestBytes: 4_000,
+          responseBytes: 400_000,
+          latencyMs: { p50: 12, p95: 48, p99: 95 },
+          openConnections: 3,
+        },
+      ]);
     };
     publish();
     timer = setInterval(publish, 1_000);
@@ -215,6 +229,17 @@ describe.skipIf(skip)('dashboard in headless Chromium', () => {
     expect(await page.locator('#chart-memory .u-legend').textContent()).toContain('MiB');
     await page.hover('#chart-cpu .u-over');
     expect(await page.locator('#chart-cpu .u-legend').textContent()).toContain('%');
+    // Traefik's traffic of the deployment, live: requests per second, 5xx share and p95.
+    await waitFor(
+      'request points',
+      async () => Number(await page.locator('#chart-requests').getAttribute('data-points')) > 0,
+      10_000,
+      100,
+    );
+    const totals = (await page.textContent('#totals')) ?? '';
+    expect(totals).toContain('40/s');
+    expect(totals).toContain('5.0 %');
+    expect(totals).toContain('48 ms');
     mkdirSync(screenshots, { recursive: true });
     writeFileSync(path.join(screenshots, 'dashboard-1h.png'), await page.screenshot({ fullPage: true }));
 
