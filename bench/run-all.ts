@@ -15,6 +15,7 @@ const BENCHES = [
   ['flush.ts', 'Aggregate flush: unnest vs row-by-row'],
   ['http.ts', 'HTTP endpoints beside bare fastify (autocannon)'],
   ['history.ts', 'History API on 30 days of minute rows for 1,000 containers (about 25 minutes)'],
+  ['traffic.ts', 'Request metrics: scrape + parse + join of a Traefik target at 1,000 and 10,000 services (about 6 minutes)'],
   ['swarm-scale.ts', 'The router at 450 services × 2 under churn (about 10 minutes)'],
 ] as const;
 
