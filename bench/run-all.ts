@@ -11,11 +11,15 @@ const BENCHES = [
   ['render.ts', 'Render + validate + write of the Traefik config (10,000 and 100,000 routes)'],
   ['convergence.ts', 'Convergence on the harness swarm, Docker API calls at rest'],
   ['collection.ts', 'Collection cost per tick, per stats source'],
+  ['host.ts', 'Host sampling cost per tick'],
   ['feed.ts', 'Websocket fan-out to 2,000 subscribers'],
   ['flush.ts', 'Aggregate flush: unnest vs row-by-row'],
   ['http.ts', 'HTTP endpoints beside bare fastify (autocannon)'],
   ['history.ts', 'History API on 30 days of minute rows for 1,000 containers (about 25 minutes)'],
-  ['traffic.ts', 'Request metrics: scrape + parse + join of a Traefik target at 1,000 and 10,000 services (about 6 minutes)'],
+  [
+    'traffic.ts',
+    'Request metrics: scrape + parse + join of a Traefik target at 1,000 and 10,000 services (about 6 minutes)',
+  ],
   ['swarm-scale.ts', 'The router at 450 services × 2 under churn (about 10 minutes)'],
 ] as const;
 

@@ -201,6 +201,20 @@ const envSchema = z.object({
   TRAEFIK_METRICS_URLS: scrapeUrls.optional(),
   TRAEFIK_METRICS_TIMEOUT_SECONDS: positiveInt(1, 60).default(4),
   TRAEFIK_METRICS_MAX_BYTES: positiveInt(65_536, 1_073_741_824).default(256 * 1024 * 1024),
+  NODE_DISK_PATHS: z
+    .string()
+    .transform((value, ctx) => {
+      const paths = value
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '');
+      if (paths.length === 0 || paths.length > 16 || paths.some((p) => !p.startsWith('/') || p.includes('\0'))) {
+        ctx.addIssue({ code: 'custom', message: 'must be 1 to 16 absolute paths, comma-separated' });
+        return z.NEVER;
+      }
+      return [...new Set(paths)];
+    })
+    .default(['/']),
   FEED_AUTH: z.enum(['jwt', 'none']).default('jwt'),
   FEED_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').max(4096).optional(),
   FEED_JWKS_URL: z
@@ -268,6 +282,10 @@ export interface Config {
     readonly httpToken: string | undefined;
     /** Root key of the Redis provider's tree; undefined: do not publish to Redis. */
     readonly redisRoot: string | undefined;
+  };
+  readonly nodes: {
+    /** Mount points whose space is reported (statfs); the first is the node's disk in node_metadata. */
+    readonly diskPaths: readonly string[];
   };
   /** Traefik's Prometheus endpoints, scraped for request metrics per deployment (traffic/). */
   readonly traefikMetrics: {
@@ -408,6 +426,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       httpToken: e.TRAEFIK_HTTP_TOKEN,
       redisRoot: e.TRAEFIK_REDIS_ROOT,
     }),
+    nodes: Object.freeze({ diskPaths: Object.freeze(e.NODE_DISK_PATHS) }),
     traefikMetrics: Object.freeze({
       urls: Object.freeze(e.TRAEFIK_METRICS_URLS ?? []),
       timeoutMs: e.TRAEFIK_METRICS_TIMEOUT_SECONDS * 1000,

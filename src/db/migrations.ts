@@ -106,4 +106,30 @@ CREATE TRIGGER deployment_routing_truncated AFTER TRUNCATE ON deployment_routing
   FOR EACH STATEMENT EXECUTE FUNCTION deployment_routing_notify();
 `,
   },
+  {
+    version: 2,
+    name: 'node usage columns',
+    // Written by the metrics role of each node, every minute (nodes/node-usage-writer.ts), with an
+    // UPDATE of these columns only; the router's upsert of node_metadata never names them, so
+    // neither undoes the other's writes.
+    sql: `
+ALTER TABLE node_metadata
+  ADD COLUMN IF NOT EXISTS cpu_usage_percent        double precision,
+  ADD COLUMN IF NOT EXISTS load1                    double precision,
+  ADD COLUMN IF NOT EXISTS load5                    double precision,
+  ADD COLUMN IF NOT EXISTS load15                   double precision,
+  ADD COLUMN IF NOT EXISTS memory_used_bytes        bigint,
+  ADD COLUMN IF NOT EXISTS memory_available_bytes   bigint,
+  ADD COLUMN IF NOT EXISTS swap_used_bytes          bigint,
+  ADD COLUMN IF NOT EXISTS disk_used_bytes          bigint,
+  ADD COLUMN IF NOT EXISTS disk_total_bytes         bigint,
+  ADD COLUMN IF NOT EXISTS disk_read_bytes_per_sec  double precision,
+  ADD COLUMN IF NOT EXISTS disk_write_bytes_per_sec double precision,
+  ADD COLUMN IF NOT EXISTS net_rx_bytes_per_sec     double precision,
+  ADD COLUMN IF NOT EXISTS net_tx_bytes_per_sec     double precision,
+  ADD COLUMN IF NOT EXISTS running_containers       integer,
+  ADD COLUMN IF NOT EXISTS running_deployments      integer,
+  ADD COLUMN IF NOT EXISTS usage_updated_at         timestamptz;
+`,
+  },
 ];

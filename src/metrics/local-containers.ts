@@ -49,6 +49,11 @@ export class LocalContainers {
     return { invalidLabels: this.invalidLabels, inspected: this.inspected.size };
   }
 
+  /** This node's id (the swarm node id, else the engine's name), once the first listing asked Docker. */
+  get node(): string | undefined {
+    return this.nodeId;
+  }
+
   async list(): Promise<LocalContainer[]> {
     const { docker } = this.deps;
     if (this.nodeId === undefined) {

@@ -26,6 +26,7 @@ import { LocalContainers } from './local-containers.js';
 import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
 import { createStatsSource } from './sources/select-source.js';
+import { nodePlugin } from '../nodes/index.js';
 import { RequestHistory, trafficPlugin } from '../traffic/index.js';
 
 const METRICS = 'metrics';
@@ -37,7 +38,9 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   const { source, containers, collector, cache, aggregator, store } = pipeline;
   const { feed, authenticate } = createFeed(shared, cache, app.log.child({ module: 'feed' }));
 
+  let running: { containers: number; deployments: number } | undefined;
   collector.onSamples((samples) => {
+    running = { containers: samples.length, deployments: new Set(samples.map((s) => s.deploymentId)).size };
     // Subscribers first: the rest is off their latency path. (A snapshot cannot miss these
     // samples: subscribing is another event, never between these calls.)
     feed.publishLocal(samples);
@@ -78,6 +81,13 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     run: () => store.maintain(),
   });
 
+  let nodes: (() => unknown) | undefined;
+  await app.register(nodePlugin, {
+    shared,
+    nodeId: () => containers.node,
+    running: () => running,
+    expose: (report) => (nodes = report),
+  });
   let traffic: (() => unknown) | undefined;
   if (config.traefikMetrics.urls.length > 0)
     await app.register(trafficPlugin, {
@@ -98,6 +108,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     feed: feed.stats(),
     liveCache: cache.stats(),
     traffic: traffic?.() ?? null,
+    host: nodes?.() ?? null,
   });
   registerObservabilityRoutes(app, { report });
   await registerFeedRoutes(app, { feed, authenticate });

@@ -57,7 +57,7 @@ describe.skipIf(skip)('the swarm stack', () => {
     expect(metrics.Mode.Global).toBeDefined();
     expect(metrics.TaskTemplate.Placement?.Constraints ?? []).not.toContain('node.role == manager');
     const mounts = metrics.TaskTemplate.ContainerSpec.Mounts ?? [];
-    for (const target of ['/var/run/docker.sock', '/host/proc', '/host/sys/fs/cgroup']) {
+    for (const target of ['/var/run/docker.sock', '/host/proc', '/host/sys/fs/cgroup', '/host/root']) {
       expect(mounts.find((m) => m.Target === target)?.ReadOnly).toBe(true);
     }
     expect(metrics.TaskTemplate.ContainerSpec.Secrets?.map((s) => s.SecretName).sort()).toEqual([

@@ -1,0 +1,180 @@
+/**
+ * Node health as a part of the metrics role (registered by the metrics plugin on every node): the
+ * host sampler every interval, this node's usage in node_metadata every minute, its Prometheus
+ * gauges, its /health component and its part of /metrics/observability.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../lib/logger.js';
+import { PeriodicJob } from '../lib/periodic-job.js';
+import type { SharedParts } from '../shared-parts.js';
+import { HostSampler, type HostSample } from './host-sampler.js';
+import { MinuteUsage, writeNodeUsage, type Running } from './node-usage.js';
+
+export interface NodePluginOptions {
+  readonly shared: SharedParts;
+  /** This node's id once Docker told it (the collector asks at its first listing). */
+  readonly nodeId: () => string | undefined;
+  /** Running deployment containers and deployments on this node, from the latest collection. */
+  readonly running: () => Running | undefined;
+  /** Receives the part's report getter, for /metrics/observability. */
+  readonly expose: (report: () => unknown) => void;
+}
+
+const USAGE_WRITE_MS = 60_000;
+
+export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, done: (error?: Error) => void): void {
+  const { shared } = options;
+  const { config, telemetry, health, database } = shared;
+  const log: Logger = app.log.child({ module: 'nodes' });
+  const sampler = new HostSampler(
+    { procRoot: config.metrics.procRoot, diskPaths: config.nodes.diskPaths },
+    {
+      // Once per part, when it starts failing: a missing file is not worth a line per tick.
+      onProblem: (problem) => log.warn(problem, `host ${problem.part} cannot be read; its figures are left out`),
+    },
+  );
+  const minute = new MinuteUsage();
+  let latest: HostSample | undefined;
+  const s = {
+    samples: 0,
+    usageWrites: 0,
+    usageSkipped: 0,
+    usageFailures: 0,
+    lastUsageWriteAt: undefined as number | undefined,
+  };
+
+  const sampling = new PeriodicJob({
+    name: 'host-sample',
+    intervalMs: config.metrics.intervalMs,
+    log,
+    run: async () => {
+      latest = await sampler.sample();
+      minute.add(latest);
+      s.samples += 1;
+    },
+  });
+  const usage = new PeriodicJob({
+    name: 'node-usage',
+    intervalMs: USAGE_WRITE_MS,
+    firstRunJitterMs: 5_000,
+    backoff: { baseMs: 5_000, maxMs: USAGE_WRITE_MS },
+    log,
+    run: async () => {
+      const nodeId = options.nodeId();
+      if (nodeId === undefined || !database.isReady()) return;
+      const values = minute.take(nodeId, options.running());
+      if (!values) return;
+      try {
+        if (await writeNodeUsage(database.pool, values)) {
+          s.usageWrites += 1;
+          s.lastUsageWriteAt = Date.now();
+        } else s.usageSkipped += 1; // not listed by the router yet
+      } catch (error) {
+        s.usageFailures += 1;
+        throw error;
+      }
+    },
+  });
+
+  const report = () => ({
+    nodeId: options.nodeId() ?? null,
+    latest: latest ?? null,
+    problems: sampler.problems(),
+    ...s,
+  });
+  options.expose(report);
+  health.addComponent('node', () => ({
+    nodeId: options.nodeId() ?? null,
+    lastSampleAt: latest?.ts ?? null,
+    problems: sampler.problems(),
+  }));
+  const value = (read: (h: HostSample) => number | null) => () => {
+    const v = latest ? read(latest) : null;
+    return v ?? Number.NaN;
+  };
+  telemetry.gauge(
+    'swarm_edge_node_cpu_percent',
+    'Busy share of all CPUs of this node, 0-100',
+    value((h) => h.cpuPercent),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_load1',
+    'Load average over 1 minute',
+    value((h) => h.load1),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_load5',
+    'Load average over 5 minutes',
+    value((h) => h.load5),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_load15',
+    'Load average over 15 minutes',
+    value((h) => h.load15),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_memory_total_bytes',
+    'Memory of this node',
+    value((h) => h.memoryTotalBytes),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_memory_available_bytes',
+    'Memory available for new work (MemAvailable)',
+    value((h) => h.memoryAvailableBytes),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_swap_used_bytes',
+    'Swap in use',
+    value((h) => h.swapUsedBytes),
+  );
+  telemetry.counter(
+    'swarm_edge_node_disk_read_bytes_total',
+    'Bytes read from the whole physical disks',
+    () => latest?.diskReadBytes ?? 0,
+  );
+  telemetry.counter(
+    'swarm_edge_node_disk_written_bytes_total',
+    'Bytes written to the whole physical disks',
+    () => latest?.diskWrittenBytes ?? 0,
+  );
+  telemetry.counter(
+    'swarm_edge_node_network_receive_bytes_total',
+    "Bytes received on the host's own interfaces",
+    () => latest?.netRxBytes ?? 0,
+  );
+  telemetry.counter(
+    'swarm_edge_node_network_transmit_bytes_total',
+    "Bytes sent on the host's own interfaces",
+    () => latest?.netTxBytes ?? 0,
+  );
+  telemetry.labelledGauge('swarm_edge_node_filesystem_size_bytes', 'Size of a configured mount point', 'path', () =>
+    Object.fromEntries((latest?.disks ?? []).map((d) => [d.path, d.totalBytes])),
+  );
+  telemetry.labelledGauge(
+    'swarm_edge_node_filesystem_used_bytes',
+    'Used space of a configured mount point',
+    'path',
+    () => Object.fromEntries((latest?.disks ?? []).map((d) => [d.path, d.usedBytes])),
+  );
+  telemetry.gauge(
+    'swarm_edge_node_running_containers',
+    'Running deployment containers on this node',
+    () => options.running()?.containers ?? Number.NaN,
+  );
+  telemetry.gauge(
+    'swarm_edge_node_running_deployments',
+    'Deployments with a running container on this node',
+    () => options.running()?.deployments ?? Number.NaN,
+  );
+
+  app.addHook('onReady', () => {
+    sampling.start();
+    usage.start();
+    return Promise.resolve();
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all([sampling.stop(), usage.stop()]);
+    sampler.close();
+  });
+  done();
+}

@@ -1,0 +1,151 @@
+/**
+ * Node health against the real host: the sampler's figures agree with independent reads taken at
+ * the same moment (/proc/loadavg, `free -b`, `df -B1`); missing or unreadable files are reported
+ * once and the rest goes on; this node's usage in node_metadata is written next to the router's
+ * rows of the same table, both churning, neither undoing the other.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, migrate, migrations } from '../../src/db/index.js';
+import { LocationsWriter, type Topology } from '../../src/discovery/index.js';
+import { HostSampler, type HostProblem } from '../../src/nodes/index.js';
+import { MinuteUsage, writeNodeUsage } from '../../src/nodes/node-usage.js';
+import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
+
+const log = pino({ level: 'silent' });
+
+describe('host sampler on this machine', () => {
+  it('agrees with /proc/loadavg, free -b and df -B1 read at the same moment', async () => {
+    const problems: HostProblem[] = [];
+    const sampler = new HostSampler({ procRoot: '/proc', diskPaths: ['/'] }, { onProblem: (p) => problems.push(p) });
+    await sampler.sample();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const sample = await sampler.sample();
+    const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').map(Number);
+    const free = execFileSync('free', ['-b'], { encoding: 'utf8' });
+    const mem = free
+      .split('\n')
+      .find((l) => l.startsWith('Mem:'))!
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const df = execFileSync('df', ['-B1', '--output=size,used', '/'], { encoding: 'utf8' }).trim().split('\n')[1]!;
+    const [size, used] = df.trim().split(/\s+/).map(Number) as [number, number];
+    sampler.close();
+
+    // The load average changes every 5 s at most, by little.
+    expect(Math.abs(sample.load1! - loadavg[0]!)).toBeLessThanOrEqual(0.3);
+    expect(sample.memoryTotalBytes).toBe(mem[1]); // free's total is MemTotal
+    // free's "available" is MemAvailable, read a few ms later: within 2 % of memory.
+    expect(Math.abs(sample.memoryAvailableBytes! - mem[6]!)).toBeLessThanOrEqual(0.02 * mem[1]!);
+    expect(sample.disks[0]!.totalBytes).toBe(size);
+    expect(Math.abs(sample.disks[0]!.usedBytes - used)).toBeLessThanOrEqual(Math.max(0.01 * size, 64 * 2 ** 20));
+    expect(sample.cpus).toBe(os.cpus().length);
+    expect(sample.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(sample.cpuPercent).toBeLessThanOrEqual(100);
+    expect(sample.diskReadRate).not.toBeNull();
+    expect(problems.filter((p) => p.part !== 'net/dev' && p.part !== 'diskstats')).toEqual([]);
+  });
+
+  it('reports a missing or unreadable file once, and reads the rest', async () => {
+    const proc = mkdtempSync('/tmp/swarm-edge-proc-');
+    // Copied by reading: procfs files have size 0, so a copy by size would be empty.
+    for (const file of ['stat', 'loadavg', 'meminfo'])
+      writeFileSync(path.join(proc, file), readFileSync(`/proc/${file}`));
+    mkdirSync(path.join(proc, '1', 'net'), { recursive: true });
+    const problems: HostProblem[] = [];
+    const sampler = new HostSampler(
+      { procRoot: proc, diskPaths: ['/', '/nonexistent-mount-point'] },
+      { onProblem: (p) => problems.push(p) },
+    );
+    for (let i = 0; i < 3; i++) {
+      const sample = await sampler.sample();
+      expect(sample.load1).not.toBeNull();
+      expect(sample.memoryTotalBytes).not.toBeNull();
+      expect(sample.diskReadBytes).toBeNull();
+      expect(sample.netRxBytes).toBeNull();
+      expect(sample.disks.map((d) => d.path)).toEqual(['/']);
+    }
+    expect(problems.map((p) => p.part).sort()).toEqual(['diskstats', 'net/dev', 'statfs /nonexistent-mount-point']);
+    expect(sampler.problems()).toHaveLength(3);
+    sampler.close();
+  });
+});
+
+const skip = missingTools(['root', 'postgres']);
+
+describe.skipIf(skip)('node usage in node_metadata', () => {
+  let postgres: TestPostgres;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    pool = createPool({ connectionString: postgres.url, applicationName: 'test', statementTimeoutMs: 10_000 }, log);
+    await migrate(pool, migrations);
+  }, 120_000);
+  afterAll(async () => {
+    await pool?.end();
+    await postgres?.stop();
+  });
+
+  it("writes this node's usage beside the router's rows, both churning, neither undoing the other", async () => {
+    const writer = new LocationsWriter({ pool, isDatabaseReady: () => true, log, intervalMs: 60_000 });
+    const topology = (hostname: string): Topology =>
+      ({
+        services: new Map(),
+        tasks: new Map(),
+        nodes: new Map([
+          [
+            'node-1',
+            {
+              id: 'node-1',
+              hostname,
+              address: '10.0.0.1',
+              role: 'manager',
+              availability: 'active',
+              state: 'ready',
+              leader: true,
+              engineVersion: '27.0',
+              cpus: 2,
+              memoryBytes: 8 * 2 ** 30,
+              labels: {},
+            },
+          ],
+        ]),
+      });
+    const sampler = new HostSampler({ procRoot: '/proc', diskPaths: ['/'] }, { onProblem: () => undefined });
+    const minute = new MinuteUsage();
+    // Before the router listed the node: nothing to update, nothing created.
+    minute.add(await sampler.sample());
+    expect(await writeNodeUsage(pool, minute.take('node-1', { containers: 0, deployments: 0 })!)).toBe(false);
+    for (let i = 0; i < 40; i++) {
+      writer.update(topology(`host-${i}`));
+      minute.add(await sampler.sample());
+      await Promise.all([
+        writer.write(),
+        writeNodeUsage(pool, minute.take('node-1', { containers: i, deployments: 1 })!),
+      ]);
+    }
+    sampler.close();
+    const { rows } = await pool.query<Record<string, unknown>>(`SELECT * FROM node_metadata WHERE id = 'node-1'`);
+    expect(rows[0]).toMatchObject({
+      hostname: 'host-39',
+      role: 'manager',
+      running_containers: 39,
+      running_deployments: 1,
+    });
+    expect(Number(rows[0]!.memory_used_bytes)).toBeGreaterThan(0);
+    expect(Number(rows[0]!.disk_total_bytes)).toBeGreaterThan(0);
+    expect(rows[0]!.usage_updated_at).toBeInstanceOf(Date);
+    // The router's next write keeps the usage; the usage's next write keeps the router's columns.
+    writer.update(topology('host-final'));
+    await writer.write();
+    const after = (await pool.query<Record<string, unknown>>(`SELECT * FROM node_metadata WHERE id = 'node-1'`))
+      .rows[0]!;
+    expect(after).toMatchObject({ hostname: 'host-final', running_containers: 39 });
+  });
+});
