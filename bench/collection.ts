@@ -24,11 +24,18 @@ import { startSwarm } from '../test/harness/index.js';
 const log = pino({ level: 'silent' });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function sweep(source: StatsSource, containers: readonly LocalContainer[], runs: number) {
+async function sweep(
+  source: StatsSource,
+  containers: readonly LocalContainer[],
+  runs: number,
+  /** Runs before each measured sweep, outside the measurement. */
+  before?: () => void,
+) {
   const cpu: number[] = [];
   const wall: number[] = [];
   let failures = 0;
   for (let i = 0; i < runs; i++) {
+    before?.();
     const c0 = process.cpuUsage();
     const w0 = performance.now();
     const results = await source.readAll(containers);
@@ -107,7 +114,7 @@ function fakeTree(count: number) {
     const cg = `/docker/${id}`;
     write(
       path.join(procRoot, String(pid), 'cgroup'),
-      `12:pids:${cg}\n8:blkio:${cg}\n5:memory:${cg}\n3:cpuacct:${cg}\n0::/\n`,
+      `12:pids:${cg}\n8:blkio:${cg}\n5:memory:${cg}\n4:cpu:${cg}\n3:cpuacct:${cg}\n0::/\n`,
     );
     write(
       path.join(procRoot, String(pid), 'net', 'dev'),
@@ -125,6 +132,14 @@ function fakeTree(count: number) {
       '254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\n254:0 Async 0\n254:0 Total 12288\nTotal 12288\n',
     );
     write(path.join(cgroupRoot, 'pids', cg, 'pids.current'), '3\n');
+    // The extras: throttling (cpu controller) and OOM kills (memory controller), as Linux 6 writes them.
+    write(
+      path.join(cgroupRoot, 'cpu', cg, 'cpu.stat'),
+      `nr_periods ${i * 10}\nnr_throttled ${i}\nthrottled_time ${i * 1_000_000}\nnr_bursts 0\nburst_time 0\n`,
+    );
+    write(path.join(cgroupRoot, 'memory', cg, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n');
+    // Every container CPU-limited: the extras' worst case (without a quota cpu.stat is not read).
+    write(path.join(cgroupRoot, 'cpu', cg, 'cpu.cfs_quota_us'), '20000\n');
     containers.push({
       ref: {
         containerId: id,
@@ -165,9 +180,40 @@ async function naiveSweep(cgroupRoot: string, procRoot: string, containers: read
 async function syntheticSweep(count: number) {
   const tree = fakeTree(count);
   try {
-    const source = new CgroupStatsSource({ cgroupRoot: tree.cgroupRoot, procRoot: tree.procRoot });
+    const source = new CgroupStatsSource({ cgroupRoot: tree.cgroupRoot, procRoot: tree.procRoot, extras: false });
     await sweep(source, tree.containers, 3);
     const ours = await sweep(source, tree.containers, 15);
+    // The container extras (throttling, OOM kills: two more files per container) side by side with
+    // the sweep without them, alternating, so both see the same machine.
+    const withExtras = new CgroupStatsSource({ cgroupRoot: tree.cgroupRoot, procRoot: tree.procRoot });
+    await sweep(withExtras, tree.containers, 3);
+    // Idle: the containers used no CPU since the last sweep. Busy: each used 50 ms, more than its
+    // 20 ms quota per period, so throttling must be read (the extras' worst case).
+    let usage = 0;
+    const busy = () => {
+      usage += 50_000_000;
+      for (const c of tree.containers)
+        writeFileSync(
+          path.join(tree.cgroupRoot, 'cpuacct', 'docker', c.ref.containerId, 'cpuacct.usage'),
+          `${usage}\n`,
+        );
+    };
+    for (const [name, before] of [
+      ['idle', undefined],
+      ['busy', busy],
+    ] as const) {
+      const plain: number[] = [];
+      const extra: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        plain.push((await sweep(source, tree.containers, 5, before)).cpu);
+        extra.push((await sweep(withExtras, tree.containers, 5, before)).cpu);
+      }
+      console.log(
+        `synthetic ${count.toLocaleString('en')}-container sweep, ${name}, with the extras: ${median(extra).toFixed(1)} ms CPU against ${median(plain).toFixed(1)} ms without: +${((median(extra) / median(plain) - 1) * 100).toFixed(1)} %`,
+      );
+    }
+    source.close();
+    withExtras.close();
     const naiveCpu: number[] = [];
     const naiveWall: number[] = [];
     for (let i = 0; i < 15; i++) {

@@ -31,6 +31,9 @@ function rows(offsetMinutes: number): AggregateRow[] {
     blockReadBytes: 0,
     blockWriteBytes: 4096,
     samples: 12,
+    cpuThrottledPeriods: 0,
+    cpuThrottledSeconds: 0,
+    oomKills: 0,
   }));
 }
 

@@ -41,6 +41,13 @@ const sampleSchema = z.strictObject({
   netTxRate: nullableCount,
   blockReadRate: nullableCount,
   blockWriteRate: nullableCount,
+  // Optional: instances before these fields publish samples without them.
+  cpuThrottledPeriods: nullableCount.optional(),
+  cpuThrottledSeconds: nullableCount.optional(),
+  oomKills: nullableCount.optional(),
+  cpuThrottledPeriodsDelta: count.optional(),
+  cpuThrottledSecondsDelta: count.optional(),
+  oomKillsDelta: count.optional(),
 });
 
 const messageSchema = z.strictObject({

@@ -301,6 +301,9 @@ export function rowValues(r: AggregateRow): unknown[] {
     r.blockReadBytes,
     r.blockWriteBytes,
     r.samples,
+    r.cpuThrottledPeriods,
+    r.cpuThrottledSeconds,
+    r.oomKills,
   ];
 }
 

@@ -25,6 +25,10 @@ export interface AggregateRow {
   readonly blockReadBytes: number;
   readonly blockWriteBytes: number;
   readonly samples: number;
+  /** Sums of the samples' increases (0 when the source reports none). */
+  readonly cpuThrottledPeriods: number;
+  readonly cpuThrottledSeconds: number;
+  readonly oomKills: number;
 }
 
 interface Accumulator {
@@ -44,6 +48,9 @@ interface Accumulator {
   blkRead: number;
   blkWrite: number;
   samples: number;
+  throttledPeriods: number;
+  throttledSeconds: number;
+  oomKills: number;
 }
 
 export class Aggregator {
@@ -83,6 +90,9 @@ export class Aggregator {
           blkRead: 0,
           blkWrite: 0,
           samples: 0,
+          throttledPeriods: 0,
+          throttledSeconds: 0,
+          oomKills: 0,
         };
         this.open.set(key, acc);
       }
@@ -101,6 +111,9 @@ export class Aggregator {
       acc.netTx += sample.netTxDelta;
       acc.blkRead += sample.blockReadDelta;
       acc.blkWrite += sample.blockWriteDelta;
+      acc.throttledPeriods += sample.cpuThrottledPeriodsDelta ?? 0;
+      acc.throttledSeconds += sample.cpuThrottledSecondsDelta ?? 0;
+      acc.oomKills += sample.oomKillsDelta ?? 0;
     }
   }
 
@@ -137,5 +150,8 @@ function toRow(acc: Accumulator): AggregateRow {
     blockReadBytes: acc.blkRead,
     blockWriteBytes: acc.blkWrite,
     samples: acc.samples,
+    cpuThrottledPeriods: acc.throttledPeriods,
+    cpuThrottledSeconds: Math.round(acc.throttledSeconds * 1e6) / 1e6,
+    oomKills: acc.oomKills,
   };
 }

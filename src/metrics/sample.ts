@@ -21,6 +21,12 @@ export interface RawStats {
   readonly blockReadBytes: number | undefined;
   readonly blockWriteBytes: number | undefined;
   readonly pids: number | undefined;
+  /** CFS periods in which the container was throttled (its CPU quota spent), cumulative. */
+  readonly throttledPeriods?: number | undefined;
+  /** Time the container spent throttled, ns, cumulative. */
+  readonly throttledNs?: number | undefined;
+  /** Processes of the container killed by the OOM killer, cumulative (cgroup files only). */
+  readonly oomKills?: number | undefined;
 }
 
 export interface ContainerRef {
@@ -60,6 +66,17 @@ export interface Sample {
   readonly netTxRate: number | null;
   readonly blockReadRate: number | null;
   readonly blockWriteRate: number | null;
+  /**
+   * Throttling and OOM kills: cumulative as read (null when the source cannot tell), and their
+   * increases since the previous sample. Optional: samples of older instances on the Redis
+   * channels have none.
+   */
+  readonly cpuThrottledPeriods?: number | null;
+  readonly cpuThrottledSeconds?: number | null;
+  readonly oomKills?: number | null;
+  readonly cpuThrottledPeriodsDelta?: number;
+  readonly cpuThrottledSecondsDelta?: number;
+  readonly oomKillsDelta?: number;
 }
 
 /**
@@ -117,6 +134,12 @@ export function toSample(ref: ContainerRef, previous: RawStats | undefined, curr
     netTxRate: rate(netTxDelta),
     blockReadRate: rate(blockReadDelta),
     blockWriteRate: rate(blockWriteDelta),
+    cpuThrottledPeriods: current.throttledPeriods ?? null,
+    cpuThrottledSeconds: current.throttledNs === undefined ? null : round(current.throttledNs / 1e9, 6),
+    oomKills: current.oomKills ?? null,
+    cpuThrottledPeriodsDelta: counterDelta(previous?.throttledPeriods, current.throttledPeriods),
+    cpuThrottledSecondsDelta: round(counterDelta(previous?.throttledNs, current.throttledNs) / 1e9, 6),
+    oomKillsDelta: counterDelta(previous?.oomKills, current.oomKills),
   };
 }
 

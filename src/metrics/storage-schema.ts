@@ -30,7 +30,20 @@ const COLUMNS = `
   block_read_bytes  bigint           NOT NULL,
   block_write_bytes bigint           NOT NULL,
   samples           integer          NOT NULL,
+  cpu_throttled_periods bigint,
+  cpu_throttled_seconds double precision,
+  oom_kills         integer,
   PRIMARY KEY (container_id, bucket)`;
+
+/**
+ * Columns added after the first release: tables created before them get them here (nullable, so
+ * this is instant, and allowed on a compressed hypertable). Rows written before have nulls.
+ */
+const ADDED_COLUMNS = [
+  `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS cpu_throttled_periods bigint`,
+  `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS cpu_throttled_seconds double precision`,
+  `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS oom_kills integer`,
+];
 
 /** The hourly rollup's aggregates, the same on both paths. */
 const ROLLUP_SELECT = (bucket: string) => `
@@ -69,6 +82,7 @@ export function schemaStatements(
     const statements = [
       `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n)`,
       `SELECT create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
+      ...ADDED_COLUMNS,
       ...DEPLOYMENT_INDEX,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous) AS
 SELECT ${ROLLUP_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
@@ -94,6 +108,7 @@ WITH NO DATA`,
     `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n) PARTITION BY RANGE (bucket)`,
     // BRIN: tiny, and rows arrive in time order, which is what it needs.
     `CREATE INDEX IF NOT EXISTS container_metrics_bucket_brin ON container_metrics USING brin (bucket)`,
+    ...ADDED_COLUMNS,
     ...DEPLOYMENT_INDEX,
     `CREATE TABLE IF NOT EXISTS deployment_metrics_hourly (
   bucket            timestamptz      NOT NULL,
@@ -123,15 +138,18 @@ export const TIMESCALEDB_LICENSE = `SELECT current_setting('timescaledb.license'
 
 /** One batched insert for any number of rows: one array parameter per column. */
 export const INSERT_AGGREGATES = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
-  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples)
+  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples,
+  cpu_throttled_periods, cpu_throttled_seconds, oom_kills)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
-  $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::int[])
+  $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::int[],
+  $15::bigint[], $16::float8[], $17::int[])
 ON CONFLICT (container_id, bucket) DO NOTHING`;
 
 /** The naive way, for the benchmark's baseline: one statement per row. */
 export const INSERT_AGGREGATE_ROW = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
-  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples,
+  cpu_throttled_periods, cpu_throttled_seconds, oom_kills)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (container_id, bucket) DO NOTHING`;
 
 /** Plain PostgreSQL: a daily partition of `table`. Names carry the day (container_metrics_p20261122). */

@@ -48,6 +48,9 @@ function rows(start: number, minutes: number): AggregateRow[] {
         blockReadBytes: 0,
         blockWriteBytes: 12,
         samples: 12,
+        cpuThrottledPeriods: 0,
+        cpuThrottledSeconds: 0,
+        oomKills: 0,
       });
     }
   }

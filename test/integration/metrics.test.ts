@@ -18,6 +18,7 @@ import {
   LocalContainers,
   toSample,
   type LocalContainer,
+  type RawStats,
   type Sample,
 } from '../../src/metrics/index.js';
 import { missingTools, startRedis, startSwarm, waitFor, type TestRedis, type TestSwarm } from '../harness/index.js';
@@ -156,6 +157,90 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
         'this kernel does not account block I/O in the cgroup v1 blkio controller: disk figures checked for agreement only',
       );
       expect(cw).toBe(dw);
+    }
+  });
+
+  it("shows a CPU-limited container's throttling and a memory-limited one's OOM kills; Docker's stats agree on throttling", async () => {
+    const started: string[] = [];
+    const run = async (deployment: string, limits: string[], command: string) => {
+      const id = (
+        await swarm.cli([
+          'run',
+          '-d',
+          '--network',
+          'none',
+          '--label',
+          `cloud.obiente.deployment_id=${deployment}`,
+          ...limits,
+          swarm.image,
+          'sh',
+          '-c',
+          command,
+        ])
+      ).trim();
+      started.push(id);
+      return id;
+    };
+    try {
+      await run('dep-throttled', ['--cpus', '0.2'], 'while :; do :; done');
+      // tail buffers the one endless line a pipe of zeros is (it cannot seek a pipe) until the OOM
+      // killer ends it, the biggest process of the cgroup, never the small shell; the shell goes on.
+      await run(
+        'dep-oom',
+        ['--memory', '16m', '--memory-swap', '16m'],
+        'while :; do cat /dev/zero | tail; sleep 0.2; done',
+      );
+      const list = (await containers.list()).filter((c) => ['dep-throttled', 'dep-oom'].includes(c.ref.deploymentId));
+      expect(list).toHaveLength(2);
+      const cgroup = new CgroupStatsSource({ cgroupRoot: '/sys/fs/cgroup', procRoot: '/proc' });
+      const docker = new DockerStatsSource(swarm.docker, { concurrency: 4, timeoutMs: 10_000 });
+      const read = async () => Promise.all([cgroup.readAll(list), docker.readAll(list)]);
+      const first = await read();
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      const second = await read();
+      const sampleOf = (source: 0 | 1, deployment: string) => {
+        const i = list.findIndex((c) => c.ref.deploymentId === deployment);
+        const a = first[source][i]!;
+        const b = second[source][i]!;
+        if (a instanceof Error || b instanceof Error) throw a instanceof Error ? a : (b as Error);
+        return toSample(list[i]!.ref, a, b);
+      };
+      const throttledC = sampleOf(0, 'dep-throttled');
+      const throttledD = sampleOf(1, 'dep-throttled');
+      console.log(JSON.stringify({ throttledC, throttledD, oom: sampleOf(0, 'dep-oom') }, null, 1));
+      // 0.2 of a CPU, spinning: throttled in most 100 ms periods, about 4 s of every 5 s throttled.
+      expect(throttledC.cpuPercent!).toBeLessThan(30);
+      expect(throttledC.cpuThrottledPeriodsDelta).toBeGreaterThan(20);
+      expect(throttledC.cpuThrottledSecondsDelta).toBeGreaterThan(1);
+      // The same kernel counters through Docker's stats API, read up to a second later (a one-shot
+      // stats call can wait for the daemon's own tick): the same rates within a quarter.
+      expect(throttledD.cpuThrottledPeriodsDelta).toBeGreaterThan(20);
+      const perSecond = (source: 0 | 1, key: 'throttledPeriods' | 'throttledNs') => {
+        const i = list.findIndex((c) => c.ref.deploymentId === 'dep-throttled');
+        const a = first[source][i] as RawStats;
+        const b = second[source][i] as RawStats;
+        return (b[key]! - a[key]!) / ((b.at - a.at) / 1000);
+      };
+      expect(Math.abs(perSecond(0, 'throttledPeriods') / perSecond(1, 'throttledPeriods') - 1)).toBeLessThan(0.25);
+      expect(Math.abs(perSecond(0, 'throttledNs') / perSecond(1, 'throttledNs') - 1)).toBeLessThan(0.25);
+      // OOM kills are read every sixth sweep per container: over seven sweeps, new kills show.
+      const i = list.findIndex((c) => c.ref.deploymentId === 'dep-oom');
+      let previous = second[0][i] as RawStats;
+      let kills = 0;
+      for (let sweep = 0; sweep < 7; sweep++) {
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        const next = (await cgroup.readAll(list))[i]!;
+        if (next instanceof Error) throw next;
+        kills += toSample(list[i]!.ref, previous, next).oomKillsDelta ?? 0;
+        previous = next;
+      }
+      expect(kills).toBeGreaterThanOrEqual(1);
+      expect(previous.oomKills).toBeGreaterThanOrEqual(kills);
+      // Docker's stats API has no OOM kill count: null rather than a made-up 0.
+      expect(sampleOf(1, 'dep-oom').oomKills).toBeNull();
+      expect(sampleOf(0, 'dep-throttled').oomKills).toBe(0);
+    } finally {
+      for (const id of started) await swarm.cli(['rm', '-f', id]).catch(() => undefined);
     }
   });
 

@@ -46,6 +46,9 @@ function rows(start: number, minutes: number, containers = 3): AggregateRow[] {
         blockReadBytes: 0,
         blockWriteBytes: 1,
         samples: 12,
+        cpuThrottledPeriods: 0,
+        cpuThrottledSeconds: 0,
+        oomKills: 0,
       });
   return out;
 }

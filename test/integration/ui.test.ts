@@ -54,6 +54,9 @@ function history(now: number, minutes: number): AggregateRow[] {
         blockReadBytes: 0,
         blockWriteBytes: 6e4,
         samples: 12,
+        cpuThrottledPeriods: 0,
+        cpuThrottledSeconds: 0,
+        oomKills: 0,
       }),
     );
   }

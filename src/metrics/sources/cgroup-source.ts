@@ -16,10 +16,12 @@ export interface CgroupSourceOptions {
   /** Where the host's /proc is mounted. */
   readonly procRoot: string;
   readonly chunkSize?: number;
+  /** Throttling and OOM kills (cpu.stat, memory.events / memory.oom_control); default true. bench/collection.ts turns them off to measure their cost. */
+  readonly extras?: boolean;
 }
 
 type CgroupVersion = 1 | 2;
-const V1_CONTROLLERS = ['cpuacct', 'memory', 'blkio', 'pids'] as const;
+const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'blkio', 'pids'] as const;
 type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 interface CgroupPaths {
@@ -27,12 +29,37 @@ interface CgroupPaths {
   readonly pid: number;
   /** v2: the one directory; v1: a directory per controller. */
   readonly dirs: Readonly<Record<V1Controller | 'unified', string | undefined>>;
+  /** The extras' state (see readExtras): the last OOM kill count read, and whether a CPU quota is set. */
+  oomKills?: number | undefined;
+  oomSweep?: number;
+  /** cgroup v1: the CPU quota per period, ns (0: none), when last looked at, and the last cpu.stat read. */
+  quotaNs?: number;
+  quotaSweep?: number;
+  throttled?: { periods: number; ns: number; usageNs: number; sweep: number } | undefined;
 }
+
+/**
+ * How the extras stay cheap (bench/collection.ts, side by side with the sweep without them):
+ * - OOM kills are read every OOM_EVERY sweeps per container (spread over sweeps by container), the
+ *   last count carried in between: the count is cumulative, so each increase still lands in
+ *   exactly one sample, at most OOM_EVERY ticks late;
+ * - on cgroup v1, throttling (cpu.stat of the cpu controller) is read only for containers with a
+ *   CPU quota (cpu.cfs_quota_us > 0, looked at again every QUOTA_EVERY sweeps): without one the
+ *   kernel never throttles. And only when the container used at least one period's quota of CPU
+ *   since the last read: a throttled period is one whose quota ran out, so fewer than one quota of
+ *   CPU time means no new throttled period. (Throttled time still running from a period throttled
+ *   before lands at the next read, which comes at least every QUOTA_EVERY sweeps: the counters are
+ *   cumulative, so nothing is lost, only late.) On v2, cpu.stat is read anyway (it holds the usage).
+ * - both files are searched for their two or three fields, not parsed into objects.
+ */
+const OOM_EVERY = 6;
+const QUOTA_EVERY = 60;
 
 export class CgroupStatsSource implements StatsSource {
   readonly name = 'cgroup' as const;
   readonly version: CgroupVersion;
   private readonly paths = new Map<string, CgroupPaths>();
+  private sweeps = 0;
   private readonly files = new KernelFiles();
   private readonly chunkSize: number;
   private readonly hostMemoryBytes: number | undefined;
@@ -43,6 +70,12 @@ export class CgroupStatsSource implements StatsSource {
     this.version = existsSync(path.join(options.cgroupRoot, 'memory')) ? 1 : 2;
     this.chunkSize = options.chunkSize ?? 100;
     this.hostMemoryBytes = readMemTotal(options.procRoot);
+  }
+
+  /** Closes every descriptor this source keeps open. */
+  close(): void {
+    this.files.closeAll();
+    this.paths.clear();
   }
 
   /** True when this machine's cgroup files can be read (STATS_SOURCE=auto picks cgroup then). */
@@ -66,6 +99,7 @@ export class CgroupStatsSource implements StatsSource {
 
   async readAll(containers: readonly LocalContainer[]): Promise<Array<RawStats | Error>> {
     const results: Array<RawStats | Error> = [];
+    this.sweeps += 1;
     const live = new Set(containers.map((c) => c.ref.containerId));
     for (const [id, paths] of this.paths) if (!live.has(id)) this.forget(id, paths);
     for (let i = 0; i < containers.length; i += this.chunkSize) {
@@ -109,6 +143,8 @@ export class CgroupStatsSource implements StatsSource {
       const memStat = keyValues(f.read(path.join(dir, 'memory.stat')));
       const usage = readNumber(path.join(dir, 'memory.current'));
       const io = optional(() => parseIoStat(f.read(path.join(dir, 'io.stat'))));
+      const events =
+        this.options.extras === false ? undefined : optional(() => keyValues(f.read(path.join(dir, 'memory.events'))));
       return {
         at,
         cpuNs: cpuStat.usage_usec === undefined ? undefined : cpuStat.usage_usec * 1000,
@@ -121,17 +157,27 @@ export class CgroupStatsSource implements StatsSource {
         blockReadBytes: io?.read,
         blockWriteBytes: io?.write,
         pids: optional(() => readNumber(path.join(dir, 'pids.current'))),
+        throttledPeriods: this.options.extras === false ? undefined : cpuStat.nr_throttled,
+        throttledNs:
+          this.options.extras === false || cpuStat.throttled_usec === undefined
+            ? undefined
+            : cpuStat.throttled_usec * 1000,
+        oomKills: this.oomKills(paths, container, path.join(dir, 'memory.events')),
       };
     }
-    const { cpuacct, memory, blkio, pids } = paths.dirs;
+    const { cpu, cpuacct, memory, blkio, pids } = paths.dirs;
     const memStat = memory ? keyValues(f.read(path.join(memory, 'memory.stat'))) : {};
     const usage = memory ? readNumber(path.join(memory, 'memory.usage_in_bytes')) : undefined;
     const io = blkio
       ? optional(() => parseBlkio(f.read(path.join(blkio, 'blkio.throttle.io_service_bytes_recursive'))))
       : undefined;
+    // cpu.stat is the cpu controller's (often mounted with cpuacct); oom_kill in memory.oom_control
+    // needs Linux 4.13.
+    const cpuNs = cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined;
+    const throttling = this.throttling(paths, cpu, cpuNs);
     return {
       at,
-      cpuNs: cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined,
+      cpuNs,
       systemCpuNs: system.ns,
       onlineCpus: system.cpus,
       memoryBytes: usage === undefined ? undefined : Math.max(0, usage - (memStat.total_inactive_file ?? 0)),
@@ -143,7 +189,54 @@ export class CgroupStatsSource implements StatsSource {
       blockReadBytes: io?.read,
       blockWriteBytes: io?.write,
       pids: pids ? optional(() => readNumber(path.join(pids, 'pids.current'))) : undefined,
+      throttledPeriods: throttling?.periods,
+      throttledNs: throttling?.ns,
+      oomKills: memory ? this.oomKills(paths, container, path.join(memory, 'memory.oom_control')) : undefined,
     };
+  }
+
+  /** cgroup v1 throttling: 0 without a CPU quota (never throttled), else cpu.stat's counters. */
+  private throttling(
+    paths: CgroupPaths,
+    cpu: string | undefined,
+    usageNs: number | undefined,
+  ): { periods: number; ns: number } | undefined {
+    if (this.options.extras === false || cpu === undefined) return undefined;
+    if (paths.quotaNs === undefined || this.sweeps - (paths.quotaSweep ?? 0) >= QUOTA_EVERY) {
+      const quota = optional(() => numberIn(this.files.read(path.join(cpu, 'cpu.cfs_quota_us'))));
+      paths.quotaNs = quota !== undefined && quota > 0 ? quota * 1000 : 0;
+      paths.quotaSweep = this.sweeps;
+    }
+    if (paths.quotaNs === 0) return { periods: 0, ns: 0 };
+    const last = paths.throttled;
+    const idle =
+      last !== undefined &&
+      usageNs !== undefined &&
+      usageNs >= last.usageNs &&
+      usageNs - last.usageNs < paths.quotaNs &&
+      this.sweeps - last.sweep < QUOTA_EVERY;
+    if (idle) return { periods: last.periods, ns: last.ns };
+    const text = optional(() => this.files.read(path.join(cpu, 'cpu.stat')));
+    const periods = text === undefined ? undefined : fieldOf(text, 'nr_throttled');
+    const ns = text === undefined ? undefined : fieldOf(text, 'throttled_time');
+    if (periods === undefined || ns === undefined) {
+      paths.throttled = undefined;
+      return undefined;
+    }
+    paths.throttled = { periods, ns, usageNs: usageNs ?? 0, sweep: this.sweeps };
+    return { periods, ns };
+  }
+
+  /** The OOM kill count, read every OOM_EVERY sweeps (spread by container), carried in between. */
+  private oomKills(paths: CgroupPaths, container: LocalContainer, file: string): number | undefined {
+    if (this.options.extras === false) return undefined;
+    const due = paths.oomSweep === undefined || (this.sweeps + container.pid) % OOM_EVERY === 0;
+    if (due) {
+      paths.oomSweep = this.sweeps;
+      const text = optional(() => this.files.read(file));
+      paths.oomKills = text === undefined ? undefined : fieldOf(text, 'oom_kill');
+    }
+    return paths.oomKills;
   }
 
   /** As the Docker daemon reports it: an unlimited container's limit is the host's memory. */
@@ -185,7 +278,14 @@ export class CgroupStatsSource implements StatsSource {
       paths = {
         version: 2,
         pid: container.pid,
-        dirs: { unified: dir, cpuacct: undefined, memory: undefined, blkio: undefined, pids: undefined },
+        dirs: {
+          unified: dir,
+          cpu: undefined,
+          cpuacct: undefined,
+          memory: undefined,
+          blkio: undefined,
+          pids: undefined,
+        },
       };
     } else {
       const dirs: Record<string, string | undefined> = { unified: undefined };
@@ -204,7 +304,10 @@ export class CgroupStatsSource implements StatsSource {
 
 /** cpuacct may be mounted on its own or co-mounted as cpu,cpuacct. */
 function controllerMount(root: string, controller: V1Controller): string | undefined {
-  for (const name of controller === 'cpuacct' ? ['cpuacct', 'cpu,cpuacct', 'cpuacct,cpu'] : [controller]) {
+  // cpu and cpuacct are mounted together on most distributions, apart on some.
+  const names =
+    controller === 'cpuacct' || controller === 'cpu' ? [controller, 'cpu,cpuacct', 'cpuacct,cpu'] : [controller];
+  for (const name of names) {
     const dir = path.join(root, name);
     if (existsSync(dir)) return dir;
   }
@@ -244,6 +347,16 @@ function optional<T>(read: () => T): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The number after `name ` at the start of a line of a "key value" file, without parsing the rest. */
+function fieldOf(text: string, name: string): number | undefined {
+  let at = text.startsWith(`${name} `) ? 0 : text.indexOf(`\n${name} `);
+  if (at === -1) return undefined;
+  if (at > 0) at += 1;
+  const end = text.indexOf('\n', at);
+  const value = Number(text.slice(at + name.length + 1, end === -1 ? undefined : end));
+  return Number.isFinite(value) ? value : undefined;
 }
 
 /** "key value" lines (memory.stat, cpu.stat). */

@@ -115,6 +115,9 @@ export function parseDockerStats(body: unknown, at: number): RawStats {
     blockReadBytes: read,
     blockWriteBytes: write,
     pids: num(b.pids_stats?.current),
+    // The stats API has throttling (cpu.stat); OOM kills it does not report (memory.events is not in memory_stats).
+    throttledPeriods: num(cpu.throttling_data?.throttled_periods),
+    throttledNs: num(cpu.throttling_data?.throttled_time),
   };
 }
 
@@ -123,6 +126,7 @@ interface DockerStatsBody {
     cpu_usage?: { total_usage?: unknown; percpu_usage?: unknown[] };
     system_cpu_usage?: unknown;
     online_cpus?: unknown;
+    throttling_data?: { periods?: unknown; throttled_periods?: unknown; throttled_time?: unknown };
   };
   memory_stats?: {
     usage?: unknown;
