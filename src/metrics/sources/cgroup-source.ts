@@ -143,8 +143,6 @@ export class CgroupStatsSource implements StatsSource {
       const memStat = keyValues(f.read(path.join(dir, 'memory.stat')));
       const usage = readNumber(path.join(dir, 'memory.current'));
       const io = optional(() => parseIoStat(f.read(path.join(dir, 'io.stat'))));
-      const events =
-        this.options.extras === false ? undefined : optional(() => keyValues(f.read(path.join(dir, 'memory.events'))));
       return {
         at,
         cpuNs: cpuStat.usage_usec === undefined ? undefined : cpuStat.usage_usec * 1000,
