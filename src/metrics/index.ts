@@ -11,7 +11,7 @@ export { toSample } from './sample.js';
 export type { ContainerRef, RawStats, Sample } from './sample.js';
 export { CgroupStatsSource } from './sources/cgroup-source.js';
 export { DockerStatsSource } from './sources/docker-source.js';
-export type { LocalContainer, StatsSource } from './sources/stats-source.js';
+export type { ContainerHealth, LocalContainer, StatsSource } from './sources/stats-source.js';
 export { createStatsSource } from './sources/select-source.js';
 export { metricsPlugin } from './metrics-plugin.js';
 export { metricsProblems } from './metrics-health.js';

@@ -13,7 +13,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../discovery/docker-client.js';
 import { isIdentifier } from '../lib/identifiers.js';
-import type { LocalContainer } from './sources/stats-source.js';
+import { healthOfStatus, type ContainerHealth, type LocalContainer } from './sources/stats-source.js';
 
 /** Looks up deployments of swarm containers by container id (deployment_locations). */
 export type DeploymentResolver = (containerIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
@@ -33,6 +33,7 @@ const REINSPECT_MS = 60_000;
 const RESOLVE_TTL_MS = 30_000;
 
 export class LocalContainers {
+  private health = new Map<string, ContainerHealth>();
   private nodeId: string | undefined;
   private readonly inspected = new Map<string, Inspected>();
   private readonly resolved = new Map<string, { deploymentId: string | undefined; at: number }>();
@@ -47,6 +48,11 @@ export class LocalContainers {
 
   stats() {
     return { invalidLabels: this.invalidLabels, inspected: this.inspected.size };
+  }
+
+  /** Docker's health state of a container at the last listing (undefined: not listed). */
+  healthOf(containerId: string): ContainerHealth | undefined {
+    return this.health.get(containerId);
   }
 
   /** This node's id (the swarm node id, else the engine's name), once the first listing asked Docker. */
@@ -115,8 +121,10 @@ export class LocalContainers {
         pid: details?.pid ?? 0,
         cgroupParent: details?.cgroupParent ?? '',
         hostNetwork: details?.hostNetwork ?? c.HostConfig.NetworkMode === 'host',
+        health: healthOfStatus(c.Status),
       });
     }
+    this.health = new Map(containers.map((c) => [c.ref.containerId, c.health ?? 'none']));
     for (const id of this.inspected.keys()) if (!live.has(id)) this.inspected.delete(id);
     for (const id of this.resolved.keys()) if (!live.has(id)) this.resolved.delete(id);
     for (const id of this.invalidLogged) if (!live.has(id)) this.invalidLogged.delete(id);

@@ -87,6 +87,8 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     nodeId: () => containers.node,
     running: () => running,
     expose: (report) => (nodes = report),
+    onSamples: (listener) => collector.onSamples(listener),
+    healthOf: (id) => containers.healthOf(id),
   });
   let traffic: (() => unknown) | undefined;
   if (config.traefikMetrics.urls.length > 0)

@@ -8,7 +8,9 @@ import type { Logger } from '../lib/logger.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import type { SharedParts } from '../shared-parts.js';
 import { HostSampler, type HostSample } from './host-sampler.js';
+import { LocationUsage, writeLocationUsage } from './location-usage.js';
 import { MinuteUsage, writeNodeUsage, type Running } from './node-usage.js';
+import type { ContainerHealth, Sample } from '../metrics/index.js';
 
 export interface NodePluginOptions {
   readonly shared: SharedParts;
@@ -18,6 +20,10 @@ export interface NodePluginOptions {
   readonly running: () => Running | undefined;
   /** Receives the part's report getter, for /metrics/observability. */
   readonly expose: (report: () => unknown) => void;
+  /** Registers for every collection's samples (for deployment_locations' usage columns). */
+  readonly onSamples: (listener: (samples: readonly Sample[]) => void) => void;
+  /** Docker's health state of a local container at the last listing. */
+  readonly healthOf: (containerId: string) => ContainerHealth | undefined;
 }
 
 const USAGE_WRITE_MS = 60_000;
@@ -34,6 +40,8 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     },
   );
   const minute = new MinuteUsage();
+  const locations = new LocationUsage();
+  options.onSamples((samples) => locations.add(samples));
   let latest: HostSample | undefined;
   const s = {
     samples: 0,
@@ -41,6 +49,7 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     usageSkipped: 0,
     usageFailures: 0,
     lastUsageWriteAt: undefined as number | undefined,
+    locationRowsUpdated: 0,
   };
 
   const sampling = new PeriodicJob({
@@ -62,13 +71,16 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     run: async () => {
       const nodeId = options.nodeId();
       if (nodeId === undefined || !database.isReady()) return;
+      // Taken first: a minute that cannot be written is dropped (the next carries current figures).
       const values = minute.take(nodeId, options.running());
-      if (!values) return;
+      const rows = locations.take(options.healthOf);
       try {
-        if (await writeNodeUsage(database.pool, values)) {
-          s.usageWrites += 1;
-          s.lastUsageWriteAt = Date.now();
-        } else s.usageSkipped += 1; // not listed by the router yet
+        if (values) {
+          if (await writeNodeUsage(database.pool, values)) s.usageWrites += 1;
+          else s.usageSkipped += 1; // not listed by the router yet
+        }
+        if (rows) s.locationRowsUpdated += await writeLocationUsage(database.pool, rows);
+        s.lastUsageWriteAt = Date.now();
       } catch (error) {
         s.usageFailures += 1;
         throw error;

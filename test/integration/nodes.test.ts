@@ -14,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, migrate, migrations } from '../../src/db/index.js';
 import { LocationsWriter, type Topology } from '../../src/discovery/index.js';
 import { HostSampler, type HostProblem } from '../../src/nodes/index.js';
+import { LocationUsage, writeLocationUsage } from '../../src/nodes/location-usage.js';
 import { MinuteUsage, writeNodeUsage } from '../../src/nodes/node-usage.js';
+import type { ContainerHealth, Sample } from '../../src/metrics/index.js';
 import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
 
 const log = pino({ level: 'silent' });
@@ -146,5 +148,72 @@ describe.skipIf(skip)('node usage in node_metadata', () => {
     const after = (await pool.query<Record<string, unknown>>(`SELECT * FROM node_metadata WHERE id = 'node-1'`))
       .rows[0]!;
     expect(after).toMatchObject({ hostname: 'host-final', running_containers: 39 });
+  });
+
+  it("writes its containers' usage and health into deployment_locations while the router rewrites the same rows", async () => {
+    const writer = new LocationsWriter({ pool, isDatabaseReady: () => true, log, intervalMs: 60_000 });
+    const containerIds = ['a'.repeat(64), 'b'.repeat(64)];
+    const topology = (round: number): Topology =>
+      ({
+        services: new Map([
+          [
+            'svc-1',
+            {
+              id: 'svc-1',
+              name: 'web',
+              deploymentId: 'dep-usage',
+              serviceName: 'default',
+              mode: 'replicated',
+              replicas: 2,
+              ports: [{ target: 8080, published: 0 }],
+              hostNetwork: false,
+              labels: {},
+            },
+          ],
+        ]),
+        tasks: new Map([
+          [
+            'svc-1',
+            containerIds.map((containerId, i) => ({
+              id: `task-${i}-${round % 3}`,
+              serviceId: 'svc-1',
+              nodeId: 'node-1',
+              state: 'running',
+              desiredState: 'running',
+              containerId,
+              addresses: [],
+            })),
+          ],
+        ]),
+        nodes: new Map(),
+      }) as unknown as Topology;
+    const usage = new LocationUsage();
+    const sample = (containerId: string, cpu: number) =>
+      ({ containerId, cpuPercent: cpu, memoryBytes: 1_000_000 + cpu }) as unknown as Sample;
+    // A container the router has not listed (not a swarm task): passed by.
+    usage.add([sample('c'.repeat(64), 1)]);
+    expect(
+      await writeLocationUsage(
+        pool,
+        usage.take(() => 'none')!,
+      ),
+    ).toBe(0);
+    for (let round = 0; round < 40; round++) {
+      writer.update(topology(round));
+      usage.add([sample(containerIds[0]!, round), sample(containerIds[0]!, round + 2), sample(containerIds[1]!, 50)]);
+      const health = (id: string): ContainerHealth => (id === containerIds[0] ? 'healthy' : 'unhealthy');
+      await Promise.all([writer.write(), writeLocationUsage(pool, usage.take(health)!)]);
+    }
+    writer.update(topology(41));
+    await writer.write();
+    const { rows } = await pool.query<Record<string, unknown>>(
+      `SELECT container_id, task_id, status, cpu_usage, memory_usage, health_status, last_health_check
+         FROM deployment_locations WHERE deployment_id = 'dep-usage' ORDER BY container_id`,
+    );
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ task_id: 'task-0-2', status: 'running', cpu_usage: 40, health_status: 'healthy' });
+    expect(Number(rows[0]!.memory_usage)).toBe(1_000_041);
+    expect(rows[1]).toMatchObject({ task_id: 'task-1-2', cpu_usage: 50, health_status: 'unhealthy' });
+    expect(rows[1]!.last_health_check).toBeInstanceOf(Date);
   });
 });

@@ -13,6 +13,20 @@ export interface LocalContainer {
   readonly cgroupParent: string;
   /** Host networking: the netns counters are the host's, not the container's. */
   readonly hostNetwork: boolean;
+  /** Docker's health check state, from the listing's status ("Up 5 minutes (healthy)"). */
+  readonly health?: ContainerHealth;
+}
+
+/** `none`: the image has no health check. */
+export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting' | 'none';
+
+/** The health in a container listing's Status ("Up 2 hours (healthy)", "(health: starting)"). */
+export function healthOfStatus(status: unknown): ContainerHealth {
+  if (typeof status !== 'string') return 'none';
+  if (status.endsWith('(healthy)')) return 'healthy';
+  if (status.endsWith('(unhealthy)')) return 'unhealthy';
+  if (status.endsWith('(health: starting)')) return 'starting';
+  return 'none';
 }
 
 export type StatsSourceName = 'docker' | 'cgroup';
