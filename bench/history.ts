@@ -17,6 +17,7 @@ import { createPool } from '../src/db/index.js';
 import { createFeedAuthenticator } from '../src/feed/feed-auth.js';
 import type { HistoryPlan } from '../src/history/history-params.js';
 import { RequestHistory } from '../src/traffic/index.js';
+import { NodeHistory } from '../src/nodes/index.js';
 import { HistoryService } from '../src/history/history-service.js';
 import { registerHistoryRoutes } from '../src/http/index.js';
 import { AggregateStore } from '../src/metrics/index.js';
@@ -101,6 +102,7 @@ try {
     registerHistoryRoutes(app, {
       history: service,
       requests: new RequestHistory({ metricsPool: pool, storageKind: () => 'postgres' }),
+      nodes: new NodeHistory({ metricsPool: pool, storageKind: () => 'postgres' }),
       authenticate,
       retentionDays: DAYS + 1,
     });

@@ -7,3 +7,4 @@ export { migrations, ROUTING_CHANGED_CHANNEL } from './migrations.js';
 export type { Migration } from './migrations.js';
 export { createPool } from './pool.js';
 export { isConnectionError } from './errors.js';
+export { longQuery, runSchemaStatements, SCHEMA_TIMEOUT_MS } from './schema-statements.js';

@@ -11,12 +11,4 @@ export function createDockerClient(dockerHost: string): Docker {
   });
 }
 
-/** Rejects after `ms`; dockerode calls have no timeout of their own. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+export { withTimeout } from '../lib/with-timeout.js';

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { LiveCache, type Sample } from '../metrics/index.js';
-import { allows, createFeedAuthenticator, type Grant } from './feed-auth.js';
+import { allows, allowsNode, createFeedAuthenticator, type Grant } from './feed-auth.js';
 import { mergeSamples, MetricsFeed } from './metrics-feed.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import { samplesFrame, sharedFrame, Subscriber, type FeedCounters } from './subscriber.js';
@@ -36,6 +36,22 @@ describe('feed authentication', () => {
     await expect(jwt(await sign({ sub: 'x' }))).rejects.toThrow(/deployments/);
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"deployments":["*"]}').toString('base64url')}.`;
     await expect(jwt(none)).rejects.toThrow(/invalid token/);
+  });
+
+  it('grants nodes only through a nodes claim, and refuses a malformed claim rather than granting less', async () => {
+    const deploymentOnly = await jwt(await sign({ deployments: ['dep-a'] }));
+    expect(allowsNode(deploymentOnly, 'node-1')).toBe(false);
+    const nodesOnly = await jwt(await sign({ nodes: ['node-1'] }));
+    expect(allowsNode(nodesOnly, 'node-1')).toBe(true);
+    expect(allowsNode(nodesOnly, 'node-2')).toBe(false);
+    expect(allows(nodesOnly, 'dep-a')).toBe(false);
+    const operator = await jwt(await sign({ deployments: ['*'], nodes: ['*'] }));
+    expect(allowsNode(operator, 'any-node')).toBe(true);
+    for (const nodes of [[], 'node-1', { 0: 'node-1' }, ['a b'], ['NODE\u200b'], Array(10_001).fill('n')])
+      await expect(jwt(await sign({ deployments: ['dep-a'], nodes }))).rejects.toThrow(/nodes/);
+    // Lookalikes are other ids: a fullwidth or trailing-dot node id is not node-1.
+    expect(allowsNode(nodesOnly, 'ｎode-1')).toBe(false);
+    expect(allowsNode(nodesOnly, 'node-1.')).toBe(false);
   });
 
   it('refuses a token without exp unless told to accept them', async () => {
@@ -92,6 +108,23 @@ describe('feed protocol', () => {
       code: 'bad_message',
     });
   });
+
+  it('takes node subscriptions, one id at a time, and speaks of nodeId when one is wrong', () => {
+    expect(parseClientMessage('{"type":"subscribe","nodeId":"n1","since":5}')).toEqual({
+      ok: true,
+      message: { type: 'subscribe', nodeId: 'n1', since: 5 },
+    });
+    expect(parseClientMessage('{"type":"unsubscribe","nodeId":"n1"}')).toMatchObject({ ok: true });
+    for (const bad of [
+      '{"type":"subscribe","nodeId":"n1","deploymentId":"d"}',
+      '{"type":"subscribe","nodeId":""}',
+      '{"type":"subscribe","nodeId":{"__proto__":{}}}',
+      '{"type":"subscribe","nodeId":"n1","since":-1}',
+      '{"type":"subscribe","nodeId":"n1","since":1e300}',
+    ])
+      expect(parseClientMessage(bad)).toMatchObject({ ok: false, code: 'bad_message' });
+    expect(parseClientMessage('{"type":"subscribe","nodeId":"a b"}')).toMatchObject({ message: /nodeId/ });
+  });
 });
 
 /** A socket whose buffered bytes the test controls, with the event handlers the hub attaches. */
@@ -142,6 +175,7 @@ function subscriberOn(socket: ReturnType<typeof fakeSocket>['socket']) {
     slowDisconnects: 0,
     duplicatesSuppressed: 0,
     figuresDropped: 0,
+    hostFramesDropped: 0,
   };
   const subscriber = new Subscriber(
     socket as unknown as WebSocket,
@@ -276,7 +310,7 @@ describe('MetricsFeed delivery', () => {
         log: pino({ level: 'silent' }),
       },
     );
-  const everything: Grant = { deployments: undefined, expiresAt: undefined, subject: undefined };
+  const everything: Grant = { deployments: undefined, nodes: undefined, expiresAt: undefined, subject: undefined };
   const dataFrames = (sent: string[]) =>
     sent
       .map((f) => JSON.parse(f) as { type: string; samples?: Array<{ containerId: string; ts: number }> })
@@ -345,6 +379,7 @@ describe('MetricsFeed delivery', () => {
     const fake = fakeSocket();
     feed.accept(fake.socket as unknown as WebSocket, {
       deployments: undefined,
+      nodes: undefined,
       expiresAt: Date.now() + 30 * 86_400_000,
       subject: undefined,
     });
@@ -418,6 +453,7 @@ describe('MetricsFeed remote messages', () => {
     const fake = fakeSocket();
     feed.accept(fake.socket as unknown as WebSocket, {
       deployments: undefined,
+      nodes: undefined,
       expiresAt: undefined,
       subject: undefined,
     });

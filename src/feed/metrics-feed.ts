@@ -23,11 +23,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/logger.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import type { Redis } from 'ioredis';
 import type { WebSocket } from 'ws';
 import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
-import { allows, type Grant } from './feed-auth.js';
+import { allows, allowsNode, type Grant } from './feed-auth.js';
+import { NodeFeed } from './node-feed.js';
+import type { HostSample } from '../nodes/index.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import type { RequestFigures } from '../traffic/index.js';
 import { encodeFiguresMessage, encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
@@ -89,8 +92,11 @@ export interface FeedStats {
   readonly duplicatesSuppressed: number;
   /** `requests` frames sent to no one because the socket was over its limit. */
   readonly figuresDropped: number;
+  readonly hostFramesDropped: number;
   readonly figuresPublished: number;
   readonly remoteFigures: number;
+  /** The node feed (node-feed.ts). */
+  readonly nodes: ReturnType<NodeFeed['stats']>;
 }
 
 export class MetricsFeed {
@@ -104,6 +110,7 @@ export class MetricsFeed {
     slowDisconnects: 0,
     duplicatesSuppressed: 0,
     figuresDropped: 0,
+    hostFramesDropped: 0,
   };
   private readonly s = {
     figuresPublished: 0,
@@ -134,12 +141,19 @@ export class MetricsFeed {
   private backlogTimer: NodeJS.Timeout | undefined;
   /** deployment → its latest request figures (local or remote), for snapshots; pruned to the live window. */
   private readonly latestFigures = new Map<string, RequestFigures>();
+  private readonly nodes: NodeFeed;
+  /** This node's id, once Docker told it: its window is kept even while no one watches. */
+  private localNodeId: string | undefined;
 
   constructor(
     private readonly options: FeedOptions,
     private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: Logger },
   ) {
     this.stream = deps.redis ? new WindowStream(deps.redis.pub, options.windowMs) : undefined;
+    this.nodes = new NodeFeed(
+      { windowMs: options.windowMs, instanceId: this.instanceId },
+      { redis: deps.redis, log: deps.log, reject: (reason) => this.rejectRemote(reason) },
+    );
     deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       try {
         this.onRemote(channel.toString(), message);
@@ -155,6 +169,7 @@ export class MetricsFeed {
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
     deps.redis?.sub.on('ready', () => {
       for (const id of this.byDeployment.keys()) this.channels.set(id, this.subscribeChannel(id));
+      this.nodes.resubscribe();
     });
   }
 
@@ -203,6 +218,7 @@ export class MetricsFeed {
       ...this.counters,
       ...this.s,
       remoteRejectedBy: { ...this.remoteRejectedBy },
+      nodes: this.nodes.stats(),
     };
   }
 
@@ -244,6 +260,7 @@ export class MetricsFeed {
       this.subscribers.delete(subscriber);
       this.backlogged.delete(subscriber);
       for (const deploymentId of subscriber.subscriptions) this.removeSubscription(subscriber, deploymentId);
+      for (const nodeId of subscriber.nodeSubscriptions) this.nodes.unsubscribe(subscriber, nodeId);
     });
     return true;
   }
@@ -270,6 +287,12 @@ export class MetricsFeed {
         this.s.redisPublishFailures += 1;
       },
     );
+  }
+
+  /** This node's new host sample (nodes/node-plugin.ts): to its watchers, here and elsewhere. */
+  publishHost(nodeId: string, host: HostSample): void {
+    this.localNodeId = nodeId;
+    this.nodes.publish(nodeId, host);
   }
 
   /**
@@ -304,7 +327,7 @@ export class MetricsFeed {
     const subscribers = this.byDeployment.get(figures.deploymentId);
     if (!subscribers) return;
     const frame = JSON.stringify({ type: 'requests', ...figures });
-    for (const subscriber of subscribers) subscriber.offerFigures(frame);
+    for (const subscriber of subscribers) subscriber.offerLatest(frame, 'figures');
   }
 
   /** The latest figures of a deployment this instance has seen, within the live window. */
@@ -318,7 +341,11 @@ export class MetricsFeed {
     const pub = this.deps.redis?.pub;
     if (pub?.status !== 'ready') return null;
     try {
-      const stored = await withTimeout(pub.getBuffer(`${FIGURES_KEY_PREFIX}${deploymentId}`), STREAM_READ_TIMEOUT_MS);
+      const stored = await withTimeout(
+        pub.getBuffer(`${FIGURES_KEY_PREFIX}${deploymentId}`),
+        STREAM_READ_TIMEOUT_MS,
+        'request figures read',
+      );
       if (!stored) return null;
       const verdict = parseRemoteMessage(deploymentId, stored, now, now - this.options.windowMs, '');
       if (verdict.ok && 'requests' in verdict) return verdict.requests;
@@ -369,6 +396,7 @@ export class MetricsFeed {
       return;
     }
     const { message } = parsed;
+    if ('nodeId' in message) return this.onNodeMessage(subscriber, grant, message);
     const deploymentId = message.deploymentId;
     if (message.type === 'unsubscribe') {
       if (!subscriber.subscriptions.has(deploymentId)) {
@@ -398,15 +426,7 @@ export class MetricsFeed {
       subscriber.send({ type: 'subscribed', deploymentId });
       return;
     }
-    if (subscriber.subscriptions.size >= this.options.maxSubscriptions) {
-      subscriber.send({
-        type: 'error',
-        code: 'too_many_subscriptions',
-        message: `at most ${this.options.maxSubscriptions} subscriptions per connection`,
-        deploymentId,
-      });
-      return;
-    }
+    if (this.atSubscriptionLimit(subscriber, { deploymentId })) return;
     subscriber.subscriptions.add(deploymentId);
     let set = this.byDeployment.get(deploymentId);
     if (!set) {
@@ -416,6 +436,46 @@ export class MetricsFeed {
     set.add(subscriber);
     subscriber.send({ type: 'subscribed', deploymentId });
     void this.sendSnapshot(subscriber, deploymentId, message.since, subscriber.hold(deploymentId));
+  }
+
+  private onNodeMessage(
+    subscriber: Subscriber,
+    grant: Grant,
+    message: { type: 'subscribe' | 'unsubscribe'; nodeId: string; since?: number },
+  ): void {
+    const { nodeId } = message;
+    if (message.type === 'unsubscribe') {
+      if (!subscriber.nodeSubscriptions.has(nodeId)) {
+        subscriber.send({ type: 'error', code: 'not_subscribed', message: 'not subscribed to this node', nodeId });
+        return;
+      }
+      this.nodes.unsubscribe(subscriber, nodeId);
+      subscriber.send({ type: 'unsubscribed', nodeId });
+      return;
+    }
+    if (!allowsNode(grant, nodeId)) {
+      this.s.forbidden += 1;
+      subscriber.send({ type: 'error', code: 'forbidden', message: 'the token does not grant this node', nodeId });
+      return;
+    }
+    if (subscriber.nodeSubscriptions.has(nodeId)) {
+      subscriber.send({ type: 'subscribed', nodeId });
+      return;
+    }
+    if (this.atSubscriptionLimit(subscriber, { nodeId })) return;
+    this.nodes.subscribe(subscriber, nodeId, message.since);
+  }
+
+  /** Deployments and nodes count together against the per-connection limit; says so when reached. */
+  private atSubscriptionLimit(subscriber: Subscriber, about: { deploymentId: string } | { nodeId: string }): boolean {
+    if (subscriber.subscriptions.size + subscriber.nodeSubscriptions.size < this.options.maxSubscriptions) return false;
+    subscriber.send({
+      type: 'error',
+      code: 'too_many_subscriptions',
+      message: `at most ${this.options.maxSubscriptions} subscriptions per connection`,
+      ...about,
+    });
+    return true;
   }
 
   /** SUBSCRIBEs to a deployment's channel; resolves false when Redis could not confirm it. */
@@ -450,7 +510,11 @@ export class MetricsFeed {
       try {
         // The channel first: whatever the stream read misses then arrives on it.
         if (await this.channels.get(deploymentId)) {
-          const read = await withTimeout(this.stream.read(deploymentId, after, now), STREAM_READ_TIMEOUT_MS);
+          const read = await withTimeout(
+            this.stream.read(deploymentId, after, now),
+            STREAM_READ_TIMEOUT_MS,
+            'window stream read',
+          );
           this.s.streamRejected += read.rejected;
           if (!read.truncated) stored = read.samples;
         }
@@ -494,6 +558,7 @@ export class MetricsFeed {
 
   /** A message from another instance: untrusted input like any other. */
   private onRemote(channel: string, message: Buffer): void {
+    if (this.nodes.onRemote(channel, message)) return;
     if (!channel.startsWith(CHANNEL_PREFIX)) return;
     const deploymentId = channel.slice(CHANNEL_PREFIX.length);
     if (!isIdentifier(deploymentId)) return this.rejectRemote('bad_channel');
@@ -524,7 +589,9 @@ export class MetricsFeed {
   }
 
   private beat(): void {
-    const oldest = Date.now() - this.options.windowMs;
+    const now = Date.now();
+    const oldest = now - this.options.windowMs;
+    this.nodes.prune(now, this.localNodeId);
     for (const [deploymentId, figures] of this.latestFigures)
       if (figures.ts <= oldest) this.latestFigures.delete(deploymentId);
     for (const subscriber of this.subscribers) {
@@ -559,16 +626,6 @@ export function mergeSamples(sources: ReadonlyArray<readonly Sample[]>, after: n
     }
   }
   return merged.sort((a, b) => a.ts - b.ts);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (error: unknown) => (clearTimeout(timer), reject(error as Error)),
-    );
-  });
 }
 
 export function groupByDeployment(samples: readonly Sample[]): Map<string, Sample[]> {

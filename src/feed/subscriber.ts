@@ -36,6 +36,8 @@ export interface FeedCounters {
   duplicatesSuppressed: number;
   /** `requests` frames not sent because the socket was over its limit. */
   figuresDropped: number;
+  /** `host` frames (node feed) not sent because the socket was over its limit. */
+  hostFramesDropped: number;
 }
 
 /** A queued sample is serialised once, however many backlogged subscribers it goes to. */
@@ -64,7 +66,10 @@ export const MAX_HELD_SAMPLES = 20_000;
 export const SETTLE_MS = 10_000;
 
 export class Subscriber {
+  /** Deployments subscribed to. */
   readonly subscriptions = new Set<string>();
+  /** Nodes subscribed to (node-feed.ts); counted with deployments against maxSubscriptions. */
+  readonly nodeSubscriptions = new Set<string>();
   private readonly pending = new Map<string, Sample>();
   /** deployment → live samples that arrived while its snapshot was loading. */
   private readonly held = new Map<string, Sample[]>();
@@ -200,14 +205,15 @@ export class Subscriber {
   }
 
   /**
-   * A deployment's request figures for one interval (`frame`, shared by its subscribers). Sent when
-   * the socket is under its limit, dropped otherwise: the next interval's figures come soon, and
-   * the history API has every minute.
+   * A frame that the next interval supersedes (`frame`, shared by its subscribers): a deployment's
+   * request figures, a node's host sample. Sent when the socket is under its limit, dropped
+   * otherwise: the next interval's comes soon, and the history API has every minute.
    */
-  offerFigures(frame: string): void {
+  offerLatest(frame: string, kind: 'figures' | 'host'): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.counters.figuresDropped += 1;
+      if (kind === 'figures') this.counters.figuresDropped += 1;
+      else this.counters.hostFramesDropped += 1;
       this.checkSlow();
       return;
     }

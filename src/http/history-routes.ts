@@ -4,20 +4,23 @@
  *   GET /api/v1/deployments                     the deployments the token may see, containers and nodes now
  *   GET /api/v1/deployments/{id}/metrics        stored history (history/history-params.ts)
  *   GET /api/v1/deployments/{id}/requests       stored request metrics (traffic/request-history.ts)
- * 401 without a valid token, 403 for a deployment the token does not list, 400 naming the
+ *   GET /api/v1/nodes/{id}/metrics              stored node history (nodes/node-history.ts), `nodes` claim
+ * 401 without a valid token, 403 for a deployment or node the token does not list, 400 naming the
  * parameter at fault, 503 while the database is away.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isConnectionError } from '../db/errors.js';
-import { allows, FeedAuthError, type FeedAuthenticator, type Grant } from '../feed/feed-auth.js';
+import { allows, allowsNode, FeedAuthError, type FeedAuthenticator, type Grant } from '../feed/feed-auth.js';
 import { HistoryParameterError, planHistory } from '../history/history-params.js';
 import { HistoryUnavailableError, TooManyContainersError, type HistoryService } from '../history/history-service.js';
 import { errorMessage } from '../lib/errors.js';
+import type { NodeHistory } from '../nodes/index.js';
 import type { RequestHistory } from '../traffic/index.js';
 
 export interface HistoryRouteDeps {
   readonly history: HistoryService;
   readonly requests: RequestHistory;
+  readonly nodes: NodeHistory;
   readonly authenticate: FeedAuthenticator;
   readonly retentionDays: number;
 }
@@ -55,18 +58,8 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
     async (request, reply) => {
       const grant = await authorise(request, reply, deps.authenticate);
       if (!grant) return reply;
-      let plan;
-      try {
-        if (request.query && Object.hasOwn(request.query, 'per'))
-          throw new HistoryParameterError('per', 'request metrics are per deployment');
-        plan = planHistory(request.params.id, request.query ?? {}, {
-          retentionDays: deps.retentionDays,
-          now: Date.now(),
-        });
-      } catch (error) {
-        if (error instanceof HistoryParameterError) return badParameter(reply, error.parameter, error.message);
-        throw error;
-      }
+      const plan = planWithoutPer(request, reply, deps.retentionDays, 'request metrics are per deployment');
+      if (!plan) return reply;
       if (!allows(grant, plan.deploymentId))
         return reply.status(403).send({ error: 'EDGE_FORBIDDEN', message: 'the token does not grant this deployment' });
       return answer(reply, request, async () => {
@@ -76,6 +69,43 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
       });
     },
   );
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/api/v1/nodes/:id/metrics',
+    async (request, reply) => {
+      const grant = await authorise(request, reply, deps.authenticate);
+      if (!grant) return reply;
+      const plan = planWithoutPer(request, reply, deps.retentionDays, 'node history is per node');
+      if (!plan) return reply;
+      const nodeId = plan.deploymentId;
+      if (!allowsNode(grant, nodeId))
+        return reply.status(403).send({ error: 'EDGE_FORBIDDEN', message: 'the token does not grant this node' });
+      return answer(reply, request, async () => {
+        const result = await deps.nodes.query(nodeId, plan);
+        if (!result) throw new HistoryUnavailableError('metrics storage is not ready yet');
+        return result;
+      });
+    },
+  );
+}
+
+/** The plan of a history that has one series per id (`per` refused), or undefined once a 400 is sent. */
+function planWithoutPer(
+  request: FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>,
+  reply: FastifyReply,
+  retentionDays: number,
+  perRefusal: string,
+) {
+  try {
+    if (request.query && Object.hasOwn(request.query, 'per')) throw new HistoryParameterError('per', perRefusal);
+    return planHistory(request.params.id, request.query ?? {}, { retentionDays, now: Date.now() });
+  } catch (error) {
+    if (error instanceof HistoryParameterError) {
+      void badParameter(reply, error.parameter, error.message);
+      return undefined;
+    }
+    throw error;
+  }
 }
 
 function badParameter(reply: FastifyReply, parameter: string, message: string) {

@@ -28,6 +28,7 @@ import {
   type StorageKind,
 } from './storage-schema.js';
 import { errorMessage } from '../lib/errors.js';
+import { longQuery, runSchemaStatements } from '../db/schema-statements.js';
 
 export interface StoreOptions {
   readonly bufferMaxRows: number;
@@ -52,8 +53,6 @@ export interface StoreStats {
 }
 
 const HOUR = 3_600_000;
-/** How long one schema statement may take (an index built over an existing table). */
-const SCHEMA_TIMEOUT_MS = 3_600_000;
 
 export class AggregateStore {
   private buffer: AggregateRow[] = [];
@@ -153,11 +152,7 @@ export class AggregateStore {
         // Batches written during the refresh set rollupFrom again for the next run.
         this.rollupFrom = undefined;
         try {
-          await this.deps.pool.query({
-            text: REFRESH_HOURLY,
-            values: [new Date(from), new Date(currentHour)],
-            query_timeout: SCHEMA_TIMEOUT_MS,
-          } as pg.QueryConfig);
+          await this.deps.pool.query(longQuery(REFRESH_HOURLY, [new Date(from), new Date(currentHour)]));
         } catch (error) {
           this.rollupFrom = Math.min(this.rollupFrom ?? from, from);
           throw error;
@@ -255,23 +250,7 @@ export class AggregateStore {
       const license = await pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
       compression = license.rows[0]?.license !== 'apache';
     }
-    const client = await pool.connect();
-    try {
-      // One instance creates the schema at a time (two nodes starting together).
-      await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-metrics-schema']);
-      // An index added by an upgrade is built over the whole table: no server-side statement
-      // timeout here, and an hour on the client's side (its query_timeout would cut it at 12 s).
-      await client.query('SET statement_timeout = 0');
-      for (const statement of schemaStatements(kind, this.options, { compression }))
-        // query_timeout per query is read by pg's client (lib/client.js) but missing from its types.
-        await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
-    } finally {
-      await client.query('RESET statement_timeout').catch(() => undefined);
-      await client
-        .query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-metrics-schema'])
-        .catch(() => undefined);
-      client.release();
-    }
+    await runSchemaStatements(pool, 'swarm-edge-metrics-schema', schemaStatements(kind, this.options, { compression }));
     this.kind = kind;
     this.schemaReady = true;
     log.info(

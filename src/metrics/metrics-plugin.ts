@@ -26,7 +26,7 @@ import { LocalContainers } from './local-containers.js';
 import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
 import { createStatsSource } from './sources/select-source.js';
-import { nodePlugin } from '../nodes/index.js';
+import { NodeHistory, nodePlugin } from '../nodes/index.js';
 import { RequestHistory, trafficPlugin } from '../traffic/index.js';
 
 const METRICS = 'metrics';
@@ -89,6 +89,9 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     expose: (report) => (nodes = report),
     onSamples: (listener) => collector.onSamples(listener),
     healthOf: (id) => containers.healthOf(id),
+    metricsPool: pipeline.metricsPool,
+    storageKind: () => store.storageKind(),
+    publishHost: (nodeId, host) => feed.publishHost(nodeId, host),
   });
   let traffic: (() => unknown) | undefined;
   if (config.traefikMetrics.urls.length > 0)
@@ -122,6 +125,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     }),
     // Served on every instance: whichever instance scrapes Traefik, the minutes are in the database.
     requests: new RequestHistory({ metricsPool: pipeline.metricsPool, storageKind: () => store.storageKind() }),
+    nodes: new NodeHistory({ metricsPool: pipeline.metricsPool, storageKind: () => store.storageKind() }),
     authenticate,
     retentionDays: config.metrics.retentionDays,
   });

@@ -1,7 +1,9 @@
 /**
  * Node health as a part of the metrics role (registered by the metrics plugin on every node): the
- * host sampler every interval, this node's usage in node_metadata every minute, its Prometheus
- * gauges, its /health component and its part of /metrics/observability.
+ * host sampler every interval (each sample to the node feed), this node's minutes in the metrics
+ * database (node_metrics and its hourly rollup), its usage in node_metadata and its containers'
+ * in deployment_locations every minute, its Prometheus gauges, its /health component and its part
+ * of /metrics/observability.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../lib/logger.js';
@@ -11,6 +13,10 @@ import { HostSampler, type HostSample } from './host-sampler.js';
 import { LocationUsage, writeLocationUsage } from './location-usage.js';
 import { MinuteUsage, writeNodeUsage, type Running } from './node-usage.js';
 import type { ContainerHealth, Sample } from '../metrics/index.js';
+import type { StorageKind } from '../metrics/storage-schema.js';
+import type pg from 'pg';
+import { NodeMinutes } from './node-minutes.js';
+import { NodeStore } from './node-store.js';
 
 export interface NodePluginOptions {
   readonly shared: SharedParts;
@@ -24,9 +30,19 @@ export interface NodePluginOptions {
   readonly onSamples: (listener: (samples: readonly Sample[]) => void) => void;
   /** Docker's health state of a local container at the last listing. */
   readonly healthOf: (containerId: string) => ContainerHealth | undefined;
+  /** The metrics database (node minutes live next to the container minutes) and its storage kind. */
+  readonly metricsPool: Pick<pg.Pool, 'query' | 'connect'>;
+  readonly storageKind: () => StorageKind | undefined;
+  /** Each host sample, for the node feed. */
+  readonly publishHost: (nodeId: string, host: HostSample) => void;
 }
 
 const USAGE_WRITE_MS = 60_000;
+/** How often finished minutes are written (and retried while the database is away). */
+const HISTORY_WRITE_MS = 15_000;
+const MAINTENANCE_MS = 300_000;
+/** A week of one node's minutes waits for the database; past that the oldest go, counted. */
+const BUFFER_MAX_MINUTES = 7 * 1_440;
 
 export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, done: (error?: Error) => void): void {
   const { shared } = options;
@@ -40,6 +56,15 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     },
   );
   const minute = new MinuteUsage();
+  const minutes = new NodeMinutes({ graceMs: config.metrics.intervalMs + 2_000 });
+  const store = new NodeStore(
+    {
+      retentionDays: config.metrics.retentionDays,
+      rollupRetentionDays: config.metrics.rollupRetentionDays,
+      bufferMaxMinutes: BUFFER_MAX_MINUTES,
+    },
+    { pool: options.metricsPool, kind: options.storageKind, log },
+  );
   const locations = new LocationUsage();
   options.onSamples((samples) => locations.add(samples));
   let latest: HostSample | undefined;
@@ -60,6 +85,10 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
       latest = await sampler.sample();
       minute.add(latest);
       s.samples += 1;
+      const nodeId = options.nodeId();
+      if (nodeId === undefined) return; // until Docker told it: nothing to file the sample under
+      minutes.add(latest, options.running());
+      options.publishHost(nodeId, latest);
     },
   });
   const usage = new PeriodicJob({
@@ -88,17 +117,37 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     },
   });
 
+  let lastMaintenance = 0;
+  const history = new PeriodicJob({
+    name: 'node-history',
+    intervalMs: HISTORY_WRITE_MS,
+    backoff: { baseMs: 5_000, maxMs: 60_000 },
+    log,
+    run: async () => {
+      const nodeId = options.nodeId();
+      if (nodeId === undefined) return;
+      store.enqueue(minutes.takeFinished(nodeId, Date.now()));
+      await store.flush();
+      if (Date.now() - lastMaintenance >= MAINTENANCE_MS) {
+        lastMaintenance = Date.now();
+        await store.maintain();
+      }
+    },
+  });
+
   const report = () => ({
     nodeId: options.nodeId() ?? null,
     latest: latest ?? null,
     problems: sampler.problems(),
     ...s,
+    history: store.stats(),
   });
   options.expose(report);
   health.addComponent('node', () => ({
     nodeId: options.nodeId() ?? null,
     lastSampleAt: latest?.ts ?? null,
     problems: sampler.problems(),
+    bufferedMinutes: store.stats().bufferedMinutes,
   }));
   const value = (read: (h: HostSample) => number | null) => () => {
     const v = latest ? read(latest) : null;
@@ -182,10 +231,15 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
   app.addHook('onReady', () => {
     sampling.start();
     usage.start();
+    history.start();
     return Promise.resolve();
   });
   app.addHook('onClose', async () => {
-    await Promise.all([sampling.stop(), usage.stop()]);
+    await Promise.all([sampling.stop(), usage.stop(), history.stop()]);
+    // What is finished is written before exit, if the database is there.
+    const nodeId = options.nodeId();
+    if (nodeId !== undefined) store.enqueue(minutes.takeFinished(nodeId, Date.now()));
+    await store.flush().catch(() => undefined);
     sampler.close();
   });
   done();

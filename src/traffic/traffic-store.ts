@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../lib/logger.js';
+import { longQuery, runSchemaStatements } from '../db/schema-statements.js';
 import {
   createPartitionStatement,
   expiredPartitions,
@@ -37,7 +38,6 @@ import {
 
 const HOUR = 3_600_000;
 const LEASE_NAME = 'traefik-scraper';
-const SCHEMA_TIMEOUT_MS = 3_600_000;
 
 type StoredCheckpoint = Checkpoint;
 
@@ -75,19 +75,11 @@ export class TrafficStore {
       const license = await this.deps.pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
       compression = license.rows[0]?.license !== 'apache';
     }
-    const client = await this.deps.pool.connect();
-    try {
-      await client.query('SELECT pg_advisory_lock(hashtext($1))', ['swarm-edge-traffic-schema']);
-      await client.query('SET statement_timeout = 0');
-      for (const statement of trafficSchemaStatements(kind, this.options, { compression }))
-        await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
-    } finally {
-      await client.query('RESET statement_timeout').catch(() => undefined);
-      await client
-        .query('SELECT pg_advisory_unlock(hashtext($1))', ['swarm-edge-traffic-schema'])
-        .catch(() => undefined);
-      client.release();
-    }
+    await runSchemaStatements(
+      this.deps.pool,
+      'swarm-edge-traffic-schema',
+      trafficSchemaStatements(kind, this.options, { compression }),
+    );
     this.ready = true;
     this.deps.log.info({ storage: kind }, 'request metrics storage ready');
     return true;
@@ -167,11 +159,7 @@ export class TrafficStore {
         this.rollupFrom = undefined;
         try {
           for (const statement of REFRESH_TRAFFIC_HOURLY)
-            await pool.query({
-              text: statement,
-              values: [new Date(from), new Date(currentHour)],
-              query_timeout: SCHEMA_TIMEOUT_MS,
-            } as pg.QueryConfig);
+            await pool.query(longQuery(statement, [new Date(from), new Date(currentHour)]));
         } catch (error) {
           this.rollupFrom = Math.min(this.rollupFrom ?? from, from);
           throw error;

@@ -13,6 +13,7 @@ import { MetricsFeed } from '../../src/feed/metrics-feed.js';
 import { CLOSE } from '../../src/feed/protocol.js';
 import { registerFeedRoutes } from '../../src/http/index.js';
 import { LiveCache, type Sample } from '../../src/metrics/index.js';
+import type { HostSample } from '../../src/nodes/index.js';
 import type { RequestFigures } from '../../src/traffic/index.js';
 import { missingTools, startRedis, waitFor, type TestRedis } from '../harness/index.js';
 
@@ -78,8 +79,8 @@ async function startInstance(
   return { app, feed, url: `ws://127.0.0.1:${port}/ws/metrics`, ...(redis ? { redis } : {}) };
 }
 
-const token = (deployments: string[]) =>
-  new SignJWT({ deployments })
+const token = (deployments: string[], claims: Record<string, unknown> = {}) =>
+  new SignJWT({ deployments, ...claims })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('10m')
     .sign(new TextEncoder().encode(SECRET));
@@ -518,5 +519,112 @@ describe.skipIf(skip)('websocket feed', () => {
     expect(late.frames.find((f) => f.type === 'snapshot')).toMatchObject({ requests: { requests: 7 } });
     client.socket.close();
     late.socket.close();
+  });
+
+  it('serves a node feed on any instance: the window as a snapshot, then live, a resume without gap or duplicate, only with a nodes claim', async () => {
+    const a = await start({ redisUrl: redis.url });
+    const b = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => a.redis?.status === 'ready' && b.redis?.status === 'ready', 10_000, 50);
+    const base = Date.now() - 60_000;
+    const host = (i: number): HostSample => ({
+      ts: base + i * 1_000,
+      cpuPercent: i % 100,
+      cpus: 4,
+      load1: 0.5,
+      load5: 0.4,
+      load15: 0.3,
+      memoryTotalBytes: 8e9,
+      memoryAvailableBytes: 4e9,
+      memoryUsedBytes: 4e9,
+      swapTotalBytes: 0,
+      swapUsedBytes: 0,
+      diskReadBytes: i * 100,
+      diskWrittenBytes: i * 200,
+      diskReadRate: 100,
+      diskWriteRate: 200,
+      netRxBytes: i * 1_000,
+      netTxBytes: i * 2_000,
+      netRxRate: 1_000,
+      netTxRate: 2_000,
+      disks: [{ path: '/', totalBytes: 1e11, usedBytes: 5e10, availableBytes: 5e10 }],
+    });
+    // Instance b runs on node-b; its first samples are published before anyone watches.
+    for (let i = 0; i < 5; i++) b.feed.publishHost('node-b', host(i));
+
+    // A deployment-only token may not watch a node; a token naming another node neither.
+    const deploymentOnly = connect(`${a.url}?token=${await token(['dep-a'])}`);
+    await deploymentOnly.opened;
+    deploymentOnly.send({ type: 'subscribe', nodeId: 'node-b' });
+    await waitFor('refused', () => deploymentOnly.frames.length >= 1, 5_000, 20);
+    expect(deploymentOnly.frames[0]).toMatchObject({ type: 'error', code: 'forbidden', nodeId: 'node-b' });
+    // A claim that is there must name something: an empty one refuses the token, not grants nothing.
+    const malformed = connect(`${a.url}?token=${await token([], { nodes: ['node-c'] })}`);
+    expect(await malformed.closed).toMatchObject({ code: CLOSE.unauthorized });
+    const nodesOnly = connect(
+      `${a.url}?token=${await new SignJWT({ nodes: ['node-c'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(SECRET))}`,
+    );
+    await nodesOnly.opened;
+    nodesOnly.send({ type: 'subscribe', nodeId: 'node-b' });
+    nodesOnly.send({ type: 'subscribe', deploymentId: 'dep-a' });
+    await waitFor('refused', () => nodesOnly.frames.length >= 2, 5_000, 20);
+    expect(nodesOnly.frames.map((f) => f.code)).toEqual(['forbidden', 'forbidden']);
+
+    // On instance a (another node), the first watcher gets b's window from Redis, then live frames.
+    const operator = connect(`${a.url}?token=${await token(['*'], { nodes: ['*'] })}`);
+    await operator.opened;
+    operator.send({ type: 'subscribe', nodeId: 'node-b' });
+    await waitFor('snapshot', () => operator.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    expect(operator.frames[0]).toEqual({ type: 'subscribed', nodeId: 'node-b' });
+    const snapshot = operator.frames.find((f) => f.type === 'snapshot')!;
+    expect((snapshot.host as HostSample[]).map((h) => h.ts)).toEqual([0, 1, 2, 3, 4].map((i) => base + i * 1_000));
+    for (let i = 5; i < 10; i++) b.feed.publishHost('node-b', host(i));
+    const live = () => operator.frames.filter((f) => f.type === 'host').map((f) => (f.sample as HostSample).ts);
+    await waitFor('live host frames', () => live().length >= 5, 5_000, 20);
+    expect(live()).toEqual([5, 6, 7, 8, 9].map((i) => base + i * 1_000));
+    expect(operator.frames.find((f) => f.type === 'host')).toMatchObject({ nodeId: 'node-b' });
+
+    // Forged on the node's channel: another node's sample, a bad shape, a skewed clock, prototype keys.
+    const channel = 'swarm-edge:node:node-b';
+    const message = (h: unknown, nodeId = 'node-b') => JSON.stringify({ from: 'x', nodeId, host: h });
+    const forged = [
+      message(host(20), 'node-x'),
+      message({ ...host(21), cpuPercent: 250 }),
+      message({ ...host(22), ts: Date.now() + 3_600_000 }),
+      message({ ...host(23), extra: 1 }),
+      `{"from":"x","nodeId":"node-b","host":${JSON.stringify(host(24))},"__proto__":{"polluted":true}}`,
+      '{"from":',
+    ];
+    const rejectedBefore = a.feed.stats().remoteRejected;
+    for (const m of forged) await b.redis!.publish(channel, m);
+    await waitFor('forged refused', () => a.feed.stats().remoteRejected - rejectedBefore >= forged.length, 5_000, 20);
+    expect(live()).toHaveLength(5);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    // A client that lost its connection resumes on a third instance from its last sample.
+    operator.socket.close();
+    for (let i = 10; i < 13; i++) b.feed.publishHost('node-b', host(i));
+    const c = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => c.redis?.status === 'ready', 10_000, 50);
+    const again = connect(`${c.url}?token=${await token(['dep-a'], { nodes: ['node-b'] })}`);
+    await again.opened;
+    again.send({ type: 'subscribe', nodeId: 'node-b', since: base + 9_000 });
+    await waitFor('resume', () => again.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    const resume = again.frames.find((f) => f.type === 'snapshot')!;
+    expect(resume.recovered).toBe(true);
+    expect((resume.host as HostSample[]).map((h) => h.ts)).toEqual([10, 11, 12].map((i) => base + i * 1_000));
+    again.send({ type: 'unsubscribe', nodeId: 'node-b' });
+    again.send({ type: 'unsubscribe', nodeId: 'node-b' });
+    await waitFor('unsubscribed', () => again.frames.length >= 4, 5_000, 20);
+    expect(again.frames.slice(2).map((f) => `${String(f.type)}:${String(f.code)}`)).toEqual([
+      'unsubscribed:undefined',
+      'error:not_subscribed',
+    ]);
+    expect(c.feed.stats().nodes.nodeSubscriptions).toBe(0);
+    deploymentOnly.socket.close();
+    nodesOnly.socket.close();
+    again.socket.close();
   });
 });

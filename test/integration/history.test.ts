@@ -12,6 +12,9 @@ import { createPool, migrate, migrations } from '../../src/db/index.js';
 import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
 import { HistoryService } from '../../src/history/history-service.js';
 import { RequestHistory } from '../../src/traffic/index.js';
+import { NodeHistory } from '../../src/nodes/index.js';
+import type { NodeMinuteRow } from '../../src/nodes/node-minutes.js';
+import { NodeStore } from '../../src/nodes/node-store.js';
 import { registerHistoryRoutes } from '../../src/http/index.js';
 import { AggregateStore, type AggregateRow } from '../../src/metrics/index.js';
 import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
@@ -22,8 +25,8 @@ const SECRET = 'history-integration-secret-0123456789abcdef';
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
-const token = (deployments: string[], secret = SECRET) =>
-  new SignJWT({ deployments })
+const token = (deployments: string[], secret = SECRET, claims: Record<string, unknown> = {}) =>
+  new SignJWT({ deployments, ...claims })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('10m')
     .sign(new TextEncoder().encode(secret));
@@ -61,6 +64,7 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
   let postgres: TestPostgres;
   let pool: pg.Pool;
   let app: FastifyInstance;
+  let store: AggregateStore;
   const now = Date.now();
   const start = Math.floor(now / HOUR) * HOUR - 6 * HOUR;
 
@@ -68,7 +72,7 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
     postgres = await startPostgres();
     pool = createPool({ connectionString: postgres.url, applicationName: 'test', statementTimeoutMs: 5_000 }, log);
     await migrate(pool, migrations);
-    const store = new AggregateStore(
+    store = new AggregateStore(
       {
         bufferMaxRows: 100_000,
         batchRows: 5_000,
@@ -90,6 +94,7 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
     app = Fastify({ logger: false });
     registerHistoryRoutes(app, {
       requests: new RequestHistory({ metricsPool: pool, storageKind: () => store.storageKind() }),
+      nodes: new NodeHistory({ metricsPool: pool, storageKind: () => store.storageKind() }),
       history: new HistoryService({
         metricsPool: pool,
         storageKind: () => store.storageKind(),
@@ -208,5 +213,89 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
     }
     const { rows: left } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM container_metrics');
     expect(Number(left[0]!.n)).toBe(6 * 60 * 2);
+  });
+
+  it("serves a node's minutes and hourly rollup with the same sums, only to a token naming the node, after keeping them through an outage", async () => {
+    let down = true;
+    const refused = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    const flaky = {
+      query: ((...args: Parameters<pg.Pool['query']>) => (down ? refused() : pool.query(...args))) as pg.Pool['query'],
+      connect: (() => (down ? refused() : pool.connect())) as pg.Pool['connect'],
+    };
+    const nodes = new NodeStore(
+      { retentionDays: 14, rollupRetentionDays: 365, bufferMaxMinutes: 10_000 },
+      { pool: flaky, kind: () => store.storageKind(), log },
+    );
+    const minute = (m: number, nodeId = 'node-a'): NodeMinuteRow => ({
+      bucket: start + m * MINUTE,
+      nodeId,
+      cpuAvg: m % 2 === 0 ? 20 : 40,
+      cpuMax: 90,
+      load1Avg: 1.5,
+      load1Max: 2,
+      memoryTotal: 8e9,
+      memoryUsedAvg: 4e9,
+      memoryUsedMax: 5e9 + m,
+      swapUsedMax: 0,
+      diskUsed: 5e10,
+      diskTotal: 1e11,
+      diskReadBytes: 1_000 + m,
+      diskWriteBytes: 2_000,
+      netRxBytes: 3_000 + m,
+      netTxBytes: 4_000,
+      runningContainersMax: 3 + (m % 5),
+      runningDeploymentsMax: 2,
+      samples: 12,
+    });
+    nodes.enqueue(Array.from({ length: 6 * 60 }, (_, m) => minute(m)));
+    nodes.enqueue([minute(0, 'node-b')]);
+    await expect(nodes.flush()).rejects.toThrow(/ECONNREFUSED/);
+    expect(nodes.stats()).toMatchObject({ bufferedMinutes: 361, writeFailures: 1, minutesWritten: 0 });
+    down = false;
+    await nodes.flush();
+    nodes.enqueue([minute(0)]); // written before: a retry after an unknown outcome changes nothing
+    await nodes.flush();
+    await nodes.maintain(new Date(now));
+    expect(nodes.stats()).toMatchObject({ bufferedMinutes: 0, minutesWritten: 361, minutesDuplicate: 1 });
+
+    const getNode = async (url: string, claims: Record<string, unknown>) =>
+      app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${await token(['dep-h'], SECRET, claims)}` },
+      });
+    const range = `from=${start}&to=${start + 6 * HOUR}`;
+    const byMinute = await getNode(`/api/v1/nodes/node-a/metrics?${range}&step=1m`, { nodes: ['node-a'] });
+    expect(byMinute.statusCode).toBe(200);
+    type Answer = { nodeId: string; resolution: string; t: number[] } & Record<string, (number | null)[]>;
+    const m = byMinute.json<Answer>();
+    expect(m).toMatchObject({ nodeId: 'node-a', resolution: 'minute' });
+    expect(m.t).toHaveLength(360);
+    expect(m.cpuAvg!.slice(0, 2)).toEqual([20, 40]);
+    expect(m.memoryUsedMax![7]).toBe(5e9 + 7);
+    const sum = (values: (number | null)[]) => values.reduce<number>((a, b) => a + (b ?? 0), 0);
+    const expectedRx = Array.from({ length: 360 }, (_, i) => 3_000 + i).reduce((a, b) => a + b, 0);
+    expect(sum(m.netRxBytes!)).toBe(expectedRx);
+
+    const byHour = await getNode(`/api/v1/nodes/node-a/metrics?${range}&step=1h`, { nodes: ['*'] });
+    const h = byHour.json<Answer>();
+    expect(h.resolution).toBe('hour');
+    expect(h.t).toHaveLength(6);
+    expect(sum(h.netRxBytes!)).toBe(expectedRx);
+    expect(sum(h.diskReadBytes!)).toBe(sum(m.diskReadBytes!));
+    expect(new Set(h.cpuAvg)).toEqual(new Set([30]));
+    expect(new Set(h.runningContainersMax)).toEqual(new Set([7]));
+
+    // Only the nodes the token names; `per` is not a node history's parameter; lookalike ids are other ids.
+    expect((await getNode(`/api/v1/nodes/node-a/metrics?${range}`, {})).statusCode).toBe(403);
+    expect((await getNode(`/api/v1/nodes/node-a/metrics?${range}`, { nodes: ['node-b'] })).statusCode).toBe(403);
+    expect((await getNode(`/api/v1/nodes/NODE-A/metrics?${range}`, { nodes: ['node-a'] })).statusCode).toBe(403);
+    const per = await getNode(`/api/v1/nodes/node-a/metrics?per=container`, { nodes: ['*'] });
+    expect([per.statusCode, per.json<{ parameter: string }>().parameter]).toEqual([400, 'per']);
+    const bad = await getNode(`/api/v1/nodes/node%E2%80%8Ba/metrics`, { nodes: ['*'] });
+    expect([bad.statusCode, bad.json<{ parameter: string }>().parameter]).toEqual([400, 'id']);
+    const unknown = await getNode(`/api/v1/nodes/node-z/metrics?${range}&step=1h`, { nodes: ['*'] });
+    expect(unknown.json<Answer>().cpuAvg).toEqual([null, null, null, null, null, null]);
+    expect((await app.inject({ method: 'GET', url: `/api/v1/nodes/node-a/metrics` })).statusCode).toBe(401);
   });
 });

@@ -17,6 +17,7 @@ import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
 import { MetricsFeed } from '../../src/feed/metrics-feed.js';
 import { HistoryService } from '../../src/history/history-service.js';
 import { RequestHistory } from '../../src/traffic/index.js';
+import { NodeHistory } from '../../src/nodes/index.js';
 import { registerFeedRoutes, registerHistoryRoutes, registerUiRoutes } from '../../src/http/index.js';
 import { AggregateStore, LiveCache, type AggregateRow, type Sample } from '../../src/metrics/index.js';
 import { CHROMIUM, missingTools, startPostgres, waitFor, type TestPostgres } from '../harness/index.js';
@@ -138,6 +139,7 @@ describe.skipIf(skip)('dashboard in headless Chromium', () => {
     await registerFeedRoutes(app, { feed, authenticate });
     registerHistoryRoutes(app, {
       requests: new RequestHistory({ metricsPool: pool, storageKind: () => store.storageKind() }),
+      nodes: new NodeHistory({ metricsPool: pool, storageKind: () => store.storageKind() }),
       history: new HistoryService({
         metricsPool: pool,
         storageKind: () => store.storageKind(),
