@@ -3,6 +3,8 @@
  * minute rows written by the real store, the hourly rollup its maintenance computes, the figures
  * read back over HTTP, and every refusal (400 naming the parameter, 401, 403).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import type pg from 'pg';
@@ -297,5 +299,34 @@ describe.skipIf(skip)('history API on PostgreSQL', () => {
     const unknown = await getNode(`/api/v1/nodes/node-z/metrics?${range}&step=1h`, { nodes: ['*'] });
     expect(unknown.json<Answer>().cpuAvg).toEqual([null, null, null, null, null, null]);
     expect((await app.inject({ method: 'GET', url: `/api/v1/nodes/node-a/metrics` })).statusCode).toBe(401);
+
+    // The Grafana node dashboard's SQL, with Grafana's macros expanded as its PostgreSQL source does.
+    const dashboard = JSON.parse(
+      readFileSync(path.resolve(import.meta.dirname, '../../deploy/grafana/swarm-edge-nodes.json'), 'utf8'),
+    ) as { panels: Array<{ title: string; targets: Array<{ rawSql: string }> }> };
+    const expand = (sql: string, oneGroup: boolean) =>
+      sql
+        .replace(/\$__timeGroupAlias\(bucket, '1m'\)/g, oneGroup ? `0::float8 AS "time"` : `bucket AS "time"`)
+        .replace(
+          /\$__timeFilter\(bucket\)/g,
+          `bucket BETWEEN to_timestamp(${start / 1000}) AND to_timestamp(${(start + 6 * HOUR) / 1000})`,
+        )
+        .replace(/\$node/g, `'node-a'`);
+    const whole: Record<string, number> = {};
+    for (const panel of dashboard.panels) {
+      const { rows } = await pool.query<{ metric: string }>(expand(panel.targets[0]!.rawSql, false));
+      expect(rows.length, panel.title).toBeGreaterThanOrEqual(360);
+      for (const row of (await pool.query<{ metric: string; value: number }>(expand(panel.targets[0]!.rawSql, true)))
+        .rows)
+        whole[`${panel.title}: ${row.metric}`] = Number(row.value);
+    }
+    expect(whole).toMatchObject({
+      'CPU busy: node-a': 30,
+      'Memory used: node-a': 50,
+      'Disk used: node-a': 50,
+      'Running containers: node-a': 7,
+    });
+    expect(whole['Network received: node-a']).toBeCloseTo(expectedRx / 60, 6);
+    expect(whole['Disk I/O: node-a written']).toBeCloseTo((360 * 2_000) / 60, 6);
   });
 });

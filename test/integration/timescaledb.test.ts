@@ -18,6 +18,9 @@ import { AggregateStore, type AggregateRow } from '../../src/metrics/index.js';
 import { SLOT, vectorLength } from '../../src/traffic/figures.js';
 import { RequestHistory } from '../../src/traffic/index.js';
 import { TrafficStore } from '../../src/traffic/traffic-store.js';
+import { NodeHistory } from '../../src/nodes/index.js';
+import type { NodeMinuteRow } from '../../src/nodes/node-minutes.js';
+import { NodeStore } from '../../src/nodes/node-store.js';
 import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
 
 const optedIn = process.env.TIMESCALEDB === '1';
@@ -282,5 +285,89 @@ describe.skipIf(skip)('TimescaleDB path (opt-in)', () => {
     expect(answer.resolution).toBe('hour');
     expect(answer.requests).toEqual([16]);
     expect(answer.latencyMs.p50[0]).toBeCloseTo(100, 6);
+  });
+
+  it('keeps node minutes to the same standard: hypertable, real-time rollup, policies, writes into a compressed chunk', async () => {
+    const nodes = new NodeStore(
+      { retentionDays: 14, rollupRetentionDays: 365, bufferMaxMinutes: 100_000 },
+      { pool, kind: () => store.storageKind(), log },
+    );
+    // Ten days back: its week-long chunk has ended, so it can be compressed.
+    const first = Math.floor((now - 10 * DAY) / HOUR) * HOUR;
+    const minute = (m: number): NodeMinuteRow => ({
+      bucket: first + m * MINUTE,
+      nodeId: 'node-ts',
+      cpuAvg: 25,
+      cpuMax: 50,
+      load1Avg: 1,
+      load1Max: 2,
+      memoryTotal: 8e9,
+      memoryUsedAvg: 2e9,
+      memoryUsedMax: 3e9,
+      swapUsedMax: 0,
+      diskUsed: 1e10,
+      diskTotal: 1e11,
+      diskReadBytes: 100,
+      diskWriteBytes: 200,
+      netRxBytes: 300,
+      netTxBytes: 400,
+      runningContainersMax: 3,
+      runningDeploymentsMax: 2,
+      samples: 12,
+    });
+    nodes.enqueue(Array.from({ length: 120 }, (_, m) => minute(m)));
+    await nodes.flush();
+    expect(nodes.stats().minutesWritten).toBe(120);
+    const { rows: hypertables } = await pool.query<{ hypertable_name: string }>(
+      `SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_name = 'node_metrics'`,
+    );
+    expect(hypertables).toHaveLength(1);
+    const { rows: views } = await pool.query<{ materialized_only: boolean }>(
+      `SELECT materialized_only FROM timescaledb_information.continuous_aggregates WHERE view_name = 'node_metrics_hourly'`,
+    );
+    expect(views).toEqual([{ materialized_only: false }]);
+    const { rows: jobs } = await pool.query<{ job_id: number; proc_name: string; hypertable_name: string }>(
+      `SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name) AS hypertable_name
+         FROM timescaledb_information.jobs j
+         LEFT JOIN timescaledb_information.continuous_aggregates ca ON ca.materialization_hypertable_name = j.hypertable_name
+        WHERE coalesce(ca.view_name, j.hypertable_name) IN ('node_metrics', 'node_metrics_hourly')`,
+    );
+    expect(jobs.map((j) => `${j.hypertable_name}:${j.proc_name}`)).toEqual(
+      expect.arrayContaining([
+        'node_metrics:policy_retention',
+        'node_metrics_hourly:policy_refresh_continuous_aggregate',
+        'node_metrics_hourly:policy_retention',
+      ]),
+    );
+    for (const job of jobs) await pool.query(`CALL run_job($1)`, [job.job_id]);
+
+    const { rows: license } = await pool.query<{ license: string }>(
+      `SELECT current_setting('timescaledb.license') AS license`,
+    );
+    if (license[0]!.license !== 'apache') {
+      expect(jobs.map((j) => j.proc_name)).toContain('policy_compression');
+      const { rows: compressed } = await pool.query(
+        `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('node_metrics', older_than => $1::timestamptz) c`,
+        [new Date(now - 2 * DAY)],
+      );
+      expect(compressed.length).toBeGreaterThan(0);
+    }
+    // Into the compressed chunk: minutes written late (from the buffer) and one already there.
+    nodes.enqueue([minute(0), ...Array.from({ length: 60 }, (_, m) => minute(120 + m))]);
+    await nodes.flush();
+    expect(nodes.stats()).toMatchObject({ minutesWritten: 180, minutesDuplicate: 1 });
+    await nodes.maintain(new Date(now));
+    const history = new NodeHistory({ metricsPool: pool, storageKind: () => store.storageKind() });
+    for (const step of ['1m', '1h']) {
+      const plan = planHistory(
+        'node-ts',
+        { from: String(first), to: String(first + 3 * HOUR), step },
+        { retentionDays: 14, now },
+      );
+      const answer = (await history.query('node-ts', plan))!;
+      const sum = (values: readonly (number | null)[]) => values.reduce<number>((a, b) => a + (b ?? 0), 0);
+      expect([step, sum(answer.netRxBytes), sum(answer.diskWriteBytes)]).toEqual([step, 180 * 300, 180 * 200]);
+      expect(new Set(answer.cpuAvg)).toEqual(new Set([25]));
+    }
   });
 });
