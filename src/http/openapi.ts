@@ -159,6 +159,33 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/nodes/{id}/metrics': {
+      get: {
+        summary:
+          "A node's stored minutes (or hourly rollup for steps of whole hours) on one time axis: CPU, load, memory, swap, disk space, disk and network bytes, running containers. Same parameters as the deployment history, without `per`. The token's `nodes` claim must list the node.",
+        security: [{ feedToken: [] }],
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
+          },
+          { name: 'from', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'to', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
+        ],
+        responses: {
+          200: json(
+            '{ nodeId, t: [...], cpuAvg, cpuMax, load1Avg, load1Max, memoryTotal, memoryUsedAvg, memoryUsedMax, swapUsedMax, diskUsed, diskTotal, diskReadBytes, diskWriteBytes, netRxBytes, netTxBytes, runningContainersMax, runningDeploymentsMax }',
+          ),
+          400: json('{ error: "EDGE_BAD_PARAMETER", parameter, message }'),
+          401: error,
+          403: error,
+          503: error,
+        },
+      },
+    },
     '/ui': {
       get: {
         summary: 'The dashboard: deployment picker, history and live charts',
