@@ -33,7 +33,7 @@ describe('deploy/grafana/swarm-edge.json and /openapi.json', () => {
       const queried = new Set(
         json.panels
           .flatMap((p) => p.targets ?? [])
-          .flatMap((t) => t.expr.match(/swarm_edge_[a-z_]+/g) ?? [])
+          .flatMap((t) => t.expr.match(/swarm_edge_[a-z0-9_]+/g) ?? [])
           .map((n) => n.replace(/_bucket$/, '')),
       );
       expect(queried.size).toBeGreaterThan(20);
