@@ -2,7 +2,9 @@
  * Node health against the real host: the sampler's figures agree with independent reads taken at
  * the same moment (/proc/loadavg, `free -b`, `df -B1`); missing or unreadable files are reported
  * once and the rest goes on; this node's usage in node_metadata is written next to the router's
- * rows of the same table, both churning, neither undoing the other.
+ * rows of the same table, both churning, neither undoing the other; and, through buildApp on a
+ * real swarm, a busy container's usage reaches deployment_locations within a minute while the
+ * node's minutes, history and feed follow.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,18 @@ import { HostSampler, type HostProblem } from '../../src/nodes/index.js';
 import { LocationUsage, writeLocationUsage } from '../../src/nodes/location-usage.js';
 import { MinuteUsage, writeNodeUsage } from '../../src/nodes/node-usage.js';
 import type { ContainerHealth, Sample } from '../../src/metrics/index.js';
-import { missingTools, startPostgres, type TestPostgres } from '../harness/index.js';
+import { SignJWT } from 'jose';
+import { WebSocket } from 'ws';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import {
+  missingTools,
+  startPostgres,
+  startSwarm,
+  waitFor,
+  type TestPostgres,
+  type TestSwarm,
+} from '../harness/index.js';
 
 const log = pino({ level: 'silent' });
 
@@ -215,5 +228,119 @@ describe.skipIf(skip)('node usage in node_metadata', () => {
     expect(Number(rows[0]!.memory_usage)).toBe(1_000_041);
     expect(rows[1]).toMatchObject({ task_id: 'task-1-2', cpu_usage: 50, health_status: 'unhealthy' });
     expect(rows[1]!.last_health_check).toBeInstanceOf(Date);
+  });
+});
+
+const skipSwarm = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
+
+describe.skipIf(skipSwarm)('node health through buildApp on a real swarm', () => {
+  const SECRET = 'nodes-integration-secret-0123456789abcdef';
+  let postgres: TestPostgres;
+  let swarm: TestSwarm;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  let base: string;
+  beforeAll(async () => {
+    [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
+    await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'nodes-net']);
+    app = await buildApp(
+      loadConfig({
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: postgres.url,
+        DOCKER_HOST: swarm.dockerHost,
+        EDGE_ROLES: 'router,metrics',
+        STATS_SOURCE: 'cgroup',
+        METRICS_INTERVAL_SECONDS: '2',
+        TRAEFIK_DYNAMIC_DIR: mkdtempSync(path.join(os.tmpdir(), 'swarm-edge-nodes-')),
+        TRAEFIK_NETWORK: 'nodes-net',
+        DISCOVERY_RESYNC_SECONDS: '5',
+        FEED_JWT_SECRET: SECRET,
+      }),
+      { logger: false },
+    );
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    base = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  }, 180_000);
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([postgres?.destroy(), swarm?.destroy()]);
+  });
+
+  it("puts a busy container's usage and health into deployment_locations within a minute, and the node's minutes into its history and feed", async () => {
+    const service = (name: string, deploymentId: string, command: string) =>
+      swarm.docker.createService({
+        Name: name,
+        Labels: { 'cloud.obiente.deployment_id': deploymentId },
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: swarm.image,
+            Command: ['sh', '-c', command],
+            HealthCheck: { Test: ['CMD-SHELL', 'exit 0'], Interval: 1e9, Timeout: 1e9, Retries: 1, StartPeriod: 0 },
+          },
+          Networks: [{ Target: 'nodes-net' }],
+        },
+        Mode: { Replicated: { Replicas: 1 } },
+      });
+    await service('busy', 'dep-busy', 'while :; do :; done');
+    await service('calm', 'dep-calm', 'sleep 100000');
+    const started = Date.now();
+    const usage = async () =>
+      (
+        await postgres.query<{ deployment_id: string; cpu_usage: number | null; health_status: string | null }>(
+          `SELECT deployment_id, cpu_usage, health_status FROM deployment_locations
+            WHERE deployment_id IN ('dep-busy', 'dep-calm') ORDER BY deployment_id`,
+        )
+      ).rows;
+    // The router lists the tasks at once; the metrics role fills their usage at its next minute.
+    await waitFor(
+      'usage of both containers',
+      async () => (await usage()).filter((r) => r.cpu_usage !== null && r.health_status === 'healthy').length === 2,
+      90_000,
+      1_000,
+    );
+    const elapsed = Date.now() - started;
+    const [busy, calm] = await usage();
+    expect(busy!.cpu_usage).toBeGreaterThan(30);
+    expect(calm!.cpu_usage).toBeLessThan(5);
+    expect(elapsed).toBeLessThan(75_000); // a minute, plus the tasks' start and the first write's jitter
+
+    // The same minute's node figures: node_metadata, node_metrics, the history API, the feed.
+    const nodeId = (
+      await postgres.query<{ id: string; usage_updated_at: Date | null; running_containers: number | null }>(
+        `SELECT id, usage_updated_at, running_containers FROM node_metadata`,
+      )
+    ).rows[0]!;
+    expect(nodeId.usage_updated_at).toBeInstanceOf(Date);
+    expect(nodeId.running_containers).toBeGreaterThanOrEqual(2);
+    await waitFor(
+      'a node minute',
+      async () =>
+        Number((await postgres.query<{ n: string }>(`SELECT count(*) AS n FROM node_metrics`)).rows[0]!.n) > 0,
+      90_000,
+      1_000,
+    );
+    const token = await new SignJWT({ nodes: [nodeId.id] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(SECRET));
+    const history = await fetch(`http://${base}/api/v1/nodes/${nodeId.id}/metrics?step=1m`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(history.status).toBe(200);
+    const answer = (await history.json()) as { cpuAvg: (number | null)[]; memoryTotal: (number | null)[] };
+    expect(answer.cpuAvg.some((v) => v !== null && v > 0)).toBe(true);
+    expect(answer.memoryTotal.some((v) => v !== null && v > 0)).toBe(true);
+
+    const socket = new WebSocket(`ws://${base}/ws/metrics?token=${token}`);
+    const frames: Array<Record<string, unknown>> = [];
+    socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'subscribe', nodeId: nodeId.id }));
+    socket.send(JSON.stringify({ type: 'subscribe', deploymentId: 'dep-busy' }));
+    await waitFor('a live host frame', () => frames.some((f) => f.type === 'host'), 10_000, 50);
+    const snapshot = frames.find((f) => f.type === 'snapshot')!;
+    expect((snapshot.host as unknown[]).length).toBeGreaterThan(5);
+    expect(frames.find((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', deploymentId: 'dep-busy' });
+    socket.close();
   });
 });
