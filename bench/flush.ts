@@ -34,6 +34,7 @@ function rows(offsetMinutes: number): AggregateRow[] {
     cpuThrottledPeriods: 0,
     cpuThrottledSeconds: 0,
     oomKills: 0,
+    exits: 0,
   }));
 }
 

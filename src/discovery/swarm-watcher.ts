@@ -12,6 +12,7 @@
  * is missed. When the stream drops (dockerd restarted, socket gone) it reconnects with backoff and
  * jitter, and reconciles again: nothing stays stale.
  */
+import { splitLines } from './docker-events.js';
 import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
@@ -233,18 +234,10 @@ export class SwarmWatcher {
   }
 
   private listen(stream: EventStream): void {
-    let buffer = '';
-    stream.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line) this.handleEvent(line);
-      }
-      // A single event is small; a runaway line without newline is dropped rather than kept.
-      if (buffer.length > 1_000_000) buffer = '';
-    });
+    stream.on(
+      'data',
+      splitLines((line) => this.handleEvent(line)),
+    );
     const lost = (reason: unknown) => {
       if (this.stream !== stream) return;
       this.stream = undefined;

@@ -283,6 +283,7 @@ export function rowValues(r: AggregateRow): unknown[] {
     r.cpuThrottledPeriods,
     r.cpuThrottledSeconds,
     r.oomKills,
+    r.exits,
   ];
 }
 

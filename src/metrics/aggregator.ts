@@ -29,6 +29,8 @@ export interface AggregateRow {
   readonly cpuThrottledPeriods: number;
   readonly cpuThrottledSeconds: number;
   readonly oomKills: number;
+  /** Exits not asked for in the window (container-exits.ts): the container's restarts. */
+  readonly exits: number;
 }
 
 interface Accumulator {
@@ -51,6 +53,7 @@ interface Accumulator {
   throttledPeriods: number;
   throttledSeconds: number;
   oomKills: number;
+  exits: number;
 }
 
 export class Aggregator {
@@ -63,39 +66,7 @@ export class Aggregator {
 
   add(samples: readonly Sample[]): void {
     for (const sample of samples) {
-      let bucket = Math.floor(sample.ts / WINDOW_MS) * WINDOW_MS;
-      if (bucket + WINDOW_MS + this.options.graceMs <= this.watermark) {
-        // Its window was already written (a tick that ran very late): count it in the oldest
-        // window still open, so no counter increase is lost and none is counted twice.
-        this.lateSamples += 1;
-        bucket = Math.floor((this.watermark - this.options.graceMs) / WINDOW_MS) * WINDOW_MS;
-      }
-      const key = `${sample.containerId}\u0000${bucket}`;
-      let acc = this.open.get(key);
-      if (acc === undefined) {
-        acc = {
-          bucket,
-          containerId: sample.containerId,
-          deploymentId: sample.deploymentId,
-          nodeId: sample.nodeId,
-          serviceId: sample.serviceId,
-          cpuSum: 0,
-          cpuCount: 0,
-          cpuMax: null,
-          memSum: 0,
-          memCount: 0,
-          memMax: null,
-          netRx: 0,
-          netTx: 0,
-          blkRead: 0,
-          blkWrite: 0,
-          samples: 0,
-          throttledPeriods: 0,
-          throttledSeconds: 0,
-          oomKills: 0,
-        };
-        this.open.set(key, acc);
-      }
+      const acc = this.window(sample, sample.ts);
       acc.samples += 1;
       if (sample.cpuPercent !== null) {
         acc.cpuSum += sample.cpuPercent;
@@ -115,6 +86,62 @@ export class Aggregator {
       acc.throttledSeconds += sample.cpuThrottledSecondsDelta ?? 0;
       acc.oomKills += sample.oomKillsDelta ?? 0;
     }
+  }
+
+  /**
+   * A container's exit that was not asked for, counted in its window of `exit.at` (a window with
+   * no sample when the container died before its first sample of the minute).
+   */
+  addExit(exit: {
+    readonly containerId: string;
+    readonly deploymentId: string;
+    readonly nodeId: string;
+    readonly serviceId: string | null;
+    readonly at: number;
+  }): void {
+    this.window(exit, exit.at).exits += 1;
+  }
+
+  /** The open window of a container at `ts`, created when needed. */
+  private window(
+    owner: { containerId: string; deploymentId: string; nodeId: string; serviceId: string | null },
+    ts: number,
+  ): Accumulator {
+    let bucket = Math.floor(ts / WINDOW_MS) * WINDOW_MS;
+    if (bucket + WINDOW_MS + this.options.graceMs <= this.watermark) {
+      // Its window was already written (a tick that ran very late): count it in the oldest
+      // window still open, so no counter increase is lost and none is counted twice.
+      this.lateSamples += 1;
+      bucket = Math.floor((this.watermark - this.options.graceMs) / WINDOW_MS) * WINDOW_MS;
+    }
+    const key = `${owner.containerId}\u0000${bucket}`;
+    let acc = this.open.get(key);
+    if (acc === undefined) {
+      acc = {
+        bucket,
+        containerId: owner.containerId,
+        deploymentId: owner.deploymentId,
+        nodeId: owner.nodeId,
+        serviceId: owner.serviceId,
+        cpuSum: 0,
+        cpuCount: 0,
+        cpuMax: null,
+        memSum: 0,
+        memCount: 0,
+        memMax: null,
+        netRx: 0,
+        netTx: 0,
+        blkRead: 0,
+        blkWrite: 0,
+        samples: 0,
+        throttledPeriods: 0,
+        throttledSeconds: 0,
+        oomKills: 0,
+        exits: 0,
+      };
+      this.open.set(key, acc);
+    }
+    return acc;
   }
 
   /** Removes and returns the windows finished at `now`, oldest first. */
@@ -153,5 +180,6 @@ function toRow(acc: Accumulator): AggregateRow {
     cpuThrottledPeriods: acc.throttledPeriods,
     cpuThrottledSeconds: Math.round(acc.throttledSeconds * 1e6) / 1e6,
     oomKills: acc.oomKills,
+    exits: acc.exits,
   };
 }

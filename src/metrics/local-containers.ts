@@ -13,6 +13,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../discovery/docker-client.js';
 import { isIdentifier } from '../lib/identifiers.js';
+import type { ContainerRef } from './sample.js';
 import { healthOfStatus, type ContainerHealth, type LocalContainer } from './sources/stats-source.js';
 
 /** Looks up deployments of swarm containers by container id (deployment_locations). */
@@ -34,6 +35,9 @@ const RESOLVE_TTL_MS = 30_000;
 
 export class LocalContainers {
   private health = new Map<string, ContainerHealth>();
+  /** The last two listings' containers: an exit is reported a moment after the container left the list. */
+  private refs = new Map<string, ContainerRef>();
+  private previousRefs = new Map<string, ContainerRef>();
   private nodeId: string | undefined;
   private readonly inspected = new Map<string, Inspected>();
   private readonly resolved = new Map<string, { deploymentId: string | undefined; at: number }>();
@@ -48,6 +52,11 @@ export class LocalContainers {
 
   stats() {
     return { invalidLabels: this.invalidLabels, inspected: this.inspected.size };
+  }
+
+  /** A container as one of the last two listings saw it. */
+  refOf(containerId: string): ContainerRef | undefined {
+    return this.refs.get(containerId) ?? this.previousRefs.get(containerId);
   }
 
   /** Docker's health state of a container at the last listing (undefined: not listed). */
@@ -125,6 +134,8 @@ export class LocalContainers {
       });
     }
     this.health = new Map(containers.map((c) => [c.ref.containerId, c.health ?? 'none']));
+    this.previousRefs = this.refs;
+    this.refs = new Map(containers.map((c) => [c.ref.containerId, c.ref]));
     for (const id of this.inspected.keys()) if (!live.has(id)) this.inspected.delete(id);
     for (const id of this.resolved.keys()) if (!live.has(id)) this.resolved.delete(id);
     for (const id of this.invalidLogged) if (!live.has(id)) this.invalidLogged.delete(id);

@@ -25,6 +25,8 @@ import { LiveCache } from './live-cache.js';
 import { LocalContainers } from './local-containers.js';
 import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
+import { ContainerExits } from './container-exits.js';
+import { DockerEventStream } from '../discovery/docker-events.js';
 import { createStatsSource } from './sources/select-source.js';
 import { NodeHistory, nodePlugin } from '../nodes/index.js';
 import { RequestHistory, trafficPlugin } from '../traffic/index.js';
@@ -48,6 +50,8 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     aggregator.add(samples);
     void pipeline.writeFinished();
   });
+
+  const exits = watchExits(shared, pipeline, log);
 
   health.register(METRICS, { enabled: true, optional: true });
   const evaluate = () => {
@@ -114,6 +118,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     liveCache: cache.stats(),
     traffic: traffic?.() ?? null,
     host: nodes?.() ?? null,
+    exits: { ...exits.counter.stats(), events: exits.stream.stats() },
   });
   registerObservabilityRoutes(app, { report });
   await registerFeedRoutes(app, { feed, authenticate });
@@ -141,6 +146,12 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
       subscribers: r.feed.subscribers,
     };
   });
+  shared.telemetry.labelledCounter(
+    'swarm_edge_container_exits_total',
+    "Deployment containers' exits on this node by reason: requested (a planned stop), oom, crashed (non-zero code), completed (code 0 without a stop asked); all but requested are restarts",
+    'reason',
+    () => exits.counter.stats().exits,
+  );
   registerMetricsTelemetry(shared.telemetry, {
     collection: () => collector.stats(),
     storage: () => store.stats(),
@@ -154,6 +165,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
 
   app.addHook('onReady', () => {
     collector.start();
+    exits.stream.start();
     upkeep.start();
     maintenance.start();
     feed.start();
@@ -161,6 +173,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   });
   app.addHook('onClose', async () => {
     await collector.stop();
+    exits.stream.stop();
     await Promise.all([upkeep.stop(), maintenance.stop()]);
     await feed.stop();
     await pipeline.close();
@@ -231,6 +244,44 @@ function createPipeline(shared: SharedParts, log: Logger) {
     if (ownPool) await metricsPool.end().catch(() => undefined);
   };
   return { source, containers, collector, cache, aggregator, store, metricsPool, writeFinished, close };
+}
+
+/**
+ * Restarts: the exits of this node's deployment containers that were not asked for, from Docker's
+ * container events, counted in the container's minute row (`exits`).
+ */
+function watchExits(shared: SharedParts, pipeline: ReturnType<typeof createPipeline>, log: Logger) {
+  const { containers, aggregator } = pipeline;
+  const counter = new ContainerExits(
+    { labelPrefix: shared.config.labelPrefix },
+    {
+      refOf: (id) => containers.refOf(id),
+      onExit: (exit) => {
+        if (exit.reason === 'requested') return;
+        log.info(
+          {
+            deploymentId: exit.deploymentId,
+            containerId: exit.containerId.slice(0, 12),
+            exitCode: exit.exitCode,
+            reason: exit.reason,
+          },
+          'deployment container exited without a stop asked for (a restart)',
+        );
+        aggregator.addExit({
+          containerId: exit.containerId,
+          deploymentId: exit.deploymentId,
+          nodeId: exit.ref?.nodeId ?? containers.node ?? 'unknown',
+          serviceId: exit.ref?.serviceId ?? null,
+          at: exit.at,
+        });
+      },
+    },
+  );
+  const stream = new DockerEventStream(
+    { name: 'container exits', filters: { type: ['container'], event: ['kill', 'oom', 'die'] } },
+    { docker: shared.docker, log, onEvent: (event) => counter.handle(event) },
+  );
+  return { counter, stream };
 }
 
 /** The websocket feed and its token check, fanned out through Redis when there is one. */

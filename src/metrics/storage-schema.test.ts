@@ -42,7 +42,7 @@ describe('storage statements', () => {
 
   it('inserts with one unnest and is idempotent per container and minute', () => {
     expect(INSERT_AGGREGATES).toMatch(/SELECT \* FROM unnest\(\$1::timestamptz\[\]/);
-    expect(INSERT_AGGREGATES.match(/\$\d+/g)).toHaveLength(17);
+    expect(INSERT_AGGREGATES.match(/\$\d+/g)).toHaveLength(18);
     expect(INSERT_AGGREGATES).toContain('ON CONFLICT (container_id, bucket) DO NOTHING');
   });
 

@@ -33,6 +33,7 @@ const COLUMNS = `
   cpu_throttled_periods bigint,
   cpu_throttled_seconds double precision,
   oom_kills         integer,
+  exits             integer,
   PRIMARY KEY (container_id, bucket)`;
 
 /**
@@ -43,6 +44,7 @@ const ADDED_COLUMNS = [
   `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS cpu_throttled_periods bigint`,
   `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS cpu_throttled_seconds double precision`,
   `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS oom_kills integer`,
+  `ALTER TABLE container_metrics ADD COLUMN IF NOT EXISTS exits integer`,
 ];
 
 /** The hourly rollup's aggregates, the same on both paths. */
@@ -139,17 +141,17 @@ export const TIMESCALEDB_LICENSE = `SELECT current_setting('timescaledb.license'
 /** One batched insert for any number of rows: one array parameter per column. */
 export const INSERT_AGGREGATES = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
   memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples,
-  cpu_throttled_periods, cpu_throttled_seconds, oom_kills)
+  cpu_throttled_periods, cpu_throttled_seconds, oom_kills, exits)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
   $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::int[],
-  $15::bigint[], $16::float8[], $17::int[])
+  $15::bigint[], $16::float8[], $17::int[], $18::int[])
 ON CONFLICT (container_id, bucket) DO NOTHING`;
 
 /** The naive way, for the benchmark's baseline: one statement per row. */
 export const INSERT_AGGREGATE_ROW = `INSERT INTO container_metrics (bucket, container_id, deployment_id, node_id, service_id, cpu_avg, cpu_max,
   memory_avg, memory_max, net_rx_bytes, net_tx_bytes, block_read_bytes, block_write_bytes, samples,
-  cpu_throttled_periods, cpu_throttled_seconds, oom_kills)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+  cpu_throttled_periods, cpu_throttled_seconds, oom_kills, exits)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (container_id, bucket) DO NOTHING`;
 
 /** Plain PostgreSQL: a daily partition of `table`. Names carry the day (container_metrics_p20261122). */

@@ -56,6 +56,7 @@ function rows(start: number, minutes: number): AggregateRow[] {
         cpuThrottledPeriods: 0,
         cpuThrottledSeconds: 0,
         oomKills: 0,
+        exits: 0,
       });
     }
   }

@@ -21,6 +21,8 @@ import {
   type RawStats,
   type Sample,
 } from '../../src/metrics/index.js';
+import { DockerEventStream } from '../../src/discovery/docker-events.js';
+import { ContainerExits, type ContainerExit } from '../../src/metrics/container-exits.js';
 import { missingTools, startRedis, startSwarm, waitFor, type TestRedis, type TestSwarm } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'redis-server']);
@@ -240,6 +242,106 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
       expect(sampleOf(1, 'dep-oom').oomKills).toBeNull();
       expect(sampleOf(0, 'dep-throttled').oomKills).toBe(0);
     } finally {
+      for (const id of started) await swarm.cli(['rm', '-f', id]).catch(() => undefined);
+    }
+  });
+
+  it("counts restarts from Docker's events: crashes, OOM kills and a swarm task replaced, not planned stops", async () => {
+    const exits: ContainerExit[] = [];
+    const counter = new ContainerExits(
+      { labelPrefix: 'cloud.obiente' },
+      { refOf: (id) => containers.refOf(id), onExit: (e) => exits.push(e) },
+    );
+    let connected = 0;
+    const stream = new DockerEventStream(
+      { name: 'test', filters: { type: ['container'], event: ['kill', 'oom', 'die'] } },
+      { docker: swarm.docker, log, onEvent: (e) => counter.handle(e), onConnect: () => (connected += 1) },
+    );
+    stream.start();
+    const started: string[] = [];
+    const run = async (deployment: string, limits: string[], command: string) => {
+      const id = (
+        await swarm.cli([
+          'run',
+          '-d',
+          '--network',
+          'none',
+          '--label',
+          `cloud.obiente.deployment_id=${deployment}`,
+          ...limits,
+          swarm.image,
+          'sh',
+          '-c',
+          command,
+        ])
+      ).trim();
+      started.push(id);
+      return id;
+    };
+    try {
+      await waitFor('events stream', () => connected > 0, 10_000, 20);
+      const crashed = await run('dep-crash', [], 'sleep 1; exit 3');
+      const oom = await run('dep-oomexit', ['--memory', '16m', '--memory-swap', '16m'], 'cat /dev/zero | tail');
+      const stopped = await run('dep-stop', [], 'trap "exit 0" TERM; while :; do sleep 0.1; done');
+      await swarm.cli(['stop', stopped]);
+      // A swarm task that fails is replaced by a new container: each is a restart of the deployment.
+      await swarm.docker.createService({
+        Name: 'flapping',
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: swarm.image,
+            Command: ['sh', '-c', 'sleep 1; exit 2'],
+            Labels: { 'cloud.obiente.deployment_id': 'dep-flap' },
+          },
+          RestartPolicy: { Condition: 'on-failure', Delay: 500_000_000 },
+        },
+        Mode: { Replicated: { Replicas: 1 } },
+      });
+      await waitFor(
+        'exits',
+        () =>
+          exits.some((e) => e.containerId === crashed) &&
+          exits.some((e) => e.containerId === oom) &&
+          exits.some((e) => e.containerId === stopped) &&
+          exits.filter((e) => e.deploymentId === 'dep-flap').length >= 2,
+        30_000,
+        100,
+      );
+      expect(exits.find((e) => e.containerId === crashed)).toMatchObject({
+        deploymentId: 'dep-crash',
+        reason: 'crashed',
+        exitCode: 3,
+      });
+      expect(exits.find((e) => e.containerId === oom)).toMatchObject({ deploymentId: 'dep-oomexit', reason: 'oom' });
+      expect(exits.find((e) => e.containerId === stopped)).toMatchObject({ reason: 'requested', exitCode: 0 });
+      const flaps = exits.filter((e) => e.deploymentId === 'dep-flap');
+      expect(new Set(flaps.map((e) => e.containerId)).size).toBe(flaps.length);
+      expect(flaps.every((e) => e.reason === 'crashed' && e.exitCode === 2)).toBe(true);
+      // Removing a service stops its running task: a planned stop, not a restart.
+      await swarm.docker.createService({
+        Name: 'steady',
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: swarm.image,
+            Command: ['sleep', '100000'],
+            Labels: { 'cloud.obiente.deployment_id': 'dep-steady' },
+          },
+        },
+        Mode: { Replicated: { Replicas: 1 } },
+      });
+      await waitFor(
+        'steady running',
+        async () => (await containers.list()).some((c) => c.ref.deploymentId === 'dep-steady'),
+        30_000,
+        200,
+      );
+      await swarm.cli(['service', 'rm', 'steady']);
+      await waitFor('steady stopped', () => exits.some((e) => e.deploymentId === 'dep-steady'), 30_000, 100);
+      expect(exits.filter((e) => e.deploymentId === 'dep-steady').map((e) => e.reason)).toEqual(['requested']);
+    } finally {
+      stream.stop();
+      await swarm.cli(['service', 'rm', 'flapping']).catch(() => undefined);
+      await swarm.cli(['service', 'rm', 'steady']).catch(() => undefined);
       for (const id of started) await swarm.cli(['rm', '-f', id]).catch(() => undefined);
     }
   });

@@ -52,6 +52,7 @@ function rows(start: number, minutes: number, containers = 3): AggregateRow[] {
         cpuThrottledPeriods: 0,
         cpuThrottledSeconds: 0,
         oomKills: 0,
+        exits: 0,
       });
   return out;
 }

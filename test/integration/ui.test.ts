@@ -58,6 +58,7 @@ function history(now: number, minutes: number): AggregateRow[] {
         cpuThrottledPeriods: 0,
         cpuThrottledSeconds: 0,
         oomKills: 0,
+        exits: 0,
       }),
     );
   }
