@@ -388,6 +388,19 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
       'middleware',
       { domain: `big-${d}`, middleware: { headers: { customRequestHeaders: { 'X-A': 'a'.repeat(70_000) } } } },
     ],
+    // The middleware catalogue: a plain password, a hash with a newline, credentials sent to a
+    // host of the row's choosing, an injection in a circuit breaker, a type given twice.
+    ['middleware', { domain: `ba-${d}`, middleware: { basicAuth: { users: ['admin:admin'] } } }],
+    ['middleware', { domain: `ba2-${d}`, middleware: { basicAuth: { users: [`a:$2y$10$${'a'.repeat(53)}\nb:x`] } } }],
+    ['middleware', { domain: `fa-${d}`, middleware: { forwardAuth: { address: `https://${d}/steal` } } }],
+    [
+      'middleware',
+      {
+        domain: `cb-${d}`,
+        middleware: { circuitBreaker: { expression: `NetworkErrorRatio() > 0.5 || Host(\`${d}\`)` } },
+      },
+    ],
+    ['middleware', { domain: `twice-${d}`, middleware: [{ compress: true }, { compress: true }] }],
     ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
     ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
     ['domain', { domain: `${INJECTION_MARK}-${round}\u3002soak\u3002test` }],

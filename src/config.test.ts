@@ -139,6 +139,18 @@ describe('loadConfig', () => {
     expect(problemsOf({ TRAEFIK_METRICS_TIMEOUT_SECONDS: '0' })[0]).toMatch(/^TRAEFIK_METRICS_TIMEOUT_SECONDS=/);
   });
 
+  it('reads the forwardAuth allow-list as canonical URL prefixes, and refuses anything else', () => {
+    expect(loadConfig({}).routing.forwardAuthAllowed).toEqual([]);
+    expect(
+      loadConfig({ TRAEFIK_FORWARD_AUTH_ALLOWED: 'https://Auth.Example.com, http://authelia:9091/api/verify' }).routing
+        .forwardAuthAllowed,
+    ).toEqual(['https://auth.example.com/', 'http://authelia:9091/api/verify']);
+    for (const bad of ['auth.example.com', 'ftp://auth/', 'https://u:secret@auth/', 'https://auth/?x=1'])
+      expect(problemsOf({ TRAEFIK_FORWARD_AUTH_ALLOWED: bad }).join('\n'), bad).toMatch(
+        /^TRAEFIK_FORWARD_AUTH_ALLOWED=(?![\s\S]*secret)/,
+      );
+  });
+
   it('accepts unix and tcp Docker hosts only', () => {
     expect(loadConfig({ DOCKER_HOST: 'unix:///run/docker.sock' }).dockerHost).toBe('unix:///run/docker.sock');
     expect(problemsOf({ DOCKER_HOST: 'unix://relative.sock' })[0]).toMatch(/^DOCKER_HOST=/);

@@ -3,6 +3,7 @@
  * schema, reported all at once when wrong, then frozen and passed down. Nothing else reads
  * process.env.
  */
+import { forwardAuthPrefixes } from './router/middleware-validation.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -106,6 +107,21 @@ const hostList = z.string().transform((value, ctx) => {
   return entries;
 });
 
+/** URL prefixes forwardAuth may call, comma-separated, in canonical form (middleware-validation.ts). */
+const forwardAuthList = z.string().transform((value, ctx) => {
+  try {
+    return forwardAuthPrefixes(
+      value
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== ''),
+    );
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^TRAEFIK_FORWARD_AUTH_ALLOWED: /, '') });
+    return z.NEVER;
+  }
+});
+
 const bool = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 const MAX_TRAEFIK_TARGETS = 16;
@@ -188,6 +204,7 @@ const envSchema = z.object({
     .optional(),
   ROUTING_RESERVED_HOSTS: hostList.default([]),
   ROUTING_HOST_SHARING: z.enum(['deny', 'paths']).default('deny'),
+  TRAEFIK_FORWARD_AUTH_ALLOWED: forwardAuthList.default([]),
   METRICS_INTERVAL_SECONDS: positiveInt(1, 300).default(5),
   METRICS_LIVE_WINDOW_SECONDS: positiveInt(10, 86_400).default(300),
   METRICS_LIVE_MAX_BYTES: positiveInt(1_048_576, 4_294_967_296).default(64 * 1024 * 1024),
@@ -299,6 +316,8 @@ export interface Config {
     readonly reservedHosts: readonly string[];
     /** deny: a host belongs to one deployment; paths: other deployments may route other paths under it. */
     readonly hostSharing: 'deny' | 'paths';
+    /** URL prefixes a row's forwardAuth may call; empty: forwardAuth is refused. */
+    readonly forwardAuthAllowed: readonly string[];
   };
 }
 
@@ -323,7 +342,7 @@ export function redactUrl(value: string): string {
 function shownValue(name: string, value: string | undefined): string {
   if (value === undefined) return '(unset)';
   if (name.endsWith('_TOKEN') || name.endsWith('_SECRET')) return '(hidden)';
-  if (name.endsWith('_URLS'))
+  if (name.endsWith('_URLS') || name === 'TRAEFIK_FORWARD_AUTH_ALLOWED')
     return JSON.stringify(
       value
         .split(',')
@@ -435,6 +454,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     routing: Object.freeze({
       reservedHosts: Object.freeze([...new Set(['*.localhost', ...e.ROUTING_RESERVED_HOSTS])]),
       hostSharing: e.ROUTING_HOST_SHARING,
+      forwardAuthAllowed: Object.freeze(e.TRAEFIK_FORWARD_AUTH_ALLOWED),
     }),
   });
 }

@@ -8,13 +8,13 @@ import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { ByteArena } from './byte-arena.js';
 import type { HostPolicy } from './host-policy.js';
 import {
-  DURATION_PATTERN,
+  MIDDLEWARE_TYPES,
   NO_MIDDLEWARES,
-  NO_WARNINGS,
-  PATH_PATTERN,
-  type Middlewares,
-  type Route,
-} from './route-validation.js';
+  type MiddlewarePolicy,
+  type MiddlewareType,
+} from './middleware-validation.js';
+import { DURATION_PATTERN, PATH_PATTERN } from './route-path.js';
+import { NO_WARNINGS, type Route } from './route-validation.js';
 
 export interface RenderOptions {
   readonly labelPrefix: string;
@@ -26,6 +26,8 @@ export interface RenderOptions {
   readonly fallbackUrl: string;
   /** Reserved hosts and the sharing policy; default: localhost reserved, one deployment per host. */
   readonly hostPolicy?: HostPolicy;
+  /** What a row's middlewares may do (forwardAuth's allowed addresses); default: no forwardAuth. */
+  readonly middlewarePolicy?: MiddlewarePolicy;
 }
 
 /** One key of a name map (http.routers, http.services, http.middlewares). */
@@ -165,26 +167,9 @@ export const UNAVAILABLE_PATH = '/__edge/unavailable';
 export const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
 export const UNAVAILABLE_MIDDLEWARE = 'edge-unavailable';
 
-/** Order in which a route's middlewares run: cheap refusals first, then rewriting, then encoding. */
-const MIDDLEWARE_ORDER: ReadonlyArray<keyof Middlewares> = [
-  'ipAllowList',
-  'rateLimit',
-  'redirectScheme',
-  'stripPrefix',
-  'headers',
-  'retry',
-  'compress',
-];
-
 /** A route's middleware entry is named `<route>-<type, lowercase>`. */
-const MIDDLEWARE_SUFFIXES = MIDDLEWARE_ORDER.map((type) => `-${type.toLowerCase()}`);
-
-/**
- * The indexes of MIDDLEWARE_ORDER in the order of their entries' names: the route's names share
- * the prefix, so their suffixes decide, once for all routes.
- */
-const MIDDLEWARE_ENTRY_ORDER = MIDDLEWARE_ORDER.map((_, i) => i).sort((a, b) =>
-  compare(MIDDLEWARE_SUFFIXES[a]!, MIDDLEWARE_SUFFIXES[b]!),
+const MIDDLEWARE_SUFFIX: ReadonlyMap<MiddlewareType, string> = new Map(
+  MIDDLEWARE_TYPES.map((type) => [type, `-${type.toLowerCase()}`]),
 );
 
 /**
@@ -371,17 +356,18 @@ export function renderRoute(
   let routeMiddlewares = '';
   if (live) {
     if (route.middlewares !== NO_MIDDLEWARES) {
-      const definitions = MIDDLEWARE_ORDER.map((type) => middlewareDefinition(type, route, warn));
-      for (let i = 0; i < MIDDLEWARE_ORDER.length; i++) {
-        if (definitions[i] !== undefined)
-          routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}`;
+      // The router lists them in the route's order; the entries go in name order (the document's).
+      const entries: Array<{ suffix: string; definition: Record<string, unknown> }> = [];
+      for (const type of route.middlewareOrder) {
+        const definition = middlewareDefinition(type, route, warn);
+        if (definition === undefined) continue;
+        const suffix = MIDDLEWARE_SUFFIX.get(type)!;
+        routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, suffix)}`;
+        entries.push({ suffix, definition });
       }
-      // The entries in name order: the route's name, then the suffixes in order.
-      for (const i of MIDDLEWARE_ENTRY_ORDER) {
-        const definition = definitions[i];
-        if (definition !== undefined)
-          middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${suffixed(quoted, MIDDLEWARE_SUFFIXES[i]!)}: ${flowJson(definition)}`;
-      }
+      entries.sort((a, b) => compare(a.suffix, b.suffix));
+      for (const { suffix, definition } of entries)
+        middlewaresText += `${middlewaresText === '' ? '' : ',\n'}   ${suffixed(quoted, suffix)}: ${flowJson(definition)}`;
     }
   } else {
     // Scaled to zero or not started yet: answer 503 from this service rather than fall through.
@@ -569,7 +555,7 @@ function backendOptions(
 }
 
 function middlewareDefinition(
-  type: keyof Middlewares,
+  type: MiddlewareType,
   route: Route,
   warn: (message: string) => void,
 ): Record<string, unknown> | undefined {
@@ -587,6 +573,16 @@ function middlewareDefinition(
       return m.ipAllowList && { ipAllowList: { sourceRange: m.ipAllowList.sourceRange } };
     case 'retry':
       return m.retry && { retry: m.retry };
+    case 'basicAuth':
+      return m.basicAuth && { basicAuth: m.basicAuth };
+    case 'forwardAuth':
+      return m.forwardAuth && { forwardAuth: m.forwardAuth };
+    case 'inFlightReq':
+      return m.inFlightReq && { inFlightReq: m.inFlightReq };
+    case 'buffering':
+      return m.buffering && { buffering: m.buffering };
+    case 'circuitBreaker':
+      return m.circuitBreaker && { circuitBreaker: m.circuitBreaker };
     case 'stripPrefix': {
       if (m.stripPrefix === undefined) return undefined;
       if (m.stripPrefix !== true) return { stripPrefix: { prefixes: m.stripPrefix.prefixes } };

@@ -6,11 +6,19 @@
  */
 import { isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
-import { exceedsJsonLimits } from '../lib/json-bounds.js';
 import { DEFAULT_HOST_POLICY, hostRefusal, type HostPolicy } from './host-policy.js';
 import { MAX_MIDDLEWARE_BYTES, type RoutingRow } from './routing-table.js';
+import {
+  parseMiddlewares,
+  type MiddlewareType,
+  type Middlewares,
+  type MiddlewarePolicy,
+} from './middleware-validation.js';
+import { parsePath } from './route-path.js';
+
+export { DURATION_PATTERN, PATH_PATTERN } from './route-path.js';
+export { MIDDLEWARE_TYPES, NO_MIDDLEWARES, type Middlewares, type MiddlewareType } from './middleware-validation.js';
 
 export type Strategy = 'wrr' | 'p2c';
 export type UpstreamProtocol = 'http' | 'https' | 'h2c';
@@ -34,6 +42,8 @@ export interface Route {
   readonly strategy: Strategy;
   readonly sticky: boolean;
   readonly middlewares: Middlewares;
+  /** The order the middlewares run in (the row's, or the default). */
+  readonly middlewareOrder: readonly MiddlewareType[];
   /** Accepted, but something was not as asked (e.g. an unknown algorithm fell back to the default). */
   readonly warnings: readonly string[];
 }
@@ -47,10 +57,6 @@ const PLAIN_VALID_HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9
 /** Characters that can never be part of a host name, checked before IDN conversion. */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
-/** Path characters allowed in rules and health checks (no quotes, spaces or backticks). */
-export const PATH_PATTERN = /^(\/([A-Za-z0-9._~:@-]|%[0-9A-Fa-f]{2})*)+$/;
-/** Traefik durations as accepted here: 500ms, 1s, 5m, 1h. */
-export const DURATION_PATTERN = /^[0-9]{1,6}(ms|s|m|h)$/;
 const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** Validates one host name (no wildcard) and returns its ASCII form, or why it is not one. */
@@ -109,129 +115,6 @@ function parseDomain(value: unknown, policy: HostPolicy): { host: string; wildca
   return { host: result.host, wildcard };
 }
 
-function parsePath(value: unknown): { path: string } | { reason: string } {
-  if (value === null || value === undefined || value === '' || value === '/') return { path: '' };
-  if (typeof value !== 'string') return { reason: 'is not a string' };
-  if (value.length > 256) return { reason: 'is longer than 256 characters' };
-  if (!PATH_PATTERN.test(value))
-    return { reason: 'must start with / and use only letters, digits, - . _ ~ : @ and %XX escapes' };
-  if (value.includes('//')) return { reason: 'contains an empty segment' };
-  if (value.split('/').some((segment) => segment === '.' || segment === '..'))
-    return { reason: 'contains a . or .. segment' };
-  return { path: value };
-}
-
-// --- middlewares: an allow-list, each field validated ---------------------------------------
-
-const duration = z.string().regex(DURATION_PATTERN, 'must be a duration like 500ms, 1s, 5m');
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
-const headerName = z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be a header name');
-const headerValue = z.string().regex(/^[\x20-\x7e]{0,1024}$/, 'must be printable ASCII, at most 1024 characters');
-const mimeType = z.string().regex(/^[a-z0-9.+-]{1,64}\/[a-z0-9.+*-]{1,64}$/, 'must be a MIME type');
-const origin = z
-  .string()
-  .regex(/^(\*|https?:\/\/[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$/, 'must be * or an http(s) origin')
-  .refine((value) => {
-    const port = /:([0-9]{1,5})$/.exec(value)?.[1];
-    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-  }, 'has a port outside 1-65535');
-const pathSchema = z.string().refine((p) => 'path' in parsePath(p) && p.startsWith('/'), 'must be a path');
-const cidr = z.string().refine((value) => {
-  const [ip, bits, extra] = value.split('/');
-  const family = isIP(ip ?? '');
-  if (family === 0 || extra !== undefined) return false;
-  if (bits === undefined) return true;
-  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
-}, 'must be an IP address or CIDR range');
-
-const middlewareSchema = z
-  .strictObject({
-    rateLimit: z.strictObject({
-      average: int(0, 1_000_000),
-      period: duration.optional(),
-      burst: int(1, 1_000_000).optional(),
-    }),
-    compress: z.union([
-      z.literal(true),
-      z.strictObject({
-        minResponseBodyBytes: int(0, 1_000_000_000).optional(),
-        excludedContentTypes: z.array(mimeType).max(32).optional(),
-      }),
-    ]),
-    headers: z.strictObject({
-      customRequestHeaders: z.record(headerName, headerValue).optional(),
-      customResponseHeaders: z.record(headerName, headerValue).optional(),
-      stsSeconds: int(0, 1_000_000_000).optional(),
-      stsIncludeSubdomains: z.boolean().optional(),
-      stsPreload: z.boolean().optional(),
-      forceSTSHeader: z.boolean().optional(),
-      frameDeny: z.boolean().optional(),
-      contentTypeNosniff: z.boolean().optional(),
-      browserXssFilter: z.boolean().optional(),
-      referrerPolicy: z
-        .enum([
-          'no-referrer',
-          'no-referrer-when-downgrade',
-          'origin',
-          'origin-when-cross-origin',
-          'same-origin',
-          'strict-origin',
-          'strict-origin-when-cross-origin',
-          'unsafe-url',
-        ])
-        .optional(),
-      contentSecurityPolicy: headerValue.optional(),
-      accessControlAllowOriginList: z.array(origin).max(32).optional(),
-      accessControlAllowMethods: z
-        .array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']))
-        .max(7)
-        .optional(),
-      accessControlAllowHeaders: z.array(headerName).max(32).optional(),
-      accessControlMaxAge: int(0, 86_400).optional(),
-      addVaryHeader: z.boolean().optional(),
-    }),
-    redirectScheme: z.strictObject({
-      scheme: z.enum(['https', 'http']),
-      permanent: z.boolean().optional(),
-      port: z
-        .string()
-        .regex(/^[0-9]{1,5}$/)
-        .refine((p) => Number(p) >= 1 && Number(p) <= 65535, 'must be a port')
-        .optional(),
-    }),
-    /** true strips the route's own path prefix; or a list of prefixes to strip. */
-    stripPrefix: z.union([z.literal(true), z.strictObject({ prefixes: z.array(pathSchema).min(1).max(16) })]),
-    ipAllowList: z.strictObject({ sourceRange: z.array(cidr).min(1).max(64) }),
-    retry: z.strictObject({ attempts: int(1, 10), initialInterval: duration.optional() }),
-  })
-  .partial();
-
-export type Middlewares = z.infer<typeof middlewareSchema>;
-export const MIDDLEWARE_TYPES = Object.keys(middlewareSchema.shape) as ReadonlyArray<keyof Middlewares>;
-
-/** Far beyond any document the schema accepts: checked first, without recursion. */
-const MIDDLEWARE_LIMITS = { maxDepth: 8, maxNodes: 2_000, forbiddenKeys: ['__proto__', 'constructor', 'prototype'] };
-
-function parseMiddlewares(value: unknown): { middlewares: Middlewares } | { reason: string } {
-  if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES };
-  if (typeof value !== 'object' || Array.isArray(value))
-    return { reason: 'must be a JSON object keyed by middleware type' };
-  const beyond = exceedsJsonLimits(value, MIDDLEWARE_LIMITS);
-  if (beyond !== undefined) return { reason: beyond };
-  const unknownTypes = Object.keys(value).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
-  if (unknownTypes.length > 0) {
-    return {
-      reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})`,
-    };
-  }
-  const parsed = middlewareSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-  }
-  return { middlewares: parsed.data };
-}
-
 /** A Map, not an object literal: a row's `constructor` or `__proto__` must find nothing. */
 const ALGORITHMS: ReadonlyMap<string, { strategy: Strategy; sticky: boolean }> = new Map([
   ['round-robin', { strategy: 'wrr', sticky: false }],
@@ -257,8 +140,6 @@ function reject(field: string, reason: string): Validation {
  * their own copies of the same empty values.
  */
 export const NO_WARNINGS: readonly string[] = Object.freeze([]);
-/** The middlewares of a row that has none: shared, so that rendering can tell at a glance. */
-export const NO_MIDDLEWARES: Middlewares = Object.freeze({});
 const tlsByResolver = new Map<string, { readonly certResolver: string }>();
 
 function tlsFor(certResolver: string): { readonly certResolver: string } {
@@ -274,7 +155,10 @@ function tlsFor(certResolver: string): { readonly certResolver: string } {
 export interface ValidationDefaults {
   readonly certResolver: string;
   readonly hosts?: HostPolicy;
+  readonly middlewares?: MiddlewarePolicy;
 }
+
+const NO_FORWARD_AUTH: MiddlewarePolicy = { forwardAuthAllowed: [] };
 
 export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Validation {
   /** Allocated for the rare row that has one. */
@@ -326,7 +210,7 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
     }
   }
   if (row.middleware_oversized === true) return reject('middleware', `is larger than ${MAX_MIDDLEWARE_BYTES} bytes`);
-  const middlewares = parseMiddlewares(row.middleware);
+  const middlewares = parseMiddlewares(row.middleware, defaults.middlewares ?? NO_FORWARD_AUTH);
   if ('reason' in middlewares) return reject('middleware', middlewares.reason);
   const rawDomain = (row.domain as string).startsWith('*.') ? (row.domain as string).slice(2) : (row.domain as string);
 
@@ -350,6 +234,7 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       strategy: algorithm.strategy,
       sticky: algorithm.sticky,
       middlewares: middlewares.middlewares,
+      middlewareOrder: middlewares.order,
       warnings: warnings ?? NO_WARNINGS,
     },
   };

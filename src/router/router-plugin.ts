@@ -57,6 +57,7 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
       network: config.traefik.network,
       fallbackUrl: config.traefik.fallbackUrl,
       hostPolicy: { ...reservedFromList(config.routing.reservedHosts), sharing: config.routing.hostSharing },
+      middlewarePolicy: { forwardAuthAllowed: config.routing.forwardAuthAllowed },
     },
     {
       sources: {

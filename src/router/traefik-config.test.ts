@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
 import { flowJson, q } from './route-render.js';
+import { toKeyValues } from './redis-publisher.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 
 const options: RenderOptions = {
@@ -404,6 +405,76 @@ describe('renderTraefikConfig', () => {
     expect(http.services[s]!.loadBalancer.sticky).toMatchObject({
       cookie: { httpOnly: true, secure: true, sameSite: 'lax' },
     });
+  });
+
+  it("renders authentication, limits and a circuit breaker in the row's order, in the file and KV forms, and rejects hostile ones alone", () => {
+    const bcrypt = `$2y$10$${'b'.repeat(53)}`;
+    const withAuth: RenderOptions = {
+      ...options,
+      middlewarePolicy: { forwardAuthAllowed: ['https://auth.example.com/'] },
+    };
+    const rows = [
+      row('a', {
+        deployment_id: 'dep-a',
+        middleware: [
+          { forwardAuth: { address: 'https://auth.example.com/verify', authResponseHeaders: ['X-User'] } },
+          { basicAuth: { users: [`alice:${bcrypt}`], realm: 'staff' } },
+          { inFlightReq: { amount: 10 } },
+          { circuitBreaker: { expression: 'NetworkErrorRatio()>0.5' } },
+          { buffering: { maxRequestBodyBytes: 1_048_576 } },
+        ],
+      }),
+      row('plain', {
+        deployment_id: 'dep-a',
+        domain: 'plain.example.com',
+        middleware: { basicAuth: { users: ['alice:secret'] } },
+      }),
+      row('evil', {
+        deployment_id: 'dep-a',
+        domain: 'evil.example.com',
+        middleware: { forwardAuth: { address: 'https://collector.evil.net/' } },
+      }),
+      row('inject', {
+        deployment_id: 'dep-a',
+        domain: 'inject.example.com',
+        middleware: { circuitBreaker: { expression: 'NetworkErrorRatio() > 0.5 || Host(`x`)' } },
+      }),
+      row('good', { deployment_id: 'dep-a', domain: 'good.example.com', middleware: { inFlightReq: { amount: 1 } } }),
+    ];
+    const { config, statuses } = renderTraefikConfig(rows, topo, withAuth);
+    const http = config.http as Http;
+    const a = routeName({ id: 'a', deploymentId: 'dep-a' });
+    expect(http.routers[a]!.middlewares).toEqual([
+      `${a}-forwardauth`,
+      `${a}-basicauth`,
+      `${a}-inflightreq`,
+      `${a}-circuitbreaker`,
+      `${a}-buffering`,
+    ]);
+    expect(http.middlewares[`${a}-basicauth`]).toEqual({ basicAuth: { realm: 'staff', users: [`alice:${bcrypt}`] } });
+    expect(http.middlewares[`${a}-circuitbreaker`]).toEqual({
+      circuitBreaker: { expression: 'NetworkErrorRatio() > 0.5' },
+    });
+    expect(statuses.map((s) => [s.id, s.state, s.state === 'rejected' ? s.field : ''])).toEqual([
+      ['a', 'active', ''],
+      ['evil', 'rejected', 'middleware'],
+      ['good', 'active', ''],
+      ['inject', 'rejected', 'middleware'],
+      ['plain', 'rejected', 'middleware'],
+    ]);
+    const kv = toKeyValues(config, 'traefik');
+    expect(kv.get(`traefik/http/middlewares/${a}-basicauth/basicauth/users/0`)).toBe(`alice:${bcrypt}`);
+    expect(kv.get(`traefik/http/middlewares/${a}-forwardauth/forwardauth/address`)).toBe(
+      'https://auth.example.com/verify',
+    );
+    expect(kv.get(`traefik/http/middlewares/${a}-circuitbreaker/circuitbreaker/expression`)).toBe(
+      'NetworkErrorRatio() > 0.5',
+    );
+    expect(kv.get(`traefik/http/routers/${a}/middlewares/0`)).toBe(`${a}-forwardauth`);
+    // Without the operator's allow-list, forwardAuth is refused and says why.
+    const closed = renderTraefikConfig([rows[0]!], topo, options).statuses[0]!;
+    expect(closed).toMatchObject({ state: 'rejected', field: 'middleware' });
+    expect(JSON.stringify(closed)).toMatch(/TRAEFIK_FORWARD_AUTH_ALLOWED/);
   });
 
   it('uses the node address for host-network tasks and host-mode published ports', () => {

@@ -175,7 +175,11 @@ export class TraefikRenderer {
   ) {
     this.context = new RenderContext(options);
     this.hostPolicy = options.hostPolicy ?? DEFAULT_HOST_POLICY;
-    this.defaults = { certResolver: options.defaultCertResolver, hosts: this.hostPolicy };
+    this.defaults = {
+      certResolver: options.defaultCertResolver,
+      hosts: this.hostPolicy,
+      ...(options.middlewarePolicy ? { middlewares: options.middlewarePolicy } : {}),
+    };
   }
 
   render(rows: readonly RoutingRow[], topology: Topology): RenderResult {
