@@ -13,6 +13,19 @@ const error = json('Error', {
   properties: { error: { type: 'string' }, message: { type: 'string' } },
 });
 
+/** The path id and range of a history without `per` (requests, nodes). */
+const RANGE_PARAMETERS = [
+  {
+    name: 'id',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
+  },
+  { name: 'from', in: 'query', required: false, schema: { type: 'string' } },
+  { name: 'to', in: 'query', required: false, schema: { type: 'string' } },
+  { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
+] as const;
+
 export const OPENAPI = {
   openapi: '3.1.0',
   info: {
@@ -137,17 +150,7 @@ export const OPENAPI = {
         summary:
           'Stored request metrics from Traefik (TRAEFIK_METRICS_URLS) on one time axis: requests by status class, bytes, latency quantiles recomputed from the summed buckets, open connections. Same parameters as /metrics, without `per`. See the README.',
         security: [{ feedToken: [] }],
-        parameters: [
-          {
-            name: 'id',
-            in: 'path',
-            required: true,
-            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
-          },
-          { name: 'from', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'to', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
-        ],
+        parameters: RANGE_PARAMETERS,
         responses: {
           200: json(
             '{ t: [...], requests, status, requestBytes, responseBytes, latencyMs, meanLatencyMs, openConnectionsMax }',
@@ -164,17 +167,7 @@ export const OPENAPI = {
         summary:
           "A node's stored minutes (or hourly rollup for steps of whole hours) on one time axis: CPU, load, memory, swap, disk space, disk and network bytes, running containers. Same parameters as the deployment history, without `per`. The token's `nodes` claim must list the node.",
         security: [{ feedToken: [] }],
-        parameters: [
-          {
-            name: 'id',
-            in: 'path',
-            required: true,
-            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$' },
-          },
-          { name: 'from', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'to', in: 'query', required: false, schema: { type: 'string' } },
-          { name: 'step', in: 'query', required: false, schema: { type: 'string', pattern: '^[0-9]{1,8}(s|m|h|d)?$' } },
-        ],
+        parameters: RANGE_PARAMETERS,
         responses: {
           200: json(
             '{ nodeId, t: [...], cpuAvg, cpuMax, load1Avg, load1Max, memoryTotal, memoryUsedAvg, memoryUsedMax, swapUsedMax, diskUsed, diskTotal, diskReadBytes, diskWriteBytes, netRxBytes, netTxBytes, runningContainersMax, runningDeploymentsMax }',

@@ -36,6 +36,12 @@ const COLUMNS = `
   samples                integer          NOT NULL,
   PRIMARY KEY (node_id, bucket)`;
 
+/** The plain-PostgreSQL rollup table: the minute table's columns, sums widened, and its minute count. */
+const HOURLY_COLUMNS = COLUMNS.replace('samples                integer ', 'samples                bigint  ').replace(
+  '  PRIMARY KEY (node_id, bucket)',
+  '  minutes                bigint           NOT NULL,\n  PRIMARY KEY (node_id, bucket)',
+);
+
 /** The rollup's aggregates, the same on both paths. */
 const HOURLY_SELECT = (bucket: string) => `
   ${bucket} AS bucket,
@@ -88,29 +94,7 @@ WITH NO DATA`,
   }
   return [
     `CREATE TABLE IF NOT EXISTS node_metrics (${COLUMNS}\n) PARTITION BY RANGE (bucket)`,
-    `CREATE TABLE IF NOT EXISTS node_metrics_hourly (
-  bucket                  timestamptz      NOT NULL,
-  node_id                 text             NOT NULL,
-  cpu_avg                 double precision,
-  cpu_max                 double precision,
-  load1_avg               double precision,
-  load1_max               double precision,
-  memory_total            bigint,
-  memory_used_avg         bigint,
-  memory_used_max         bigint,
-  swap_used_max           bigint,
-  disk_used               bigint,
-  disk_total              bigint,
-  disk_read_bytes         bigint           NOT NULL,
-  disk_write_bytes        bigint           NOT NULL,
-  net_rx_bytes            bigint           NOT NULL,
-  net_tx_bytes            bigint           NOT NULL,
-  running_containers_max  integer,
-  running_deployments_max integer,
-  samples                 bigint           NOT NULL,
-  minutes                 bigint           NOT NULL,
-  PRIMARY KEY (node_id, bucket)
-)`,
+    `CREATE TABLE IF NOT EXISTS node_metrics_hourly (${HOURLY_COLUMNS}\n)`,
   ];
 }
 

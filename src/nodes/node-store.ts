@@ -6,17 +6,9 @@
  * else is dropped.
  */
 import type pg from 'pg';
-import { longQuery, runSchemaStatements } from '../db/schema-statements.js';
 import type { Logger } from '../lib/logger.js';
-import {
-  createPartitionStatement,
-  expiredPartitions,
-  LIST_PARTITIONS,
-  partitionName,
-  startOfDay,
-  TIMESCALEDB_LICENSE,
-  type StorageKind,
-} from '../metrics/storage-schema.js';
+import { MinuteTables } from '../metrics/minute-tables.js';
+import type { StorageKind } from '../metrics/storage-schema.js';
 import type { NodeMinuteRow } from './node-minutes.js';
 import {
   DELETE_OLD_NODE_ROLLUPS,
@@ -29,8 +21,6 @@ import {
   type NodeRetention,
 } from './node-schema.js';
 
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 const BATCH_ROWS = 1_000;
 
 export interface NodeStoreStats {
@@ -45,9 +35,7 @@ export interface NodeStoreStats {
 
 export class NodeStore {
   private buffer: NodeMinuteRow[] = [];
-  private ready = false;
-  private readonly partitions = new Set<string>();
-  private rollupFrom: number | undefined;
+  private readonly tables: MinuteTables;
   private readonly s = {
     droppedMinutes: 0,
     minutesWritten: 0,
@@ -64,10 +52,25 @@ export class NodeStore {
       kind: () => StorageKind | undefined;
       log: Logger;
     },
-  ) {}
+  ) {
+    this.tables = new MinuteTables(
+      {
+        what: 'node metrics',
+        lockName: 'swarm-edge-node-schema',
+        tables: [NODE_TABLE],
+        schema: (kind, schemaOptions) => nodeSchemaStatements(kind, options, schemaOptions),
+        refresh: [REFRESH_NODE_HOURLY],
+        rollups: [ROLLUP_NODE_HOURS],
+        deleteOldRollups: [DELETE_OLD_NODE_ROLLUPS],
+        retentionDays: options.retentionDays,
+        rollupRetentionDays: options.rollupRetentionDays,
+      },
+      deps,
+    );
+  }
 
   stats(): NodeStoreStats {
-    return { schemaReady: this.ready, bufferedMinutes: this.buffer.length, ...this.s };
+    return { schemaReady: this.tables.schemaReady, bufferedMinutes: this.buffer.length, ...this.s };
   }
 
   enqueue(rows: readonly NodeMinuteRow[]): void {
@@ -89,10 +92,8 @@ export class NodeStore {
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, BATCH_ROWS);
       try {
-        if (!(await this.ensureSchema())) return;
-        if (this.deps.kind() === 'postgres')
-          for (const day of new Set(batch.map((r) => startOfDay(new Date(r.bucket)).getTime())))
-            await this.ensurePartition(new Date(day));
+        if (!(await this.tables.ensureSchema())) return;
+        await this.tables.prepare(batch.map((r) => r.bucket));
         const result = await this.deps.pool.query(INSERT_NODE_MINUTES, toColumns(batch));
         const inserted = result.rowCount ?? 0;
         this.s.minutesWritten += inserted;
@@ -104,70 +105,13 @@ export class NodeStore {
       }
       // Minutes enqueued meanwhile went to the end: the batch is still the head.
       this.buffer.splice(0, batch.length);
-      const earliest = Math.floor(batch[0]!.bucket / HOUR) * HOUR;
-      this.rollupFrom = Math.min(this.rollupFrom ?? earliest, earliest);
+      this.tables.written(batch[0]!.bucket);
     }
   }
 
   /** Partitions ahead, the rollup and retention (plain PostgreSQL); late hours refreshed (TimescaleDB). */
-  async maintain(now = new Date()): Promise<void> {
-    if (!(await this.ensureSchema())) return;
-    const { pool, log } = this.deps;
-    const currentHour = Math.floor(now.getTime() / HOUR) * HOUR;
-    if (this.deps.kind() === 'timescaledb') {
-      // Hours written late (after an outage, from the buffer) lie behind the refresh policy's window.
-      const from = this.rollupFrom;
-      if (from === undefined || from >= currentHour) return;
-      this.rollupFrom = undefined;
-      try {
-        await pool.query(longQuery(REFRESH_NODE_HOURLY, [new Date(from), new Date(currentHour)]));
-      } catch (error) {
-        this.rollupFrom = Math.min(this.rollupFrom ?? from, from);
-        throw error;
-      }
-      return;
-    }
-    for (let d = -1; d <= 2; d++) await this.ensurePartition(new Date(now.getTime() + d * DAY));
-    const from = Math.min(this.rollupFrom ?? currentHour - HOUR, currentHour - HOUR);
-    this.rollupFrom = undefined;
-    await pool.query(ROLLUP_NODE_HOURS, [new Date(from), new Date(currentHour + HOUR)]);
-    const { rows } = await pool.query<{ name: string }>(LIST_PARTITIONS, [NODE_TABLE]);
-    for (const name of expiredPartitions(
-      rows.map((r) => r.name),
-      now,
-      this.options.retentionDays,
-      NODE_TABLE,
-    )) {
-      await pool.query(`DROP TABLE IF EXISTS ${name}`);
-      this.partitions.delete(name);
-      log.info({ partition: name }, 'dropped node metrics partition past retention');
-    }
-    await pool.query(DELETE_OLD_NODE_ROLLUPS, [new Date(now.getTime() - this.options.rollupRetentionDays * DAY)]);
-  }
-
-  private async ensureSchema(): Promise<boolean> {
-    if (this.ready) return true;
-    const kind = this.deps.kind();
-    if (kind === undefined) return false;
-    let compression = false;
-    if (kind === 'timescaledb') {
-      const license = await this.deps.pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
-      compression = license.rows[0]?.license !== 'apache';
-    }
-    await runSchemaStatements(
-      this.deps.pool,
-      'swarm-edge-node-schema',
-      nodeSchemaStatements(kind, this.options, { compression }),
-    );
-    this.ready = true;
-    return true;
-  }
-
-  private async ensurePartition(day: Date): Promise<void> {
-    const name = partitionName(startOfDay(day), NODE_TABLE);
-    if (this.partitions.has(name)) return;
-    await this.deps.pool.query(createPartitionStatement(day, NODE_TABLE));
-    this.partitions.add(name);
+  maintain(now = new Date()): Promise<void> {
+    return this.tables.maintain(now);
   }
 }
 

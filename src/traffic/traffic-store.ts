@@ -5,16 +5,8 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../lib/logger.js';
-import { longQuery, runSchemaStatements } from '../db/schema-statements.js';
-import {
-  createPartitionStatement,
-  expiredPartitions,
-  LIST_PARTITIONS,
-  partitionName,
-  startOfDay,
-  TIMESCALEDB_LICENSE,
-  type StorageKind,
-} from '../metrics/storage-schema.js';
+import { MinuteTables } from '../metrics/minute-tables.js';
+import type { StorageKind } from '../metrics/storage-schema.js';
 import { CheckpointError, decodeSnapshot, encodeSnapshot } from './checkpoint-codec.js';
 import { SLOT, STATUS_CLASSES } from './figures.js';
 import type { Checkpoint, LedgerWork } from './target-ledger.js';
@@ -36,7 +28,6 @@ import {
   type TrafficRetention,
 } from './traffic-schema.js';
 
-const HOUR = 3_600_000;
 const LEASE_NAME = 'traefik-scraper';
 
 type StoredCheckpoint = Checkpoint;
@@ -46,10 +37,7 @@ export type WriteResult =
   | { readonly ok: false; readonly checkpoint: StoredCheckpoint | undefined };
 
 export class TrafficStore {
-  private ready = false;
-  private readonly partitions = new Set<string>();
-  /** Earliest hour whose rollup must be recomputed. */
-  private rollupFrom: number | undefined;
+  private readonly tables: MinuteTables;
 
   constructor(
     private readonly options: TrafficRetention & { readonly statementTimeoutMs: number },
@@ -59,30 +47,30 @@ export class TrafficStore {
       kind: () => StorageKind | undefined;
       log: Logger;
     },
-  ) {}
+  ) {
+    this.tables = new MinuteTables(
+      {
+        what: 'request metrics',
+        lockName: 'swarm-edge-traffic-schema',
+        tables: TRAFFIC_TABLES,
+        schema: (kind, schemaOptions) => trafficSchemaStatements(kind, options, schemaOptions),
+        refresh: REFRESH_TRAFFIC_HOURLY,
+        rollups: [ROLLUP_REQUESTS, ROLLUP_LATENCY],
+        deleteOldRollups: DELETE_OLD_TRAFFIC_ROLLUPS,
+        retentionDays: options.retentionDays,
+        rollupRetentionDays: options.rollupRetentionDays,
+      },
+      deps,
+    );
+  }
 
   get schemaReady(): boolean {
-    return this.ready;
+    return this.tables.schemaReady;
   }
 
   /** Creates the schema once the storage kind is known; false until then. */
-  async ensureSchema(): Promise<boolean> {
-    if (this.ready) return true;
-    const kind = this.deps.kind();
-    if (kind === undefined) return false;
-    let compression = false;
-    if (kind === 'timescaledb') {
-      const license = await this.deps.pool.query<{ license: string | null }>(TIMESCALEDB_LICENSE);
-      compression = license.rows[0]?.license !== 'apache';
-    }
-    await runSchemaStatements(
-      this.deps.pool,
-      'swarm-edge-traffic-schema',
-      trafficSchemaStatements(kind, this.options, { compression }),
-    );
-    this.ready = true;
-    this.deps.log.info({ storage: kind }, 'request metrics storage ready');
-    return true;
+  ensureSchema(): Promise<boolean> {
+    return this.tables.ensureSchema();
   }
 
   /** Takes or renews the scraper lease for `holder`; whether it holds it now. */
@@ -93,7 +81,7 @@ export class TrafficStore {
   }
 
   async releaseLease(holder: string): Promise<void> {
-    if (!this.ready) return;
+    if (!this.tables.schemaReady) return;
     await this.deps.pool.query(RELEASE_LEASE, [LEASE_NAME, holder]);
   }
 
@@ -105,10 +93,7 @@ export class TrafficStore {
   /** Writes `work`'s minutes and moves the checkpoint, if it is still `work.baseSeq`. */
   async write(work: LedgerWork, holder: string): Promise<WriteResult> {
     if (!(await this.ensureSchema())) throw new Error('request metrics schema not ready');
-    const kind = this.deps.kind();
-    if (kind === 'postgres')
-      for (const day of new Set(work.minutes.map((m) => startOfDay(new Date(m.minute)).getTime())))
-        await this.ensurePartitions(new Date(day));
+    await this.tables.prepare(work.minutes.map((m) => m.minute));
     const { metrics, latency } = toColumns(work);
     const last = work.minutes[work.minutes.length - 1]!.minute;
     const client = await this.deps.pool.connect();
@@ -137,8 +122,7 @@ export class TrafficStore {
         return { ok: false, checkpoint: await this.readCheckpoint(work.target) };
       }
       await client.query('COMMIT');
-      const earliest = Math.floor(work.minutes[0]!.minute / HOUR) * HOUR;
-      this.rollupFrom = Math.min(this.rollupFrom ?? earliest, earliest);
+      this.tables.written(work.minutes[0]!.minute);
       return { ok: true, seq, rows: written };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -149,53 +133,8 @@ export class TrafficStore {
   }
 
   /** Partitions ahead, rollups, retention (plain PostgreSQL); late hours refreshed (TimescaleDB). */
-  async maintain(now = new Date()): Promise<void> {
-    if (!(await this.ensureSchema())) return;
-    const { pool, log } = this.deps;
-    const currentHour = Math.floor(now.getTime() / HOUR) * HOUR;
-    if (this.deps.kind() === 'timescaledb') {
-      const from = this.rollupFrom;
-      if (from !== undefined && from < currentHour) {
-        this.rollupFrom = undefined;
-        try {
-          for (const statement of REFRESH_TRAFFIC_HOURLY)
-            await pool.query(longQuery(statement, [new Date(from), new Date(currentHour)]));
-        } catch (error) {
-          this.rollupFrom = Math.min(this.rollupFrom ?? from, from);
-          throw error;
-        }
-      }
-      return;
-    }
-    for (let d = -1; d <= 2; d++) await this.ensurePartitions(new Date(now.getTime() + d * 86_400_000));
-    const from = Math.min(this.rollupFrom ?? currentHour - HOUR, currentHour - HOUR);
-    this.rollupFrom = undefined;
-    await pool.query(ROLLUP_REQUESTS, [new Date(from), new Date(currentHour + HOUR)]);
-    await pool.query(ROLLUP_LATENCY, [new Date(from), new Date(currentHour + HOUR)]);
-    for (const table of TRAFFIC_TABLES) {
-      const { rows } = await pool.query<{ name: string }>(LIST_PARTITIONS, [table]);
-      for (const name of expiredPartitions(
-        rows.map((r) => r.name),
-        now,
-        this.options.retentionDays,
-        table,
-      )) {
-        await pool.query(`DROP TABLE IF EXISTS ${name}`);
-        this.partitions.delete(name);
-        log.info({ partition: name }, 'dropped request metrics partition past retention');
-      }
-    }
-    const cutoff = new Date(now.getTime() - this.options.rollupRetentionDays * 86_400_000);
-    for (const statement of DELETE_OLD_TRAFFIC_ROLLUPS) await pool.query(statement, [cutoff]);
-  }
-
-  private async ensurePartitions(day: Date): Promise<void> {
-    for (const table of TRAFFIC_TABLES) {
-      const name = partitionName(startOfDay(day), table);
-      if (this.partitions.has(name)) continue;
-      await this.deps.pool.query(createPartitionStatement(day, table));
-      this.partitions.add(name);
-    }
+  maintain(now = new Date()): Promise<void> {
+    return this.tables.maintain(now);
   }
 
   private decode(target: string, row: CheckpointRow): StoredCheckpoint {

@@ -88,6 +88,24 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     await swarm?.destroy();
   });
 
+  /** A container of `deployment` without a network, running `command` under `limits`; its id. */
+  const runLabelled = async (deployment: string, limits: string[], command: string): Promise<string> =>
+    (
+      await swarm.cli([
+        'run',
+        '-d',
+        '--network',
+        'none',
+        '--label',
+        `cloud.obiente.deployment_id=${deployment}`,
+        ...limits,
+        swarm.image,
+        'sh',
+        '-c',
+        command,
+      ])
+    ).trim();
+
   it('finds only valid deployment containers', async () => {
     const list = await containers.list();
     expect(list.map((c) => c.ref.deploymentId).sort()).toEqual(['dep-cpu', 'dep-disk', 'dep-idle']);
@@ -165,21 +183,7 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
   it("shows a CPU-limited container's throttling and a memory-limited one's OOM kills; Docker's stats agree on throttling", async () => {
     const started: string[] = [];
     const run = async (deployment: string, limits: string[], command: string) => {
-      const id = (
-        await swarm.cli([
-          'run',
-          '-d',
-          '--network',
-          'none',
-          '--label',
-          `cloud.obiente.deployment_id=${deployment}`,
-          ...limits,
-          swarm.image,
-          'sh',
-          '-c',
-          command,
-        ])
-      ).trim();
+      const id = await runLabelled(deployment, limits, command);
       started.push(id);
       return id;
     };
@@ -260,21 +264,7 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
     stream.start();
     const started: string[] = [];
     const run = async (deployment: string, limits: string[], command: string) => {
-      const id = (
-        await swarm.cli([
-          'run',
-          '-d',
-          '--network',
-          'none',
-          '--label',
-          `cloud.obiente.deployment_id=${deployment}`,
-          ...limits,
-          swarm.image,
-          'sh',
-          '-c',
-          command,
-        ])
-      ).trim();
+      const id = await runLabelled(deployment, limits, command);
       started.push(id);
       return id;
     };
