@@ -401,6 +401,7 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
       },
     ],
     ['middleware', { domain: `twice-${d}`, middleware: [{ compress: true }, { compress: true }] }],
+    ['middleware', { domain: `errors-${d}`, middleware: { errors: { status: ['500-599', `${d}`] } } }],
     ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
     ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
     ['domain', { domain: `${INJECTION_MARK}-${round}\u3002soak\u3002test` }],

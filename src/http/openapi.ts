@@ -85,6 +85,19 @@ export const OPENAPI = {
         },
       },
     },
+    '/__edge/error/{status}': {
+      get: {
+        summary:
+          "The page Traefik's errors middleware shows for a route with `errors` (deployment_routing.middleware): the status asked for (4xx or 5xx, else 500) with its standard text; nothing of the request is echoed.",
+        parameters: [
+          { name: 'status', in: 'path', required: true, schema: { type: 'string', pattern: '^[45][0-9]{2}$' } },
+        ],
+        responses: {
+          '4XX': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } },
+          '5XX': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } },
+        },
+      },
+    },
     '/metrics/observability': {
       get: {
         summary: "The metrics system's own figures: collection, storage, breakers, feed, live cache",
@@ -94,7 +107,7 @@ export const OPENAPI = {
     '/ws/metrics': {
       get: {
         summary:
-          'Websocket feed of container samples (upgrade). Protocol: subscribe/unsubscribe by deployment id; snapshot, then samples. See the README.',
+          'Websocket feed of container samples and node host samples (upgrade). Protocol: subscribe/unsubscribe by deployment id or node id; snapshot, then live frames. See the README.',
         security: [{ feedToken: [] }],
         parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' } }],
         responses: { 101: { description: 'Switching protocols' } },

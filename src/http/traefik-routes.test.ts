@@ -133,3 +133,25 @@ describe('GET /traefik/routes', () => {
     ).toBe(200);
   });
 });
+
+describe('GET /__edge/error/{status}', () => {
+  it('answers the status asked for with its page, echoes nothing, and takes 500 for anything else', async () => {
+    const app = Fastify();
+    registerErrorHandling(app);
+    registerTraefikRoutes(app, {
+      state: () => ({ body: undefined, stale: false, statuses: [], counts, publishedAt: undefined, waitingFor: 'x' }),
+      token: 'a-token-of-sixteen-chars',
+    });
+    const bad = await app.inject({ url: '/__edge/error/502' });
+    expect(bad.statusCode).toBe(502);
+    expect(bad.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(bad.headers['cache-control']).toBe('no-store');
+    expect(bad.body).toContain('Bad Gateway');
+    expect((await app.inject({ url: '/__edge/error/404' })).statusCode).toBe(404);
+    for (const status of ['abc', '700', '5000', '%3Cscript%3E', '200', '50%00']) {
+      const page = await app.inject({ url: `/__edge/error/${status}` });
+      expect([status, page.statusCode]).toEqual([status, 500]);
+      expect(page.body).not.toContain('script');
+    }
+  });
+});

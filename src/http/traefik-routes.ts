@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PublishedState } from '../router/index.js';
-import { UNAVAILABLE_PATH } from '../router/index.js';
+import { ERROR_PAGE_PATH, UNAVAILABLE_PATH } from '../router/index.js';
+import { STATUS_CODES } from 'node:http';
 import { Errors } from './errors.js';
 
 const gzipAsync = promisify(gzip);
@@ -77,6 +78,7 @@ export function registerTraefikRoutes(
   });
 
   void app.register(unavailableRoute);
+  registerErrorPages(app);
 }
 
 /**
@@ -104,4 +106,35 @@ function isLoopback(address: string | undefined): boolean {
   return (
     address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'))
   );
+}
+
+/**
+ * The pages of routes with the `errors` middleware: Traefik asks `/__edge/error/<status>` of this
+ * service when an upstream answers a status the route lists, and sends this page with the original
+ * status. Nothing of the request is echoed: the page is the status code and its standard text.
+ */
+function registerErrorPages(app: FastifyInstance): void {
+  app.get<{ Params: { status: string } }>(`${ERROR_PAGE_PATH}:status`, async (request, reply) => {
+    const raw = request.params.status;
+    const status = /^[45][0-9]{2}$/.test(raw) ? Number(raw) : 500;
+    const text = STATUS_CODES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+    const detail =
+      status >= 500
+        ? 'The application behind this address could not answer. It has been told; please try again in a moment.'
+        : 'The application behind this address could not serve this request.';
+    return reply
+      .status(status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(errorPage(status, text, detail));
+  });
+}
+
+function errorPage(status: number, text: string, detail: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${status} ${text}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;margin:0;display:grid;place-items:center;min-height:100vh;background:#f6f7f9;color:#1f2328}main{max-width:32rem;padding:2rem}h1{font-size:3rem;margin:0}p{color:#57606a}</style>
+</head><body><main><h1>${status}</h1><p><strong>${text}</strong></p><p>${detail}</p></main></body></html>
+`;
 }

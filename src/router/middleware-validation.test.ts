@@ -123,6 +123,19 @@ describe('middleware catalogue', () => {
     expect(forwardAuthPrefixes(['https://Auth.Example.com'])).toEqual(['https://auth.example.com/']);
   });
 
+  it('takes error pages for 4xx and 5xx statuses and ranges only', () => {
+    expect(parseMiddlewares({ errors: true }, policy)).toMatchObject({ order: ['errors'] });
+    expect(reason({ errors: { status: ['500-599', '404', '429'] } })).toBeUndefined();
+    for (const status of ['600', '399', '599-500', '50x', '500-599; rm', '5000', '', '500-'])
+      expect([status, reason({ errors: { status: [status] } })]).toEqual([
+        status,
+        expect.stringMatching(/^errors\.status\.0: /),
+      ]);
+    expect(reason({ errors: { status: [] } })).toMatch(/errors\.status/);
+    expect(reason({ errors: { status: ['500'], service: 'other@file' } })).toMatch(/errors/);
+    expect(reason({ errors: { status: ['500'], query: '/{status}' } })).toMatch(/errors/);
+  });
+
   it('bounds limits and buffers', () => {
     expect(reason({ inFlightReq: { amount: 0 } })).toMatch(/inFlightReq\.amount/);
     expect(reason({ inFlightReq: { amount: 1.5 } })).toMatch(/inFlightReq\.amount/);

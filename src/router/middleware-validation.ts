@@ -3,7 +3,7 @@
  * field, in the order the row gives them (a JSON array of one-key objects), or in a safe default
  * order (a JSON object keyed by type, whose key order PostgreSQL's jsonb does not keep):
  * refusals first (source range, rate and concurrency limits), then the redirect to HTTPS, then
- * authentication, then rewriting, protection of the upstream, and encoding last.
+ * authentication, then rewriting, protection of the upstream, error pages, and encoding last.
  *
  * forwardAuth may only call addresses under the operator's prefixes (TRAEFIK_FORWARD_AUTH_ALLOWED),
  * written in their canonical form, so that a row cannot send every request's credentials to a
@@ -52,6 +52,15 @@ const htpasswdLine = z
       ),
     'must be user:hash with a bcrypt, apr1 or {SHA} hash (a plain password is refused)',
   );
+
+/** A status code or range of them, 400-599, as Traefik's errors middleware takes them ("500-599"). */
+const statusRange = z
+  .string()
+  .regex(/^[45][0-9]{2}(-[45][0-9]{2})?$/, 'must be a status code or range between 400 and 599 (500-599)')
+  .refine((range) => {
+    const [from, to] = range.split('-').map(Number);
+    return to === undefined || from! <= to;
+  }, 'must be a range from low to high');
 
 const middlewareSchema = z
   .strictObject({
@@ -134,6 +143,8 @@ const middlewareSchema = z
       maxResponseBodyBytes: int(0, 10_737_418_240).optional(),
       memResponseBodyBytes: int(0, 1_073_741_824).optional(),
     }),
+    /** 4xx/5xx answers replaced by this service's page for the status (true: 500-599). */
+    errors: z.union([z.literal(true), z.strictObject({ status: z.array(statusRange).min(1).max(16) })]),
     circuitBreaker: z.strictObject({
       expression: z.string(),
       checkPeriod: duration.optional(),
@@ -161,6 +172,7 @@ export const DEFAULT_MIDDLEWARE_ORDER: readonly MiddlewareType[] = [
   'circuitBreaker',
   'retry',
   'buffering',
+  'errors',
   'compress',
 ];
 

@@ -164,6 +164,10 @@ export class RouteOutput {
 const NO_BYTES = Buffer.alloc(0);
 
 export const UNAVAILABLE_PATH = '/__edge/unavailable';
+/** This service's error pages, `{status}` filled in by Traefik's errors middleware. */
+export const ERROR_PAGE_PATH = '/__edge/error/';
+/** The route's service of error pages: `<route>-errors`, next to its middleware of the same name. */
+const ERRORS_SUFFIX = '-errors';
 export const REDIRECT_MIDDLEWARE = 'edge-redirect-https';
 export const UNAVAILABLE_MIDDLEWARE = 'edge-unavailable';
 
@@ -359,7 +363,7 @@ export function renderRoute(
       // The router lists them in the route's order; the entries go in name order (the document's).
       const entries: Array<{ suffix: string; definition: Record<string, unknown> }> = [];
       for (const type of route.middlewareOrder) {
-        const definition = middlewareDefinition(type, route, warn);
+        const definition = middlewareDefinition(type, route, name, warn);
         if (definition === undefined) continue;
         const suffix = MIDDLEWARE_SUFFIX.get(type)!;
         routeMiddlewares += `${routeMiddlewares === '' ? '' : ', '}${suffixed(quoted, suffix)}`;
@@ -380,7 +384,10 @@ export function renderRoute(
   let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
   if (route.tls)
     routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
-  const serviceText = serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend);
+  let serviceText = serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend);
+  // The errors middleware's pages come from this service, through a service of the route's own.
+  if (live && route.middlewares.errors !== undefined)
+    serviceText += `,\n   ${suffixed(quoted, ERRORS_SUFFIX)}: {"loadBalancer": {"servers": [{"url": ${context.quotedFallbackUrl}}]}}`;
 
   // One write for the three sections, in MAP_KEYS order; byte lengths are lengths when all is ASCII.
   const { bytes, start, length } = arena.write(middlewaresText + routersText + serviceText);
@@ -557,6 +564,7 @@ function backendOptions(
 function middlewareDefinition(
   type: MiddlewareType,
   route: Route,
+  name: string,
   warn: (message: string) => void,
 ): Record<string, unknown> | undefined {
   const m = route.middlewares;
@@ -583,6 +591,16 @@ function middlewareDefinition(
       return m.buffering && { buffering: m.buffering };
     case 'circuitBreaker':
       return m.circuitBreaker && { circuitBreaker: m.circuitBreaker };
+    case 'errors':
+      return (
+        m.errors && {
+          errors: {
+            status: m.errors === true ? ['500-599'] : m.errors.status,
+            service: `${name}${ERRORS_SUFFIX}`,
+            query: `${ERROR_PAGE_PATH}{status}`,
+          },
+        }
+      );
     case 'stripPrefix': {
       if (m.stripPrefix === undefined) return undefined;
       if (m.stripPrefix !== true) return { stripPrefix: { prefixes: m.stripPrefix.prefixes } };

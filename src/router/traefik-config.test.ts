@@ -471,6 +471,23 @@ describe('renderTraefikConfig', () => {
       'NetworkErrorRatio() > 0.5',
     );
     expect(kv.get(`traefik/http/routers/${a}/middlewares/0`)).toBe(`${a}-forwardauth`);
+    // Error pages: the middleware asks the route's own service of this service's pages.
+    const pages = renderTraefikConfig(
+      [row('e', { deployment_id: 'dep-a', domain: 'e.example.com', middleware: { errors: true } })],
+      topo,
+      options,
+    ).config;
+    const e = routeName({ id: 'e', deploymentId: 'dep-a' });
+    const pagesHttp = pages.http as Http;
+    expect(pagesHttp.middlewares[`${e}-errors`]).toEqual({
+      errors: { query: '/__edge/error/{status}', service: `${e}-errors`, status: ['500-599'] },
+    });
+    expect(pagesHttp.services[`${e}-errors`]).toEqual({
+      loadBalancer: { servers: [{ url: 'http://edge.internal:8080' }] },
+    });
+    expect(toKeyValues(pages, 'traefik').get(`traefik/http/middlewares/${e}-errors/errors/query`)).toBe(
+      '/__edge/error/{status}',
+    );
     // Without the operator's allow-list, forwardAuth is refused and says why.
     const closed = renderTraefikConfig([rows[0]!], topo, options).statuses[0]!;
     expect(closed).toMatchObject({ state: 'rejected', field: 'middleware' });

@@ -23,7 +23,7 @@ import { compare, RenderContext, renderRoute, routeName, RouteOutput, type Rende
 import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
-export { routeName, UNAVAILABLE_PATH } from './route-render.js';
+export { ERROR_PAGE_PATH, routeName, UNAVAILABLE_PATH } from './route-render.js';
 export type { RenderOptions } from './route-render.js';
 
 export interface DynamicConfig {
