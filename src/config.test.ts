@@ -151,6 +151,15 @@ describe('loadConfig', () => {
       );
   });
 
+  it('reads REDIS_URL as one server or as sentinels, and names a bad one without its password', () => {
+    expect(loadConfig({ REDIS_URL: 'redis+sentinel://s1:26379,s2:26379/edge-master' }).redisUrl).toBe(
+      'redis+sentinel://s1:26379,s2:26379/edge-master',
+    );
+    const problems = problemsOf({ REDIS_URL: 'redis+sentinel://u:secret@s1:26379' }).join('\n');
+    expect(problems).toMatch(/^REDIS_URL=.*master name/);
+    expect(problems).not.toContain('secret');
+  });
+
   it('accepts unix and tcp Docker hosts only', () => {
     expect(loadConfig({ DOCKER_HOST: 'unix:///run/docker.sock' }).dockerHost).toBe('unix:///run/docker.sock');
     expect(problemsOf({ DOCKER_HOST: 'unix://relative.sock' })[0]).toMatch(/^DOCKER_HOST=/);

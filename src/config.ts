@@ -3,6 +3,7 @@
  * schema, reported all at once when wrong, then frozen and passed down. Nothing else reads
  * process.env.
  */
+import { parseRedisTarget, RedisTargetError } from './redis/redis-target.js';
 import { forwardAuthPrefixes } from './router/middleware-validation.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -58,14 +59,14 @@ const postgresUrl = z.string().refine((value) => {
   }
 }, 'must be a postgres:// or postgresql:// URL with a host');
 
-const redisUrl = z.string().refine((value) => {
+const redisUrl = z.string().superRefine((value, ctx) => {
   try {
-    const url = new URL(value);
-    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
-  } catch {
-    return false;
+    parseRedisTarget(value);
+  } catch (error) {
+    if (!(error instanceof RedisTargetError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message });
   }
-}, 'must be a redis:// or rediss:// URL with a host');
+});
 
 const dockerHost = z.string().refine((value) => {
   if (value.startsWith('unix://')) return value.length > 'unix://'.length && value.slice(7).startsWith('/');
@@ -335,7 +336,8 @@ export function redactUrl(value: string): string {
     if (url.password) url.password = '***';
     return url.toString();
   } catch {
-    return value;
+    // Not a URL the WHATWG parser takes (redis+sentinel:// with several hosts): mask by shape.
+    return value.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
   }
 }
 
