@@ -54,6 +54,9 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
       'no',
       '--notify-keyspace-events',
       'KEA',
+      // A replica's first sync writes an RDB file: into the topology's directory, not the cwd.
+      '--dir',
+      dir,
       ...extra,
     ]);
     processes.set(port, spawned);
