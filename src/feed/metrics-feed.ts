@@ -33,7 +33,13 @@ import { NodeFeed } from './node-feed.js';
 import type { HostSample } from '../nodes/index.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import type { RequestFigures } from '../traffic/index.js';
-import { encodeFiguresMessage, encodeRemoteMessage, parseRemoteMessage } from './remote-message.js';
+import {
+  encodeExitMessage,
+  encodeFiguresMessage,
+  encodeRemoteMessage,
+  parseRemoteMessage,
+  type ContainerExitFrame,
+} from './remote-message.js';
 import { WindowStream } from './window-stream.js';
 import { sharedFrame, Subscriber, type FeedCounters, type SubscriberLimits } from './subscriber.js';
 
@@ -287,6 +293,26 @@ export class MetricsFeed {
         this.s.redisPublishFailures += 1;
       },
     );
+  }
+
+  /**
+   * A deployment container on this node exited without a stop asked for (a restart): an `exit`
+   * frame to the deployment's subscribers, here and on every instance. Not kept for snapshots:
+   * the minute rows count every exit.
+   */
+  publishExit(exit: ContainerExitFrame): void {
+    this.deliverExit(exit);
+    const pub = this.deps.redis?.pub;
+    if (pub?.status !== 'ready') return;
+    pub.publish(`${CHANNEL_PREFIX}${exit.deploymentId}`, encodeExitMessage(this.instanceId, exit)).catch(() => {
+      this.s.redisPublishFailures += 1;
+    });
+  }
+
+  private deliverExit(exit: ContainerExitFrame): void {
+    const subscribers = this.byDeployment.get(exit.deploymentId);
+    if (!subscribers) return;
+    for (const subscriber of subscribers) subscriber.send({ type: 'exit', ...exit });
   }
 
   /** This node's new host sample (nodes/node-plugin.ts): to its watchers, here and elsewhere. */
@@ -576,6 +602,10 @@ export class MetricsFeed {
     if ('requests' in verdict) {
       this.s.remoteFigures += 1;
       this.deliverFigures(verdict.requests);
+      return;
+    }
+    if ('exit' in verdict) {
+      this.deliverExit(verdict.exit);
       return;
     }
     this.s.remoteSamples += verdict.samples.length;

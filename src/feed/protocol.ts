@@ -16,6 +16,7 @@
  *                                                   the window (or Redis was away): a full snapshot
  *   {"type":"samples","samples":[...]}                 newest sample per container since the last frame
  *   {"type":"unsubscribed","deploymentId":"dep-1"}
+ *   {"type":"exit","deploymentId":"dep-1","containerId":…,"exitCode":…,"reason":…}  a restart
  *   {"type":"subscribed"|"unsubscribed","nodeId":"n1"}
  *   {"type":"snapshot","nodeId":"n1","host":[...],"recovered"?:bool}   the node's live window, oldest first
  *   {"type":"host","nodeId":"n1","sample":{...}}       each new host sample of the node

@@ -70,6 +70,19 @@ export const requestFiguresSchema = z.strictObject({
   openConnections: count,
 });
 
+/** A container's exit that was not asked for (metrics/container-exits.ts): an `exit` frame. */
+export const exitSchema = z.strictObject({
+  deploymentId: id,
+  containerId: z.string().regex(/^[a-f0-9]{64}$/),
+  nodeId: id,
+  exitCode: z.number().int().min(0).max(255).nullable(),
+  reason: z.enum(['oom', 'crashed', 'completed']),
+  ts: z.number(),
+});
+export type ContainerExitFrame = z.infer<typeof exitSchema>;
+
+const exitMessageSchema = z.strictObject({ from: z.string().min(1).max(64), exit: exitSchema });
+
 const figuresMessageSchema = z.strictObject({
   from: z.string().min(1).max(64),
   requests: requestFiguresSchema,
@@ -78,6 +91,7 @@ const figuresMessageSchema = z.strictObject({
 export type RemoteVerdict =
   | { readonly ok: true; readonly from: string; readonly samples: readonly Sample[] }
   | { readonly ok: true; readonly from: string; readonly requests: RequestFigures }
+  | { readonly ok: true; readonly from: string; readonly exit: ContainerExitFrame }
   /** This instance's own message, come back: not validated, not delivered again. */
   | { readonly ok: true; readonly own: true }
   | {
@@ -92,6 +106,10 @@ export function encodeRemoteMessage(from: string, samples: readonly Sample[]): s
 
 export function encodeFiguresMessage(from: string, requests: RequestFigures): string {
   return JSON.stringify({ from, requests });
+}
+
+export function encodeExitMessage(from: string, exit: ContainerExitFrame): string {
+  return JSON.stringify({ from, exit });
 }
 
 /**
@@ -118,6 +136,8 @@ export function parseRemoteMessage(
     return { ok: true, own: true };
   if (value !== null && typeof value === 'object' && Object.hasOwn(value, 'requests'))
     return parseFigures(deploymentId, value, now, oldestMs);
+  if (value !== null && typeof value === 'object' && Object.hasOwn(value, 'exit'))
+    return parseExit(deploymentId, value, now, oldestMs);
   const parsed = messageSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -163,4 +183,27 @@ function parseFigures(deploymentId: string, value: object, now: number, oldestMs
     };
   if (requests.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: 'figures older than the live window' };
   return { ok: true, from: parsed.data.from, requests };
+}
+
+function parseExit(deploymentId: string, value: object, now: number, oldestMs: number): RemoteVerdict {
+  const parsed = exitMessageSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+  }
+  const { exit } = parsed.data;
+  if (exit.deploymentId !== deploymentId)
+    return {
+      ok: false,
+      reason: 'wrong_deployment',
+      detail: `an exit of ${exit.deploymentId} on ${deploymentId}'s channel`,
+    };
+  if (exit.ts > now + FUTURE_TOLERANCE_MS)
+    return {
+      ok: false,
+      reason: 'clock_skew',
+      detail: `an exit stamped ${exit.ts - now} ms ahead of this instance's clock`,
+    };
+  if (exit.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: 'an exit older than the live window' };
+  return { ok: true, from: parsed.data.from, exit };
 }

@@ -8,6 +8,7 @@ import { createPool } from '../db/index.js';
 import { deploymentsOfContainers } from '../discovery/index.js';
 import { createFeedAuthenticator } from '../feed/feed-auth.js';
 import { MetricsFeed } from '../feed/metrics-feed.js';
+import type { ContainerExitFrame } from '../feed/remote-message.js';
 import { HistoryService } from '../history/history-service.js';
 import {
   registerFeedRoutes,
@@ -51,7 +52,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     void pipeline.writeFinished();
   });
 
-  const exits = watchExits(shared, pipeline, log);
+  const exits = watchExits(shared, pipeline, log, (exit) => feed.publishExit(exit));
 
   health.register(METRICS, { enabled: true, optional: true });
   const evaluate = () => {
@@ -250,7 +251,12 @@ function createPipeline(shared: SharedParts, log: Logger) {
  * Restarts: the exits of this node's deployment containers that were not asked for, from Docker's
  * container events, counted in the container's minute row (`exits`).
  */
-function watchExits(shared: SharedParts, pipeline: ReturnType<typeof createPipeline>, log: Logger) {
+function watchExits(
+  shared: SharedParts,
+  pipeline: ReturnType<typeof createPipeline>,
+  log: Logger,
+  publish: (exit: ContainerExitFrame) => void,
+) {
   const { containers, aggregator } = pipeline;
   const counter = new ContainerExits(
     { labelPrefix: shared.config.labelPrefix },
@@ -267,12 +273,21 @@ function watchExits(shared: SharedParts, pipeline: ReturnType<typeof createPipel
           },
           'deployment container exited without a stop asked for (a restart)',
         );
+        const nodeId = exit.ref?.nodeId ?? containers.node ?? 'unknown';
         aggregator.addExit({
           containerId: exit.containerId,
           deploymentId: exit.deploymentId,
-          nodeId: exit.ref?.nodeId ?? containers.node ?? 'unknown',
+          nodeId,
           serviceId: exit.ref?.serviceId ?? null,
           at: exit.at,
+        });
+        publish({
+          deploymentId: exit.deploymentId,
+          containerId: exit.containerId,
+          nodeId,
+          exitCode: exit.exitCode,
+          reason: exit.reason,
+          ts: exit.at,
         });
       },
     },

@@ -627,4 +627,58 @@ describe.skipIf(skip)('websocket feed', () => {
     nodesOnly.socket.close();
     again.socket.close();
   });
+
+  it('tells subscribers on every instance of a container that exited by itself, and refuses forged exits', async () => {
+    const a = await start({ redisUrl: redis.url });
+    const b = await start({ redisUrl: redis.url });
+    await waitFor('redis ready', () => a.redis?.status === 'ready' && b.redis?.status === 'ready', 10_000, 50);
+    const client = connect(`${a.url}?token=${await token(['dep-exit'])}`);
+    await client.opened;
+    client.send({ type: 'subscribe', deploymentId: 'dep-exit' });
+    await waitFor('snapshot', () => client.frames.some((f) => f.type === 'snapshot'), 5_000, 20);
+    const exit = (ts: number) => ({
+      deploymentId: 'dep-exit',
+      containerId: 'e'.repeat(64),
+      nodeId: 'node-b',
+      exitCode: 137,
+      reason: 'oom' as const,
+      ts,
+    });
+    await waitFor(
+      'the exit from the other instance',
+      async () => {
+        b.feed.publishExit(exit(Date.now()));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return client.frames.some((f) => f.type === 'exit');
+      },
+      10_000,
+    );
+    expect(client.frames.find((f) => f.type === 'exit')).toMatchObject({
+      type: 'exit',
+      deploymentId: 'dep-exit',
+      exitCode: 137,
+      reason: 'oom',
+    });
+    const exits = () => client.frames.filter((f) => f.type === 'exit').length;
+    const seen = exits();
+    const forged = [
+      JSON.stringify({ from: 'x', exit: { ...exit(Date.now()), deploymentId: 'dep-other' } }),
+      JSON.stringify({ from: 'x', exit: { ...exit(Date.now()), reason: 'requested' } }),
+      JSON.stringify({ from: 'x', exit: { ...exit(Date.now()), exitCode: 999 } }),
+      JSON.stringify({ from: 'x', exit: { ...exit(Date.now()), containerId: 'short' } }),
+      JSON.stringify({ from: 'x', exit: exit(Date.now() + 3_600_000) }),
+      `{"from":"x","exit":${JSON.stringify(exit(Date.now()))},"__proto__":{"polluted":true}}`,
+    ];
+    const rejectedBefore = a.feed.stats().remoteRejected;
+    for (const message of forged) await b.redis!.publish('swarm-edge:metrics:dep-exit', message);
+    await waitFor(
+      'forged exits refused',
+      () => a.feed.stats().remoteRejected - rejectedBefore >= forged.length,
+      5_000,
+      20,
+    );
+    expect(exits()).toBe(seen);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    client.socket.close();
+  });
 });
