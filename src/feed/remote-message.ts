@@ -139,71 +139,57 @@ export function parseRemoteMessage(
   if (value !== null && typeof value === 'object' && Object.hasOwn(value, 'exit'))
     return parseExit(deploymentId, value, now, oldestMs);
   const parsed = messageSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-  }
+  if (!parsed.success) return badShape(parsed.error);
   const samples = parsed.data.samples as Sample[];
   for (const sample of samples) {
-    if (sample.deploymentId !== deploymentId)
-      return {
-        ok: false,
-        reason: 'wrong_deployment',
-        detail: `a sample of ${sample.deploymentId} on ${deploymentId}'s channel`,
-      };
-    if (sample.ts > now + FUTURE_TOLERANCE_MS)
-      return {
-        ok: false,
-        reason: 'clock_skew',
-        detail: `a sample stamped ${sample.ts - now} ms ahead of this instance's clock`,
-      };
-    if (sample.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: `a sample older than the live window` };
+    const refused = outOfPlace('a sample', sample, deploymentId, now, oldestMs);
+    if (refused) return refused;
   }
   return { ok: true, from: parsed.data.from, samples };
 }
 
-function parseFigures(deploymentId: string, value: object, now: number, oldestMs: number): RemoteVerdict {
-  const parsed = figuresMessageSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-  }
-  const requests = parsed.data.requests as RequestFigures;
-  if (requests.deploymentId !== deploymentId)
+type Refusal = Extract<RemoteVerdict, { ok: false }>;
+
+/** Why an item of `deploymentId`'s channel is refused: another deployment's, from the future, or past the window. */
+function outOfPlace(
+  what: string,
+  item: { readonly deploymentId: string; readonly ts: number },
+  deploymentId: string,
+  now: number,
+  oldestMs: number,
+): Refusal | undefined {
+  if (item.deploymentId !== deploymentId)
     return {
       ok: false,
       reason: 'wrong_deployment',
-      detail: `figures of ${requests.deploymentId} on ${deploymentId}'s channel`,
+      detail: `${what} of ${item.deploymentId} on ${deploymentId}'s channel`,
     };
-  if (requests.ts > now + FUTURE_TOLERANCE_MS)
+  if (item.ts > now + FUTURE_TOLERANCE_MS)
     return {
       ok: false,
       reason: 'clock_skew',
-      detail: `figures stamped ${requests.ts - now} ms ahead of this instance's clock`,
+      detail: `${what} stamped ${item.ts - now} ms ahead of this instance's clock`,
     };
-  if (requests.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: 'figures older than the live window' };
-  return { ok: true, from: parsed.data.from, requests };
+  if (item.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: `${what} older than the live window` };
+  return undefined;
+}
+
+/** The first schema issue, as a bad_shape refusal. */
+function badShape(error: z.ZodError): Refusal {
+  const issue = error.issues[0];
+  return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+}
+
+function parseFigures(deploymentId: string, value: object, now: number, oldestMs: number): RemoteVerdict {
+  const parsed = figuresMessageSchema.safeParse(value);
+  if (!parsed.success) return badShape(parsed.error);
+  const requests = parsed.data.requests as RequestFigures;
+  return outOfPlace('figures', requests, deploymentId, now, oldestMs) ?? { ok: true, from: parsed.data.from, requests };
 }
 
 function parseExit(deploymentId: string, value: object, now: number, oldestMs: number): RemoteVerdict {
   const parsed = exitMessageSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, reason: 'bad_shape', detail: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-  }
+  if (!parsed.success) return badShape(parsed.error);
   const { exit } = parsed.data;
-  if (exit.deploymentId !== deploymentId)
-    return {
-      ok: false,
-      reason: 'wrong_deployment',
-      detail: `an exit of ${exit.deploymentId} on ${deploymentId}'s channel`,
-    };
-  if (exit.ts > now + FUTURE_TOLERANCE_MS)
-    return {
-      ok: false,
-      reason: 'clock_skew',
-      detail: `an exit stamped ${exit.ts - now} ms ahead of this instance's clock`,
-    };
-  if (exit.ts <= oldestMs) return { ok: false, reason: 'too_old', detail: 'an exit older than the live window' };
-  return { ok: true, from: parsed.data.from, exit };
+  return outOfPlace('an exit', exit, deploymentId, now, oldestMs) ?? { ok: true, from: parsed.data.from, exit };
 }

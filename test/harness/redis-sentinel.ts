@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, spawnLogged, terminate, waitFor, type Spawned } from './processes.js';
+import { redisServerArgs } from './redis.js';
 
 export const SENTINEL_MASTER = 'edge-master';
 
@@ -43,22 +44,8 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-edge-sentinel-'));
   const processes = new Map<number, Spawned>();
   const server = async (port: number, extra: string[]) => {
-    const spawned = spawnLogged('redis-server', [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--notify-keyspace-events',
-      'KEA',
-      // A replica's first sync writes an RDB file: into the topology's directory, not the cwd.
-      '--dir',
-      dir,
-      ...extra,
-    ]);
+    // A replica's first sync writes an RDB file: into the topology's directory, not the cwd.
+    const spawned = spawnLogged('redis-server', redisServerArgs(port, ['--dir', dir, ...extra]));
     processes.set(port, spawned);
     await waitFor('redis to answer', () => ping(port), 15_000, 100);
   };

@@ -10,23 +10,28 @@ export interface TestRedis {
   destroy(): Promise<void>;
 }
 
+/** A loopback redis-server without persistence, with the keyspace events Traefik's Redis provider relies on. */
+export function redisServerArgs(port: number, extra: readonly string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--notify-keyspace-events',
+    'KEA',
+    ...extra,
+  ];
+}
+
 export async function startRedis(): Promise<TestRedis> {
   const port = await freePort();
   let server: Spawned | undefined;
   const start = async () => {
-    server = spawnLogged('redis-server', [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      // Traefik's Redis provider relies on keyspace notifications.
-      '--notify-keyspace-events',
-      'KEA',
-    ]);
+    server = spawnLogged('redis-server', redisServerArgs(port));
     const current = server;
     await waitFor(
       'redis to answer',
