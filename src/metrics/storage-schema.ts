@@ -8,6 +8,8 @@
  * service fills without it).
  */
 
+import { compression, hourlyRollup, hypertable, retentionPolicy } from './timescale-statements.js';
+
 export type StorageKind = 'timescaledb' | 'postgres';
 
 export interface RetentionOptions {
@@ -81,30 +83,18 @@ export function schemaStatements(
   options: { compression: boolean } = { compression: false },
 ): string[] {
   if (kind === 'timescaledb') {
-    const statements = [
+    return [
       `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n)`,
-      `SELECT create_hypertable('container_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
+      hypertable('container_metrics', '1 day'),
       ...ADDED_COLUMNS,
       ...DEPLOYMENT_INDEX,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_metrics_hourly WITH (timescaledb.continuous) AS
-SELECT ${ROLLUP_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
-FROM container_metrics
-GROUP BY 1, deployment_id
-WITH NO DATA`,
-      // Real-time aggregation: the hours not yet materialised are computed from the minute rows
-      // at query time, so the history API's hourly series reach up to now.
-      `ALTER MATERIALIZED VIEW deployment_metrics_hourly SET (timescaledb.materialized_only = false)`,
-      `SELECT add_continuous_aggregate_policy('deployment_metrics_hourly', start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', if_not_exists => TRUE)`,
-      `SELECT add_retention_policy('container_metrics', INTERVAL '${days(retention.retentionDays)} days', if_not_exists => TRUE)`,
-      `SELECT add_retention_policy('deployment_metrics_hourly', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,
+      ...hourlyRollup('deployment_metrics_hourly', 'container_metrics', ROLLUP_SELECT, '1, deployment_id'),
+      retentionPolicy('container_metrics', retention.retentionDays),
+      retentionPolicy('deployment_metrics_hourly', retention.rollupRetentionDays),
+      ...(options.compression
+        ? compression('container_metrics', 'deployment_id, container_id', 'bucket DESC', '2 days')
+        : []),
     ];
-    if (options.compression) {
-      statements.push(
-        `ALTER TABLE container_metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, container_id', timescaledb.compress_orderby = 'bucket DESC')`,
-        `SELECT add_compression_policy('container_metrics', INTERVAL '2 days', if_not_exists => TRUE)`,
-      );
-    }
-    return statements;
   }
   return [
     `CREATE TABLE IF NOT EXISTS container_metrics (${COLUMNS}\n) PARTITION BY RANGE (bucket)`,
@@ -206,9 +196,4 @@ export const DELETE_OLD_ROLLUPS = `DELETE FROM deployment_metrics_hourly WHERE b
 
 export function startOfDay(date: Date): Date {
   return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
-}
-
-function days(value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`retention must be a whole number of days, got ${value}`);
-  return value;
 }

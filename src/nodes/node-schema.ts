@@ -6,6 +6,7 @@
  * creating the schema or a node retrying a write after an unknown outcome change nothing.
  */
 import type { StorageKind } from '../metrics/storage-schema.js';
+import { compression, hourlyRollup, hypertable, retentionPolicy } from '../metrics/timescale-statements.js';
 
 export interface NodeRetention {
   readonly retentionDays: number;
@@ -74,22 +75,11 @@ export function nodeSchemaStatements(
     return [
       `CREATE TABLE IF NOT EXISTS node_metrics (${COLUMNS}\n)`,
       // A node writes 1,440 rows a day: week-long chunks keep a cluster's chunks few and full.
-      `SELECT create_hypertable('node_metrics', by_range('bucket', INTERVAL '7 days'), if_not_exists => TRUE)`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS node_metrics_hourly WITH (timescaledb.continuous) AS
-SELECT ${HOURLY_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
-FROM node_metrics
-GROUP BY 1, node_id
-WITH NO DATA`,
-      `ALTER MATERIALIZED VIEW node_metrics_hourly SET (timescaledb.materialized_only = false)`,
-      `SELECT add_continuous_aggregate_policy('node_metrics_hourly', start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', if_not_exists => TRUE)`,
-      `SELECT add_retention_policy('node_metrics', INTERVAL '${days(retention.retentionDays)} days', if_not_exists => TRUE)`,
-      `SELECT add_retention_policy('node_metrics_hourly', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,
-      ...(options.compression
-        ? [
-            `ALTER TABLE node_metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'node_id', timescaledb.compress_orderby = 'bucket DESC')`,
-            `SELECT add_compression_policy('node_metrics', INTERVAL '7 days', if_not_exists => TRUE)`,
-          ]
-        : []),
+      hypertable('node_metrics', '7 days'),
+      ...hourlyRollup('node_metrics_hourly', 'node_metrics', HOURLY_SELECT, '1, node_id'),
+      retentionPolicy('node_metrics', retention.retentionDays),
+      retentionPolicy('node_metrics_hourly', retention.rollupRetentionDays),
+      ...(options.compression ? compression('node_metrics', 'node_id', 'bucket DESC', '7 days') : []),
     ];
   }
   return [
@@ -159,8 +149,3 @@ ${[...ROW_COLUMNS.slice(2), 'minutes'].map((c) => `  ${c} = EXCLUDED.${c}`).join
 
 export const REFRESH_NODE_HOURLY = `CALL refresh_continuous_aggregate('node_metrics_hourly', $1::timestamptz, $2::timestamptz)`;
 export const DELETE_OLD_NODE_ROLLUPS = `DELETE FROM node_metrics_hourly WHERE bucket < $1`;
-
-function days(value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`retention must be a whole number of days, got ${value}`);
-  return value;
-}

@@ -13,6 +13,7 @@
  * happen when reading.
  */
 import type { StorageKind } from '../metrics/storage-schema.js';
+import { compression, hourlyRollup, hypertable, retentionPolicy } from '../metrics/timescale-statements.js';
 
 export interface TrafficRetention {
   readonly retentionDays: number;
@@ -87,45 +88,24 @@ export function trafficSchemaStatements(
   options: { compression: boolean } = { compression: false },
 ): string[] {
   if (kind === 'timescaledb') {
-    const compression = options.compression
-      ? [
-          `ALTER TABLE request_metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, target', timescaledb.compress_orderby = 'bucket DESC')`,
-          `SELECT add_compression_policy('request_metrics', INTERVAL '2 days', if_not_exists => TRUE)`,
-          `ALTER TABLE request_latency SET (timescaledb.compress, timescaledb.compress_segmentby = 'deployment_id, target', timescaledb.compress_orderby = 'bucket DESC, le')`,
-          `SELECT add_compression_policy('request_latency', INTERVAL '2 days', if_not_exists => TRUE)`,
-        ]
-      : [];
     return [
       ...SHARED,
       `CREATE TABLE IF NOT EXISTS request_metrics (${METRICS_COLUMNS}\n)`,
-      `SELECT create_hypertable('request_metrics', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
+      hypertable('request_metrics', '1 day'),
       `CREATE TABLE IF NOT EXISTS request_latency (${LATENCY_COLUMNS}\n)`,
-      `SELECT create_hypertable('request_latency', by_range('bucket', INTERVAL '1 day'), if_not_exists => TRUE)`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_requests_hourly WITH (timescaledb.continuous) AS
-SELECT ${HOURLY_METRICS_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
-FROM request_metrics
-GROUP BY 1, deployment_id
-WITH NO DATA`,
-      `ALTER MATERIALIZED VIEW deployment_requests_hourly SET (timescaledb.materialized_only = false)`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS deployment_latency_hourly WITH (timescaledb.continuous) AS
-SELECT ${HOURLY_LATENCY_SELECT("time_bucket(INTERVAL '1 hour', bucket)")}
-FROM request_latency
-GROUP BY 1, deployment_id, le
-WITH NO DATA`,
-      `ALTER MATERIALIZED VIEW deployment_latency_hourly SET (timescaledb.materialized_only = false)`,
-      ...['deployment_requests_hourly', 'deployment_latency_hourly'].map(
-        (view) =>
-          `SELECT add_continuous_aggregate_policy('${view}', start_offset => INTERVAL '3 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '5 minutes', if_not_exists => TRUE)`,
+      hypertable('request_latency', '1 day'),
+      ...hourlyRollup('deployment_requests_hourly', 'request_metrics', HOURLY_METRICS_SELECT, '1, deployment_id'),
+      ...hourlyRollup('deployment_latency_hourly', 'request_latency', HOURLY_LATENCY_SELECT, '1, deployment_id, le'),
+      ...TRAFFIC_TABLES.map((table) => retentionPolicy(table, retention.retentionDays)),
+      ...['deployment_requests_hourly', 'deployment_latency_hourly'].map((view) =>
+        retentionPolicy(view, retention.rollupRetentionDays),
       ),
-      ...TRAFFIC_TABLES.map(
-        (table) =>
-          `SELECT add_retention_policy('${table}', INTERVAL '${days(retention.retentionDays)} days', if_not_exists => TRUE)`,
-      ),
-      ...['deployment_requests_hourly', 'deployment_latency_hourly'].map(
-        (view) =>
-          `SELECT add_retention_policy('${view}', INTERVAL '${days(retention.rollupRetentionDays)} days', if_not_exists => TRUE)`,
-      ),
-      ...compression,
+      ...(options.compression
+        ? [
+            ...compression('request_metrics', 'deployment_id, target', 'bucket DESC', '2 days'),
+            ...compression('request_latency', 'deployment_id, target', 'bucket DESC, le', '2 days'),
+          ]
+        : []),
     ];
   }
   return [
@@ -212,8 +192,3 @@ export const DELETE_OLD_TRAFFIC_ROLLUPS = [
   `DELETE FROM deployment_requests_hourly WHERE bucket < $1`,
   `DELETE FROM deployment_latency_hourly WHERE bucket < $1`,
 ];
-
-function days(value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`retention must be a whole number of days, got ${value}`);
-  return value;
-}
