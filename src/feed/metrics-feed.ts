@@ -30,6 +30,7 @@ import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
 import { allows, allowsNode, type Grant } from './feed-auth.js';
 import { NodeFeed } from './node-feed.js';
+import { ChannelSubscriptions } from './channel-subscriptions.js';
 import type { HostSample } from '../nodes/index.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
 import type { RequestFigures } from '../traffic/index.js';
@@ -139,7 +140,7 @@ export class MetricsFeed {
   };
   private readonly stream: WindowStream | undefined;
   /** deployment → its channel's SUBSCRIBE, settled once Redis confirmed it (or failed). */
-  private readonly channels = new Map<string, Promise<boolean>>();
+  private readonly channels: ChannelSubscriptions;
   private readonly remoteRejectedBy: Record<string, number> = {};
   private heartbeat: NodeJS.Timeout | undefined;
   /** Subscribers with samples queued behind a full socket; retried until they drain or close. */
@@ -156,6 +157,7 @@ export class MetricsFeed {
     private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: Logger },
   ) {
     this.stream = deps.redis ? new WindowStream(deps.redis.pub, options.windowMs) : undefined;
+    this.channels = new ChannelSubscriptions(CHANNEL_PREFIX, { sub: deps.redis?.sub, log: deps.log });
     this.nodes = new NodeFeed(
       { windowMs: options.windowMs, instanceId: this.instanceId },
       { redis: deps.redis, log: deps.log, reject: (reason) => this.rejectRemote(reason) },
@@ -174,7 +176,7 @@ export class MetricsFeed {
     });
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
     deps.redis?.sub.on('ready', () => {
-      for (const id of this.byDeployment.keys()) this.channels.set(id, this.subscribeChannel(id));
+      this.channels.renew(this.byDeployment.keys());
       this.nodes.resubscribe();
     });
   }
@@ -457,7 +459,7 @@ export class MetricsFeed {
     let set = this.byDeployment.get(deploymentId);
     if (!set) {
       this.byDeployment.set(deploymentId, (set = new Set()));
-      if (this.deps.redis) this.channels.set(deploymentId, this.subscribeChannel(deploymentId));
+      this.channels.join(deploymentId);
     }
     set.add(subscriber);
     subscriber.send({ type: 'subscribed', deploymentId });
@@ -504,19 +506,6 @@ export class MetricsFeed {
     return true;
   }
 
-  /** SUBSCRIBEs to a deployment's channel; resolves false when Redis could not confirm it. */
-  private subscribeChannel(deploymentId: string): Promise<boolean> {
-    const sub = this.deps.redis?.sub;
-    if (!sub) return Promise.resolve(false);
-    return sub.subscribe(`${CHANNEL_PREFIX}${deploymentId}`).then(
-      () => true,
-      (error: unknown) => {
-        this.deps.log.debug({ err: error }, 'redis subscribe failed');
-        return false;
-      },
-    );
-  }
-
   /**
    * The snapshot of a new subscription (or the samples after `since`), then live. Live samples are
    * held by the subscriber meanwhile and merged in, so none falls between the two.
@@ -535,7 +524,7 @@ export class MetricsFeed {
     if (this.stream && this.deps.redis?.pub.status === 'ready') {
       try {
         // The channel first: whatever the stream read misses then arrives on it.
-        if (await this.channels.get(deploymentId)) {
+        if (await this.channels.confirmed(deploymentId)) {
           const read = await withTimeout(
             this.stream.read(deploymentId, after, now),
             STREAM_READ_TIMEOUT_MS,
@@ -577,8 +566,7 @@ export class MetricsFeed {
     set?.delete(subscriber);
     if (set?.size === 0) {
       this.byDeployment.delete(deploymentId);
-      this.channels.delete(deploymentId);
-      this.deps.redis?.sub.unsubscribe(`${CHANNEL_PREFIX}${deploymentId}`).catch(() => undefined);
+      this.channels.leave(deploymentId);
     }
   }
 

@@ -23,6 +23,7 @@ import { withTimeout } from '../lib/with-timeout.js';
 import { FUTURE_TOLERANCE_MS } from '../metrics/index.js';
 import type { HostSample } from '../nodes/index.js';
 import type { Subscriber } from './subscriber.js';
+import { ChannelSubscriptions } from './channel-subscriptions.js';
 
 export const NODE_CHANNEL_PREFIX = 'swarm-edge:node:';
 export const NODE_WINDOW_PREFIX = 'swarm-edge:node-window:';
@@ -117,7 +118,7 @@ export class NodeFeed {
   private readonly byNode = new Map<string, Map<Subscriber, Watch>>();
   /** node → its recent samples seen here (published here, or received while watched), oldest first. */
   private readonly windows = new Map<string, HostSample[]>();
-  private readonly channels = new Map<string, Promise<boolean>>();
+  private readonly channels: ChannelSubscriptions;
   private readonly s = { hostPublished: 0, remoteHost: 0, nodeSnapshotsFromRedis: 0, nodeSnapshotsLocal: 0 };
 
   constructor(
@@ -128,7 +129,9 @@ export class NodeFeed {
       /** Counts a refused remote message by reason (the hub's remoteRejectedBy). */
       reject: (reason: string) => void;
     },
-  ) {}
+  ) {
+    this.channels = new ChannelSubscriptions(NODE_CHANNEL_PREFIX, { sub: deps.redis?.sub, log: deps.log });
+  }
 
   stats(): NodeFeedStats {
     let subscriptions = 0;
@@ -177,7 +180,7 @@ export class NodeFeed {
 
   /** (Re)subscribes every watched node's channel (Redis connected again). */
   resubscribe(): void {
-    for (const nodeId of this.byNode.keys()) this.channels.set(nodeId, this.subscribeChannel(nodeId));
+    this.channels.renew(this.byNode.keys());
   }
 
   subscribe(subscriber: Subscriber, nodeId: string, since: number | undefined): void {
@@ -185,7 +188,7 @@ export class NodeFeed {
     let watchers = this.byNode.get(nodeId);
     if (!watchers) {
       this.byNode.set(nodeId, (watchers = new Map<Subscriber, Watch>()));
-      if (this.deps.redis) this.channels.set(nodeId, this.subscribeChannel(nodeId));
+      this.channels.join(nodeId);
     }
     const watch: Watch = { held: [], newest: -Infinity };
     watchers.set(subscriber, watch);
@@ -199,8 +202,7 @@ export class NodeFeed {
     watchers?.delete(subscriber);
     if (watchers?.size === 0) {
       this.byNode.delete(nodeId);
-      this.channels.delete(nodeId);
-      this.deps.redis?.sub.unsubscribe(`${NODE_CHANNEL_PREFIX}${nodeId}`).catch(() => undefined);
+      this.channels.leave(nodeId);
     }
   }
 
@@ -254,7 +256,7 @@ export class NodeFeed {
     if (redis && redis.pub.status === 'ready') {
       try {
         // The channel first: whatever the list read misses then arrives on it.
-        if (await this.channels.get(nodeId))
+        if (await this.channels.confirmed(nodeId))
           stored = await withTimeout(this.readWindow(nodeId, now), READ_TIMEOUT_MS, 'node window read');
       } catch (error) {
         this.deps.log.debug({ err: error, nodeId }, 'node window read failed; snapshot from this instance');
@@ -285,17 +287,5 @@ export class NodeFeed {
       else if (verdict.reason !== 'too_old') this.deps.reject(verdict.reason);
     }
     return samples;
-  }
-
-  private subscribeChannel(nodeId: string): Promise<boolean> {
-    const sub = this.deps.redis?.sub;
-    if (!sub) return Promise.resolve(false);
-    return sub.subscribe(`${NODE_CHANNEL_PREFIX}${nodeId}`).then(
-      () => true,
-      (error: unknown) => {
-        this.deps.log.debug({ err: error }, 'redis subscribe failed');
-        return false;
-      },
-    );
   }
 }

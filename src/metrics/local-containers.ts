@@ -34,10 +34,9 @@ const REINSPECT_MS = 60_000;
 const RESOLVE_TTL_MS = 30_000;
 
 export class LocalContainers {
-  private health = new Map<string, ContainerHealth>();
   /** The last two listings' containers: an exit is reported a moment after the container left the list. */
-  private refs = new Map<string, ContainerRef>();
-  private previousRefs = new Map<string, ContainerRef>();
+  private listed = new Map<string, LocalContainer>();
+  private previouslyListed = new Map<string, LocalContainer>();
   private nodeId: string | undefined;
   private readonly inspected = new Map<string, Inspected>();
   private readonly resolved = new Map<string, { deploymentId: string | undefined; at: number }>();
@@ -56,12 +55,13 @@ export class LocalContainers {
 
   /** A container as one of the last two listings saw it. */
   refOf(containerId: string): ContainerRef | undefined {
-    return this.refs.get(containerId) ?? this.previousRefs.get(containerId);
+    return (this.listed.get(containerId) ?? this.previouslyListed.get(containerId))?.ref;
   }
 
   /** Docker's health state of a container at the last listing (undefined: not listed). */
   healthOf(containerId: string): ContainerHealth | undefined {
-    return this.health.get(containerId);
+    const container = this.listed.get(containerId);
+    return container && (container.health ?? 'none');
   }
 
   /** This node's id (the swarm node id, else the engine's name), once the first listing asked Docker. */
@@ -133,9 +133,8 @@ export class LocalContainers {
         health: healthOfStatus(c.Status),
       });
     }
-    this.health = new Map(containers.map((c) => [c.ref.containerId, c.health ?? 'none']));
-    this.previousRefs = this.refs;
-    this.refs = new Map(containers.map((c) => [c.ref.containerId, c.ref]));
+    this.previouslyListed = this.listed;
+    this.listed = new Map(containers.map((c) => [c.ref.containerId, c]));
     for (const id of this.inspected.keys()) if (!live.has(id)) this.inspected.delete(id);
     for (const id of this.resolved.keys()) if (!live.has(id)) this.resolved.delete(id);
     for (const id of this.invalidLogged) if (!live.has(id)) this.invalidLogged.delete(id);
