@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, spawnLogged, terminate, waitFor, type Spawned } from './processes.js';
-import { redisServerArgs } from './redis.js';
+import { pingRedis, redisServerArgs } from './redis.js';
 
 export const SENTINEL_MASTER = 'edge-master';
 
@@ -23,23 +23,6 @@ export interface TestSentinel {
   destroy(): Promise<void>;
 }
 
-const ping = async (port: number) => {
-  const client = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } finally {
-    client.disconnect();
-  }
-};
-
 export async function startRedisSentinel(): Promise<TestSentinel> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-edge-sentinel-'));
   const processes = new Map<number, Spawned>();
@@ -47,7 +30,7 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
     // A replica's first sync writes an RDB file: into the topology's directory, not the cwd.
     const spawned = spawnLogged('redis-server', redisServerArgs(port, ['--dir', dir, ...extra]));
     processes.set(port, spawned);
-    await waitFor('redis to answer', () => ping(port), 15_000, 100);
+    await waitFor('redis to answer', () => pingRedis(port), 15_000, 100);
   };
   const masterPort = await freePort();
   const replicaPort = await freePort();
@@ -71,7 +54,7 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
     );
     processes.set(port, spawnLogged('redis-server', [file, '--sentinel']));
     sentinelPorts.push(port);
-    await waitFor('sentinel to answer', () => ping(port), 15_000, 100);
+    await waitFor('sentinel to answer', () => pingRedis(port), 15_000, 100);
   }
   const askSentinel = async (): Promise<number> => {
     const client = new Redis({ port: sentinelPorts[0]!, host: '127.0.0.1', maxRetriesPerRequest: 0 });

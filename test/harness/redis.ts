@@ -27,6 +27,24 @@ export function redisServerArgs(port: number, extra: readonly string[] = []): st
   ];
 }
 
+/** Whether a Redis server (or sentinel) on a loopback port answers PING; throws while it cannot be reached. */
+export async function pingRedis(port: number): Promise<boolean> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined); // connect() rejects with the same error
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } finally {
+    client.disconnect();
+  }
+}
+
 export async function startRedis(): Promise<TestRedis> {
   const port = await freePort();
   let server: Spawned | undefined;
@@ -37,20 +55,7 @@ export async function startRedis(): Promise<TestRedis> {
       'redis to answer',
       async () => {
         if (current.exited()) throw new Error(`redis exited:\n${current.output()}`);
-        const client = new Redis({
-          port,
-          host: '127.0.0.1',
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-        });
-        client.on('error', () => undefined); // connect() rejects with the same error
-        try {
-          await client.connect();
-          return (await client.ping()) === 'PONG';
-        } finally {
-          client.disconnect();
-        }
+        return pingRedis(port);
       },
       15_000,
       100,

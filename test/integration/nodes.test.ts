@@ -118,7 +118,7 @@ describe.skipIf(skip)('node usage in node_metadata', () => {
           {
             id: 'node-1',
             hostname,
-            address: '10.0.0.1',
+            address: '127.0.0.1',
             role: 'manager',
             availability: 'active',
             state: 'ready',

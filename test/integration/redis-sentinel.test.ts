@@ -22,7 +22,7 @@ const ROOT = 'traefik';
 const config = (host: string): DynamicConfig => ({
   http: {
     routers: { r1: { entryPoints: ['web'], rule: `Host(\`${host}\`)`, service: 'r1' } },
-    services: { r1: { loadBalancer: { servers: [{ url: 'http://10.0.0.1:8080' }] } } },
+    services: { r1: { loadBalancer: { servers: [{ url: 'http://127.0.0.1:8080' }] } } },
     middlewares: {},
   },
 });
