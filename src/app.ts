@@ -56,9 +56,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const startedAt = Date.now();
   const health = new HealthRegistry(deps.clock);
   const healthLog = app.log.child({ module: 'health' });
-  health.onChange((name, status, detail) => {
-    if (status === 'up') healthLog.info({ dependency: name }, `${name} is up`);
-    else healthLog.warn({ dependency: name, detail }, `${name} is down`);
+  health.onChange((name, status, detail, downMs) => {
+    if (status !== 'up') healthLog.warn({ dependency: name, detail }, `${name} is down`);
+    else if (downMs === undefined) healthLog.info({ dependency: name }, `${name} is up`);
+    else
+      healthLog.info({ dependency: name, recoverySeconds: downMs / 1000 }, `${name} is back after ${downMs / 1000} s`);
   });
 
   // With no DATABASE_URL: prepared now, started in the background, so the server listens at once.

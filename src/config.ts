@@ -3,6 +3,7 @@
  * schema, reported all at once when wrong, then frozen and passed down. Nothing else reads
  * process.env.
  */
+import { parsePostgresTarget, PostgresTargetError } from './db/postgres-target.js';
 import { parseRedisTarget, RedisTargetError } from './redis/redis-target.js';
 import { forwardAuthPrefixes } from './router/middleware-validation.js';
 import { readFileSync } from 'node:fs';
@@ -50,14 +51,14 @@ const positiveInt = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
 
-const postgresUrl = z.string().refine((value) => {
+const postgresUrl = z.string().superRefine((value, ctx) => {
   try {
-    const url = new URL(value);
-    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
-  } catch {
-    return false;
+    parsePostgresTarget(value);
+  } catch (error) {
+    if (!(error instanceof PostgresTargetError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message });
   }
-}, 'must be a postgres:// or postgresql:// URL with a host');
+});
 
 const redisUrl = z.string().superRefine((value, ctx) => {
   try {
@@ -177,6 +178,7 @@ const envSchema = z.object({
   PORT: port('the HTTP port').default(8080),
   DATABASE_URL: postgresUrl.optional(),
   METRICS_DATABASE_URL: postgresUrl.optional(),
+  DATABASE_LISTEN_URL: postgresUrl.optional(),
   REDIS_URL: redisUrl.optional(),
   DOCKER_HOST: dockerHost.default('unix:///var/run/docker.sock'),
   EDGE_ROLES: roles.default(['metrics', 'router']),
@@ -256,6 +258,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** Undefined: same database as databaseUrl. */
   readonly metricsDatabaseUrl: string | undefined;
+  /** The routing table's LISTEN connection; undefined: databaseUrl (which may go through a pooler). */
+  readonly databaseListenUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly dockerHost: string;
   readonly roles: readonly Role[];
@@ -358,6 +362,7 @@ function shownValue(name: string, value: string | undefined): string {
 export const FILE_VARIABLES = [
   'DATABASE_URL',
   'METRICS_DATABASE_URL',
+  'DATABASE_LISTEN_URL',
   'REDIS_URL',
   'TRAEFIK_HTTP_TOKEN',
   'FEED_JWT_SECRET',
@@ -397,6 +402,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.DATABASE_LISTEN_URL !== undefined && e.DATABASE_URL === undefined) {
+    throw new ConfigError([
+      `DATABASE_LISTEN_URL=${shownValue('DATABASE_LISTEN_URL', e.DATABASE_LISTEN_URL)}: needs DATABASE_URL to be set`,
+    ]);
+  }
   if (e.TRAEFIK_REDIS_ROOT !== undefined && e.REDIS_URL === undefined) {
     throw new ConfigError([`TRAEFIK_REDIS_ROOT=${JSON.stringify(e.TRAEFIK_REDIS_ROOT)}: needs REDIS_URL to be set`]);
   }
@@ -405,6 +415,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     metricsDatabaseUrl: e.METRICS_DATABASE_URL ?? e.DATABASE_URL,
+    databaseListenUrl: e.DATABASE_LISTEN_URL,
     redisUrl: e.REDIS_URL,
     dockerHost: e.DOCKER_HOST,
     roles: Object.freeze(e.EDGE_ROLES),

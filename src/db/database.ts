@@ -11,6 +11,8 @@ import { PeriodicJob } from '../lib/periodic-job.js';
 import { migrate } from './migrate.js';
 import { migrations } from './migrations.js';
 import { createPool } from './pool.js';
+import { PostgresEndpoint } from './postgres-endpoint.js';
+import { isWritable } from './primary-locator.js';
 import { errorMessage } from '../lib/errors.js';
 
 export const POSTGRES = 'postgres';
@@ -22,6 +24,7 @@ export interface DatabaseOptions {
 
 export class Database {
   readonly pool: pg.Pool;
+  readonly endpoint: PostgresEndpoint;
   private migrated = false;
   private readonly probe: PeriodicJob;
   private readonly readyWaiters: Array<() => void> = [];
@@ -31,9 +34,12 @@ export class Database {
     private readonly deps: { log: Logger; health: HealthRegistry },
   ) {
     deps.health.register(POSTGRES, { enabled: true });
-    this.pool = createPool({ connectionString: options.url, applicationName: 'swarm-edge' }, deps.log, (error) =>
+    this.endpoint = new PostgresEndpoint(options.url, deps.log);
+    this.pool = createPool({ connectionString: this.endpoint, applicationName: 'swarm-edge' }, deps.log, (error) =>
       deps.health.down(POSTGRES, error.message),
     );
+    const hosts = this.endpoint.report.bind(this.endpoint);
+    if (this.endpoint.primaryOnly) deps.health.addComponent('postgresHosts', () => hosts());
     this.probe = new PeriodicJob({
       name: 'postgres-probe',
       intervalMs: options.probeIntervalMs ?? 5_000,
@@ -61,7 +67,13 @@ export class Database {
   /** Called by users of the pool when a query fails for a connection reason, to recheck at once. */
   reportFailure(error: Error): void {
     this.deps.health.down(POSTGRES, error.message);
+    this.endpoint.forgetPrimary();
     this.probe.trigger();
+  }
+
+  /** Something else just reached PostgreSQL again (the LISTEN connection): check now, not at the backoff. */
+  recheck(): void {
+    if (!this.deps.health.isUp(POSTGRES)) this.probe.trigger({ urgent: true });
   }
 
   async close(): Promise<void> {
@@ -76,6 +88,8 @@ export class Database {
         this.migrated = true;
         this.deps.log.info({ applied: result.applied, schemaVersion: result.current }, 'database schema is up to date');
         for (const resolve of this.readyWaiters.splice(0)) resolve();
+      } else if (this.endpoint.primaryOnly) {
+        await this.checkPrimary();
       } else {
         await this.pool.query('SELECT 1');
       }
@@ -83,6 +97,26 @@ export class Database {
     } catch (error) {
       this.deps.health.down(POSTGRES, errorMessage(error));
       throw error;
+    }
+  }
+
+  /**
+   * A primary demoted in place (not restarted) keeps the pool's connections open but read-only:
+   * the probe's connection is dropped from the pool when that happens, and each of the others at
+   * its first failed write, so new connections go to the new primary.
+   */
+  private async checkPrimary(): Promise<void> {
+    const client = await this.pool.connect();
+    let failure: Error | undefined;
+    try {
+      if (!(await isWritable(client))) failure = new Error('connected to a read-only server (a demoted primary)');
+    } catch (error) {
+      failure = error as Error;
+    }
+    client.release(failure ?? undefined);
+    if (failure) {
+      this.endpoint.forgetPrimary();
+      throw failure;
     }
   }
 }

@@ -21,11 +21,14 @@ export async function runSchemaStatements(
     for (const statement of statements)
       // query_timeout per query is read by pg's client (lib/client.js) but missing from its types.
       await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
-  } finally {
-    await client.query('RESET statement_timeout').catch(() => undefined);
-    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName]).catch(() => undefined);
-    client.release();
+  } catch (error) {
+    // Out of the pool: the session ends, which also lets go of the advisory lock.
+    client.release(error as Error);
+    throw error;
   }
+  await client.query('RESET statement_timeout').catch(() => undefined);
+  await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName]).catch(() => undefined);
+  client.release();
 }
 
 /** A long maintenance statement (a continuous aggregate's refresh) with the schema's client timeout. */

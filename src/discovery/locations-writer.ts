@@ -159,9 +159,10 @@ export class LocationsWriter {
       this.writes += 1;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
+      // Out of the pool: the connection may be broken, or on a primary demoted by a failover.
+      client.release(error as Error);
       throw error;
-    } finally {
-      client.release();
     }
+    client.release();
   }
 }

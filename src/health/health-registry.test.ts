@@ -43,4 +43,36 @@ describe('HealthRegistry', () => {
     health.down('docker', 'gone');
     expect(seen).toEqual(['docker:up', 'docker:down']);
   });
+
+  it('keeps each recovery with its length and the cause it went down with', () => {
+    let now = Date.parse('2026-12-01T00:00:00Z');
+    const health = new HealthRegistry(() => now);
+    health.register('postgres', { enabled: true });
+    const seen: Array<number | undefined> = [];
+    health.onChange((_name, status, _detail, downMs) => status === 'up' && seen.push(downMs));
+    health.up('postgres');
+    now += 60_000;
+    health.down('postgres', 'connection refused');
+    now += 2_000;
+    health.down('postgres', 'no writable PostgreSQL primary');
+    now += 4_500;
+    health.up('postgres');
+    expect(seen).toEqual([undefined, 6_500]);
+    expect(health.report().dependencies.postgres!.recoveries).toEqual([
+      {
+        down: '2026-12-01T00:01:00.000Z',
+        up: '2026-12-01T00:01:06.500Z',
+        seconds: 6.5,
+        cause: 'connection refused',
+      },
+    ]);
+    for (let i = 0; i < 12; i++) {
+      health.down('postgres', `outage ${i}`);
+      now += 1_000;
+      health.up('postgres');
+    }
+    const kept = health.report().dependencies.postgres!.recoveries!;
+    expect(kept).toHaveLength(10);
+    expect(kept.at(-1)!.cause).toBe('outage 11');
+  });
 });

@@ -15,7 +15,19 @@ export interface DependencyReport {
   readonly detail?: string;
   /** True while this dependency being down stops the service from doing its job. */
   readonly critical: boolean;
+  /** The last outages after which it came back (failovers, restarts), newest last. */
+  readonly recoveries?: readonly Recovery[];
 }
+
+export interface Recovery {
+  readonly down: string;
+  readonly up: string;
+  readonly seconds: number;
+  /** What the dependency said when it went down. */
+  readonly cause: string | undefined;
+}
+
+const RECOVERIES_KEPT = 10;
 
 export interface HealthReport {
   readonly status: OverallStatus;
@@ -30,9 +42,18 @@ interface DependencyState {
   everUp: boolean;
   /** Optional dependencies (Redis) never make the service unavailable. */
   optional: boolean;
+  /** The detail it went down with (the first one, not the last retry's). */
+  cause: string | undefined;
+  recoveries: Recovery[];
 }
 
-export type StatusListener = (name: string, status: DependencyStatus, detail: string | undefined) => void;
+/** `downMs`: on a change to up after an outage, how long the dependency was down. */
+export type StatusListener = (
+  name: string,
+  status: DependencyStatus,
+  detail: string | undefined,
+  downMs?: number,
+) => void;
 
 export class HealthRegistry {
   private readonly dependencies = new Map<string, DependencyState>();
@@ -49,6 +70,8 @@ export class HealthRegistry {
       detail: options.enabled ? 'not checked yet' : undefined,
       everUp: false,
       optional: options.optional ?? false,
+      cause: undefined,
+      recoveries: [],
     });
   }
 
@@ -78,11 +101,25 @@ export class HealthRegistry {
     if (!state) throw new Error(`unknown dependency ${name}`);
     if (state.status === 'disabled') return;
     const changed = state.status !== status;
-    if (changed) state.since = this.now();
+    const now = this.now();
+    let downMs: number | undefined;
+    if (changed && status === 'down') state.cause = detail;
+    if (changed && status === 'up' && state.everUp) {
+      // Only an outage of something that had been up is a recovery; the first connect is not.
+      downMs = now - state.since;
+      state.recoveries.push({
+        down: new Date(state.since).toISOString(),
+        up: new Date(now).toISOString(),
+        seconds: Math.round(downMs) / 1000,
+        cause: state.cause,
+      });
+      if (state.recoveries.length > RECOVERIES_KEPT) state.recoveries.shift();
+    }
+    if (changed) state.since = now;
     state.status = status;
     state.detail = detail;
     if (status === 'up') state.everUp = true;
-    if (changed) for (const listener of this.listeners) listener(name, status, detail);
+    if (changed) for (const listener of this.listeners) listener(name, status, detail, downMs);
   }
 
   report(): HealthReport {
@@ -95,6 +132,7 @@ export class HealthRegistry {
         since: new Date(state.since).toISOString(),
         ...(state.detail !== undefined ? { detail: state.detail } : {}),
         critical,
+        ...(state.recoveries.length > 0 ? { recoveries: [...state.recoveries] } : {}),
       };
       if (critical) status = 'unavailable';
       else if (state.status === 'down' && status === 'ok') status = 'degraded';

@@ -29,6 +29,7 @@ import {
 } from './storage-schema.js';
 import { errorMessage } from '../lib/errors.js';
 import { longQuery, runSchemaStatements } from '../db/schema-statements.js';
+import { RecentWrites } from '../db/index.js';
 
 export interface StoreOptions {
   readonly bufferMaxRows: number;
@@ -46,6 +47,8 @@ export interface StoreStats {
   readonly batchesWritten: number;
   readonly rowsWritten: number;
   readonly rowsDuplicate: number;
+  /** Rows written again after a PostgreSQL failover (see RecentWrites). */
+  readonly rowsReplayed: number;
   readonly batchesFailed: number;
   readonly lastWriteAt: number | undefined;
   readonly lastError: string | undefined;
@@ -53,6 +56,8 @@ export interface StoreStats {
 }
 
 const HOUR = 3_600_000;
+/** Longer than any replication lag worth running with; see RecentWrites. */
+const REPLAY_WINDOW_MS = 5 * 60_000;
 
 export class AggregateStore {
   private buffer: AggregateRow[] = [];
@@ -64,11 +69,15 @@ export class AggregateStore {
   /** Earliest hour whose rollup must be recomputed (plain PostgreSQL). */
   private rollupFrom: number | undefined;
   private consecutiveFailures = 0;
+  private readonly recent: RecentWrites<AggregateRow>;
+  /** Rows to write again, waiting for the drain to put them at the head of the buffer. */
+  private replay: AggregateRow[] = [];
   private s = {
     droppedRows: 0,
     batchesWritten: 0,
     rowsWritten: 0,
     rowsDuplicate: 0,
+    rowsReplayed: 0,
     batchesFailed: 0,
     lastWriteAt: undefined as number | undefined,
     lastError: undefined as string | undefined,
@@ -78,6 +87,7 @@ export class AggregateStore {
     private readonly options: StoreOptions,
     private readonly deps: { pool: Pick<pg.Pool, 'query' | 'connect'>; log: Logger },
   ) {
+    this.recent = new RecentWrites({ windowMs: REPLAY_WINDOW_MS, maxRows: options.bufferMaxRows });
     this.breaker = createBreaker((rows: AggregateRow[]) => this.insert(rows), {
       name: 'metrics-database',
       // The statement timeout cancels the query server-side; the breaker's own is a backstop.
@@ -120,6 +130,10 @@ export class AggregateStore {
   enqueue(rows: readonly AggregateRow[]): void {
     if (rows.length === 0) return;
     this.buffer.push(...rows);
+    this.bound();
+  }
+
+  private bound(): void {
     const excess = this.buffer.length - this.options.bufferMaxRows;
     if (excess > 0) {
       this.buffer.splice(0, excess);
@@ -129,6 +143,24 @@ export class AggregateStore {
         'metrics buffer full; dropped the oldest windows',
       );
     }
+  }
+
+  /**
+   * After a failover: the rows written in the last minutes go back to the head of the buffer, to
+   * be written again on the new primary (ON CONFLICT keeps the ones it has). Done by the next
+   * drain, before it takes a batch: a batch in flight is the buffer's head until it is written.
+   */
+  replayRecent(): void {
+    this.replay.push(...this.recent.take());
+  }
+
+  private takeReplay(): void {
+    const rows = this.replay;
+    this.replay = [];
+    this.s.rowsReplayed += rows.length;
+    this.buffer.unshift(...rows);
+    this.bound();
+    this.deps.log.info({ rows: rows.length }, 'PostgreSQL primary moved; writing the recent metrics windows again');
   }
 
   /** Writes buffered rows, oldest first, until the buffer is empty or a write fails. */
@@ -182,13 +214,16 @@ export class AggregateStore {
   }
 
   private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
+    while (this.buffer.length > 0 || this.replay.length > 0) {
       if (this.breaker.state() === 'open') return;
+      if (this.replay.length > 0) this.takeReplay();
+      if (this.buffer.length === 0) return;
       const batch = this.buffer.slice(0, this.options.batchRows);
       try {
         const inserted = await this.breaker.fire(batch);
         // Rows enqueued meanwhile went to the end: the batch is still the head.
         this.buffer.splice(0, batch.length);
+        this.recent.written(batch);
         this.s.batchesWritten += 1;
         this.s.rowsWritten += inserted;
         this.s.rowsDuplicate += batch.length - inserted;

@@ -4,7 +4,7 @@
  * start/stop hooks. It takes the shared parts as options and owns everything else.
  */
 import type { FastifyInstance } from 'fastify';
-import { createPool } from '../db/index.js';
+import { createPool, PostgresEndpoint } from '../db/index.js';
 import { deploymentsOfContainers } from '../discovery/index.js';
 import { createFeedAuthenticator } from '../feed/feed-auth.js';
 import { MetricsFeed } from '../feed/metrics-feed.js';
@@ -95,6 +95,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     onSamples: (listener) => collector.onSamples(listener),
     healthOf: (id) => containers.healthOf(id),
     metricsPool: pipeline.metricsPool,
+    onPrimaryMove: (listener) => pipeline.metricsEndpoint.onPrimaryMove(listener),
     storageKind: () => store.storageKind(),
     publishHost: (nodeId, host) => feed.publishHost(nodeId, host),
   });
@@ -186,8 +187,9 @@ function createPipeline(shared: SharedParts, log: Logger) {
   const { config, database, docker } = shared;
   const metrics = config.metrics;
   const ownPool = config.metricsDatabaseUrl !== undefined && config.metricsDatabaseUrl !== shared.databaseUrl;
+  const metricsEndpoint = ownPool ? new PostgresEndpoint(config.metricsDatabaseUrl, log) : database.endpoint;
   const metricsPool = ownPool
-    ? createPool({ connectionString: config.metricsDatabaseUrl, applicationName: 'swarm-edge-metrics', max: 4 }, log)
+    ? createPool({ connectionString: metricsEndpoint, applicationName: 'swarm-edge-metrics', max: 4 }, log)
     : database.pool;
   const source =
     shared.statsSource ??
@@ -244,7 +246,19 @@ function createPipeline(shared: SharedParts, log: Logger) {
       );
     if (ownPool) await metricsPool.end().catch(() => undefined);
   };
-  return { source, containers, collector, cache, aggregator, store, metricsPool, writeFinished, close };
+  metricsEndpoint.onPrimaryMove(() => store.replayRecent());
+  return {
+    source,
+    containers,
+    collector,
+    cache,
+    aggregator,
+    store,
+    metricsPool,
+    metricsEndpoint,
+    writeFinished,
+    close,
+  };
 }
 
 /**

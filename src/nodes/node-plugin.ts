@@ -32,6 +32,8 @@ export interface NodePluginOptions {
   readonly healthOf: (containerId: string) => ContainerHealth | undefined;
   /** The metrics database (node minutes live next to the container minutes) and its storage kind. */
   readonly metricsPool: Pick<pg.Pool, 'query' | 'connect'>;
+  /** After a failover of the metrics database, minutes written lately are written again. */
+  readonly onPrimaryMove: (listener: () => void) => void;
   readonly storageKind: () => StorageKind | undefined;
   /** Each host sample, for the node feed. */
   readonly publishHost: (nodeId: string, host: HostSample) => void;
@@ -65,6 +67,7 @@ export function nodePlugin(app: FastifyInstance, options: NodePluginOptions, don
     },
     { pool: options.metricsPool, kind: options.storageKind, log },
   );
+  options.onPrimaryMove(() => store.replayRecent());
   const locations = new LocationUsage();
   options.onSamples((samples) => locations.add(samples));
   let latest: HostSample | undefined;

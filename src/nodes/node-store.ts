@@ -6,6 +6,7 @@
  * else is dropped.
  */
 import type pg from 'pg';
+import { RecentWrites } from '../db/index.js';
 import type { Logger } from '../lib/logger.js';
 import { MinuteTables } from '../metrics/minute-tables.js';
 import type { StorageKind } from '../metrics/storage-schema.js';
@@ -29,6 +30,7 @@ export interface NodeStoreStats {
   readonly droppedMinutes: number;
   readonly minutesWritten: number;
   readonly minutesDuplicate: number;
+  readonly minutesReplayed: number;
   readonly writeFailures: number;
   readonly lastWriteAt: number | null;
 }
@@ -36,10 +38,14 @@ export interface NodeStoreStats {
 export class NodeStore {
   private buffer: NodeMinuteRow[] = [];
   private readonly tables: MinuteTables;
+  private readonly recent: RecentWrites<NodeMinuteRow>;
+  /** Minutes to write again, waiting for the flush to put them at the head of the buffer. */
+  private replay: NodeMinuteRow[] = [];
   private readonly s = {
     droppedMinutes: 0,
     minutesWritten: 0,
     minutesDuplicate: 0,
+    minutesReplayed: 0,
     writeFailures: 0,
     lastWriteAt: null as number | null,
   };
@@ -53,6 +59,7 @@ export class NodeStore {
       log: Logger;
     },
   ) {
+    this.recent = new RecentWrites({ windowMs: 5 * 60_000, maxRows: options.bufferMaxMinutes });
     this.tables = new MinuteTables(
       {
         what: 'node metrics',
@@ -76,6 +83,15 @@ export class NodeStore {
   enqueue(rows: readonly NodeMinuteRow[]): void {
     if (rows.length === 0) return;
     this.buffer.push(...rows);
+    this.bound();
+  }
+
+  /** After a failover: the minutes written lately are written again on the new primary, by the next flush. */
+  replayRecent(): void {
+    this.replay.push(...this.recent.take());
+  }
+
+  private bound(): void {
     const excess = this.buffer.length - this.options.bufferMaxMinutes;
     if (excess > 0) {
       this.buffer.splice(0, excess);
@@ -89,6 +105,14 @@ export class NodeStore {
 
   /** Writes buffered minutes, oldest first; on failure they stay buffered and the error is thrown. */
   async flush(): Promise<void> {
+    if (this.replay.length > 0) {
+      // Here, before a batch is taken: a batch in flight is the buffer's head until it is written.
+      const rows = this.replay;
+      this.replay = [];
+      this.s.minutesReplayed += rows.length;
+      this.buffer.unshift(...rows);
+      this.bound();
+    }
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, BATCH_ROWS);
       try {
@@ -105,6 +129,7 @@ export class NodeStore {
       }
       // Minutes enqueued meanwhile went to the end: the batch is still the head.
       this.buffer.splice(0, batch.length);
+      this.recent.written(batch);
       this.tables.written(batch[0]!.bucket);
     }
   }

@@ -3,6 +3,7 @@
  * (file, HTTP provider, Redis) and deployment_locations, with their routes, health entries,
  * telemetry and start/stop hooks. It takes the shared parts as options and owns everything else.
  */
+import { PostgresEndpoint } from '../db/index.js';
 import type { FastifyInstance } from 'fastify';
 import { LocationsWriter, SwarmWatcher } from '../discovery/index.js';
 import { registerTraefikRoutes } from '../http/index.js';
@@ -25,11 +26,16 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
     { docker, log: app.log.child({ module: 'discovery' }), health },
   );
   const table = new RoutingTable(
-    { url: shared.databaseUrl, resyncMs: config.discoveryResyncMs },
+    { resyncMs: config.discoveryResyncMs },
     {
       pool: database.pool,
+      listenEndpoint:
+        config.databaseListenUrl === undefined
+          ? database.endpoint
+          : new PostgresEndpoint(config.databaseListenUrl, app.log.child({ module: 'db-listen' })),
       isDatabaseReady: () => database.isReady(),
       onConnectionFailure: (e) => database.reportFailure(e),
+      onListenRestored: () => database.recheck(),
       health,
       log,
     },

@@ -5,8 +5,8 @@
  * so: the router never publishes from a table it could not read.
  */
 import type { Logger } from '../lib/logger.js';
-import pg from 'pg';
-import { isConnectionError, ROUTING_CHANGED_CHANNEL } from '../db/index.js';
+import type pg from 'pg';
+import { isConnectionError, isWritable, ROUTING_CHANGED_CHANNEL, type PostgresEndpoint } from '../db/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { jsonEqual, type JsonLimits } from '../lib/json-bounds.js';
@@ -62,6 +62,7 @@ export class RoutingTable {
   private listener: pg.Client | undefined;
   private listenAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private stopped = true;
   private pendingCause: number | undefined;
   private readonly loader: PeriodicJob;
@@ -72,12 +73,20 @@ export class RoutingTable {
   private notifications = 0;
 
   constructor(
-    private readonly options: { url: string; resyncMs: number },
+    private readonly options: {
+      resyncMs: number;
+      /** How often the LISTEN connection is checked (alive, and on the primary). */
+      listenCheckMs?: number;
+    },
     private readonly deps: {
       pool: Pick<pg.Pool, 'query'>;
+      /** Where LISTEN connects: DATABASE_LISTEN_URL, or DATABASE_URL. */
+      listenEndpoint: Pick<PostgresEndpoint, 'newClient' | 'primaryOnly' | 'forgetPrimary'>;
       isDatabaseReady: () => boolean;
       /** Called when a load failed because the connection is gone (not for query errors). */
       onConnectionFailure: (error: Error) => void;
+      /** Called when the LISTEN connection is back after losing it: the database is reachable. */
+      onListenRestored?: () => void;
       health: RoutingTableHealth;
       log: Logger;
     },
@@ -126,6 +135,7 @@ export class RoutingTable {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await this.loader.stop();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
@@ -173,24 +183,32 @@ export class RoutingTable {
     this.deps.health.down(ROUTING_TABLE, `${reason}; publishing the last rows read with the live swarm`);
   }
 
-  // A dedicated connection outside the pool: LISTEN lives as long as the session.
+  // A dedicated connection outside the pool: LISTEN lives as long as the session. NOTIFY reaches
+  // only sessions on the primary, so after a failover the connection must move: it fails when the
+  // old primary dies or restarts, and the heartbeat catches one demoted in place or cut off.
   private listen(): void {
     if (this.stopped) return;
-    const client = new pg.Client({
-      connectionString: this.options.url,
+    const endpoint = this.deps.listenEndpoint;
+    const client = endpoint.newClient({
       connectionTimeoutMillis: 5_000,
+      query_timeout: 5_000,
       keepAlive: true,
+      application_name: 'swarm-edge-listen',
     });
     let failed = false;
     const retry = (error: Error) => {
       if (failed) return;
       failed = true;
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
       if (this.listener === client) this.listener = undefined;
       client.removeAllListeners();
       client.on('error', () => undefined);
       void client.end().catch(() => undefined);
       if (this.stopped) return;
-      const delay = backoffDelay({ baseMs: 250, maxMs: 10_000 }, this.listenAttempt++);
+      // Capped low: after a failover, the first attempt that reaches the new primary brings the
+      // table back (see onListenRestored); one connection retrying every 2 s costs nothing.
+      const delay = backoffDelay({ baseMs: 250, maxMs: 2_000 }, this.listenAttempt++);
       this.deps.log.debug({ err: error, retryInMs: delay }, 'routing change listener lost; reconnecting');
       this.reconnectTimer = setTimeout(() => this.listen(), delay);
       this.reconnectTimer.unref();
@@ -206,7 +224,20 @@ export class RoutingTable {
       .then(() => client.query(`LISTEN ${ROUTING_CHANGED_CHANNEL}`))
       .then(() => {
         this.listener = client;
+        if (this.listenAttempt > 0) this.deps.onListenRestored?.();
         this.listenAttempt = 0;
+        this.heartbeat = setInterval(() => {
+          const check = endpoint.primaryOnly ? isWritable(client) : client.query('SELECT 1').then(() => true);
+          check.then(
+            (writable) => {
+              if (writable) return;
+              endpoint.forgetPrimary();
+              retry(new Error('the listening connection is on a read-only server (a demoted primary)'));
+            },
+            (error: Error) => retry(error),
+          );
+        }, this.options.listenCheckMs ?? 5_000);
+        this.heartbeat.unref();
         // Changes made while we were not listening are only seen by a full reload.
         this.requestReload();
       })

@@ -126,10 +126,11 @@ export class TrafficStore {
       return { ok: true, seq, rows: written };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
+      // Out of the pool: the connection may be broken, or on a primary demoted by a failover.
+      client.release(error as Error);
       throw error;
-    } finally {
-      client.release();
     }
+    client.release();
   }
 
   /** Partitions ahead, rollups, retention (plain PostgreSQL); late hours refreshed (TimescaleDB). */

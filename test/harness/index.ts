@@ -3,7 +3,7 @@ export type { FreezingProxy } from './freezing-proxy.js';
 export { freePort, spawnLogged, terminate, waitFor } from './processes.js';
 export type { Spawned } from './processes.js';
 export { startPostgres } from './postgres.js';
-export type { TestPostgres } from './postgres.js';
+export type { TestPostgres, TestStandby } from './postgres.js';
 export { startRedis } from './redis.js';
 export type { TestRedis } from './redis.js';
 export { startSwarm, TEST_IMAGE } from './swarm.js';

@@ -21,7 +21,17 @@ export interface TestPostgres {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Creates another empty database on the same server and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /**
+   * A streaming standby of this server (pg_basebackup -R), on a port of its own, with the same
+   * databases. Destroy it before its primary.
+   */
+  startStandby(): Promise<TestStandby>;
   destroy(): Promise<void>;
+}
+
+export interface TestStandby extends TestPostgres {
+  /** Ends recovery: the standby becomes a primary (what a failover manager does). */
+  promote(): Promise<void>;
 }
 
 export interface PostgresOptions {
@@ -30,21 +40,8 @@ export interface PostgresOptions {
 }
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
-  const root = mkdtempSync('/tmp/swarm-edge-postgres-');
+  const { root, ids } = makeRoot();
   const dataDir = path.join(root, 'data');
-  const port = await freePort();
-  const asRoot = process.getuid?.() === 0;
-  // Spawned directly as the postgres user (not through runuser) so signals reach the postmaster.
-  const ids = asRoot
-    ? {
-        uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-        gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-      }
-    : {};
-  if (asRoot) {
-    chmodSync(root, 0o755);
-    chownSync(root, ids.uid!, ids.gid!);
-  }
   const pwFile = path.join(root, 'pw');
   writeFileSync(pwFile, 'test\n', { mode: 0o644 });
   execFileSync(
@@ -66,9 +63,34 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
     ],
     { stdio: 'pipe', cwd: root, ...ids },
   );
+  const server = await runServer(root, dataDir, ids, options);
+  await server.createDatabase('swarm_edge_test');
+  return server;
+}
 
+function makeRoot(): { root: string; ids: { uid?: number; gid?: number } } {
+  const root = mkdtempSync('/tmp/swarm-edge-postgres-');
+  // Spawned directly as the postgres user (not through runuser) so signals reach the postmaster.
+  if (process.getuid?.() !== 0) return { root, ids: {} };
+  const ids = {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
+  chmodSync(root, 0o755);
+  chownSync(root, ids.uid, ids.gid);
+  return { root, ids };
+}
+
+async function runServer(
+  root: string,
+  dataDir: string,
+  ids: { uid?: number; gid?: number },
+  options: PostgresOptions,
+): Promise<TestPostgres> {
+  const port = await freePort();
   let server: Spawned | undefined;
   const admin = `postgres://postgres:test@127.0.0.1:${port}/postgres`;
+  const dbUrl = `postgres://postgres:test@127.0.0.1:${port}/swarm_edge_test`;
   const start = async () => {
     server = spawnLogged(
       path.join(POSTGRES_BIN, 'postgres'),
@@ -120,15 +142,44 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
     await query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`, [], admin);
     return `postgres://postgres:test@127.0.0.1:${port}/${name}`;
   };
-
-  await start();
-  const dbUrl = await createDatabase('swarm_edge_test');
   // SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client to leave.
   const stop = async () => {
     if (!server || server.exited()) return;
     server.child.kill('SIGINT');
     if (!(await server.waitExit(20_000))) await terminate(server);
   };
+  const startStandby = async (): Promise<TestStandby> => {
+    const standby = makeRoot();
+    const standbyData = path.join(standby.root, 'data');
+    execFileSync(
+      path.join(POSTGRES_BIN, 'pg_basebackup'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        'postgres',
+        '-D',
+        standbyData,
+        '-R',
+        '-X',
+        'stream',
+        '--no-sync',
+        '--checkpoint=fast',
+      ],
+      { stdio: 'pipe', cwd: standby.root, env: { ...process.env, PGPASSWORD: 'test' }, ...standby.ids },
+    );
+    const replica = await runServer(standby.root, standbyData, standby.ids, options);
+    return {
+      ...replica,
+      promote: async () => {
+        await replica.query('SELECT pg_promote(true, 30)');
+      },
+    };
+  };
+
+  await start();
   return {
     port,
     url: dbUrl,
@@ -141,6 +192,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
     },
     query: (sql, params) => query(sql, params),
     createDatabase,
+    startStandby,
     destroy: async () => {
       await stop();
       await rm(root, { recursive: true, force: true });
