@@ -11,59 +11,49 @@ export interface MigrationResult {
 }
 
 /**
- * Applies the pending migrations, each in its own transaction, under a session advisory lock so
- * that instances starting together apply each migration exactly once: the others wait on the
- * lock, then find nothing left to do.
+ * Applies the pending migrations in one transaction under a transaction-scoped advisory lock, so
+ * that instances starting together apply each migration exactly once (the others wait on the
+ * lock, then find nothing left to do), and so that it works through a pooler in transaction mode:
+ * nothing outlives the transaction, no lock or setting is left on a pooled server connection. A
+ * failed migration leaves the schema as it was.
  */
 export async function migrate(pool: pg.Pool, list: readonly Migration[]): Promise<MigrationResult> {
   const client = await pool.connect();
-  let broken = false;
   try {
+    await client.query('BEGIN');
     // Waiting for another instance's migrations must not hit the pool's statement timeout.
-    await client.query('SET statement_timeout = 0');
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
-    try {
-      await client.query(`CREATE TABLE IF NOT EXISTS swarm_edge_migrations (
-        version    integer PRIMARY KEY,
-        name       text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`);
-      const done = await client.query<{ version: number }>('SELECT version FROM swarm_edge_migrations');
-      const doneVersions = new Set(done.rows.map((r) => r.version));
-      const applied: number[] = [];
-      for (const migration of [...list].sort((a, b) => a.version - b.version)) {
-        if (doneVersions.has(migration.version)) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(migration.sql);
-          await client.query('INSERT INTO swarm_edge_migrations (version, name) VALUES ($1, $2)', [
-            migration.version,
-            migration.name,
-          ]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw new Error(`migration ${migration.version} (${migration.name}) failed: ${errorMessage(error)}`, {
-            cause: error,
-          });
-        }
-        applied.push(migration.version);
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+    await client.query(`CREATE TABLE IF NOT EXISTS swarm_edge_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = await client.query<{ version: number }>('SELECT version FROM swarm_edge_migrations');
+    const doneVersions = new Set(done.rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const migration of [...list].sort((a, b) => a.version - b.version)) {
+      if (doneVersions.has(migration.version)) continue;
+      try {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO swarm_edge_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
+      } catch (error) {
+        throw new Error(`migration ${migration.version} (${migration.name}) failed: ${errorMessage(error)}`, {
+          cause: error,
+        });
       }
-      const current = Math.max(0, ...doneVersions, ...applied);
-      return { applied, current };
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()]).catch(() => {
-        broken = true;
-      });
-      await client.query('RESET statement_timeout').catch(() => {
-        broken = true;
-      });
+      applied.push(migration.version);
     }
+    await client.query('COMMIT');
+    client.release();
+    return { applied, current: Math.max(0, ...doneVersions, ...applied) };
   } catch (error) {
-    broken = true;
+    await client.query('ROLLBACK').catch(() => undefined);
+    // Out of the pool: the connection may be broken, or on a primary demoted by a failover.
+    client.release(error as Error);
     throw error;
-  } finally {
-    // A client whose session state is unknown (lock held, timeout off) must not go back to the pool.
-    client.release(broken);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Idempotent schema statements of a store, run by one instance at a time (several nodes start
- * together) under an advisory lock. An index or a continuous aggregate created by an upgrade is
+ * together) under an advisory lock, in one transaction. An index or a continuous aggregate created by an upgrade is
  * built over the whole table: no server-side statement timeout here, and an hour on the client's
  * side (pg's default query_timeout of the pool would cut it short).
  */
@@ -16,18 +16,21 @@ export async function runSchemaStatements(
 ): Promise<void> {
   const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [lockName]);
-    await client.query('SET statement_timeout = 0');
+    // One transaction with a transaction-scoped lock and setting: safe through a pooler in
+    // transaction mode, where a session lock could stay behind on a pooled server connection.
+    await client.query('BEGIN');
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockName]);
     for (const statement of statements)
       // query_timeout per query is read by pg's client (lib/client.js) but missing from its types.
       await client.query({ text: statement, query_timeout: SCHEMA_TIMEOUT_MS } as pg.QueryConfig);
+    await client.query('COMMIT');
   } catch (error) {
-    // Out of the pool: the session ends, which also lets go of the advisory lock.
+    await client.query('ROLLBACK').catch(() => undefined);
+    // Out of the pool: the connection may be broken, or on a primary demoted by a failover.
     client.release(error as Error);
     throw error;
   }
-  await client.query('RESET statement_timeout').catch(() => undefined);
-  await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName]).catch(() => undefined);
   client.release();
 }
 

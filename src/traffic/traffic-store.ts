@@ -97,6 +97,7 @@ export class TrafficStore {
     const { metrics, latency } = toColumns(work);
     const last = work.minutes[work.minutes.length - 1]!.minute;
     const client = await this.deps.pool.connect();
+    let failure: Error | undefined;
     try {
       await client.query('BEGIN');
       await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(this.options.statementTimeoutMs))}`);
@@ -126,11 +127,12 @@ export class TrafficStore {
       return { ok: true, seq, rows: written };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      // Out of the pool: the connection may be broken, or on a primary demoted by a failover.
-      client.release(error as Error);
+      failure = error as Error;
       throw error;
+    } finally {
+      // After a failure, out of the pool: the connection may be broken, or on a demoted primary.
+      client.release(failure);
     }
-    client.release();
   }
 
   /** Partitions ahead, rollups, retention (plain PostgreSQL); late hours refreshed (TimescaleDB). */
