@@ -12,3 +12,5 @@ export { CHROMIUM, missingTools } from './tools.js';
 export type { Tool } from './tools.js';
 export { goFloat, serveExposition, TRAEFIK_BUCKETS, TraefikExposition } from './traefik-exposition.js';
 export type { Observation, StandInMode } from './traefik-exposition.js';
+export { startPgBouncer } from './pgbouncer.js';
+export type { TestPgBouncer } from './pgbouncer.js';

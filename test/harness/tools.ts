@@ -28,10 +28,11 @@ const checks: Record<string, () => string | undefined> = {
     existsSync(`${POSTGRES_BIN}/postgres`)
       ? undefined
       : `PostgreSQL binaries not found in ${POSTGRES_BIN} (apt-get install postgresql-15)`,
+  pgbouncer: () => (which('pgbouncer') ? undefined : 'pgbouncer is not installed (apt-get install pgbouncer)'),
   chromium: () => (existsSync(CHROMIUM) ? undefined : `Chromium not found at ${CHROMIUM} (apt-get install chromium)`),
 };
 
-export type Tool = 'dockerd' | 'docker' | 'busybox' | 'root' | 'redis-server' | 'postgres' | 'chromium';
+export type Tool = 'dockerd' | 'docker' | 'busybox' | 'root' | 'redis-server' | 'postgres' | 'pgbouncer' | 'chromium';
 
 /** Returns why the suite cannot run here, or undefined; throws under CI=true. */
 export function missingTools(tools: readonly Tool[]): string | undefined {
