@@ -69,6 +69,12 @@ export const FAULTS: readonly Fault[] = [
     run: ({ cluster, outageMs }) => outage(cluster.postgres, outageMs),
   },
   {
+    name: 'PostgreSQL primary SIGKILLed, standby promoted (failover), new standby cloned',
+    affects: 'postgres',
+    dependency: 'postgres',
+    run: ({ cluster }) => cluster.postgres.failover(),
+  },
+  {
     name: 'Redis stopped, then started',
     affects: 'redis',
     dependency: 'redis',
@@ -91,7 +97,7 @@ export const FAULTS: readonly Fault[] = [
     dependency: 'metrics',
     run: async ({ cluster, slowMs }) => {
       // Every insert into container_metrics sleeps 15 s, past the store's 10 s statement timeout.
-      const client = new pg.Client({ connectionString: cluster.metricsUrls.get('a') });
+      const client = new pg.Client({ connectionString: cluster.postgres.primaryUrl('metrics_a') });
       await client.connect();
       try {
         await client.query(

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import pino from 'pino';
+import { createPool } from '../src/db/index.js';
 import { freePort, missingTools, waitFor } from '../test/harness/index.js';
 import {
   checkRowsRejected,
@@ -69,6 +70,7 @@ const REDIS_ROOT = 'traefik';
 
 if (missingTools(['root', 'dockerd', 'docker', 'busybox', 'redis-server', 'postgres'])) process.exit(1);
 
+const silentLog = pino({ level: 'silent' });
 const random = mulberry32(Number(args.seed));
 const dir = mkdtempSync('/tmp/swarm-edge-soak-');
 const log = (message: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -78,8 +80,8 @@ log(
   `soak: ${ci ? 'CI variant (every fault once)' : `${minutes} minutes`}, ${deploymentCount} deployments, output in ${dir}`,
 );
 const cluster = await startCluster(['a', 'b']);
-const db = new pg.Pool({ connectionString: cluster.routingUrl, max: 4, connectionTimeoutMillis: 3000 });
-db.on('error', () => undefined);
+// The service's own pool: it follows the primary through the failover fault, as the service does.
+const db = createPool({ connectionString: cluster.routingUrl, applicationName: 'soak', max: 4 }, silentLog);
 const instances: ServiceInstance[] = [];
 const readers: FeedReader[] = [];
 const stalled: StalledClient[] = [];
@@ -279,7 +281,7 @@ try {
     metrics.set(
       instance.name,
       await checkMetrics(
-        cluster.metricsUrls.get(instance.name)!,
+        cluster.postgres.primaryUrl(`metrics_${instance.name}`),
         instance.lifetimes,
         dockerdDown,
         recorder,

@@ -22,10 +22,10 @@ export interface TestPostgres {
   /** Creates another empty database on the same server and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /**
-   * A streaming standby of this server (pg_basebackup -R), on a port of its own, with the same
-   * databases. Destroy it before its primary.
+   * A streaming standby of this server (pg_basebackup -R), on a port of its own (or `port`, a
+   * dead server's, to take its place in a host list), with the same databases.
    */
-  startStandby(): Promise<TestStandby>;
+  startStandby(options?: { port?: number }): Promise<TestStandby>;
   destroy(): Promise<void>;
 }
 
@@ -86,8 +86,9 @@ async function runServer(
   dataDir: string,
   ids: { uid?: number; gid?: number },
   options: PostgresOptions,
+  fixedPort?: number,
 ): Promise<TestPostgres> {
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   let server: Spawned | undefined;
   const admin = `postgres://postgres:test@127.0.0.1:${port}/postgres`;
   const dbUrl = `postgres://postgres:test@127.0.0.1:${port}/swarm_edge_test`;
@@ -148,7 +149,7 @@ async function runServer(
     server.child.kill('SIGINT');
     if (!(await server.waitExit(20_000))) await terminate(server);
   };
-  const startStandby = async (): Promise<TestStandby> => {
+  const startStandby = async (standbyOptions: { port?: number } = {}): Promise<TestStandby> => {
     const standby = makeRoot();
     const standbyData = path.join(standby.root, 'data');
     execFileSync(
@@ -170,7 +171,7 @@ async function runServer(
       ],
       { stdio: 'pipe', cwd: standby.root, env: { ...process.env, PGPASSWORD: 'test' }, ...standby.ids },
     );
-    const replica = await runServer(standby.root, standbyData, standby.ids, options);
+    const replica = await runServer(standby.root, standbyData, standby.ids, options, standbyOptions.port);
     return {
       ...replica,
       promote: async () => {
