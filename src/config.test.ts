@@ -182,4 +182,25 @@ describe('secrets from files', () => {
       /FEED_JWT_SECRET_FILE=.*cannot be read \(ENOENT\)/,
     );
   });
+
+  it("refuses Traefik's Redis provider on a Redis Cluster, which it cannot read", () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis+cluster://n1:7000,n2:7001', TRAEFIK_REDIS_ROOT: 'traefik' })).toThrow(
+      /cannot read a Redis Cluster/,
+    );
+    expect(loadConfig({ REDIS_URL: 'redis+cluster://n1:7000,n2:7001' }).redisUrl).toBe(
+      'redis+cluster://n1:7000,n2:7001',
+    );
+  });
+
+  it('takes several PostgreSQL hosts, and a listen URL only next to DATABASE_URL', () => {
+    const url = 'postgres://u:p@pg1:5432,pg2:5432/app?target_session_attrs=read-write';
+    expect(loadConfig({ DATABASE_URL: url, DATABASE_LISTEN_URL: 'postgres://u:p@pg1:5432/app' })).toMatchObject({
+      databaseUrl: url,
+      databaseListenUrl: 'postgres://u:p@pg1:5432/app',
+    });
+    expect(() => loadConfig({ DATABASE_LISTEN_URL: 'postgres://u:p@pg1/app' })).toThrow(/needs DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@pg1,pg2/app?target_session_attrs=any' })).toThrow(
+      /target_session_attrs/,
+    );
+  });
 });

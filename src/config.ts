@@ -410,6 +410,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (e.TRAEFIK_REDIS_ROOT !== undefined && e.REDIS_URL === undefined) {
     throw new ConfigError([`TRAEFIK_REDIS_ROOT=${JSON.stringify(e.TRAEFIK_REDIS_ROOT)}: needs REDIS_URL to be set`]);
   }
+  if (
+    e.TRAEFIK_REDIS_ROOT !== undefined &&
+    e.REDIS_URL !== undefined &&
+    parseRedisTarget(e.REDIS_URL).kind === 'cluster'
+  ) {
+    // Its store (kvtools/redis) opens one plain connection: it would list one node's keys only.
+    throw new ConfigError([
+      `TRAEFIK_REDIS_ROOT=${JSON.stringify(e.TRAEFIK_REDIS_ROOT)}: Traefik's Redis provider cannot read a Redis Cluster; give REDIS_URL a single server or a Sentinel master (redis+sentinel://), or leave TRAEFIK_REDIS_ROOT unset and use the file or HTTP provider`,
+    ]);
+  }
   return Object.freeze({
     host: e.HOST,
     port: e.PORT,

@@ -3,10 +3,10 @@
  * health registry and the telemetry. Registered before the roles, so fastify closes them last.
  */
 import type Docker from 'dockerode';
-import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import type { HealthRegistry } from './health/index.js';
+import type { RedisClient } from './redis/index.js';
 import type { StatsSource } from './metrics/index.js';
 import type { Telemetry } from './telemetry/index.js';
 
@@ -16,7 +16,8 @@ export interface SharedParts {
   /** The URL the database was built from (the embedded one, when DATABASE_URL is unset). */
   readonly databaseUrl: string;
   readonly docker: Docker;
-  readonly redis: Redis | undefined;
+  /** One server or a Sentinel's master (a Redis), or a cluster. */
+  readonly redis: RedisClient | undefined;
   readonly health: HealthRegistry;
   readonly telemetry: Telemetry;
   /** Tests replace the stats source; default: the one STATS_SOURCE selects. */

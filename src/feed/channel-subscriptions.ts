@@ -5,7 +5,7 @@
  * tells whether Redis acknowledged the SUBSCRIBE: a snapshot reads the window only after that, so
  * whatever the read misses arrives on the channel.
  */
-import type { Redis } from 'ioredis';
+import type { FeedBus } from '../redis/index.js';
 import type { Logger } from '../lib/logger.js';
 
 export class ChannelSubscriptions {
@@ -14,16 +14,16 @@ export class ChannelSubscriptions {
 
   constructor(
     private readonly prefix: string,
-    private readonly deps: { sub: Redis | undefined; log: Logger },
+    private readonly deps: { bus: FeedBus | undefined; log: Logger },
   ) {}
 
   join(id: string): void {
-    if (this.deps.sub) this.channels.set(id, this.subscribe(id));
+    if (this.deps.bus) this.channels.set(id, this.subscribe(id));
   }
 
   leave(id: string): void {
     this.channels.delete(id);
-    this.deps.sub?.unsubscribe(`${this.prefix}${id}`).catch(() => undefined);
+    this.deps.bus?.unsubscribe(`${this.prefix}${id}`).catch(() => undefined);
   }
 
   /** Subscribes again to every channel (Redis connected again). */
@@ -37,7 +37,7 @@ export class ChannelSubscriptions {
   }
 
   private subscribe(id: string): Promise<boolean> {
-    return this.deps.sub!.subscribe(`${this.prefix}${id}`).then(
+    return this.deps.bus!.subscribe(`${this.prefix}${id}`).then(
       () => true,
       (error: unknown) => {
         this.deps.log.debug({ err: error }, 'redis subscribe failed');

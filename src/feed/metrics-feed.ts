@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/with-timeout.js';
-import type { Redis } from 'ioredis';
+import type { FeedBus, Publication } from '../redis/index.js';
 import type { WebSocket } from 'ws';
 import { isIdentifier } from '../lib/identifiers.js';
 import type { LiveCache, Sample } from '../metrics/index.js';
@@ -154,15 +154,15 @@ export class MetricsFeed {
 
   constructor(
     private readonly options: FeedOptions,
-    private readonly deps: { cache: LiveCache; redis: { pub: Redis; sub: Redis } | undefined; log: Logger },
+    private readonly deps: { cache: LiveCache; redis: FeedBus | undefined; log: Logger },
   ) {
     this.stream = deps.redis ? new WindowStream(deps.redis.pub, options.windowMs) : undefined;
-    this.channels = new ChannelSubscriptions(CHANNEL_PREFIX, { sub: deps.redis?.sub, log: deps.log });
+    this.channels = new ChannelSubscriptions(CHANNEL_PREFIX, { bus: deps.redis, log: deps.log });
     this.nodes = new NodeFeed(
       { windowMs: options.windowMs, instanceId: this.instanceId },
       { redis: deps.redis, log: deps.log, reject: (reason) => this.rejectRemote(reason) },
     );
-    deps.redis?.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    deps.redis?.onMessage((channel, message) => {
       try {
         this.onRemote(channel.toString(), message);
       } catch (error) {
@@ -175,15 +175,14 @@ export class MetricsFeed {
       }
     });
     // Subscriptions asked for while Redis was away failed; (re)subscribe to all on every connect.
-    deps.redis?.sub.on('ready', () => {
+    deps.redis?.onReady(() => {
       this.channels.renew(this.byDeployment.keys());
       this.nodes.resubscribe();
     });
   }
 
   start(): void {
-    const sub = this.deps.redis?.sub;
-    if (sub?.status === 'wait') sub.connect().catch(() => undefined);
+    this.deps.redis?.connect();
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -194,7 +193,7 @@ export class MetricsFeed {
     this.backlogTimer = undefined;
     this.backlogged.clear();
     for (const subscriber of this.subscribers) subscriber.close(CLOSE.goingAway, 'server shutting down');
-    this.deps.redis?.sub.disconnect();
+    this.deps.redis?.disconnect();
     await Promise.resolve();
   }
 
@@ -277,24 +276,28 @@ export class MetricsFeed {
   publishLocal(samples: readonly Sample[]): void {
     const byDeployment = groupByDeployment(samples);
     this.deliver(byDeployment);
-    const pub = this.deps.redis?.pub;
-    if (pub?.status !== 'ready' || !this.stream) return;
+    const bus = this.deps.redis;
+    const stream = this.stream;
+    if (!bus?.ready || !stream) return;
     const now = Date.now();
-    // One MULTI: each stream entry and its PUBLISH happen together (see window-stream.ts).
-    const multi = pub.multi();
-    for (const [deploymentId, group] of byDeployment) {
-      const message = encodeRemoteMessage(this.instanceId, group);
-      this.stream.append(multi, deploymentId, message, now);
-      multi.publish(`${CHANNEL_PREFIX}${deploymentId}`, message);
-    }
-    multi.exec().then(
-      (results) => {
-        for (const [error] of results ?? []) if (error) this.s.redisPublishFailures += 1;
-      },
-      () => {
-        this.s.redisPublishFailures += 1;
-      },
+    // Each stream entry goes with its PUBLISH (see window-stream.ts and FeedBus).
+    this.publishRemote(
+      bus,
+      [...byDeployment].map(([deploymentId, group]) => {
+        const message = encodeRemoteMessage(this.instanceId, group);
+        return {
+          channel: `${CHANNEL_PREFIX}${deploymentId}`,
+          message,
+          writes: stream.entry(deploymentId, message, now),
+        };
+      }),
     );
+  }
+
+  private publishRemote(bus: FeedBus, publications: readonly Publication[]): void {
+    void bus.publishAll(publications).then((failures) => {
+      this.s.redisPublishFailures += failures;
+    });
   }
 
   /**
@@ -304,11 +307,11 @@ export class MetricsFeed {
    */
   publishExit(exit: ContainerExitFrame): void {
     this.deliverExit(exit);
-    const pub = this.deps.redis?.pub;
-    if (pub?.status !== 'ready') return;
-    pub.publish(`${CHANNEL_PREFIX}${exit.deploymentId}`, encodeExitMessage(this.instanceId, exit)).catch(() => {
-      this.s.redisPublishFailures += 1;
-    });
+    const bus = this.deps.redis;
+    if (!bus?.ready) return;
+    this.publishRemote(bus, [
+      { channel: `${CHANNEL_PREFIX}${exit.deploymentId}`, message: encodeExitMessage(this.instanceId, exit) },
+    ]);
   }
 
   private deliverExit(exit: ContainerExitFrame): void {
@@ -329,22 +332,20 @@ export class MetricsFeed {
    */
   publishRequests(figures: readonly RequestFigures[]): void {
     for (const f of figures) this.deliverFigures(f);
-    const pub = this.deps.redis?.pub;
-    if (pub?.status !== 'ready' || figures.length === 0) return;
-    const multi = pub.multi();
-    for (const f of figures) {
-      const message = encodeFiguresMessage(this.instanceId, f);
-      multi.publish(`${CHANNEL_PREFIX}${f.deploymentId}`, message);
-      multi.set(`${FIGURES_KEY_PREFIX}${f.deploymentId}`, message, 'PX', this.options.windowMs);
-    }
+    const bus = this.deps.redis;
+    if (!bus?.ready || figures.length === 0) return;
     this.s.figuresPublished += figures.length;
-    multi.exec().then(
-      (results) => {
-        for (const [error] of results ?? []) if (error) this.s.redisPublishFailures += 1;
-      },
-      () => {
-        this.s.redisPublishFailures += 1;
-      },
+    this.publishRemote(
+      bus,
+      figures.map((f) => {
+        const message = encodeFiguresMessage(this.instanceId, f);
+        const key = `${FIGURES_KEY_PREFIX}${f.deploymentId}`;
+        return {
+          channel: `${CHANNEL_PREFIX}${f.deploymentId}`,
+          message,
+          writes: [['set', key, message, 'PX', this.options.windowMs]],
+        };
+      }),
     );
   }
 

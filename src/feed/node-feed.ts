@@ -15,7 +15,7 @@
  * (a host sample of exactly this service's shape, of the channel's own node, stamped near the
  * local clock), counted and dropped otherwise.
  */
-import type { Redis } from 'ioredis';
+import type { FeedBus } from '../redis/index.js';
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN, isIdentifier } from '../lib/identifiers.js';
 import type { Logger } from '../lib/logger.js';
@@ -124,13 +124,13 @@ export class NodeFeed {
   constructor(
     private readonly options: { readonly windowMs: number; readonly instanceId: string },
     private readonly deps: {
-      redis: { pub: Redis; sub: Redis } | undefined;
+      redis: FeedBus | undefined;
       log: Logger;
       /** Counts a refused remote message by reason (the hub's remoteRejectedBy). */
       reject: (reason: string) => void;
     },
   ) {
-    this.channels = new ChannelSubscriptions(NODE_CHANNEL_PREFIX, { sub: deps.redis?.sub, log: deps.log });
+    this.channels = new ChannelSubscriptions(NODE_CHANNEL_PREFIX, { bus: deps.redis, log: deps.log });
   }
 
   stats(): NodeFeedStats {
@@ -142,19 +142,26 @@ export class NodeFeed {
   /** This node's new host sample: to local watchers, and to every instance through Redis. */
   publish(nodeId: string, host: HostSample): void {
     this.deliver(nodeId, host);
-    const pub = this.deps.redis?.pub;
-    if (pub?.status !== 'ready') return;
+    const bus = this.deps.redis;
+    if (!bus?.ready) return;
     const message = JSON.stringify({ from: this.options.instanceId, nodeId, host });
     const key = `${NODE_WINDOW_PREFIX}${nodeId}`;
     this.s.hostPublished += 1;
-    pub
-      .multi()
-      .rpush(key, message)
-      .ltrim(key, -MAX_WINDOW_ENTRIES, -1)
-      .pexpire(key, this.options.windowMs)
-      .publish(`${NODE_CHANNEL_PREFIX}${nodeId}`, message)
-      .exec()
-      .catch((error: unknown) => this.deps.log.debug({ err: error, nodeId }, 'node sample publish failed'));
+    void bus
+      .publishAll([
+        {
+          channel: `${NODE_CHANNEL_PREFIX}${nodeId}`,
+          message,
+          writes: [
+            ['rpush', key, message],
+            ['ltrim', key, -MAX_WINDOW_ENTRIES, -1],
+            ['pexpire', key, this.options.windowMs],
+          ],
+        },
+      ])
+      .then((failures) => {
+        if (failures > 0) this.deps.log.debug({ nodeId }, 'node sample publish failed');
+      });
   }
 
   /** Whether a channel is a node's; its message is then handled (or refused) here. */
@@ -253,7 +260,7 @@ export class NodeFeed {
     const after = resumable ? since : windowStart;
     let stored: HostSample[] | undefined;
     const redis = this.deps.redis;
-    if (redis && redis.pub.status === 'ready') {
+    if (redis?.ready) {
       try {
         // The channel first: whatever the list read misses then arrives on it.
         if (await this.channels.confirmed(nodeId))

@@ -5,14 +5,15 @@
  * (or a resume from `since`) of a deployment whose containers run on other nodes, including one
  * it has never watched before.
  *
- * Each entry is the same message that goes out on the deployment's channel, added together with
- * the PUBLISH in one MULTI: a reader that SUBSCRIBEs first and then reads the stream misses
- * nothing (an entry is either in the stream when read, or its message comes after).
+ * Each entry is the same message that goes out on the deployment's channel, added with the
+ * PUBLISH in one MULTI, or before it on a cluster (see FeedBus): a reader that SUBSCRIBEs first
+ * and then reads the stream misses nothing (an entry is either in the stream when read, or its
+ * message comes after).
  *
  * Entries are input like the channels (anyone who can write to Redis can XADD): each is validated
  * as a remote message (remote-message.ts), and a read is bounded in entries and bytes.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { RedisClient, RedisCommand } from '../redis/index.js';
 import type { Sample } from '../metrics/index.js';
 import { parseRemoteMessage } from './remote-message.js';
 
@@ -37,16 +38,18 @@ export interface StreamRead {
 
 export class WindowStream {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly windowMs: number,
   ) {}
 
-  /** Queues the entry of one deployment's new samples on `multi` (the caller adds the PUBLISH). */
-  append(multi: ChainableCommander, deploymentId: string, message: string, now: number): void {
+  /** The commands that add one deployment's new samples to its stream (published with them). */
+  entry(deploymentId: string, message: string, now: number): RedisCommand[] {
     const key = `${WINDOW_PREFIX}${deploymentId}`;
-    // MINID ~: Redis trims whole macro-nodes only, cheaply; readers filter the rest by time.
-    multi.xadd(key, 'MINID', '~', String(now - this.windowMs), '*', 'm', message);
-    multi.pexpire(key, this.windowMs + ID_SLACK_MS);
+    return [
+      // MINID ~: Redis trims whole macro-nodes only, cheaply; readers filter the rest by time.
+      ['xadd', key, 'MINID', '~', String(now - this.windowMs), '*', 'm', message],
+      ['pexpire', key, this.windowMs + ID_SLACK_MS],
+    ];
   }
 
   /** The samples of `deploymentId` stamped after `afterMs`, in no particular order (the snapshot sorts). */

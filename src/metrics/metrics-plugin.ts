@@ -18,6 +18,8 @@ import {
 } from '../http/index.js';
 import type { Logger } from '../lib/logger.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
+import type { Redis } from 'ioredis';
+import { FeedBus } from '../redis/index.js';
 import type { SharedParts } from '../shared-parts.js';
 import { AggregateStore } from './aggregate-store.js';
 import { Aggregator } from './aggregator.js';
@@ -324,7 +326,7 @@ function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
       heartbeatMs: config.feed.heartbeatMs,
       windowMs: config.metrics.liveWindowMs,
     },
-    { cache, redis: redis ? { pub: redis, sub: feedSubscriber(redis, log) } : undefined, log },
+    { cache, redis: redis ? new FeedBus(redis, feedSubscriber(redis, log)) : undefined, log },
   );
   const authenticate = createFeedAuthenticator({
     mode: config.feed.auth,
@@ -343,7 +345,8 @@ function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
 
 /** The feed's own Redis connection: a subscribed connection can run no other command. */
 function feedSubscriber(redis: NonNullable<SharedParts['redis']>, log: Logger): NonNullable<SharedParts['redis']> {
-  const sub = redis.duplicate({ connectionName: 'swarm-edge-feed' });
+  // A cluster's copy keeps its node options (and their connection name).
+  const sub = redis.isCluster ? redis.duplicate() : (redis as Redis).duplicate({ connectionName: 'swarm-edge-feed' });
   // The main connection reports Redis health; this one only needs its errors handled.
   sub.on('error', (error: Error) => log.debug({ err: error }, 'redis feed connection error'));
   return sub;

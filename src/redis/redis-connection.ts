@@ -1,18 +1,24 @@
 /**
- * The optional Redis connection (REDIS_URL: one server, or a master behind Sentinel; see
- * redis-target.ts). ioredis reconnects by itself, and with Sentinel follows a failover; this wires
+ * The optional Redis connection (REDIS_URL: one server, a master behind Sentinel, or a cluster;
+ * see redis-target.ts). ioredis reconnects by itself, with Sentinel follows a failover, and on a
+ * cluster follows slots to the replica promoted in a master's place; this wires
  * its state to the health registry. Redis is never critical: without it the service runs
  * single-instance.
  */
 import type { Logger } from '../lib/logger.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisClient } from './feed-bus.js';
 import { describeRedisTarget, parseRedisTarget } from './redis-target.js';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay } from '../lib/backoff.js';
 
 export const REDIS = 'redis';
 
-export function createRedis(url: string, deps: { health: HealthRegistry; log: Logger }, name = 'swarm-edge'): Redis {
+export function createRedis(
+  url: string,
+  deps: { health: HealthRegistry; log: Logger },
+  name = 'swarm-edge',
+): RedisClient {
   const options: RedisOptions = {
     connectionName: name,
     lazyConnect: true,
@@ -25,21 +31,43 @@ export function createRedis(url: string, deps: { health: HealthRegistry; log: Lo
     reconnectOnError: (error) => error.message.startsWith('READONLY'),
   };
   const target = parseRedisTarget(url);
-  const redis =
+  const credentials = (t: { username: string | undefined; password: string | undefined }) => ({
+    ...(t.username !== undefined ? { username: t.username } : {}),
+    ...(t.password !== undefined ? { password: t.password } : {}),
+  });
+  const redis: RedisClient =
     target.kind === 'server'
       ? new Redis(target.url, options)
-      : new Redis({
-          ...options,
-          sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
-          name: target.name,
-          db: target.db,
-          ...(target.username !== undefined ? { username: target.username } : {}),
-          ...(target.password !== undefined ? { password: target.password } : {}),
-          ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
-          sentinelRetryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
-          // Reconnect as soon as the sentinels announce a new master, not at the next error.
-          failoverDetector: true,
-        });
+      : target.kind === 'cluster'
+        ? new Cluster(
+            target.nodes.map((node) => ({ host: node.host, port: node.port })),
+            {
+              lazyConnect: true,
+              enableOfflineQueue: false,
+              // Commands made in one tick go to each node in one round trip (the feed's writes).
+              enableAutoPipelining: true,
+              // SSUBSCRIBE on the shard of each channel's slot, followed when slots move.
+              shardedSubscribers: true,
+              clusterRetryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
+              redisOptions: {
+                connectionName: name,
+                connectTimeout: 5_000,
+                maxRetriesPerRequest: 1,
+                ...credentials(target),
+              },
+            },
+          )
+        : new Redis({
+            ...options,
+            sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+            name: target.name,
+            db: target.db,
+            ...credentials(target),
+            ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
+            sentinelRetryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
+            // Reconnect as soon as the sentinels announce a new master, not at the next error.
+            failoverDetector: true,
+          });
   redis.on('ready', () => {
     deps.health.up(REDIS);
     deps.log.debug({ redis: describeRedisTarget(target) }, 'redis ready');

@@ -27,6 +27,29 @@ describe('REDIS_URL forms', () => {
     });
   });
 
+  it('takes a cluster as its seed nodes', () => {
+    expect(parseRedisTarget('redis+cluster://:s%40cret@10.0.0.1:7000,redis-b:7001,[::1]:7002')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      username: undefined,
+      password: 's@cret',
+    });
+    expect(describeRedisTarget(parseRedisTarget('redis+cluster://u:secret@n1:7000/'))).toBe('cluster via n1:7000');
+    for (const bad of [
+      'redis+cluster://',
+      'redis+cluster://n1',
+      'redis+cluster://n1:7000/0',
+      'redis+cluster://n1:7000?db=1',
+      'redis+cluster://n1:7000,,n2:7001',
+      'redis+cluster://%E0%A4%A@n1:7000',
+    ])
+      expect(() => parseRedisTarget(bad), bad).toThrow();
+  });
+
   it('refuses anything else, and never shows a password', () => {
     for (const bad of [
       'http://cache:6379',

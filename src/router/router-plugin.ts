@@ -7,6 +7,7 @@ import { PostgresEndpoint } from '../db/index.js';
 import type { FastifyInstance } from 'fastify';
 import { LocationsWriter, SwarmWatcher } from '../discovery/index.js';
 import { registerTraefikRoutes } from '../http/index.js';
+import { Redis } from 'ioredis';
 import { REDIS } from '../redis/index.js';
 import type { SharedParts } from '../shared-parts.js';
 import { reservedFromList } from './host-policy.js';
@@ -48,7 +49,8 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
   });
   const file = new TraefikFileWriter(config.traefikDynamicDir);
   const redisPublisher =
-    redis && config.traefik.redisRoot
+    // Never a cluster here: Traefik's Redis provider cannot read one, and the config refuses it.
+    redis instanceof Redis && config.traefik.redisRoot
       ? new RedisPublisher(redis, config.traefik.redisRoot, {
           log,
           onFailure: () => telemetry.router.publishFailed('redis'),

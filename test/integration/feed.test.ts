@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
+import { FeedBus } from '../../src/redis/index.js';
 import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,7 +55,7 @@ async function startInstance(
       heartbeatMs: 1_000,
       windowMs: 300_000,
     },
-    { cache, redis: redis && sub ? { pub: redis, sub } : undefined, log },
+    { cache, redis: redis && sub ? new FeedBus(redis, sub) : undefined, log },
   );
   const jwt = createFeedAuthenticator({
     mode: 'jwt',

@@ -53,7 +53,8 @@ describe.skipIf(skip)('Redis behind Sentinel', () => {
   it('follows a failover: the tree is on the new master, channels resubscribe, /health recovers', async () => {
     const health = new HealthRegistry();
     health.register(REDIS, { enabled: true, optional: true });
-    const redis = createRedis(sentinel.url, { health, log });
+    // A Sentinel target gives a plain connection (a cluster's is the other kind).
+    const redis = createRedis(sentinel.url, { health, log }) as Redis;
     const sub = redis.duplicate({ connectionName: 'swarm-edge-feed' });
     sub.on('error', () => undefined);
     clients.push(redis, sub);
