@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { LiveCache, type Sample } from '../metrics/index.js';
+import { FeedBus } from '../redis/index.js';
 import { allows, allowsNode, createFeedAuthenticator, type Grant } from './feed-auth.js';
 import { mergeSamples, MetricsFeed } from './metrics-feed.js';
 import { CLOSE, parseClientMessage } from './protocol.js';
@@ -409,11 +410,11 @@ describe('MetricsFeed remote messages', () => {
       unsubscribe: () => Promise.resolve(),
       disconnect: () => undefined,
     });
-    const pub = { status: 'ready', publish: () => Promise.resolve(1) };
+    const pub = { status: 'ready', isCluster: false, publish: () => Promise.resolve(1) };
     const cache = new LiveCache({ windowMs: 300_000, maxContainers: 100, maxBytes: 1 << 20 });
     const feed = new MetricsFeed(
       { maxBufferedBytes: 1 << 20, slowGraceMs: 5000, maxSubscriptions: 5, heartbeatMs: 30_000, windowMs: 300_000 },
-      { cache, redis: { pub, sub } as never, log: pino({ level: 'silent' }) },
+      { cache, redis: new FeedBus(pub as never, sub as never), log: pino({ level: 'silent' }) },
     );
     const publish = (deploymentId: string, message: string | Buffer) =>
       sub.emit(

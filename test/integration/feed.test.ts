@@ -2,141 +2,18 @@
  * The websocket feed over real sockets: authentication, protocol errors, a stalled client closed
  * as slow while a reading client keeps up, and two instances sharing a real Redis.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
-import { FeedBus } from '../../src/redis/index.js';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createFeedAuthenticator } from '../../src/feed/feed-auth.js';
-import { MetricsFeed } from '../../src/feed/metrics-feed.js';
 import { CLOSE } from '../../src/feed/protocol.js';
-import { registerFeedRoutes } from '../../src/http/index.js';
-import { LiveCache, type Sample } from '../../src/metrics/index.js';
+import type { Sample } from '../../src/metrics/index.js';
 import type { HostSample } from '../../src/nodes/index.js';
 import type { RequestFigures } from '../../src/traffic/index.js';
 import { missingTools, startRedis, waitFor, type TestRedis } from '../harness/index.js';
 
+import { connect, errorLines, samples, SECRET, startInstance, token, type Instance } from './feed-fixtures.js';
+
 const skip = missingTools(['redis-server']);
-const SECRET = 'feed-integration-secret-0123456789abcdef';
-const log = pino({ level: 'silent' });
-
-interface Instance {
-  app: FastifyInstance;
-  feed: MetricsFeed;
-  url: string;
-  redis?: Redis;
-}
-
-/** Log lines at error level or above, across every instance of this file. */
-const errorLines: string[] = [];
-const errorLog: FastifyBaseLogger = pino(
-  { level: 'debug' },
-  { write: (line: string) => void ((JSON.parse(line) as { level: number }).level >= 50 && errorLines.push(line)) },
-);
-
-async function startInstance(
-  options: { redisUrl?: string; maxBufferedBytes?: number; slowGraceMs?: number; authDelayMs?: number } = {},
-): Promise<Instance> {
-  const app = Fastify({ loggerInstance: errorLog });
-  const cache = new LiveCache({ windowMs: 300_000, maxContainers: 10_000, maxBytes: 64 * 1024 * 1024 });
-  const redis = options.redisUrl
-    ? new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 })
-    : undefined;
-  redis?.on('error', () => undefined);
-  const sub = redis?.duplicate();
-  sub?.on('error', () => undefined);
-  const feed = new MetricsFeed(
-    {
-      maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
-      slowGraceMs: options.slowGraceMs ?? 10_000,
-      maxSubscriptions: 5,
-      heartbeatMs: 1_000,
-      windowMs: 300_000,
-    },
-    { cache, redis: redis && sub ? new FeedBus(redis, sub) : undefined, log },
-  );
-  const jwt = createFeedAuthenticator({
-    mode: 'jwt',
-    secret: SECRET,
-    jwksUrl: undefined,
-    issuer: undefined,
-    audience: undefined,
-  });
-  // A slow authenticator (a JWKS fetch, a busy machine) lets frames arrive before the grant.
-  const delay = options.authDelayMs ?? 0;
-  const authenticate =
-    delay > 0
-      ? Object.assign(async (t: string | undefined) => (await new Promise((r) => setTimeout(r, delay)), jwt(t)), {
-          configured: true,
-        })
-      : jwt;
-  await registerFeedRoutes(app, { feed, authenticate });
-  feed.start();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { app, feed, url: `ws://127.0.0.1:${port}/ws/metrics`, ...(redis ? { redis } : {}) };
-}
-
-const token = (deployments: string[], claims: Record<string, unknown> = {}) =>
-  new SignJWT({ deployments, ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(SECRET));
-
-/** A client that records every frame and its close code. */
-function connect(url: string) {
-  const socket = new WebSocket(url);
-  const frames: Array<Record<string, unknown>> = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  socket.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
-  socket.on('error', () => undefined);
-  const opened = new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return {
-    socket,
-    frames,
-    closed,
-    opened,
-    send: (value: unknown) => socket.send(typeof value === 'string' ? value : JSON.stringify(value)),
-  };
-}
-
-let seq = 0;
-function samples(deploymentId: string, containers: number, padding = 0): Sample[] {
-  seq += 1;
-  return Array.from({ length: containers }, (_, i) => ({
-    containerId: `${deploymentId.replace(/[^a-f0-9]/g, 'a')}${String(i).padStart(8, '0')}`.padEnd(64, 'b').slice(0, 64),
-    deploymentId,
-    nodeId: 'n1',
-    serviceId: null,
-    taskId: null,
-    ts: Date.now() + seq,
-    cpuPercent: seq,
-    memoryBytes: 1,
-    memoryLimitBytes: 2,
-    pids: 1,
-    netRxBytes: 0,
-    netTxBytes: 0,
-    blockReadBytes: 0,
-    blockWriteBytes: 0,
-    netRxDelta: 0,
-    netTxDelta: 0,
-    blockReadDelta: 0,
-    blockWriteDelta: 0,
-    netRxRate: 0,
-    netTxRate: 0,
-    blockReadRate: 0,
-    blockWriteRate: 0,
-    ...(padding ? { pad: 'x'.repeat(padding) } : {}),
-  }));
-}
 
 describe.skipIf(skip)('websocket feed', () => {
   let redis: TestRedis;
