@@ -10,7 +10,7 @@
  */
 import { connect } from 'node:net';
 import type Docker from 'dockerode';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type pg from 'pg';
 import { WebSocket } from 'ws';
 import { NETWORK } from './cluster.js';
@@ -189,12 +189,12 @@ export const FORGED_FROM = 'soak-forged';
  * each instance must drop every one (its rejection counter grows by as many) and keep running.
  */
 export async function redisForgery(
-  redisUrl: string,
+  redis: RedisOptions,
   instances: readonly ServiceInstance[],
   deploymentId: string,
   tally: BadInputTally,
 ): Promise<void> {
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const client = new Redis({ ...redis, maxRetriesPerRequest: 1, lazyConnect: true });
   client.on('error', () => undefined);
   try {
     await client.connect();

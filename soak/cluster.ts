@@ -6,23 +6,25 @@
  * PostgreSQL is a primary and a streaming standby, and the service is given both hosts, as it
  * would be under Patroni: the failover fault kills the primary, promotes the standby, and builds
  * a new standby from it on the dead primary's port, so the host list stays true for the next one.
+ * Redis is a master, a replica and three sentinels, given as redis+sentinel://: its fault kills the
+ * master and lets the sentinels promote the replica. (A Redis Cluster has its own test: the soak
+ * runs Traefik's Redis provider, which cannot read a cluster.)
  */
 import {
   startPostgres,
-  startRedis,
   startSwarm,
   type TestPostgres,
-  type TestRedis,
   type TestStandby,
   type TestSwarm,
 } from '../test/harness/index.js';
+import { startRedisSentinel, type TestSentinel } from '../test/harness/redis-sentinel.js';
 
 export const NETWORK = 'soak-net';
 
 export interface Cluster {
   readonly swarm: TestSwarm;
   readonly postgres: PostgresPair;
-  readonly redis: TestRedis;
+  readonly redis: TestSentinel;
   /** deployment_routing and friends, shared by both instances (both hosts, libpq's form). */
   readonly routingUrl: string;
   /** One metrics database per instance (same servers): instance name → URL (both hosts). */
@@ -75,7 +77,7 @@ export class PostgresPair {
 }
 
 export async function startCluster(instanceNames: readonly string[]): Promise<Cluster> {
-  const [swarm, primary, redis] = await Promise.all([startSwarm(), startPostgres(), startRedis()]);
+  const [swarm, primary, redis] = await Promise.all([startSwarm(), startPostgres(), startRedisSentinel()]);
   let postgres: PostgresPair | undefined;
   try {
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', NETWORK]);

@@ -75,10 +75,12 @@ export const FAULTS: readonly Fault[] = [
     run: ({ cluster }) => cluster.postgres.failover(),
   },
   {
-    name: 'Redis stopped, then started',
+    name: 'Redis master SIGKILLed, replica promoted by Sentinel (failover), old master back as a replica',
     affects: 'redis',
     dependency: 'redis',
-    run: ({ cluster, outageMs }) => outage(cluster.redis, outageMs),
+    run: async ({ cluster }) => {
+      await cluster.redis.failOver({ crash: true, rejoin: true });
+    },
   },
   {
     name: 'instance a SIGKILLed, then started',

@@ -4,7 +4,7 @@
  * windows are checked against. While Redis is down nothing is recorded; windows of those minutes
  * are counted as unverifiable, never as correct.
  */
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Sample } from '../src/metrics/index.js';
 import { FORGED_FROM } from './bad-input.js';
 
@@ -29,8 +29,8 @@ export class SampleRecorder {
   messages = 0;
   private readonly client: Redis;
 
-  constructor(url: string) {
-    this.client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 500 });
+  constructor(redis: RedisOptions) {
+    this.client = new Redis({ ...redis, lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 500 });
     this.client.on('error', () => undefined);
     // ioredis re-issues the pattern subscription on every reconnect.
     this.client.on('pmessage', (_pattern: string, _channel: string, message: string) => this.record(message));

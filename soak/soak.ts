@@ -85,7 +85,7 @@ const db = createPool({ connectionString: cluster.routingUrl, applicationName: '
 const instances: ServiceInstance[] = [];
 const readers: FeedReader[] = [];
 const stalled: StalledClient[] = [];
-const recorder = new SampleRecorder(cluster.redis.url);
+const recorder = new SampleRecorder(cluster.redis.clientOptions);
 let exitCode = 1;
 try {
   for (const name of ['a', 'b']) {
@@ -207,7 +207,7 @@ try {
       await websocketFlood(instance, SECRET, deployments, badInput.websocket);
       await httpFlood(instance, badInput.http);
     }
-    await redisForgery(cluster.redis.url, instances, workload.steady[0]!, badInput.redis);
+    await redisForgery(cluster.redis.clientOptions, instances, workload.steady[0]!, badInput.redis);
     await sleep(3_000);
     for (const instance of instances) await checkRowsRejected(instance, TOKEN, rows, badInput.rows);
   };
@@ -356,7 +356,7 @@ process.exit(exitCode);
 async function finalComparison(list: readonly ServiceInstance[], withinMs: number): Promise<SoakResult['finalRoutes']> {
   const deadline = Date.now() + withinMs + 30_000;
   await sleep(withinMs);
-  const redis = new Redis(cluster.redis.url, { maxRetriesPerRequest: 1 });
+  const redis = new Redis({ ...cluster.redis.clientOptions, maxRetriesPerRequest: 1 });
   let last: Array<{ copy: string; difference: Difference; routes: number }> = [];
   let truthSize = 0;
   let injected = 0;

@@ -16,17 +16,25 @@ export const SENTINEL_MASTER = 'edge-master';
 export interface TestSentinel {
   /** REDIS_URL of the topology: redis+sentinel://…/edge-master. */
   readonly url: string;
+  /** ioredis options that follow the master through the sentinels (for a test's own clients). */
+  readonly clientOptions: { sentinels: Array<{ host: string; port: number }>; name: string };
   /** The port of the server that is master now, as the sentinels see it. */
   masterPort(): Promise<number>;
-  /** Kills the current master and waits until the sentinels name another one. */
-  failOver(): Promise<number>;
+  /**
+   * Kills the current master (SIGTERM, or SIGKILL with `crash`) and waits until the sentinels name
+   * another one; with `rejoin`, starts the old master again, which the sentinels turn into a
+   * replica of the new one. Returns the new master's port.
+   */
+  failOver(options?: { crash?: boolean; rejoin?: boolean }): Promise<number>;
   destroy(): Promise<void>;
 }
 
 export async function startRedisSentinel(): Promise<TestSentinel> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-edge-sentinel-'));
   const processes = new Map<number, Spawned>();
+  const serverArgs = new Map<number, string[]>();
   const server = async (port: number, extra: string[]) => {
+    serverArgs.set(port, extra);
     // A replica's first sync writes an RDB file: into the topology's directory, not the cwd.
     const spawned = spawnLogged('redis-server', redisServerArgs(port, ['--dir', dir, ...extra]));
     processes.set(port, spawned);
@@ -86,9 +94,14 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
   return {
     url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${SENTINEL_MASTER}`,
     masterPort: askSentinel,
-    async failOver() {
+    clientOptions: { sentinels: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: SENTINEL_MASTER },
+    async failOver(options = {}) {
       const before = await askSentinel();
-      await terminate(processes.get(before)!);
+      const master = processes.get(before)!;
+      if (options.crash) {
+        master.child.kill('SIGKILL');
+        await master.waitExit(5_000);
+      } else await terminate(master);
       processes.delete(before);
       let after = before;
       await waitFor(
@@ -100,6 +113,8 @@ export async function startRedisSentinel(): Promise<TestSentinel> {
         60_000,
         200,
       );
+      // Empty (no persistence): the sentinels make it a replica of the new master, which it syncs.
+      if (options.rejoin) await server(before, serverArgs.get(before)!);
       return after;
     },
     async destroy() {
