@@ -1,0 +1,184 @@
+/**
+ * What the renderer writes, checked against Traefik v3's published schema of the file provider
+ * (SchemaStore's, copied in test/fixtures/traefik with its origin): every middleware this service
+ * lets a row ask for, TLS and plain routers, sticky sessions, health checks, the fallback and the
+ * error-page services, and the shared middlewares.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import { MIDDLEWARE_TYPES } from './route-validation.js';
+import type { RoutingRow } from './routing-table.js';
+import { renderTraefikConfig, type RenderOptions } from './traefik-config.js';
+
+const schema = JSON.parse(
+  readFileSync(path.join(import.meta.dirname, '../../test/fixtures/traefik/traefik-v3-file-provider.json'), 'utf8'),
+) as object;
+// strict: false: the schema uses keywords of its own (markdownDescription) beside draft-07's.
+const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+
+const options: RenderOptions = {
+  labelPrefix: 'cloud.obiente',
+  entryPoints: { http: 'web', https: 'websecure' },
+  defaultCertResolver: 'letsencrypt',
+  network: 'edge',
+  fallbackUrl: 'http://edge.internal:8080',
+  middlewarePolicy: { forwardAuthAllowed: ['https://auth.example.com/'] },
+};
+
+/** One valid configuration of every middleware a row may ask for. */
+const EVERY_MIDDLEWARE: Record<string, unknown> = {
+  rateLimit: { average: 100, period: '1s', burst: 50 },
+  compress: { minResponseBodyBytes: 1024, excludedContentTypes: ['text/event-stream'] },
+  headers: {
+    customRequestHeaders: { 'X-Edge': 'yes' },
+    customResponseHeaders: { 'X-Frame-Options': 'DENY' },
+    stsSeconds: 31536000,
+    stsIncludeSubdomains: true,
+    frameDeny: true,
+    referrerPolicy: 'no-referrer',
+    accessControlAllowOriginList: ['https://app.example.com'],
+    accessControlAllowMethods: ['GET', 'POST'],
+    accessControlMaxAge: 600,
+  },
+  redirectScheme: { scheme: 'https', permanent: true, port: '443' },
+  stripPrefix: { prefixes: ['/api'] },
+  ipAllowList: { sourceRange: ['10.0.0.0/8', '192.168.1.7'] },
+  retry: { attempts: 3, initialInterval: '100ms' },
+  basicAuth: {
+    users: ['alice:$2y$05$abcdefghijklmnopqrstuuJ2Yl2nR9bq5sQkGJ8b1mZpS0yQzq4nS'],
+    realm: 'edge',
+    removeHeader: true,
+  },
+  forwardAuth: {
+    address: 'https://auth.example.com/verify',
+    trustForwardHeader: true,
+    authResponseHeaders: ['X-User'],
+    authRequestHeaders: ['Cookie'],
+  },
+  inFlightReq: { amount: 10 },
+  buffering: { maxRequestBodyBytes: 1048576, memRequestBodyBytes: 65536 },
+  errors: { status: ['500-599', '404'] },
+  circuitBreaker: {
+    expression: 'NetworkErrorRatio() > 0.3 || ResponseCodeRatio(500, 600, 0, 600) > 0.25',
+    checkPeriod: '100ms',
+    fallbackDuration: '10s',
+    recoveryDuration: '10s',
+    responseCode: 503,
+  },
+};
+
+const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
+  ({
+    id,
+    deployment_id: `dep-${id}`,
+    domain: `${id}.example.com`,
+    service_name: 'default',
+    path_prefix: '',
+    target_port: 8080,
+    protocol: 'http',
+    ssl_enabled: false,
+    ssl_cert_resolver: null,
+    load_balancer_algo: null,
+    middleware: null,
+    ...overrides,
+  }) as RoutingRow;
+
+function topology(): Topology {
+  const services: SwarmService[] = ['a', 'b', 'c', 'd'].map((id) => ({
+    id: `s-${id}`,
+    name: `svc-${id}`,
+    deploymentId: `dep-${id}`,
+    serviceName: 'default',
+    mode: 'replicated',
+    replicas: 2,
+    ports: [],
+    hostNetwork: false,
+    labels:
+      id === 'b'
+        ? {
+            'cloud.obiente.healthcheck.path': '/healthz',
+            'cloud.obiente.healthcheck.interval': '10s',
+            'cloud.obiente.healthcheck.timeout': '2s',
+            'cloud.obiente.pass_host_header': 'false',
+          }
+        : {},
+  }));
+  const tasks = new Map<string, SwarmTask[]>(
+    services.map((s, i) => [
+      s.id,
+      [1, 2].map((n) => ({
+        id: `t-${s.id}-${n}`,
+        serviceId: s.id,
+        nodeId: 'n1',
+        state: 'running',
+        desiredState: 'running',
+        containerId: `c-${s.id}-${n}`,
+        addresses: [{ networkId: 'net', networkName: 'edge', ip: `10.0.${i}.${n + 1}` }],
+      })),
+    ]),
+  );
+  return {
+    services: new Map(services.map((s) => [s.id, s])),
+    tasks,
+    nodes: new Map([
+      [
+        'n1',
+        {
+          id: 'n1',
+          hostname: 'node-1',
+          address: '127.0.0.1',
+          role: 'manager',
+          availability: 'active',
+          state: 'ready',
+          leader: true,
+          engineVersion: '27.0',
+          cpus: 2,
+          memoryBytes: 1,
+          labels: {},
+        },
+      ],
+    ]),
+  };
+}
+
+describe("Traefik v3's published schema of the file provider", () => {
+  it('takes every kind of configuration the renderer writes', () => {
+    const rows = [
+      row('a', { middleware: EVERY_MIDDLEWARE, ssl_enabled: true, ssl_cert_resolver: 'dns' }),
+      row('b', { path_prefix: '/api', load_balancer_algo: 'sticky', protocol: 'https' }),
+      row('c', { middleware: [{ errors: true }, { compress: true }, { stripPrefix: true }], protocol: 'h2c' }),
+      // No running replica: routed to the fallback.
+      row('e', { deployment_id: 'dep-nowhere' }),
+    ];
+    const { config, body, statuses } = renderTraefikConfig(rows, topology(), options);
+    expect(statuses.filter((s) => s.state === 'rejected')).toEqual([]);
+    const http = (config as { http: { middlewares: Record<string, Record<string, unknown>> } }).http;
+    const kinds = new Set(Object.values(http.middlewares).flatMap((m) => Object.keys(m)));
+    for (const type of MIDDLEWARE_TYPES) expect(kinds, type).toContain(type);
+    const balancers = Object.values(
+      (config as { http: { services: Record<string, { loadBalancer: Record<string, unknown> }> } }).http.services,
+    ).map((s) => s.loadBalancer);
+    for (const field of ['sticky', 'healthCheck', 'passHostHeader'])
+      expect(
+        balancers.some((b) => field in b),
+        field,
+      ).toBe(true);
+
+    // The file as Traefik reads it, and the document the HTTP provider serves.
+    for (const document of [parse(body.toString('utf8')) as unknown, config]) {
+      const valid = validate(document);
+      expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
+      expect(valid).toBe(true);
+    }
+  });
+
+  it('is strict enough to refuse what Traefik would not read', () => {
+    expect(validate({ http: { routers: { r: { rule: 'Host(`a`)' } } } })).toBe(false);
+    expect(validate({ http: { middlewares: { m: { basicAuth: { users: 'alice:x' } } } } })).toBe(false);
+    expect(validate({ http: { services: { s: { loadBalancer: { servers: [] } } } } })).toBe(false);
+  });
+});
