@@ -87,6 +87,14 @@ const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> =
     ...overrides,
   }) as RoutingRow;
 
+/** Labels of service b: a health check, and the Host header not passed. */
+const HEALTH_LABELS: Readonly<Record<string, string>> = {
+  'cloud.obiente.healthcheck.path': '/healthz',
+  'cloud.obiente.healthcheck.interval': '10s',
+  'cloud.obiente.healthcheck.timeout': '2s',
+  'cloud.obiente.pass_host_header': 'false',
+};
+
 function topology(): Topology {
   const services: SwarmService[] = ['a', 'b', 'c', 'd'].map((id) => ({
     id: `s-${id}`,
@@ -97,15 +105,7 @@ function topology(): Topology {
     replicas: 2,
     ports: [],
     hostNetwork: false,
-    labels:
-      id === 'b'
-        ? {
-            'cloud.obiente.healthcheck.path': '/healthz',
-            'cloud.obiente.healthcheck.interval': '10s',
-            'cloud.obiente.healthcheck.timeout': '2s',
-            'cloud.obiente.pass_host_header': 'false',
-          }
-        : {},
+    labels: id === 'b' ? HEALTH_LABELS : {},
   }));
   const tasks = new Map<string, SwarmTask[]>(
     services.map((s, i) => [
