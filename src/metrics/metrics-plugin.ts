@@ -147,7 +147,12 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
       containers: r.collection.containersSampled,
       bufferedRows: r.storage.bufferedRows,
       storageBreaker: r.storage.breaker.state,
+      rowsReplayed: r.storage.rowsReplayed,
       subscribers: r.feed.subscribers,
+      // Its own database with several hosts: which is primary (the platform one's is postgresHosts).
+      ...(pipeline.metricsEndpoint !== shared.database.endpoint && pipeline.metricsEndpoint.primaryOnly
+        ? { databaseHosts: pipeline.metricsEndpoint.report() }
+        : {}),
     };
   });
   shared.telemetry.labelledCounter(
