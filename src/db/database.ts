@@ -43,7 +43,8 @@ export class Database {
     this.probe = new PeriodicJob({
       name: 'postgres-probe',
       intervalMs: options.probeIntervalMs ?? 5_000,
-      backoff: { baseMs: 250, maxMs: 15_000 },
+      // A probe is one query: retried often, so that a database back is seen within seconds.
+      backoff: { baseMs: 250, maxMs: 5_000 },
       log: deps.log,
       run: () => this.check(),
     });
