@@ -132,4 +132,12 @@ ALTER TABLE node_metadata
   ADD COLUMN IF NOT EXISTS usage_updated_at         timestamptz;
 `,
   },
+  {
+    version: 3,
+    name: 'routing weights',
+    // Rows that share a host and path and all carry a weight split its traffic (a canary, or a
+    // blue-green switch made in one transaction). double precision, not integer: the service
+    // refuses NaN, infinities and fractions itself, with the field named, like any bad value.
+    sql: `ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS weight double precision;`,
+  },
 ];

@@ -93,12 +93,16 @@ function documentSize(outputs: readonly RouteOutput[], maps: readonly MapKey[]):
   for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
   let sections = SHARED_MIDDLEWARES.length;
   for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
+  let withoutRouter = 0;
   for (const output of outputs) {
     size += output.totalLength;
     sections += output.sectionCount;
+    if (!output.has('routers')) withoutRouter += 1;
   }
-  // One separator between consecutive sections of a map: one fewer than its sections, per map.
-  return size + (sections - maps.length) * SEPARATOR.length;
+  // One separator between consecutive sections of a map: one fewer than its sections, per map
+  // (the routers map may have none: every route a split's other row, whose first row is away).
+  const emptyRouters = maps.includes('routers') && withoutRouter === outputs.length ? 1 : 0;
+  return size + (sections - maps.length + emptyRouters) * SEPARATOR.length;
 }
 
 /**

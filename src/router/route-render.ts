@@ -107,9 +107,14 @@ export class RouteOutput {
     return this.middlewaresLength + this.routersLength + this.servicesLength;
   }
 
-  /** Non-empty sections: routers and services always, middlewares when the route has any. */
+  /** Non-empty sections: services always; routers but for a split's other rows; middlewares when any. */
   get sectionCount(): number {
-    return this.middlewaresLength > 0 ? 3 : 2;
+    return (this.middlewaresLength > 0 ? 1 : 0) + (this.routersLength > 0 ? 1 : 0) + 1;
+  }
+
+  /** Whether the route has a section in this map. */
+  has(key: MapKey): boolean {
+    return this.length(key) > 0;
   }
 
   /** The section's bytes, as a view (not a copy). */
@@ -335,6 +340,24 @@ export class RenderContext {
  * Renders the route into `output` (named already). `services` are the swarm services of the
  * route's deployment, sorted by name, at least one.
  */
+/**
+ * A weighted row's part in its split: the first row renders the router, to a weighted service
+ * over every row's service; the others render their service only (their middlewares, TLS and
+ * rule are the first row's).
+ */
+export type SplitRole =
+  | { readonly leader: false }
+  | {
+      readonly leader: true;
+      readonly members: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
+      /** Any row of the split asks for sticky sessions: a client stays with the service it got. */
+      readonly sticky: boolean;
+      /** Another row of the split has a replica. */
+      readonly othersLive: boolean;
+    };
+
+const SPLIT_SUFFIX = '-split';
+
 export function renderRoute(
   route: Route,
   output: RouteOutput,
@@ -342,6 +365,7 @@ export function renderRoute(
   topology: Topology,
   context: RenderContext,
   arena: ByteArena,
+  split?: SplitRole,
 ): void {
   const options = context.options;
   const name = output.name;
@@ -354,7 +378,20 @@ export function renderRoute(
   const quoted = q(name);
   const servers = serversFor(route, services, topology, options, warn);
   const backend = backendOptions(services, context.labels, warn);
-  const live = servers.length > 0;
+  // A split's router goes on while any of its services has a replica (Traefik's weighted service
+  // skips none itself: a service on the 503 fallback takes its share).
+  const live = servers.length > 0 || (split?.leader === true && split.othersLive);
+  if (split?.leader === false) {
+    if (route.middlewares !== NO_MIDDLEWARES) warn("its middlewares are not used: a split uses its first row's");
+    const { bytes, start, length } = arena.write(
+      serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend),
+    );
+    output.state = servers.length > 0 ? 'active' : 'no-replicas';
+    output.servers = servers.length;
+    output.warnings = warnings;
+    output.rendered(bytes, start, 0, 0, length);
+    return;
+  }
 
   let middlewaresText = '';
   let routeMiddlewares = '';
@@ -381,13 +418,15 @@ export function renderRoute(
   const rule = ruleFor(route);
   const priority = priorityFor(route);
   const entryPoint = route.tls ? context.quotedHttps : context.quotedHttp;
-  let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, quoted);
+  const target = split?.leader ? suffixed(quoted, SPLIT_SUFFIX) : quoted;
+  let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, target);
   if (route.tls)
-    routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, quoted)}`;
+    routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, target)}`;
   let serviceText = serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend);
   // The errors middleware's pages come from this service, through a service of the route's own.
   if (live && route.middlewares.errors !== undefined)
     serviceText += `,\n   ${suffixed(quoted, ERRORS_SUFFIX)}: {"loadBalancer": {"servers": [{"url": ${context.quotedFallbackUrl}}]}}`;
+  if (split?.leader) serviceText += `,\n   ${suffixed(quoted, SPLIT_SUFFIX)}: ${splitService(name, split, route)}`;
 
   // One write for the three sections, in MAP_KEYS order; byte lengths are lengths when all is ASCII.
   const { bytes, start, length } = arena.write(middlewaresText + routersText + serviceText);
@@ -430,6 +469,20 @@ function routerLine(
   text += `, "priority": ${priority}, "rule": ${rule}, "service": ${quotedService}`;
   if (certResolver !== undefined) text += `, "tls": {"certResolver": ${q(certResolver)}}`;
   return `${text}}`;
+}
+
+/** The weighted service of a split, over its rows' services (names in order, as the document's). */
+function splitService(name: string, split: Extract<SplitRole, { leader: true }>, route: Route): string {
+  let text = '{"weighted": {"services": [';
+  split.members.forEach((member, i) => {
+    text += `${i > 0 ? ', ' : ''}{"name": ${q(member.name)}, "weight": ${member.weight}}`;
+  });
+  text += ']';
+  if (split.sticky) {
+    const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}_split`;
+    text += `, "sticky": {"cookie": {"httpOnly": true, "name": ${q(cookie)}, "sameSite": "lax", "secure": ${route.tls !== undefined}}}`;
+  }
+  return `${text}}}`;
 }
 
 /** No servers: the one server is the 503 fallback. */

@@ -44,6 +44,8 @@ export interface Route {
   readonly middlewares: Middlewares;
   /** The order the middlewares run in (the row's, or the default). */
   readonly middlewareOrder: readonly MiddlewareType[];
+  /** Its share of a split (see traefik-config.ts); undefined: not part of one. */
+  readonly weight: number | undefined;
   /** Accepted, but something was not as asked (e.g. an unknown algorithm fell back to the default). */
   readonly warnings: readonly string[];
 }
@@ -58,6 +60,8 @@ const PLAIN_VALID_HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
 const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** A split's weights are relative; past this, a typo more likely than an intent. */
+export const MAX_WEIGHT = 1_000_000;
 
 /** Validates one host name (no wildcard) and returns its ASCII form, or why it is not one. */
 export function normalizeHost(value: string): { host: string } | { reason: string } {
@@ -209,6 +213,12 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       );
     }
   }
+  let weight: number | undefined;
+  if (row.weight !== null && row.weight !== undefined) {
+    if (typeof row.weight !== 'number' || !Number.isInteger(row.weight) || row.weight < 0 || row.weight > MAX_WEIGHT)
+      return reject('weight', `must be a whole number from 0 to ${MAX_WEIGHT} (or null: not split)`);
+    weight = row.weight;
+  }
   if (row.middleware_oversized === true) return reject('middleware', `is larger than ${MAX_MIDDLEWARE_BYTES} bytes`);
   const middlewares = parseMiddlewares(row.middleware, defaults.middlewares ?? NO_FORWARD_AUTH);
   if ('reason' in middlewares) return reject('middleware', middlewares.reason);
@@ -235,6 +245,7 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       sticky: algorithm.sticky,
       middlewares: middlewares.middlewares,
       middlewareOrder: middlewares.order,
+      weight,
       warnings: warnings ?? NO_WARNINGS,
     },
   };

@@ -29,6 +29,8 @@ export interface RoutingRow {
   readonly middleware_oversized?: unknown;
   /** created_at in ms since epoch: the older of two rows that claim the same host keeps it. */
   readonly created_ms?: unknown;
+  /** Share of a split (rows with the same host and path, all weighted); null: not split. */
+  readonly weight?: unknown;
 }
 
 /** Larger middleware documents are refused in the query, before they reach this process. */
@@ -46,7 +48,7 @@ const SELECT_ROWS = `SELECT id::text AS id, ${text('deployment_id')}, ${text('do
   ${text('load_balancer_algo')},
   CASE WHEN octet_length(middleware::text) <= ${MAX_MIDDLEWARE_BYTES} THEN middleware END AS middleware,
   coalesce(octet_length(middleware::text) > ${MAX_MIDDLEWARE_BYTES}, false) AS middleware_oversized,
-  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, weight
   FROM deployment_routing ORDER BY id COLLATE "C"`;
 
 export interface RoutingTableHealth {
@@ -270,6 +272,7 @@ const FIELDS = [
   'load_balancer_algo',
   'middleware_oversized',
   'created_ms',
+  'weight',
 ] as const;
 
 function sameRow(a: RoutingRow, b: RoutingRow): boolean {

@@ -848,3 +848,136 @@ describe('TraefikRenderer', () => {
     },
   );
 });
+
+describe('weighted splits', () => {
+  const topo = topology(
+    [service('s1', 'dep-blue'), service('s2', 'dep-green'), service('s3', 'dep-other')],
+    [task('t1', 's1', '10.0.1.3'), task('t2', 's2', '10.0.2.3'), task('t3', 's3', '10.0.3.3')],
+  );
+  const split = (blue: unknown, green: unknown, extra: Partial<Record<keyof RoutingRow, unknown>> = {}) => [
+    row('a1', { deployment_id: 'dep-blue', domain: 'shop.example.com', weight: blue, ...extra }),
+    row('a2', { deployment_id: 'dep-green', domain: 'shop.example.com', weight: green }),
+  ];
+  const blue = routeName({ id: 'a1', deploymentId: 'dep-blue' });
+  const green = routeName({ id: 'a2', deploymentId: 'dep-green' });
+
+  it("publishes one router, to a weighted service over each row's service, across deployments", () => {
+    const { config, statuses } = renderTraefikConfig(split(90, 10), topo, options);
+    const http = config.http as Http & { services: Record<string, Record<string, unknown>> };
+    expect(statuses.map((s) => [s.id, s.state, s.router])).toEqual([
+      ['a1', 'active', blue],
+      ['a2', 'active', blue],
+    ]);
+    expect(Object.keys(http.routers)).toEqual([blue]);
+    expect(http.routers[blue]).toMatchObject({ rule: 'Host(`shop.example.com`)', service: `${blue}-split` });
+    expect(http.services[`${blue}-split`]).toEqual({
+      weighted: {
+        services: [
+          { name: blue, weight: 90 },
+          { name: green, weight: 10 },
+        ].sort((x, y) => (x.name < y.name ? -1 : 1)),
+      },
+    });
+    expect(http.services[blue]).toMatchObject({ loadBalancer: { servers: [{ url: 'http://10.0.1.3:8080' }] } });
+    expect(http.services[green]).toMatchObject({ loadBalancer: { servers: [{ url: 'http://10.0.2.3:8080' }] } });
+    expect(JSON.stringify(config)).toBe(JSON.stringify(canonical(config)));
+    // Traefik's Redis provider reads the same split from the KV layout.
+    const kv = toKeyValues(config, 'traefik');
+    const names = [0, 1].map((i) => kv.get(`traefik/http/services/${blue}-split/weighted/services/${i}/name`));
+    expect(names.sort()).toEqual([blue, green].sort());
+  });
+
+  it("keeps stickiness across the split, and takes the first row's middlewares only", () => {
+    const { config, statuses } = renderTraefikConfig(
+      [
+        row('a1', {
+          deployment_id: 'dep-blue',
+          domain: 'shop.example.com',
+          weight: 1,
+          load_balancer_algo: 'sticky',
+          ssl_enabled: true,
+        }),
+        row('a2', {
+          deployment_id: 'dep-green',
+          domain: 'shop.example.com',
+          weight: 1,
+          middleware: { compress: true },
+        }),
+      ],
+      topo,
+      options,
+    );
+    const http = config.http as Http & { services: Record<string, Record<string, { sticky?: unknown }>> };
+    expect(http.services[`${blue}-split`]!.weighted!.sticky).toMatchObject({ cookie: { secure: true } });
+    expect(http.routers[`${blue}-http`]).toMatchObject({ service: `${blue}-split` });
+    expect(statuses[1]!.warnings.join()).toMatch(/first row's/);
+    expect(Object.keys(http.middlewares).some((name) => name.startsWith(green))).toBe(false);
+  });
+
+  it('moves all traffic in one change of the document (blue-green), and keeps rows without weights to the first-come rule', () => {
+    const before = renderTraefikConfig(split(100, 0), topo, options).config;
+    const after = renderTraefikConfig(split(0, 100), topo, options).config;
+    const weights = (config: typeof before) =>
+      (config.http.services![`${blue}-split`] as { weighted: { services: Array<{ name: string; weight: number }> } })
+        .weighted.services;
+    expect(weights(before).find((s) => s.name === green)!.weight).toBe(0);
+    expect(weights(after).find((s) => s.name === green)!.weight).toBe(100);
+
+    // A row without a weight on the split's host and path, or a weighted row on an unsplit one: refused.
+    const mixed = renderTraefikConfig(
+      [
+        ...split(50, 50),
+        row('a3', { deployment_id: 'dep-other', domain: 'shop.example.com' }),
+        row('b1', { deployment_id: 'dep-other', domain: 'plain.example.com' }),
+        row('b2', { deployment_id: 'dep-green', domain: 'plain.example.com', weight: 5 }),
+      ],
+      topo,
+      options,
+    );
+    expect(mixed.statuses.filter((s) => s.state === 'rejected').map((s) => s.id)).toEqual(['a3', 'b2']);
+  });
+
+  it('refuses a hostile weight with its field, while the other rows still route', () => {
+    const hostile = [-1, Number.NaN, 1_000_001, 1.5, Number.POSITIVE_INFINITY, '10', true, { $gt: 0 }];
+    const { statuses } = renderTraefikConfig(
+      [
+        ...hostile.map((weight, i) => row(`h${i}`, { deployment_id: 'dep-blue', domain: `h${i}.example.com`, weight })),
+        row('good', { deployment_id: 'dep-green', domain: 'good.example.com' }),
+      ],
+      topo,
+      options,
+    );
+    expect(statuses.filter((s) => s.state === 'rejected').map((s) => [s.field, s.reason])).toEqual(
+      hostile.map(() => ['weight', 'must be a whole number from 0 to 1000000 (or null: not split)']),
+    );
+    expect(statuses.find((s) => s.id === 'good')!.state).toBe('active');
+  });
+
+  it('renders a split again when its rows or tasks change, as a fresh render would', () => {
+    const renderer = new TraefikRenderer(options);
+    const rows = split(70, 30);
+    renderer.render(rows, topo);
+    const moved = topology(
+      [service('s1', 'dep-blue'), service('s2', 'dep-green'), service('s3', 'dep-other')],
+      [task('t1', 's1', '10.0.1.3'), task('t4', 's2', '10.0.2.9'), task('t3', 's3', '10.0.3.3')],
+    );
+    const next = [rows[0]!, row('a2', { deployment_id: 'dep-green', domain: 'shop.example.com', weight: 40 })];
+    expect(renderer.render(next, moved).body.toString()).toBe(
+      renderTraefikConfig(next, moved, options).body.toString(),
+    );
+  });
+
+  it('publishes no router while the first row of a split has no service, and a valid document still', () => {
+    const { config, body, statuses } = renderTraefikConfig(
+      [
+        row('a0', { deployment_id: 'dep-none', domain: 'shop.example.com', weight: 1 }),
+        row('a2', { deployment_id: 'dep-green', domain: 'shop.example.com', weight: 1 }),
+      ],
+      topo,
+      options,
+    );
+    expect(statuses.map((s) => s.state)).toEqual(['no-service', 'active']);
+    expect(config.http.routers ?? {}).toEqual({});
+    expect(JSON.parse(body.toString())).toEqual(config);
+  });
+});

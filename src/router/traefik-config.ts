@@ -19,7 +19,15 @@ import { ByteArena } from './byte-arena.js';
 import { ClaimIndex } from './claim-index.js';
 import { DEFAULT_HOST_POLICY, type HostPolicy } from './host-policy.js';
 import { assembleDocument } from './config-document.js';
-import { compare, RenderContext, renderRoute, routeName, RouteOutput, type RenderOptions } from './route-render.js';
+import {
+  compare,
+  RenderContext,
+  renderRoute,
+  routeName,
+  RouteOutput,
+  type RenderOptions,
+  type SplitRole,
+} from './route-render.js';
 import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
 
@@ -66,6 +74,12 @@ export interface RenderResult {
 
 /** Shared by every entry not rendered yet: a new empty array each would be two more objects per row to keep. */
 const NOTHING: readonly never[] = Object.freeze([]);
+
+/** The weighted rows of one host and path that publish, and their services. */
+interface Split {
+  readonly rows: RowEntry[];
+  readonly services: Array<readonly SwarmService[]>;
+}
 
 /**
  * What a row yields, kept per row object (RoutingTable hands out the same object while a row is
@@ -211,6 +225,8 @@ export class TraefikRenderer {
     const outputStatuses: number[] = [];
     const servicesByDeployment = this.servicesIndex(topology);
     let rendered = 0;
+    /** The weighted rows that publish, by the first row of their host and path. */
+    const splits = new Map<RowEntry, Split>();
 
     for (const entry of entries) {
       const route = entry.route;
@@ -234,6 +250,18 @@ export class TraefikRenderer {
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
         continue;
       }
+      if (route.weight !== undefined) {
+        // Rendered after every other row, once the split's rows that publish are known.
+        const leader = this.claims.holder(entry.matchKey)!;
+        let split = splits.get(leader);
+        if (split === undefined) splits.set(leader, (split = { rows: [], services: [] }));
+        split.rows.push(entry);
+        split.services.push(services);
+        outputs.push(entry);
+        outputStatuses.push(statuses.length);
+        statuses.push(entry.status!);
+        continue;
+      }
       const inputs = entry.hasSections ? this.compareInputs(entry, services, topology) : 'different';
       if (inputs === 'different') {
         renderRoute(route, entry, services, topology, this.context, this.arena);
@@ -253,6 +281,8 @@ export class TraefikRenderer {
       outputStatuses.push(statuses.length);
       statuses.push(entry.status!);
     }
+    rendered += this.renderSplits(splits, topology);
+    for (let i = 0; i < outputs.length; i++) statuses[outputStatuses[i]!] = outputs[i]!.status!;
     const { ordered, collisions } = this.byName(outputs);
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
@@ -260,6 +290,43 @@ export class TraefikRenderer {
       outputs[loser]!.clearSections();
     }
     return assemble(ordered, statuses, rendered);
+  }
+
+  /**
+   * The rows of each split: every one renders its own service, and the first row (the one that
+   * claimed the host and path first) the router, to a weighted service over all of them. Few rows
+   * are weighted, and a split depends on rows besides its own: they are rendered every time,
+   * never taken from the cache. A split whose first row has no service publishes no router (the
+   * host then answers 404 until it has one).
+   */
+  private renderSplits(splits: ReadonlyMap<RowEntry, Split>, topology: Topology): number {
+    let rendered = 0;
+    for (const [leader, split] of splits) {
+      const members = split.rows
+        .map((entry) => ({ name: entry.name, weight: entry.route!.weight! }))
+        .sort((a, b) => compare(a.name, b.name));
+      const sticky = split.rows.some((entry) => entry.route!.sticky);
+      // The others first: whether any has a replica decides whether the router is live.
+      let othersLive = false;
+      const order = [...split.rows.keys()].sort(
+        (a, b) => Number(split.rows[a] === leader) - Number(split.rows[b] === leader),
+      );
+      for (const i of order) {
+        const entry = split.rows[i]!;
+        const role: SplitRole = entry === leader ? { leader: true, members, sticky, othersLive } : { leader: false };
+        renderRoute(entry.route!, entry, split.services[i]!, topology, this.context, this.arena, role);
+        if (entry !== leader && entry.servers > 0) othersLive = true;
+        entry.status = routeStatus(entry, entry.state, {
+          router: leader.name,
+          servers: entry.servers,
+          warnings: entry.warnings,
+        });
+        // Never compared by identity: the next render renders it again.
+        entry.renderedServices = NOTHING;
+        rendered += 1;
+      }
+    }
+    return rendered;
   }
 
   /**
@@ -305,6 +372,9 @@ export class TraefikRenderer {
     const route = entry.route!;
     const first = this.claims.holder(entry.matchKey)!;
     if (first !== entry) {
+      // A split: the first row and this one both carry a weight. The first row's claim is the
+      // split's: it may hold the host, and this row shares its router (see renderSplits).
+      if (route.weight !== undefined && first.route!.weight !== undefined) return this.conflictOf(first);
       const other =
         first.route!.deploymentId === route.deploymentId ? '' : ` of deployment ${first.route!.deploymentId}`;
       return `same domain and path as route ${first.id}${other}, which claimed it first${lookalike(route, first.route!)}`;

@@ -2,7 +2,7 @@
  * What the renderer writes, checked against Traefik v3's published schema of the file provider
  * (SchemaStore's, copied in test/fixtures/traefik with its origin): every middleware this service
  * lets a row ask for, TLS and plain routers, sticky sessions, health checks, the fallback and the
- * error-page services, and the shared middlewares.
+ * error-page services, weighted splits, and the shared middlewares.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -153,11 +153,15 @@ describe("Traefik v3's published schema of the file provider", () => {
       row('c', { middleware: [{ errors: true }, { compress: true }, { stripPrefix: true }], protocol: 'h2c' }),
       // No running replica: routed to the fallback.
       row('e', { deployment_id: 'dep-nowhere' }),
+      // A split across two deployments, sticky.
+      row('s1', { deployment_id: 'dep-c', domain: 'split.example.com', weight: 9, load_balancer_algo: 'sticky' }),
+      row('s2', { deployment_id: 'dep-d', domain: 'split.example.com', weight: 1 }),
     ];
     const { config, body, statuses } = renderTraefikConfig(rows, topology(), options);
     expect(statuses.filter((s) => s.state === 'rejected')).toEqual([]);
     const http = (config as { http: { middlewares: Record<string, Record<string, unknown>> } }).http;
     const kinds = new Set(Object.values(http.middlewares).flatMap((m) => Object.keys(m)));
+    expect(JSON.stringify(config)).toContain('"weighted"');
     for (const type of MIDDLEWARE_TYPES) expect(kinds, type).toContain(type);
     const balancers = Object.values(
       (config as { http: { services: Record<string, { loadBalancer: Record<string, unknown> }> } }).http.services,
