@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -300,6 +301,62 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     expect(reads).toBeGreaterThan(100);
     expect(bad).toBe(0);
     await service.remove();
+    await postgres.query(`DELETE FROM deployment_routing`);
+  });
+
+  it('switches blue to green in one transaction: a reader of the file sees the old split, then the new one, nothing between', async () => {
+    const [blue, green] = [
+      await createService('web-blue', 'dep-blue', 1),
+      await createService('web-green', 'dep-green', 1),
+    ];
+    await insertRow('bg-blue', 'dep-blue', 'bg.example.com', { weight: 100 });
+    await insertRow('bg-green', 'dep-green', 'bg.example.com', { weight: 0 });
+    const leader = routeName({ id: 'bg-blue', deploymentId: 'dep-blue' });
+    const greenName = routeName({ id: 'bg-green', deploymentId: 'dep-green' });
+    type Weighted = { weighted: { services: Array<{ name: string; weight: number }> } };
+    const weights = (http: Http) =>
+      ((http.services?.[`${leader}-split`] as unknown as Weighted | undefined)?.weighted.services ?? [])
+        .map((s) => `${s.name === leader ? 'blue' : s.name === greenName ? 'green' : '?'}=${s.weight}`)
+        .sort()
+        .join(',');
+    await waitFor(
+      'the split with both servers',
+      async () => {
+        const http = await readFileConfig();
+        return (
+          weights(http) === 'blue=100,green=0' &&
+          overlayServers(http, leader).length === 1 &&
+          overlayServers(http, greenName).length === 1
+        );
+      },
+      60_000,
+      100,
+    );
+    const seen: string[] = [];
+    let stop = false;
+    const reader = (async () => {
+      while (!stop) {
+        const text = await readFile(file, 'utf8').catch(() => '');
+        const state = weights((parse(text) as { http: Http }).http);
+        if (seen.at(-1) !== state) seen.push(state);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const client = new pg.Client({ connectionString: postgres.url });
+    await client.connect();
+    await client.query('BEGIN');
+    await client.query(`UPDATE deployment_routing SET weight = 0 WHERE id = 'bg-blue'`);
+    // Long enough for a reload in between to be seen, if one could see half the switch.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await client.query(`UPDATE deployment_routing SET weight = 100 WHERE id = 'bg-green'`);
+    await client.query('COMMIT');
+    await client.end();
+    await waitFor('the new split', () => seen.at(-1) === 'blue=0,green=100', 20_000, 20);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop = true;
+    await reader;
+    expect(seen).toEqual(['blue=100,green=0', 'blue=0,green=100']);
+    await Promise.all([blue.remove(), green.remove()]);
     await postgres.query(`DELETE FROM deployment_routing`);
   });
 
