@@ -20,8 +20,10 @@ import { renderTraefikConfig, TraefikFileWriter, TraefikRenderer, type RoutingRo
 const BCRYPT = `$2y$10$${'c'.repeat(53)}`;
 /**
  * 20 % of routes with a rate limit and compression (an object), and a mixed catalogue on another
- * 10 %: authentication, a concurrency limit and a circuit breaker, in the row's order (an array).
- * BENCH_CATALOGUE=0 leaves the catalogue out (for a comparison with code that predates it).
+ * 10 %: authentication, a concurrency limit and a circuit breaker, in the row's order (an array);
+ * 2 % of rows are weighted, in pairs splitting a host (see fixture).
+ * BENCH_CATALOGUE=0 leaves the catalogue and the splits out (for a comparison with code that
+ * predates them).
  */
 function middlewareOf(i: number): unknown {
   if (i % 5 === 0) return { rateLimit: { average: 100, burst: 50 }, compress: true };
@@ -40,13 +42,16 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
   const tasks = new Map<string, SwarmTask[]>();
   for (let i = 0; i < n; i++) {
     const deploymentId = `dep-${i}`;
+    // 2 % of rows weighted, in pairs that split one host between two deployments (a canary).
+    const weighted = process.env.BENCH_CATALOGUE !== '0' && (i % 100 === 7 || i % 100 === 8);
     rows.push({
       // Zero-padded: the rows come in id order, as RoutingTable hands them out (ORDER BY id COLLATE "C").
       id: `route-${String(i).padStart(6, '0')}`,
       deployment_id: deploymentId,
-      domain: `app-${i}.apps.example.com`,
+      domain: `app-${i % 100 === 8 && weighted ? i - 1 : i}.apps.example.com`,
+      ...(weighted ? { weight: i % 100 === 7 ? 90 : 10 } : {}),
       service_name: 'default',
-      path_prefix: i % 4 === 0 ? `/api/v${i % 7}` : '',
+      path_prefix: i % 4 === 0 && !weighted ? `/api/v${i % 7}` : '',
       target_port: 8080,
       protocol: 'http',
       ssl_enabled: i % 2 === 0,
