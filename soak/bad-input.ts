@@ -401,6 +401,12 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
       },
     ],
     ['middleware', { domain: `twice-${d}`, middleware: [{ compress: true }, { compress: true }] }],
+    // Weights of a split: negative, NaN, infinite, fractional, past the bound.
+    ['weight', { domain: `w1-${d}`, weight: -1 }],
+    ['weight', { domain: `w2-${d}`, weight: 'NaN' }],
+    ['weight', { domain: `w3-${d}`, weight: 'Infinity' }],
+    ['weight', { domain: `w4-${d}`, weight: 2.5 }],
+    ['weight', { domain: `w5-${d}`, weight: 1_000_001 }],
     ['middleware', { domain: `errors-${d}`, middleware: { errors: { status: ['500-599', `${d}`] } } }],
     ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
     ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
