@@ -1,21 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { reuseUnchanged, type RoutingRow } from './routing-table.js';
+import { routingRow } from '../../test/fixtures/routing-rows.js';
 
 const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
-  ({
-    id,
-    deployment_id: `dep-${id}`,
-    domain: `${id}.example.com`,
-    service_name: 'default',
-    path_prefix: '',
-    target_port: 8080,
-    protocol: 'http',
-    ssl_enabled: false,
-    ssl_cert_resolver: null,
-    load_balancer_algo: null,
-    middleware: { compress: true },
-    ...overrides,
-  }) as RoutingRow;
+  routingRow(id, { middleware: { compress: true }, ...overrides });
 
 describe('reuseUnchanged', () => {
   it('hands back the previous object for every unchanged row, and the new one for changed rows', () => {

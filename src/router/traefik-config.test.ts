@@ -7,6 +7,7 @@ import type { RoutingRow } from './routing-table.js';
 import { flowJson, q } from './route-render.js';
 import { toKeyValues } from './redis-publisher.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
+import { routingRow } from '../../test/fixtures/routing-rows.js';
 
 const options: RenderOptions = {
   labelPrefix: 'cloud.obiente',
@@ -16,21 +17,7 @@ const options: RenderOptions = {
   fallbackUrl: 'http://edge.internal:8080',
 };
 
-const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
-  ({
-    id,
-    deployment_id: `dep-${id}`,
-    domain: `${id}.example.com`,
-    service_name: 'default',
-    path_prefix: '',
-    target_port: 8080,
-    protocol: 'http',
-    ssl_enabled: false,
-    ssl_cert_resolver: null,
-    load_balancer_algo: null,
-    middleware: null,
-    ...overrides,
-  }) as RoutingRow;
+const row = routingRow;
 
 const node: SwarmNode = {
   id: 'n1',

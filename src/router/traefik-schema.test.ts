@@ -11,8 +11,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import { MIDDLEWARE_TYPES } from './route-validation.js';
-import type { RoutingRow } from './routing-table.js';
 import { renderTraefikConfig, type RenderOptions } from './traefik-config.js';
+import { routingRow } from '../../test/fixtures/routing-rows.js';
 
 const schema = JSON.parse(
   readFileSync(path.join(import.meta.dirname, '../../test/fixtures/traefik/traefik-v3-file-provider.json'), 'utf8'),
@@ -71,21 +71,7 @@ const EVERY_MIDDLEWARE: Record<string, unknown> = {
   },
 };
 
-const row = (id: string, overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
-  ({
-    id,
-    deployment_id: `dep-${id}`,
-    domain: `${id}.example.com`,
-    service_name: 'default',
-    path_prefix: '',
-    target_port: 8080,
-    protocol: 'http',
-    ssl_enabled: false,
-    ssl_cert_resolver: null,
-    load_balancer_algo: null,
-    middleware: null,
-    ...overrides,
-  }) as RoutingRow;
+const row = routingRow;
 
 /** Labels of service b: a health check, and the Host header not passed. */
 const HEALTH_LABELS: Readonly<Record<string, string>> = {

@@ -6,53 +6,13 @@ import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/index.js';
-import { AggregateStore, Aggregator, toSample, type RawStats, type Sample } from '../../src/metrics/index.js';
+import { AggregateStore } from '../../src/metrics/index.js';
+import { windows } from '../fixtures/minute-windows.js';
 import { missingTools, startPostgres, waitFor, type TestPostgres } from '../harness/index.js';
 
 const skip = missingTools(['root', 'postgres']);
 const log = pino({ level: 'silent' });
 const HOUR = 3_600_000;
-
-/** Minute windows of two containers over `minutes`, from samples every 5 s. */
-function windows(start: number, minutes: number) {
-  const aggregator = new Aggregator({ graceMs: 7_000 });
-  const totals = new Map<string, number>();
-  for (const c of ['a', 'b']) {
-    const ref = {
-      containerId: c.repeat(64),
-      deploymentId: `dep-${c}`,
-      nodeId: 'n1',
-      serviceId: undefined,
-      taskId: undefined,
-      name: c,
-    };
-    let previous: RawStats | undefined;
-    const samples: Sample[] = [];
-    for (let t = 0; t < minutes * 60; t += 5) {
-      const raw: RawStats = {
-        at: start + t * 1000,
-        cpuNs: t * 1e8,
-        systemCpuNs: t * 2e9,
-        onlineCpus: 2,
-        memoryBytes: 1e6,
-        memoryLimitBytes: 1e9,
-        netRxBytes: t * 1000 + 7,
-        netTxBytes: t * 10,
-        blockReadBytes: 0,
-        blockWriteBytes: t,
-        pids: 2,
-      };
-      samples.push(toSample(ref, previous, raw));
-      previous = raw;
-    }
-    totals.set(
-      ref.containerId,
-      samples.reduce((sum, s) => sum + s.netRxDelta, 0),
-    );
-    aggregator.add(samples);
-  }
-  return { rows: aggregator.takeFinished(start + minutes * 60_000 + 10_000), totals };
-}
 
 describe.skipIf(skip)('aggregate storage on PostgreSQL', () => {
   let postgres: TestPostgres;

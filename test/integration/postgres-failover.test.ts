@@ -16,7 +16,8 @@ import { parse } from 'yaml';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createPool, migrate, migrations, PostgresEndpoint } from '../../src/db/index.js';
-import { AggregateStore, Aggregator, toSample, type RawStats, type Sample } from '../../src/metrics/index.js';
+import { AggregateStore } from '../../src/metrics/index.js';
+import { windows } from '../fixtures/minute-windows.js';
 import { ROUTES_FILE, routeName } from '../../src/router/index.js';
 import {
   missingTools,
@@ -34,40 +35,6 @@ const log = pino({ level: 'silent' });
 interface Health {
   dependencies: Record<string, { status: string; recoveries?: Array<{ seconds: number; cause?: string }> }>;
   components: { postgresHosts?: { primary: string | null; primaryMoves: number } };
-}
-
-/** Finished minute windows of one container, `minutes` of them from `start`. */
-function windows(start: number, minutes: number): ReturnType<Aggregator['takeFinished']> {
-  const aggregator = new Aggregator({ graceMs: 7_000 });
-  const ref = {
-    containerId: 'f'.repeat(64),
-    deploymentId: 'dep-f',
-    nodeId: 'n1',
-    serviceId: undefined,
-    taskId: undefined,
-    name: 'f',
-  };
-  let previous: RawStats | undefined;
-  const samples: Sample[] = [];
-  for (let t = 0; t < minutes * 60; t += 5) {
-    const raw: RawStats = {
-      at: start + t * 1000,
-      cpuNs: t * 1e8,
-      systemCpuNs: t * 2e9,
-      onlineCpus: 2,
-      memoryBytes: 1e6,
-      memoryLimitBytes: 1e9,
-      netRxBytes: t * 1000,
-      netTxBytes: t,
-      blockReadBytes: 0,
-      blockWriteBytes: t,
-      pids: 2,
-    };
-    samples.push(toSample(ref, previous, raw));
-    previous = raw;
-  }
-  aggregator.add(samples);
-  return aggregator.takeFinished(start + minutes * 60_000 + 10_000);
 }
 
 describe.skipIf(skip)('PostgreSQL failover to a promoted standby', () => {
@@ -160,7 +127,7 @@ describe.skipIf(skip)('PostgreSQL failover to a promoted standby', () => {
       { pool, log },
     );
     endpoint.onPrimaryMove(() => store.replayRecent());
-    const rows = windows(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000, 30);
+    const { rows } = windows(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000, 30, ['f']);
     expect(rows).toHaveLength(30);
     store.enqueue(rows.slice(0, 10));
     await store.flush();
