@@ -108,6 +108,16 @@ describe('loadConfig', () => {
   });
 
   it('never shows a database password in an error', () => {
+    const bad: ReadonlyArray<readonly [string, string]> = [
+      ['DATABASE_URL', 'postgres://user:secret@pg1:5432,pg2:99999/app'],
+      ['DATABASE_LISTEN_URL', 'postgres://user:secret@pg1,pg2/app?target_session_attrs=standby'],
+      ['REDIS_URL', 'redis+cluster://:secret@n1:7000,n2/x'],
+    ];
+    for (const [name, value] of bad) {
+      const shown = problemsOf({ DATABASE_URL: 'postgres://u:p@db/app', [name]: value }).join('\n');
+      expect(shown, name).toMatch(new RegExp(`^${name}=`));
+      expect(shown, name).not.toContain('secret');
+    }
     const problems = problemsOf({ DATABASE_URL: 'mysql://user:secret@db/app' });
     expect(problems[0]).toMatch(/^DATABASE_URL=/);
     expect(problems.join('\n')).not.toContain('secret');
