@@ -12,7 +12,6 @@ import { migrate } from './migrate.js';
 import { migrations } from './migrations.js';
 import { createPool } from './pool.js';
 import { PostgresEndpoint } from './postgres-endpoint.js';
-import { isWritable } from './primary-locator.js';
 import { errorMessage } from '../lib/errors.js';
 
 export const POSTGRES = 'postgres';
@@ -38,8 +37,7 @@ export class Database {
     this.pool = createPool({ connectionString: this.endpoint, applicationName: 'swarm-edge' }, deps.log, (error) =>
       deps.health.down(POSTGRES, error.message),
     );
-    const hosts = this.endpoint.report.bind(this.endpoint);
-    if (this.endpoint.primaryOnly) deps.health.addComponent('postgresHosts', () => hosts());
+    if (this.endpoint.primaryOnly) deps.health.addComponent('postgresHosts', () => this.endpoint.report());
     this.probe = new PeriodicJob({
       name: 'postgres-probe',
       intervalMs: options.probeIntervalMs ?? 5_000,
@@ -89,10 +87,8 @@ export class Database {
         this.migrated = true;
         this.deps.log.info({ applied: result.applied, schemaVersion: result.current }, 'database schema is up to date');
         for (const resolve of this.readyWaiters.splice(0)) resolve();
-      } else if (this.endpoint.primaryOnly) {
-        await this.checkPrimary();
       } else {
-        await this.pool.query('SELECT 1');
+        await this.checkConnection();
       }
       this.deps.health.up(POSTGRES);
     } catch (error) {
@@ -102,22 +98,22 @@ export class Database {
   }
 
   /**
-   * A primary demoted in place (not restarted) keeps the pool's connections open but read-only:
-   * the probe's connection is dropped from the pool when that happens, and each of the others at
-   * its first failed write, so new connections go to the new primary.
+   * One pooled connection, checked by the endpoint. A primary demoted in place (not restarted)
+   * keeps the pool's connections open but read-only: the probe's connection is dropped from the
+   * pool when that happens, and each of the others at its first failed write, so new connections
+   * go to the new primary.
    */
-  private async checkPrimary(): Promise<void> {
+  private async checkConnection(): Promise<void> {
     const client = await this.pool.connect();
     let failure: Error | undefined;
     try {
-      if (!(await isWritable(client))) failure = new Error('connected to a read-only server (a demoted primary)');
+      if (!(await this.endpoint.serves(client)))
+        failure = new Error('connected to a read-only server (a demoted primary)');
     } catch (error) {
       failure = error as Error;
-    }
-    client.release(failure ?? undefined);
-    if (failure) {
       this.endpoint.forgetPrimary();
-      throw failure;
     }
+    client.release(failure);
+    if (failure) throw failure;
   }
 }

@@ -7,7 +7,6 @@ export { migrations, ROUTING_CHANGED_CHANNEL } from './migrations.js';
 export type { Migration } from './migrations.js';
 export { createPool } from './pool.js';
 export { PostgresEndpoint } from './postgres-endpoint.js';
-export { isWritable } from './primary-locator.js';
 export { isConnectionError } from './errors.js';
 export { longQuery, runSchemaStatements, SCHEMA_TIMEOUT_MS } from './schema-statements.js';
 export { RecentWrites } from './recent-writes.js';

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
 import { parsePostgresTarget, type PostgresTarget } from './postgres-target.js';
-import { PrimaryLocator, primaryClientClass } from './primary-locator.js';
+import { isWritable, PrimaryLocator, primaryClientClass } from './primary-locator.js';
 
 export class PostgresEndpoint {
   readonly target: PostgresTarget;
@@ -40,6 +40,20 @@ export class PostgresEndpoint {
    */
   onPrimaryMove(listener: () => void): void {
     this.locator?.onMove(() => listener());
+  }
+
+  /**
+   * Whether an open connection is still on a server this endpoint wants: alive, and writable when
+   * it wants the primary. A demoted primary answers no, and the primary is then looked for again.
+   */
+  async serves(client: Pick<pg.ClientBase, 'query'>): Promise<boolean> {
+    if (!this.primaryOnly) {
+      await client.query('SELECT 1');
+      return true;
+    }
+    if (await isWritable(client)) return true;
+    this.forgetPrimary();
+    return false;
   }
 
   /** The primary last found stopped taking writes: look again at the next connection. */

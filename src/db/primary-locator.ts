@@ -83,7 +83,8 @@ export class PrimaryLocator {
         'several PostgreSQL hosts take writes',
       );
     const found = writable[0]!.host;
-    if (this.last !== undefined && describeHost(this.last) !== describeHost(found)) {
+    // Hosts are the target's own objects: the same host is the same object.
+    if (this.last !== undefined && this.last !== found) {
       this.moves += 1;
       this.deps.log.warn(
         { from: describeHost(this.last), to: describeHost(found) },

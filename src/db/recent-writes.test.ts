@@ -21,4 +21,16 @@ describe('RecentWrites', () => {
     recent.written([5]);
     expect(recent.take()).toEqual([3, 4, 5]);
   });
+
+  it('sets the recent rows aside when the primary moves, until the store takes them', () => {
+    const recent = new RecentWrites<number>({ maxRows: 10 }, () => 0);
+    recent.written([1, 2]);
+    expect(recent.replayPending).toBe(false);
+    recent.replayLater();
+    recent.written([3]);
+    expect(recent.replayPending).toBe(true);
+    expect(recent.takeReplay()).toEqual([1, 2]);
+    expect(recent.replayPending).toBe(false);
+    expect(recent.take()).toEqual([3]);
+  });
 });

@@ -56,8 +56,6 @@ export interface StoreStats {
 }
 
 const HOUR = 3_600_000;
-/** Longer than any replication lag worth running with; see RecentWrites. */
-const REPLAY_WINDOW_MS = 5 * 60_000;
 
 export class AggregateStore {
   private buffer: AggregateRow[] = [];
@@ -70,8 +68,6 @@ export class AggregateStore {
   private rollupFrom: number | undefined;
   private consecutiveFailures = 0;
   private readonly recent: RecentWrites<AggregateRow>;
-  /** Rows to write again, waiting for the drain to put them at the head of the buffer. */
-  private replay: AggregateRow[] = [];
   private s = {
     droppedRows: 0,
     batchesWritten: 0,
@@ -87,7 +83,7 @@ export class AggregateStore {
     private readonly options: StoreOptions,
     private readonly deps: { pool: Pick<pg.Pool, 'query' | 'connect'>; log: Logger },
   ) {
-    this.recent = new RecentWrites({ windowMs: REPLAY_WINDOW_MS, maxRows: options.bufferMaxRows });
+    this.recent = new RecentWrites({ maxRows: options.bufferMaxRows });
     this.breaker = createBreaker((rows: AggregateRow[]) => this.insert(rows), {
       name: 'metrics-database',
       // The statement timeout cancels the query server-side; the breaker's own is a backstop.
@@ -151,12 +147,11 @@ export class AggregateStore {
    * drain, before it takes a batch: a batch in flight is the buffer's head until it is written.
    */
   replayRecent(): void {
-    this.replay.push(...this.recent.take());
+    this.recent.replayLater();
   }
 
   private takeReplay(): void {
-    const rows = this.replay;
-    this.replay = [];
+    const rows = this.recent.takeReplay();
     this.s.rowsReplayed += rows.length;
     this.buffer.unshift(...rows);
     this.bound();
@@ -214,9 +209,9 @@ export class AggregateStore {
   }
 
   private async drain(): Promise<void> {
-    while (this.buffer.length > 0 || this.replay.length > 0) {
+    while (this.buffer.length > 0 || this.recent.replayPending) {
       if (this.breaker.state() === 'open') return;
-      if (this.replay.length > 0) this.takeReplay();
+      if (this.recent.replayPending) this.takeReplay();
       if (this.buffer.length === 0) return;
       const batch = this.buffer.slice(0, this.options.batchRows);
       try {

@@ -39,8 +39,6 @@ export class NodeStore {
   private buffer: NodeMinuteRow[] = [];
   private readonly tables: MinuteTables;
   private readonly recent: RecentWrites<NodeMinuteRow>;
-  /** Minutes to write again, waiting for the flush to put them at the head of the buffer. */
-  private replay: NodeMinuteRow[] = [];
   private readonly s = {
     droppedMinutes: 0,
     minutesWritten: 0,
@@ -59,7 +57,7 @@ export class NodeStore {
       log: Logger;
     },
   ) {
-    this.recent = new RecentWrites({ windowMs: 5 * 60_000, maxRows: options.bufferMaxMinutes });
+    this.recent = new RecentWrites({ maxRows: options.bufferMaxMinutes });
     this.tables = new MinuteTables(
       {
         what: 'node metrics',
@@ -88,7 +86,7 @@ export class NodeStore {
 
   /** After a failover: the minutes written lately are written again on the new primary, by the next flush. */
   replayRecent(): void {
-    this.replay.push(...this.recent.take());
+    this.recent.replayLater();
   }
 
   private bound(): void {
@@ -105,10 +103,9 @@ export class NodeStore {
 
   /** Writes buffered minutes, oldest first; on failure they stay buffered and the error is thrown. */
   async flush(): Promise<void> {
-    if (this.replay.length > 0) {
+    if (this.recent.replayPending) {
       // Here, before a batch is taken: a batch in flight is the buffer's head until it is written.
-      const rows = this.replay;
-      this.replay = [];
+      const rows = this.recent.takeReplay();
       this.s.minutesReplayed += rows.length;
       this.buffer.unshift(...rows);
       this.bound();

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../lib/logger.js';
 import type pg from 'pg';
-import { isConnectionError, isWritable, ROUTING_CHANGED_CHANNEL, type PostgresEndpoint } from '../db/index.js';
+import { isConnectionError, ROUTING_CHANGED_CHANNEL, type PostgresEndpoint } from '../db/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { jsonEqual, type JsonLimits } from '../lib/json-bounds.js';
@@ -83,7 +83,7 @@ export class RoutingTable {
     private readonly deps: {
       pool: Pick<pg.Pool, 'query'>;
       /** Where LISTEN connects: DATABASE_LISTEN_URL, or DATABASE_URL. */
-      listenEndpoint: Pick<PostgresEndpoint, 'newClient' | 'primaryOnly' | 'forgetPrimary'>;
+      listenEndpoint: Pick<PostgresEndpoint, 'newClient' | 'serves'>;
       isDatabaseReady: () => boolean;
       /** Called when a load failed because the connection is gone (not for query errors). */
       onConnectionFailure: (error: Error) => void;
@@ -229,12 +229,9 @@ export class RoutingTable {
         if (this.listenAttempt > 0) this.deps.onListenRestored?.();
         this.listenAttempt = 0;
         this.heartbeat = setInterval(() => {
-          const check = endpoint.primaryOnly ? isWritable(client) : client.query('SELECT 1').then(() => true);
-          check.then(
-            (writable) => {
-              if (writable) return;
-              endpoint.forgetPrimary();
-              retry(new Error('the listening connection is on a read-only server (a demoted primary)'));
+          endpoint.serves(client).then(
+            (served) => {
+              if (!served) retry(new Error('the listening connection is on a read-only server (a demoted primary)'));
             },
             (error: Error) => retry(error),
           );
