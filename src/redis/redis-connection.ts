@@ -19,14 +19,15 @@ export function createRedis(
   deps: { health: HealthRegistry; log: Logger },
   name = 'swarm-edge',
 ): RedisClient {
+  // What each connection to a server has, on its own or as a node of a cluster.
+  const perServer: RedisOptions = { connectionName: name, connectTimeout: 5_000, maxRetriesPerRequest: 1 };
+  const retry = (attempt: number) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt);
   const options: RedisOptions = {
-    connectionName: name,
+    ...perServer,
     lazyConnect: true,
-    connectTimeout: 5_000,
     // Fail commands fast while disconnected instead of queueing them without bound.
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
+    retryStrategy: retry,
     // A master demoted by a failover answers writes with READONLY: reconnect, to the new master.
     reconnectOnError: (error) => error.message.startsWith('READONLY'),
   };
@@ -48,13 +49,8 @@ export function createRedis(
               enableAutoPipelining: true,
               // SSUBSCRIBE on the shard of each channel's slot, followed when slots move.
               shardedSubscribers: true,
-              clusterRetryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
-              redisOptions: {
-                connectionName: name,
-                connectTimeout: 5_000,
-                maxRetriesPerRequest: 1,
-                ...credentials(target),
-              },
+              clusterRetryStrategy: retry,
+              redisOptions: { ...perServer, ...credentials(target) },
             },
           )
         : new Redis({
@@ -64,7 +60,7 @@ export function createRedis(
             db: target.db,
             ...credentials(target),
             ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
-            sentinelRetryStrategy: (attempt) => backoffDelay({ baseMs: 200, maxMs: 10_000 }, attempt),
+            sentinelRetryStrategy: retry,
             // Reconnect as soon as the sentinels announce a new master, not at the next error.
             failoverDetector: true,
           });

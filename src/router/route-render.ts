@@ -478,11 +478,18 @@ function splitService(name: string, split: Extract<SplitRole, { leader: true }>,
     text += `${i > 0 ? ', ' : ''}{"name": ${q(member.name)}, "weight": ${member.weight}}`;
   });
   text += ']';
-  if (split.sticky) {
-    const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}_split`;
-    text += `, "sticky": {"cookie": {"httpOnly": true, "name": ${q(cookie)}, "sameSite": "lax", "secure": ${route.tls !== undefined}}}`;
-  }
+  if (split.sticky) text += stickyCookie(`${cookieName(name)}_split`, route);
   return `${text}}}`;
+}
+
+/** The cookie a route's sticky sessions use: one per route name, a valid cookie name. */
+function cookieName(routeName: string): string {
+  return `edge_${routeName.replace(/-/g, '_').slice(-24)}`;
+}
+
+/** `, "sticky": …` of a load balancer or weighted service: secure when the route is TLS. */
+function stickyCookie(cookie: string, route: Route): string {
+  return `, "sticky": {"cookie": {"httpOnly": true, "name": ${q(cookie)}, "sameSite": "lax", "secure": ${route.tls !== undefined}}}`;
 }
 
 /** No servers: the one server is the 503 fallback. */
@@ -503,10 +510,7 @@ function serviceLine(
   if (!live) text += `{"url": ${quotedFallback}}`;
   for (let i = 0; i < servers.length; i++) text += `${i > 0 ? ', ' : ''}{"url": ${q(servers[i]!)}}`;
   text += ']';
-  if (route.sticky) {
-    const cookie = `edge_${name.replace(/-/g, '_').slice(-24)}`;
-    text += `, "sticky": {"cookie": {"httpOnly": true, "name": ${q(cookie)}, "sameSite": "lax", "secure": ${route.tls !== undefined}}}`;
-  }
+  if (route.sticky) text += stickyCookie(cookieName(name), route);
   // wrr is Traefik's default: left out, so the output also suits Traefik versions before p2c.
   if (route.strategy !== 'wrr') text += `, "strategy": ${q(route.strategy)}`;
   return `${text}}}`;

@@ -75,10 +75,13 @@ export interface RenderResult {
 /** Shared by every entry not rendered yet: a new empty array each would be two more objects per row to keep. */
 const NOTHING: readonly never[] = Object.freeze([]);
 
-/** The weighted rows of one host and path that publish, and their services. */
+/** The weighted rows of one host and path that publish: each with its services and its status's place. */
 interface Split {
-  readonly rows: RowEntry[];
-  readonly services: Array<readonly SwarmService[]>;
+  readonly rows: Array<{
+    readonly entry: RowEntry;
+    readonly services: readonly SwarmService[];
+    readonly statusAt: number;
+  }>;
 }
 
 /**
@@ -254,9 +257,8 @@ export class TraefikRenderer {
         // Rendered after every other row, once the split's rows that publish are known.
         const leader = this.claims.holder(entry.matchKey)!;
         let split = splits.get(leader);
-        if (split === undefined) splits.set(leader, (split = { rows: [], services: [] }));
-        split.rows.push(entry);
-        split.services.push(services);
+        if (split === undefined) splits.set(leader, (split = { rows: [] }));
+        split.rows.push({ entry, services, statusAt: statuses.length });
         outputs.push(entry);
         outputStatuses.push(statuses.length);
         statuses.push(entry.status!);
@@ -281,8 +283,7 @@ export class TraefikRenderer {
       outputStatuses.push(statuses.length);
       statuses.push(entry.status!);
     }
-    rendered += this.renderSplits(splits, topology);
-    for (let i = 0; i < outputs.length; i++) statuses[outputStatuses[i]!] = outputs[i]!.status!;
+    rendered += this.renderSplits(splits, topology, statuses);
     const { ordered, collisions } = this.byName(outputs);
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
@@ -299,32 +300,34 @@ export class TraefikRenderer {
    * never taken from the cache. A split whose first row has no service publishes no router (the
    * host then answers 404 until it has one).
    */
-  private renderSplits(splits: ReadonlyMap<RowEntry, Split>, topology: Topology): number {
+  private renderSplits(splits: ReadonlyMap<RowEntry, Split>, topology: Topology, statuses: RouteStatus[]): number {
     let rendered = 0;
+    const render = (row: Split['rows'][number], role: SplitRole, leader: RowEntry) => {
+      const entry = row.entry;
+      renderRoute(entry.route!, entry, row.services, topology, this.context, this.arena, role);
+      entry.status = routeStatus(entry, entry.state, {
+        router: leader.name,
+        servers: entry.servers,
+        warnings: entry.warnings,
+      });
+      statuses[row.statusAt] = entry.status;
+      rendered += 1;
+    };
     for (const [leader, split] of splits) {
-      const members = split.rows
-        .map((entry) => ({ name: entry.name, weight: entry.route!.weight! }))
-        .sort((a, b) => compare(a.name, b.name));
-      const sticky = split.rows.some((entry) => entry.route!.sticky);
       // The others first: whether any has a replica decides whether the router is live.
       let othersLive = false;
-      const order = [...split.rows.keys()].sort(
-        (a, b) => Number(split.rows[a] === leader) - Number(split.rows[b] === leader),
-      );
-      for (const i of order) {
-        const entry = split.rows[i]!;
-        const role: SplitRole = entry === leader ? { leader: true, members, sticky, othersLive } : { leader: false };
-        renderRoute(entry.route!, entry, split.services[i]!, topology, this.context, this.arena, role);
-        if (entry !== leader && entry.servers > 0) othersLive = true;
-        entry.status = routeStatus(entry, entry.state, {
-          router: leader.name,
-          servers: entry.servers,
-          warnings: entry.warnings,
-        });
-        // Never compared by identity: the next render renders it again.
-        entry.renderedServices = NOTHING;
-        rendered += 1;
+      for (const row of split.rows) {
+        if (row.entry === leader) continue;
+        render(row, { leader: false }, leader);
+        if (row.entry.servers > 0) othersLive = true;
       }
+      const first = split.rows.find((row) => row.entry === leader);
+      if (first === undefined) continue;
+      const members = split.rows
+        .map(({ entry }) => ({ name: entry.name, weight: entry.route!.weight! }))
+        .sort((a, b) => compare(a.name, b.name));
+      const sticky = split.rows.some(({ entry }) => entry.route!.sticky);
+      render(first, { leader: true, members, sticky, othersLive }, leader);
     }
     return rendered;
   }
