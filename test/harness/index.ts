@@ -14,3 +14,5 @@ export { goFloat, serveExposition, TRAEFIK_BUCKETS, TraefikExposition } from './
 export type { Observation, StandInMode } from './traefik-exposition.js';
 export { startPgBouncer } from './pgbouncer.js';
 export type { TestPgBouncer } from './pgbouncer.js';
+export { listenOnLoopback } from './listen.js';
+export type { Listening } from './listen.js';

@@ -12,6 +12,7 @@ import { MetricsFeed } from '../../src/feed/metrics-feed.js';
 import { registerFeedRoutes } from '../../src/http/index.js';
 import { LiveCache, type Sample } from '../../src/metrics/index.js';
 import { FeedBus, type RedisClient } from '../../src/redis/index.js';
+import { listenOnLoopback } from '../harness/index.js';
 
 export const SECRET = 'feed-integration-secret-0123456789abcdef';
 const log = pino({ level: 'silent' });
@@ -77,9 +78,7 @@ export async function startInstance(
       : jwt;
   await registerFeedRoutes(app, { feed, authenticate });
   feed.start();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = (await listenOnLoopback(app)).port;
   return { app, feed, url: `ws://127.0.0.1:${port}/ws/metrics`, ...(redis ? { redis } : {}) };
 }
 

@@ -23,7 +23,15 @@ import {
 } from '../../src/metrics/index.js';
 import { DockerEventStream } from '../../src/discovery/docker-events.js';
 import { ContainerExits, type ContainerExit } from '../../src/metrics/container-exits.js';
-import { missingTools, startRedis, startSwarm, waitFor, type TestRedis, type TestSwarm } from '../harness/index.js';
+import {
+  missingTools,
+  startRedis,
+  startSwarm,
+  waitFor,
+  type TestRedis,
+  type TestSwarm,
+  listenOnLoopback,
+} from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'redis-server']);
 const log = pino({ level: 'silent' });
@@ -355,9 +363,7 @@ describe.skipIf(skip)('metrics collection from real containers', () => {
         }),
         { logger: false },
       );
-      await instance.listen({ host: '127.0.0.1', port: 0 });
-      const address = instance.server.address();
-      return { instance, url: `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
+      return { instance, url: (await listenOnLoopback(instance)).address };
     };
     beforeAll(async () => {
       redis = await startRedis();

@@ -30,6 +30,7 @@ import {
   waitFor,
   type TestPostgres,
   type TestSwarm,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const log = pino({ level: 'silent' });
@@ -257,9 +258,7 @@ describe.skipIf(skipSwarm)('node health through buildApp on a real swarm', () =>
       }),
       { logger: false },
     );
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    base = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    base = (await listenOnLoopback(app)).address;
   }, 180_000);
   afterAll(async () => {
     await app?.close();

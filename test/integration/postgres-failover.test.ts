@@ -27,6 +27,7 @@ import {
   type TestPostgres,
   type TestStandby,
   type TestSwarm,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
@@ -67,9 +68,7 @@ describe.skipIf(skip)('PostgreSQL failover to a promoted standby', () => {
       }),
       { logger: false },
     );
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = (await listenOnLoopback(app)).url;
     await waitFor('postgres up', async () => (await health()).dependencies.postgres?.status === 'up', 30_000, 100);
     endpoint = new PostgresEndpoint(url, log);
     pool = createPool({ connectionString: endpoint, applicationName: 'test', statementTimeoutMs: 3_000 }, log);

@@ -21,6 +21,7 @@ import {
   type TestPgBouncer,
   type TestPostgres,
   type TestSwarm,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'pgbouncer']);
@@ -51,9 +52,7 @@ describe.skipIf(skip)('PostgreSQL through a transaction-mode pooler', () => {
       }),
       { logger: false },
     );
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = (await listenOnLoopback(app)).url;
   }, 120_000);
   afterAll(async () => {
     await app?.close();

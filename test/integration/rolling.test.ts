@@ -26,6 +26,7 @@ import {
   type TestPostgres,
   type TestRedis,
   type TestSwarm,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'redis-server']);
@@ -74,9 +75,7 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
       }),
       { logger: false },
     );
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = (await listenOnLoopback(app)).url;
     reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     await waitFor(
       'schema',

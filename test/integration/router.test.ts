@@ -20,6 +20,7 @@ import {
   waitFor,
   type TestPostgres,
   type TestSwarm,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
@@ -55,9 +56,7 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
       }),
       { logger: false },
     );
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    baseUrl = (await listenOnLoopback(app)).url;
     // Migrations run in the background; the tests write rows, so wait for the schema.
     await waitFor(
       'postgres up',

@@ -29,6 +29,7 @@ import {
   TraefikExposition,
   waitFor,
   type TestPostgres,
+  listenOnLoopback,
 } from '../harness/index.js';
 
 const skip = missingTools(['root', 'postgres']);
@@ -428,9 +429,7 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
         }),
         { logger: false },
       );
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      const address = app.server.address();
-      base = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      base = (await listenOnLoopback(app)).address;
     }, 60_000);
     afterAll(async () => {
       await app?.close();

@@ -20,7 +20,14 @@ import { RequestHistory } from '../../src/traffic/index.js';
 import { NodeHistory } from '../../src/nodes/index.js';
 import { registerFeedRoutes, registerHistoryRoutes, registerUiRoutes } from '../../src/http/index.js';
 import { AggregateStore, LiveCache, type AggregateRow, type Sample } from '../../src/metrics/index.js';
-import { CHROMIUM, missingTools, startPostgres, waitFor, type TestPostgres } from '../harness/index.js';
+import {
+  CHROMIUM,
+  missingTools,
+  startPostgres,
+  waitFor,
+  type TestPostgres,
+  listenOnLoopback,
+} from '../harness/index.js';
 
 const skip = missingTools(['chromium', 'root', 'postgres']);
 const screenshots = path.resolve(import.meta.dirname, '../../.data/screenshots');
@@ -151,9 +158,7 @@ describe.skipIf(skip)('dashboard in headless Chromium', () => {
     });
     registerUiRoutes(app);
     feed.start();
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    url = (await listenOnLoopback(app)).url;
     let tick = 0;
     const publish = () => {
       tick += 1;
