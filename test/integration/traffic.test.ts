@@ -175,7 +175,9 @@ describe.skipIf(skip)('request metrics from Traefik', () => {
     await reset();
     const one = await standIn();
     const two = await standIn();
-    const clock = { now: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000 + 1_000 };
+    // The four minutes lie inside the last whole hour (its minutes 10 to 14), so the hourly step below
+    // has them in one bucket whatever the time of day the test runs at.
+    const clock = { now: Math.floor(Date.now() / 3_600_000) * 3_600_000 - 50 * 60_000 + 1_000 };
     const published: RequestFigures[][] = [];
     const m = monitor([one.server.url, two.server.url], clock, published);
     const expected = new Expected();
