@@ -22,9 +22,11 @@ import { RateCounter } from '../lib/rate-counter.js';
 import { ConvergencePoller, DEFAULT_POLLER_OPTIONS } from './convergence-poller.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
+import { TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
 import {
   parseNode,
   parseService,
+  parseServingContainer,
   parseTask,
   type SwarmNode,
   type SwarmService,
@@ -32,7 +34,10 @@ import {
   type Topology,
 } from './topology.js';
 
-export type DockerApi = Pick<Docker, 'listServices' | 'listTasks' | 'listNodes' | 'getService' | 'getEvents'>;
+export type DockerApi = Pick<
+  Docker,
+  'listServices' | 'listTasks' | 'listNodes' | 'getService' | 'getEvents' | 'getContainer'
+>;
 
 export interface SwarmWatcherOptions {
   readonly labelPrefix: string;
@@ -53,6 +58,8 @@ export interface SwarmWatcherStats {
   readonly reconciles: number;
   readonly reconnects: number;
   readonly converging: number;
+  /** Local tasks seen serving before the managers' task list said so (task-start-hints.ts). */
+  readonly startHints: TaskStartHintStats;
   readonly lastReconcileAt: number | undefined;
   readonly synced: boolean;
 }
@@ -76,6 +83,7 @@ export class SwarmWatcher {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
   private readonly poller: ConvergencePoller;
+  private readonly hints = new TaskStartHints();
   /** Services named by events since the last refresh, with the earliest time each was seen. */
   private readonly pendingRefresh = new Map<string, number>();
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -137,6 +145,7 @@ export class SwarmWatcher {
       apiCallsPerSecond: { last10s: round(this.callRate.perSecond(10)), last60s: round(this.callRate.perSecond(60)) },
       ...this.counters,
       converging: this.poller.size,
+      startHints: this.hints.stats(),
       lastReconcileAt: this.lastReconcileAt,
       synced: this.synced,
     };
@@ -161,6 +170,7 @@ export class SwarmWatcher {
 
   /** Three calls, whatever the size of the cluster; replaces the whole state. */
   async reconcile(causedAt: number): Promise<void> {
+    const askedAt = performance.now();
     const [rawServices, rawTasks, rawNodes] = await Promise.all([
       this.call('services', () =>
         this.deps.docker.listServices({ filters: { label: [`${this.options.labelPrefix}.deployment_id`] } }),
@@ -180,6 +190,11 @@ export class SwarmWatcher {
       const list = tasks.get(task.serviceId) ?? [];
       list.push(task);
       tasks.set(task.serviceId, list);
+    }
+    for (const serviceId of [...this.hints.services()]) {
+      if (services.has(serviceId))
+        tasks.set(serviceId, [...this.hints.merge(serviceId, tasks.get(serviceId) ?? [], askedAt)]);
+      else this.hints.forgetService(serviceId);
     }
     const nodes = new Map<string, SwarmNode>();
     for (const raw of rawNodes) {
@@ -294,14 +309,15 @@ export class SwarmWatcher {
         return;
       case 'container': {
         // A local container of a service started, died or changed health: its task changed.
-        const serviceId = event.Actor?.Attributes?.['com.docker.swarm.service.id'];
-        if (
-          typeof serviceId === 'string' &&
-          this.services.has(serviceId) &&
-          /^(start|die|kill|stop|health_status)/.test(action)
-        ) {
-          this.startConverging(serviceId, seenAt);
-        }
+        const attributes = event.Actor?.Attributes;
+        const serviceId = attributes?.['com.docker.swarm.service.id'];
+        const taskId = attributes?.['com.docker.swarm.task.id'];
+        if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
+        if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
+        if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
+        if (id && (action === 'start' || action === 'health_status: healthy'))
+          void this.hintServing(id, serviceId, seenAt);
+        this.startConverging(serviceId, seenAt);
         return;
       }
       default:
@@ -309,7 +325,31 @@ export class SwarmWatcher {
     }
   }
 
+  /**
+   * A local container of a deployment started or became healthy: once its inspect shows it serving,
+   * its task is published now, without waiting for the managers' task list to say so.
+   */
+  private async hintServing(containerId: string, serviceId: string, seenAt: number): Promise<void> {
+    let task: SwarmTask | undefined;
+    try {
+      task = parseServingContainer(
+        await this.call('containers', () => this.deps.docker.getContainer(containerId).inspect()),
+      );
+    } catch (error) {
+      // Gone already, or the daemon is busy: the task poll still tells.
+      this.deps.log.debug({ err: error, containerId }, 'container inspect failed');
+      return;
+    }
+    if (this.stopped || task?.serviceId !== serviceId || !this.services.has(serviceId)) return;
+    if (!this.hints.record(task, seenAt)) return;
+    const current = this.tasks.get(serviceId) ?? [];
+    // Merged as if asked before anything: the hint can only add the task or promote it.
+    this.tasks.set(serviceId, this.hints.merge(serviceId, current, Number.NEGATIVE_INFINITY));
+    this.emit(seenAt);
+  }
+
   private removeService(id: string, causedAt: number): void {
+    this.hints.forgetService(id);
     this.stopConverging(id);
     const had = this.services.delete(id);
     const hadTasks = this.tasks.delete(id);
@@ -387,17 +427,28 @@ export class SwarmWatcher {
   private async listRunningTasks(serviceIds: readonly string[] | undefined): Promise<SwarmTask[]> {
     const filters: Record<string, string[]> = { 'desired-state': ['running'] };
     if (serviceIds !== undefined) filters.service = [...serviceIds];
+    const askedAt = performance.now();
     const raw = await this.call('tasks', () => this.deps.docker.listTasks({ filters }));
     // The filter matches service names and id prefixes too: keep exact id matches only.
     const wanted = serviceIds === undefined ? undefined : new Set(serviceIds);
-    return raw
+    const listed = raw
       .map(parseTask)
       .filter((t): t is SwarmTask => t !== undefined && (wanted === undefined || wanted.has(t.serviceId)));
+    const hinted = [...this.hints.services()].filter((id) => wanted === undefined || wanted.has(id));
+    if (hinted.length === 0) return listed;
+    // Started tasks the answer lags behind stay started (task-start-hints.ts).
+    const byService = new Map<string, SwarmTask[]>(hinted.map((id) => [id, []]));
+    const rest: SwarmTask[] = [];
+    for (const task of listed) (byService.get(task.serviceId) ?? rest).push(task);
+    for (const [serviceId, tasks] of byService) rest.push(...this.hints.merge(serviceId, tasks, askedAt));
+    return rest;
   }
 
   private converged(serviceId: string, tasks: readonly SwarmTask[]): boolean {
     const service = this.services.get(serviceId);
     if (!service) return true;
+    // Started tasks the managers have not confirmed yet: poll until they do.
+    if (this.hints.pending(serviceId)) return false;
     // Mid-update, the next batch's tasks are told to stop without any event reaching a manager
     // whose node does not run them: keep polling until Swarm says the update ended.
     if (service.updating) return false;

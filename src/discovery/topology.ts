@@ -184,6 +184,40 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
   };
 }
 
+/**
+ * A swarm task's container as the local daemon inspects it (`GET /containers/{id}/json`), as the
+ * task it runs once it serves: running, and healthy when it has a healthcheck. Undefined for a
+ * container that is not a swarm task's or does not serve yet.
+ */
+export function parseServingContainer(raw: unknown): SwarmTask | undefined {
+  const container = obj(raw);
+  const labels = obj(obj(container.Config).Labels);
+  const id = str(labels['com.docker.swarm.task.id']);
+  const serviceId = str(labels['com.docker.swarm.service.id']);
+  const nodeId = str(labels['com.docker.swarm.node.id']);
+  const state = obj(container.State);
+  if (!id || !serviceId || !nodeId || state.Running !== true) return undefined;
+  const health = str(obj(state.Health).Status);
+  if (health !== undefined && health !== 'healthy') return undefined;
+  const addresses: TaskAddress[] = [];
+  for (const [networkName, value] of Object.entries(obj(obj(container.NetworkSettings).Networks))) {
+    const network = obj(value);
+    const networkId = str(network.NetworkID) ?? '';
+    for (const ip of [str(network.IPAddress), str(network.GlobalIPv6Address)]) {
+      if (ip !== undefined && isIP(ip) !== 0) addresses.push({ networkId, networkName, ip });
+    }
+  }
+  return {
+    id,
+    serviceId,
+    nodeId,
+    state: 'running',
+    desiredState: 'running',
+    containerId: str(container.Id),
+    addresses,
+  };
+}
+
 export function emptyTopology(): Topology {
   return { services: new Map(), tasks: new Map(), nodes: new Map() };
 }

@@ -39,6 +39,8 @@ interface Poll {
   copy: 'file' | 'http' | 'redis';
   /** When the read began: what it saw is at least this recent. */
   startedAt: number;
+  /** When the reads of every copy had ended: nothing it saw is more recent. */
+  endedAt: number;
   ips: Set<string>;
 }
 
@@ -103,10 +105,11 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
     const httpText = http.ok ? await http.text() : '';
     const keys = await reader.keys('traefik/http/services/*/loadbalancer/servers/*/url');
     const urls = keys.length > 0 ? await reader.mget(...keys) : [];
+    const endedAt = Date.now();
     return [
-      { copy: 'file', startedAt, ips: ipsIn(fileText) },
-      { copy: 'http', startedAt, ips: ipsIn(httpText) },
-      { copy: 'redis', startedAt, ips: ipsIn(urls.join(' ')) },
+      { copy: 'file', startedAt, endedAt, ips: ipsIn(fileText) },
+      { copy: 'http', startedAt, endedAt, ips: ipsIn(httpText) },
+      { copy: 'redis', startedAt, endedAt, ips: ipsIn(urls.join(' ')) },
     ];
   };
   /** Polls every copy every 20 ms until stopped. */
@@ -131,12 +134,12 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
     (await swarm.docker.listTasks({ filters: { service: [service] } })) as TaskJson[];
   const ipOf = (task: TaskJson) =>
     task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
-  /** Container exits in [since, until] from the daemon's event log, with the task address of each. */
-  const exits = async (service: string, since: number) => {
+  /** The daemon's container events since `since` (die: exits), with the task address of each. */
+  const containerEvents = async (service: string, since: number, event: 'die' | 'start' | 'health_status: healthy') => {
     const stream = await swarm.docker.getEvents({
       since: Math.floor(since / 1000) - 1,
       until: Math.ceil(Date.now() / 1000) + 1,
-      filters: { type: ['container'], event: ['die'] },
+      filters: { type: ['container'], event: [event] },
     });
     let text = '';
     for await (const chunk of stream) text += chunk.toString();
@@ -153,6 +156,22 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
       .map((event) => ({ id: event.id, at: event.timeNano / 1e6, ip: byContainer.get(event.id) }))
       .filter((exit) => exit.at >= since && exit.ip !== undefined) as Array<{ id: string; at: number; ip: string }>;
   };
+  const exits = (service: string, since: number) => containerEvents(service, since, 'die');
+  /**
+   * Polls that listed a new container's address before it served (started; healthy, with a
+   * healthcheck). An address can be reused: only polls after its previous holder exited count.
+   */
+  const earlyServers = (
+    polls: Poll[],
+    serving: Array<{ at: number; ip: string }>,
+    exited: Array<{ at: number; ip: string }>,
+  ) =>
+    polls.filter((p) =>
+      serving.some((s) => {
+        const freedAt = Math.max(0, ...exited.filter((e) => e.ip === s.ip && e.at < s.at).map((e) => e.at));
+        return p.startedAt > freedAt && p.endedAt < s.at && p.ips.has(s.ip);
+      }),
+    );
   /** Polls that began after a container exited and still listed its address. */
   const lateServers = (polls: Poll[], exited: Array<{ at: number; ip: string }>) =>
     polls.filter((p) => exited.some((e) => p.startedAt > e.at && p.ips.has(e.ip)));
@@ -219,6 +238,9 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
     expect(exited.length).toBe(2);
     expect(poller.polls.length).toBeGreaterThan(100);
     expect(lateServers(poller.polls, exited)).toEqual([]);
+    const started = await containerEvents('roll-stop', t0, 'start');
+    expect(started.length).toBe(2);
+    expect(earlyServers(poller.polls, started, exited)).toEqual([]);
     // And each old server was gone from every copy well before its exit (the 2 s of grace).
     for (const exit of exited) {
       for (const copy of ['file', 'http', 'redis'] as const) {
@@ -249,5 +271,9 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
     const empty = poller.polls.filter((p) => ![...p.ips].some((ip) => mine.has(ip)));
     expect(empty).toEqual([]);
     expect(lateServers(poller.polls, exited)).toEqual([]);
+    // Published only once healthy, though the container runs (and its task is `starting`) before.
+    const healthy = await containerEvents('roll-start', t0, 'health_status: healthy');
+    expect(healthy.length).toBeGreaterThanOrEqual(2);
+    expect(earlyServers(poller.polls, healthy, exited)).toEqual([]);
   }, 180_000);
 });
