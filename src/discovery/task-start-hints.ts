@@ -59,7 +59,7 @@ export class TaskStartHints {
   /** A started task, its state `running`. Returns false when it was already hinted. */
   record(task: SwarmTask, seenAt: number): boolean {
     let hints = this.byService.get(task.serviceId);
-    if (!hints) this.byService.set(task.serviceId, (hints = new Map()));
+    if (!hints) this.byService.set(task.serviceId, (hints = new Map<string, Hint>()));
     if (hints.has(task.id)) return false;
     hints.set(task.id, { task: { ...task, state: 'running' }, seenAt });
     this.counters.recorded += 1;
