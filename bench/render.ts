@@ -21,8 +21,9 @@ const BCRYPT = `$2y$10$${'c'.repeat(53)}`;
 /**
  * 20 % of routes with a rate limit and compression (an object), and a mixed catalogue on another
  * 10 %: authentication, a concurrency limit and a circuit breaker, in the row's order (an array);
- * 2 % of rows are weighted, in pairs splitting a host (see fixture).
- * BENCH_CATALOGUE=0 leaves the catalogue and the splits out (for a comparison with code that
+ * 2 % of rows are weighted, in pairs splitting a host, and 5 % are TCP routes by SNI (half of them
+ * passed through, a quarter with both TCP middlewares; see fixture).
+ * BENCH_CATALOGUE=0 leaves the catalogue, the splits and TCP out (for a comparison with code that
  * predates them).
  */
 function middlewareOf(i: number): unknown {
@@ -44,6 +45,8 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
     const deploymentId = `dep-${i}`;
     // 2 % of rows weighted, in pairs that split one host between two deployments (a canary).
     const weighted = process.env.BENCH_CATALOGUE !== '0' && (i % 100 === 7 || i % 100 === 8);
+    // 5 % TCP: TLS terminated or passed through, some with a source range and a connection limit.
+    const tcp = process.env.BENCH_CATALOGUE !== '0' && i % 20 === 11;
     rows.push({
       // Zero-padded: the rows come in id order, as RoutingTable hands them out (ORDER BY id COLLATE "C").
       id: `route-${String(i).padStart(6, '0')}`,
@@ -53,11 +56,15 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
       service_name: 'default',
       path_prefix: i % 4 === 0 && !weighted ? `/api/v${i % 7}` : '',
       target_port: 8080,
-      protocol: 'http',
-      ssl_enabled: i % 2 === 0,
+      protocol: tcp ? 'tcp' : 'http',
+      ssl_enabled: tcp || i % 2 === 0,
+      ...(tcp ? { tls_passthrough: i % 40 === 11 } : {}),
       ssl_cert_resolver: null,
       load_balancer_algo: i % 10 === 0 ? 'sticky' : 'round-robin',
-      middleware: middlewareOf(i),
+      middleware:
+        tcp && i % 80 === 31
+          ? { ipAllowList: { sourceRange: ['10.0.0.0/8'] }, inFlightConn: { amount: 100 } }
+          : middlewareOf(i),
     });
     const id = `svc${i}`;
     services.set(id, {

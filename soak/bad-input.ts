@@ -408,6 +408,16 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
     ['weight', { domain: `w4-${d}`, weight: 2.5 }],
     ['weight', { domain: `w5-${d}`, weight: 1_000_001 }],
     ['middleware', { domain: `errors-${d}`, middleware: { errors: { status: ['500-599', `${d}`] } } }],
+    // TCP and UDP: a HostSNI injection, no entry point, lookalike entry points, HTTP middlewares
+    // on TCP, passthrough without TLS, TLS and middlewares on UDP.
+    ['domain', { domain: `sni-${d}\`) || HostSNI(\`*`, protocol: 'tcp', ssl_enabled: true }],
+    ['entry_point', { domain: `tcp-${d}`, protocol: 'tcp' }],
+    ['entry_point', { domain: `tcp2-${d}`, protocol: 'tcp', entry_point: 'Websecure' }],
+    ['entry_point', { domain: `udp-${d}`, protocol: 'udp', entry_point: `soak\u200b` }],
+    ['entry_point', { domain: `udp2-${d}`, protocol: 'udp' }],
+    ['middleware', { domain: `tcpmw-${d}`, protocol: 'tcp', ssl_enabled: true, middleware: { compress: true } }],
+    ['tls_passthrough', { domain: `pt-${d}`, protocol: 'tcp', tls_passthrough: true, entry_point: 'soak' }],
+    ['ssl_enabled', { domain: `udptls-${d}`, protocol: 'udp', ssl_enabled: true, entry_point: 'soak' }],
     ['domain', { domain: `zw-${INJECTION_MARK}\u200b-${round}.soak.test` }],
     ['domain', { domain: `shy-${INJECTION_MARK}\u00ad-${round}.soak.test` }],
     ['domain', { domain: `${INJECTION_MARK}-${round}\u3002soak\u3002test` }],

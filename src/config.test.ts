@@ -161,6 +161,24 @@ describe('loadConfig', () => {
       );
   });
 
+  it('reads the TCP and UDP entry point allow-lists, and refuses web entry points, overlaps and bad names', () => {
+    expect(loadConfig({}).routing).toMatchObject({ tcpEntryPoints: [], udpEntryPoints: [] });
+    expect(
+      loadConfig({ TRAEFIK_TCP_ENTRYPOINTS: ' postgres, mqtt ,postgres', TRAEFIK_UDP_ENTRYPOINTS: 'game' }).routing,
+    ).toMatchObject({ tcpEntryPoints: ['postgres', 'mqtt'], udpEntryPoints: ['game'] });
+    expect(problemsOf({ TRAEFIK_TCP_ENTRYPOINTS: 'web' })[0]).toMatch(
+      /^TRAEFIK_TCP_ENTRYPOINTS: web is a web entry point/,
+    );
+    expect(problemsOf({ TRAEFIK_TCP_ENTRYPOINTS: 'websecure' })[0]).toMatch(/web entry point/);
+    expect(problemsOf({ TRAEFIK_TCP_ENTRYPOINTS: 'dns', TRAEFIK_UDP_ENTRYPOINTS: 'dns' })[0]).toMatch(
+      /^TRAEFIK_UDP_ENTRYPOINTS: dns is also a TCP entry point/,
+    );
+    for (const bad of ['a b', 'x`)', '__proto__!', 'ｐostgres'])
+      expect(problemsOf({ TRAEFIK_UDP_ENTRYPOINTS: bad })[0], bad).toMatch(
+        /^TRAEFIK_UDP_ENTRYPOINTS=.*entry point names/,
+      );
+  });
+
   it('reads REDIS_URL as one server or as sentinels, and names a bad one without its password', () => {
     expect(loadConfig({ REDIS_URL: 'redis+sentinel://s1:26379,s2:26379/edge-master' }).redisUrl).toBe(
       'redis+sentinel://s1:26379,s2:26379/edge-master',

@@ -124,6 +124,23 @@ const forwardAuthList = z.string().transform((value, ctx) => {
   }
 });
 
+/** Traefik entry point names, comma-separated, each once. */
+const entryPointList = z.string().transform((value, ctx) => {
+  const names = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const bad = names.filter((name) => !NAME.test(name));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be Traefik entry point names, comma-separated (not ${bad.map((b) => JSON.stringify(b.slice(0, 80))).join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
 const bool = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 const MAX_TRAEFIK_TARGETS = 16;
@@ -208,6 +225,8 @@ const envSchema = z.object({
   ROUTING_RESERVED_HOSTS: hostList.default([]),
   ROUTING_HOST_SHARING: z.enum(['deny', 'paths']).default('deny'),
   TRAEFIK_FORWARD_AUTH_ALLOWED: forwardAuthList.default([]),
+  TRAEFIK_TCP_ENTRYPOINTS: entryPointList.default([]),
+  TRAEFIK_UDP_ENTRYPOINTS: entryPointList.default([]),
   METRICS_INTERVAL_SECONDS: positiveInt(1, 300).default(5),
   METRICS_LIVE_WINDOW_SECONDS: positiveInt(10, 86_400).default(300),
   METRICS_LIVE_MAX_BYTES: positiveInt(1_048_576, 4_294_967_296).default(64 * 1024 * 1024),
@@ -323,6 +342,10 @@ export interface Config {
     readonly hostSharing: 'deny' | 'paths';
     /** URL prefixes a row's forwardAuth may call; empty: forwardAuth is refused. */
     readonly forwardAuthAllowed: readonly string[];
+    /** Entry points TCP routes may name (each without TLS holds one alone); TCP with TLS also uses the HTTPS one. */
+    readonly tcpEntryPoints: readonly string[];
+    /** Entry points UDP routes may name, one route each. */
+    readonly udpEntryPoints: readonly string[];
   };
 }
 
@@ -420,6 +443,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       `TRAEFIK_REDIS_ROOT=${JSON.stringify(e.TRAEFIK_REDIS_ROOT)}: Traefik's Redis provider cannot read a Redis Cluster; give REDIS_URL a single server or a Sentinel master (redis+sentinel://), or leave TRAEFIK_REDIS_ROOT unset and use the file or HTTP provider`,
     ]);
   }
+  const webEntryPoints = [e.TRAEFIK_ENTRYPOINT_HTTP, e.TRAEFIK_ENTRYPOINT_HTTPS];
+  const streamProblems = [
+    ...e.TRAEFIK_TCP_ENTRYPOINTS.filter((name) => webEntryPoints.includes(name)).map(
+      (name) =>
+        `TRAEFIK_TCP_ENTRYPOINTS: ${name} is a web entry point: a TCP route without TLS would take all its traffic (TCP routes with TLS use ${e.TRAEFIK_ENTRYPOINT_HTTPS} without being listed)`,
+    ),
+    ...e.TRAEFIK_UDP_ENTRYPOINTS.filter(
+      (name) => webEntryPoints.includes(name) || e.TRAEFIK_TCP_ENTRYPOINTS.includes(name),
+    ).map(
+      (name) =>
+        `TRAEFIK_UDP_ENTRYPOINTS: ${name} is also a TCP entry point; a Traefik entry point listens on TCP or UDP`,
+    ),
+  ];
+  if (streamProblems.length > 0) throw new ConfigError(streamProblems);
   return Object.freeze({
     host: e.HOST,
     port: e.PORT,
@@ -478,6 +515,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       reservedHosts: Object.freeze([...new Set(['*.localhost', ...e.ROUTING_RESERVED_HOSTS])]),
       hostSharing: e.ROUTING_HOST_SHARING,
       forwardAuthAllowed: Object.freeze(e.TRAEFIK_FORWARD_AUTH_ALLOWED),
+      tcpEntryPoints: Object.freeze(e.TRAEFIK_TCP_ENTRYPOINTS),
+      udpEntryPoints: Object.freeze(e.TRAEFIK_UDP_ENTRYPOINTS),
     }),
   });
 }

@@ -140,4 +140,12 @@ ALTER TABLE node_metadata
     // refuses NaN, infinities and fractions itself, with the field named, like any bad value.
     sql: `ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS weight double precision;`,
   },
+  {
+    version: 4,
+    name: 'routing entry points and TLS passthrough',
+    // TCP and UDP routes: the Traefik entry point a row asks for (from the operator's allow-list),
+    // and whether a TCP route passes TLS through to the deployment instead of terminating it.
+    sql: `ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS entry_point text;
+ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS tls_passthrough boolean;`,
+  },
 ];

@@ -19,18 +19,22 @@ import {
 } from './route-render.js';
 
 const OPEN = Buffer.from('{\n "http": {\n');
-const CLOSE = Buffer.from('\n }\n}');
+/** The end of the http section; the tcp and udp sections (the tail) follow it, then END. */
+const HTTP_CLOSE = Buffer.from('\n }');
+const END = Buffer.from('\n}');
+const NO_TAIL = Buffer.alloc(0);
 const SEPARATOR = Buffer.from(',\n');
 const MAP_CLOSE = Buffer.from('\n  }');
 const mapOpen = (key: string) => Buffer.from(`  "${key}": {\n`);
 const MAP_OPEN = { middlewares: mapOpen('middlewares'), routers: mapOpen('routers'), services: mapOpen('services') };
 
 /**
- * The document of these routes, given in route-name order without duplicate names. Bytes rather
- * than strings: a publish after a small change copies them, with no encoding.
+ * The document of these routes, given in route-name order without duplicate names, and `tail`
+ * (the tcp and udp sections, from streamSections) after the http section. Bytes rather than
+ * strings: a publish after a small change copies them, with no encoding.
  */
-export function assembleDocument(outputs: readonly RouteOutput[]): Buffer {
-  return routesSortTogether(outputs) ? assembleByRoute(outputs) : assembleByEntry(outputs);
+export function assembleDocument(outputs: readonly RouteOutput[], tail: Buffer = NO_TAIL): Buffer {
+  return routesSortTogether(outputs) ? assembleByRoute(outputs, tail) : assembleByEntry(outputs, tail);
 }
 
 /** Whether, in name order, no route's name is a prefix of the next one's or of a shared middleware's. */
@@ -44,7 +48,7 @@ function routesSortTogether(outputs: readonly RouteOutput[]): boolean {
  * new document. A section is copied from wherever the route's bytes are (the arena, or the last
  * document); see DocumentWriter for how copies merge into runs.
  */
-function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
+function assembleByRoute(outputs: readonly RouteOutput[], tail: Buffer): Buffer {
   const maps = outputs.length > 0 ? MAP_KEYS : MAP_KEYS.slice(0, 1);
   // The shared middlewares go before the first route whose name sorts after theirs.
   const sharedAt = SHARED_MIDDLEWARES.map((shared) => {
@@ -52,7 +56,7 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
     while (at < outputs.length && compare(outputs[at]!.name, shared.name) < 0) at++;
     return at;
   });
-  const writer = new DocumentWriter(documentSize(outputs, maps));
+  const writer = new DocumentWriter(documentSize(outputs, maps) + tail.length);
   /** New offsets per output, by map, filled in as the sections are laid out. */
   const placed: Record<MapKey, number[]> = { middlewares: [], routers: [], services: [] };
 
@@ -75,7 +79,9 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
     putShared(outputs.length);
     writer.put(MAP_CLOSE);
   }
-  writer.put(CLOSE);
+  writer.put(HTTP_CLOSE);
+  writer.put(tail);
+  writer.put(END);
   const body = writer.finish();
   for (let i = 0; i < outputs.length; i++) {
     outputs[i]!.placeIn(body, placed.middlewares[i] ?? 0, placed.routers[i] ?? 0, placed.services[i] ?? 0);
@@ -84,12 +90,13 @@ function assembleByRoute(outputs: readonly RouteOutput[]): Buffer {
 }
 
 /**
- * The document's exact size, so that it is written once into its own buffer. Layout: OPEN, the
- * maps (each MAP_OPEN, its non-empty sections joined by SEPARATOR, MAP_CLOSE) joined by
- * SEPARATOR, CLOSE; the shared middlewares are sections of the middlewares map.
+ * The exact size of the document but its tail, so that it is written once into its own buffer.
+ * Layout: OPEN, the maps (each MAP_OPEN, its non-empty sections joined by SEPARATOR, MAP_CLOSE)
+ * joined by SEPARATOR, HTTP_CLOSE, the tail, END; the shared middlewares are sections of the
+ * middlewares map.
  */
 function documentSize(outputs: readonly RouteOutput[], maps: readonly MapKey[]): number {
-  let size = OPEN.length + CLOSE.length + (maps.length - 1) * SEPARATOR.length;
+  let size = OPEN.length + HTTP_CLOSE.length + END.length + (maps.length - 1) * SEPARATOR.length;
   for (const key of maps) size += MAP_OPEN[key].length + MAP_CLOSE.length;
   let sections = SHARED_MIDDLEWARES.length;
   for (const shared of SHARED_MIDDLEWARES) size += shared.bytes.length;
@@ -193,7 +200,7 @@ class DocumentWriter {
  * their own instead: what they pointed into (arena chunks, older documents) is freed, and memory
  * stays bounded however long this path lasts.
  */
-function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
+function assembleByEntry(outputs: readonly RouteOutput[], tail: Buffer): Buffer {
   const byKey: Record<MapKey, ConfigEntry[]> = { middlewares: [...SHARED_MIDDLEWARES], routers: [], services: [] };
   for (const output of outputs) {
     for (const key of MAP_KEYS) for (const entry of entriesOf(output.section(key))) byKey[key].push(entry);
@@ -210,7 +217,7 @@ function assembleByEntry(outputs: readonly RouteOutput[]): Buffer {
     }
     parts.push(MAP_CLOSE);
   }
-  parts.push(CLOSE);
+  parts.push(HTTP_CLOSE, tail, END);
   const body = Buffer.concat(parts);
   compact(outputs);
   return body;

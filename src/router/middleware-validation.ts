@@ -188,17 +188,18 @@ export interface MiddlewarePolicy {
 /** Far beyond any document the schema accepts: checked first, without recursion. */
 const MIDDLEWARE_LIMITS = { maxDepth: 8, maxNodes: 2_000, forbiddenKeys: ['__proto__', 'constructor', 'prototype'] };
 
-export function parseMiddlewares(
-  value: unknown,
-  policy: MiddlewarePolicy,
-): { middlewares: Middlewares; order: readonly MiddlewareType[] } | { reason: string } {
-  if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES, order: NO_MIDDLEWARE_ORDER };
-  if (typeof value !== 'object')
-    return { reason: 'must be a JSON object keyed by middleware type, or an array of one-key objects' };
+/**
+ * A middleware document in either form, checked for size and for types outside `types`: the
+ * fields of each type, with its order (undefined for the object form).
+ */
+function readDocument<T extends string>(
+  value: object,
+  types: readonly T[],
+): { document: Record<string, unknown>; order: T[] | undefined } | { reason: string } {
   const beyond = exceedsJsonLimits(value, MIDDLEWARE_LIMITS);
   if (beyond !== undefined) return { reason: beyond };
   let document: Record<string, unknown>;
-  let order: MiddlewareType[] | undefined;
+  let order: T[] | undefined;
   if (Array.isArray(value)) {
     // The array form: its order is the order the middlewares run in.
     document = Object.create(null) as Record<string, unknown>;
@@ -210,20 +211,36 @@ export function parseMiddlewares(
       if (Object.hasOwn(document, type))
         return { reason: `[${i}]: ${JSON.stringify(type.slice(0, 40))} is given twice` };
       document[type] = (item as Record<string, unknown>)[type];
-      order.push(type as MiddlewareType);
+      order.push(type as T);
     }
   } else document = value as Record<string, unknown>;
-  const unknownTypes = Object.keys(document).filter((key) => !(MIDDLEWARE_TYPES as readonly string[]).includes(key));
+  const unknownTypes = Object.keys(document).filter((key) => !(types as readonly string[]).includes(key));
   if (unknownTypes.length > 0) {
     return {
-      reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${MIDDLEWARE_TYPES.join(', ')})`,
+      reason: `unknown middleware ${unknownTypes.map((t) => JSON.stringify(t.slice(0, 40))).join(', ')} (allowed: ${types.join(', ')})`,
     };
   }
+  return { document, order };
+}
+
+const MIDDLEWARE_FORMS = 'must be a JSON object keyed by middleware type, or an array of one-key objects';
+
+function firstIssue(error: z.ZodError): { reason: string } {
+  const issue = error.issues[0];
+  return { reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
+}
+
+export function parseMiddlewares(
+  value: unknown,
+  policy: MiddlewarePolicy,
+): { middlewares: Middlewares; order: readonly MiddlewareType[] } | { reason: string } {
+  if (value === null || value === undefined) return { middlewares: NO_MIDDLEWARES, order: NO_MIDDLEWARE_ORDER };
+  if (typeof value !== 'object') return { reason: MIDDLEWARE_FORMS };
+  const read = readDocument(value, MIDDLEWARE_TYPES);
+  if ('reason' in read) return read;
+  const { document, order } = read;
   const parsed = middlewareSchema.safeParse({ ...document });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` };
-  }
+  if (!parsed.success) return firstIssue(parsed.error);
   const middlewares = parsed.data;
   if (middlewares.forwardAuth) {
     const refused = forwardAuthRefusal(middlewares.forwardAuth.address, policy.forwardAuthAllowed);
@@ -238,6 +255,37 @@ export function parseMiddlewares(
     middlewares,
     order: order ?? DEFAULT_MIDDLEWARE_ORDER.filter((type) => middlewares[type] !== undefined),
   };
+}
+
+/**
+ * A TCP route's middlewares: Traefik's TCP middlewares are a source-range allow-list and a limit on
+ * simultaneous connections; everything else is HTTP and refused here.
+ */
+const tcpMiddlewareSchema = z
+  .strictObject({
+    ipAllowList: z.strictObject({ sourceRange: z.array(cidr).min(1).max(64) }),
+    inFlightConn: z.strictObject({ amount: int(1, 1_000_000) }),
+  })
+  .partial();
+
+export type TcpMiddlewares = z.infer<typeof tcpMiddlewareSchema>;
+export type TcpMiddlewareType = keyof TcpMiddlewares;
+export const TCP_MIDDLEWARE_TYPES = Object.keys(tcpMiddlewareSchema.shape) as readonly TcpMiddlewareType[];
+export const NO_TCP_MIDDLEWARES: TcpMiddlewares = Object.freeze({});
+const NO_TCP_ORDER: readonly TcpMiddlewareType[] = Object.freeze([]);
+
+export function parseTcpMiddlewares(
+  value: unknown,
+): { middlewares: TcpMiddlewares; order: readonly TcpMiddlewareType[] } | { reason: string } {
+  if (value === null || value === undefined) return { middlewares: NO_TCP_MIDDLEWARES, order: NO_TCP_ORDER };
+  if (typeof value !== 'object') return { reason: MIDDLEWARE_FORMS };
+  const read = readDocument(value, TCP_MIDDLEWARE_TYPES);
+  if ('reason' in read) return { reason: `${read.reason} (a TCP route takes TCP middlewares only)` };
+  const parsed = tcpMiddlewareSchema.safeParse({ ...read.document });
+  if (!parsed.success) return firstIssue(parsed.error);
+  const middlewares = parsed.data;
+  // Refusals by source first, then the connection limit: a refused client takes no slot.
+  return { middlewares, order: read.order ?? TCP_MIDDLEWARE_TYPES.filter((type) => middlewares[type] !== undefined) };
 }
 
 /**

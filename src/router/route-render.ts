@@ -28,6 +28,8 @@ export interface RenderOptions {
   readonly hostPolicy?: HostPolicy;
   /** What a row's middlewares may do (forwardAuth's allowed addresses); default: no forwardAuth. */
   readonly middlewarePolicy?: MiddlewarePolicy;
+  /** Entry points TCP and UDP routes may name (TRAEFIK_TCP_ENTRYPOINTS, TRAEFIK_UDP_ENTRYPOINTS); default none. */
+  readonly streamEntryPoints?: { readonly tcp: readonly string[]; readonly udp: readonly string[] };
 }
 
 /** One key of a name map (http.routers, http.services, http.middlewares). */
@@ -527,7 +529,7 @@ function ruleFor(route: Route): string {
 }
 
 /** Exact hosts beat wildcards, narrower wildcards beat wider ones, longer paths beat shorter. */
-function priorityFor(route: Route): number {
+export function priorityFor(route: Route): number {
   const hostRank = route.wildcard ? route.host.split('.').length : 1000;
   return hostRank * 10_000 + route.pathPrefix.length;
 }
@@ -561,7 +563,7 @@ function serversFor(
   return urls;
 }
 
-function taskAddress(
+export function taskAddress(
   task: SwarmTask,
   service: SwarmService,
   port: number,

@@ -10,10 +10,14 @@ import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
 import { DEFAULT_HOST_POLICY, hostRefusal, type HostPolicy } from './host-policy.js';
 import { MAX_MIDDLEWARE_BYTES, type RoutingRow } from './routing-table.js';
 import {
+  NO_MIDDLEWARES,
   parseMiddlewares,
+  parseTcpMiddlewares,
   type MiddlewareType,
   type Middlewares,
   type MiddlewarePolicy,
+  type TcpMiddlewares,
+  type TcpMiddlewareType,
 } from './middleware-validation.js';
 import { parsePath } from './route-path.js';
 
@@ -22,6 +26,33 @@ export { MIDDLEWARE_TYPES, NO_MIDDLEWARES, type Middlewares, type MiddlewareType
 
 export type Strategy = 'wrr' | 'p2c';
 export type UpstreamProtocol = 'http' | 'https' | 'h2c';
+export type StreamProtocol = 'tcp' | 'udp';
+
+/**
+ * A TCP or UDP route. A TCP route with TLS routes by SNI (HostSNI on its host) on the HTTPS entry
+ * point or one of the operator's TCP entry points, and may share it; a TCP route without TLS has no
+ * SNI to route by (HostSNI(`*`)), and a UDP route no rule at all: each holds its entry point alone.
+ */
+export interface StreamRoute {
+  readonly kind: StreamProtocol;
+  readonly entryPoint: string;
+  /** TCP with TLS: terminated here (with the route's resolver) or passed through to the deployment. */
+  readonly tls: 'terminate' | 'passthrough' | undefined;
+  /** The route is the only one its entry point may carry. */
+  readonly exclusive: boolean;
+  readonly middlewares: TcpMiddlewares;
+  readonly middlewareOrder: readonly TcpMiddlewareType[];
+}
+
+/** Where TCP and UDP routes may attach: entry points of Traefik's static configuration. */
+export interface StreamEntryPoints {
+  /** Where a TCP route with TLS goes unless it names another (HTTP and TCP routers share it). */
+  readonly https: string;
+  /** Entry points a TCP route may name. */
+  readonly tcp: readonly string[];
+  /** Entry points a UDP route may name; a UDP route must name one. */
+  readonly udp: readonly string[];
+}
 
 export interface Route {
   readonly id: string;
@@ -37,7 +68,10 @@ export interface Route {
   /** '' when the route matches every path. */
   readonly pathPrefix: string;
   readonly targetPort: number;
-  readonly protocol: UpstreamProtocol;
+  /** The upstream's protocol: http, https, h2c; or tcp, udp for a stream route. */
+  readonly protocol: UpstreamProtocol | StreamProtocol;
+  /** TCP and UDP routes only (protocol tcp or udp). */
+  readonly stream: StreamRoute | undefined;
   readonly tls: { readonly certResolver: string } | undefined;
   readonly strategy: Strategy;
   readonly sticky: boolean;
@@ -60,6 +94,8 @@ const PLAIN_VALID_HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_IN_HOST = /[\s`'"()|&!,;\\/<>{}[\]=?#@%*^$+~:]|[\u0000-\u001f\u007f-\u009f]/u;
 const RESOLVER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** Traefik entry point names as an operator writes them; a row's must also be on the allow-list. */
+export const ENTRY_POINT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** A split's weights are relative; past this, a typo more likely than an intent. */
 export const MAX_WEIGHT = 1_000_000;
 
@@ -160,7 +196,11 @@ export interface ValidationDefaults {
   readonly certResolver: string;
   readonly hosts?: HostPolicy;
   readonly middlewares?: MiddlewarePolicy;
+  /** Default: TCP routes with TLS on websecure, no TCP or UDP entry point of their own. */
+  readonly entryPoints?: StreamEntryPoints;
 }
+
+const DEFAULT_STREAM_ENTRY_POINTS: StreamEntryPoints = { https: 'websecure', tcp: [], udp: [] };
 
 const NO_FORWARD_AUTH: MiddlewarePolicy = { forwardAuthAllowed: [] };
 
@@ -190,10 +230,13 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
     return reject('target_port', 'must be a whole number from 1 to 65535');
   }
   const protocol = row.protocol ?? 'http';
-  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'h2c')
-    return reject('protocol', 'must be http, https or h2c');
+  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'h2c' && protocol !== 'tcp' && protocol !== 'udp')
+    return reject('protocol', 'must be http, https, h2c, tcp or udp');
   if (row.ssl_enabled !== null && row.ssl_enabled !== undefined && typeof row.ssl_enabled !== 'boolean') {
     return reject('ssl_enabled', 'must be a boolean');
+  }
+  if (row.tls_passthrough !== null && row.tls_passthrough !== undefined && typeof row.tls_passthrough !== 'boolean') {
+    return reject('tls_passthrough', 'must be a boolean');
   }
   let certResolver = defaults.certResolver;
   if (row.ssl_cert_resolver !== null && row.ssl_cert_resolver !== undefined && row.ssl_cert_resolver !== '') {
@@ -220,7 +263,31 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
     weight = row.weight;
   }
   if (row.middleware_oversized === true) return reject('middleware', `is larger than ${MAX_MIDDLEWARE_BYTES} bytes`);
-  const middlewares = parseMiddlewares(row.middleware, defaults.middlewares ?? NO_FORWARD_AUTH);
+  let stream: StreamRoute | undefined;
+  if (protocol === 'tcp' || protocol === 'udp') {
+    const checked = validateStream(
+      row,
+      protocol,
+      path.path,
+      weight,
+      defaults.entryPoints ?? DEFAULT_STREAM_ENTRY_POINTS,
+    );
+    if ('field' in checked) return reject(checked.field, checked.reason);
+    stream = checked;
+    if (algorithm.strategy !== 'wrr' || algorithm.sticky)
+      (warnings ??= []).push(`load_balancer_algo: ${protocol.toUpperCase()} routes balance round robin`);
+  } else if (row.tls_passthrough === true) {
+    return reject('tls_passthrough', 'applies to TCP routes only (an HTTP route terminates TLS to route by path)');
+  } else if (row.entry_point !== null && row.entry_point !== undefined && row.entry_point !== '') {
+    return reject(
+      'entry_point',
+      'applies to TCP and UDP routes only (HTTP routes use the configured web entry points)',
+    );
+  }
+  const middlewares =
+    stream === undefined
+      ? parseMiddlewares(row.middleware, defaults.middlewares ?? NO_FORWARD_AUTH)
+      : { middlewares: NO_MIDDLEWARES, order: [] as readonly MiddlewareType[] };
   if ('reason' in middlewares) return reject('middleware', middlewares.reason);
   const rawDomain = (row.domain as string).startsWith('*.') ? (row.domain as string).slice(2) : (row.domain as string);
 
@@ -240,6 +307,7 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       pathPrefix: path.path,
       targetPort: row.target_port,
       protocol,
+      stream,
       tls: row.ssl_enabled === true ? tlsFor(certResolver) : undefined,
       strategy: algorithm.strategy,
       sticky: algorithm.sticky,
@@ -249,4 +317,71 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       warnings: warnings ?? NO_WARNINGS,
     },
   };
+}
+
+/**
+ * The TCP/UDP part of a row: its entry point (on the operator's allow-list, exactly as written
+ * there: a lookalike in case or width is not the same entry point), TLS, and TCP middlewares.
+ */
+function validateStream(
+  row: RoutingRow,
+  kind: StreamProtocol,
+  pathPrefix: string,
+  weight: number | undefined,
+  entryPoints: StreamEntryPoints,
+): StreamRoute | { field: string; reason: string } {
+  const name = kind.toUpperCase();
+  if (pathPrefix !== '') return { field: 'path_prefix', reason: `a ${name} route has no path` };
+  if (weight !== undefined) return { field: 'weight', reason: 'traffic splits are for HTTP routes' };
+  const ssl = row.ssl_enabled === true;
+  const passthrough = row.tls_passthrough === true;
+  if (kind === 'udp' && ssl) return { field: 'ssl_enabled', reason: 'UDP has no TLS' };
+  if (passthrough && !ssl) return { field: 'tls_passthrough', reason: 'needs ssl_enabled (TLS to pass through)' };
+  const allowed = kind === 'tcp' ? entryPoints.tcp : entryPoints.udp;
+  const setting = kind === 'tcp' ? 'TRAEFIK_TCP_ENTRYPOINTS' : 'TRAEFIK_UDP_ENTRYPOINTS';
+  let entryPoint: string;
+  const asked = row.entry_point;
+  if (asked === null || asked === undefined || asked === '') {
+    if (kind === 'udp')
+      return {
+        field: 'entry_point',
+        reason: `a UDP route names its entry point (one of ${setting}: ${listed(allowed)})`,
+      };
+    if (!ssl) {
+      return {
+        field: 'entry_point',
+        reason: `a TCP route without TLS has no server name to route by: it needs an entry point of its own (one of ${setting}: ${listed(allowed)})`,
+      };
+    }
+    entryPoint = entryPoints.https;
+  } else {
+    if (typeof asked !== 'string' || !ENTRY_POINT_NAME.test(asked))
+      return { field: 'entry_point', reason: 'must be 1-64 characters of letters, digits, _ . -' };
+    if (!allowed.includes(asked) && !(kind === 'tcp' && ssl && asked === entryPoints.https))
+      return { field: 'entry_point', reason: `${asked} is not one of ${setting}: ${listed(allowed)}` };
+    entryPoint = asked;
+  }
+  let middlewares: TcpMiddlewares = {};
+  let middlewareOrder: readonly TcpMiddlewareType[] = [];
+  if (kind === 'udp') {
+    if (row.middleware !== null && row.middleware !== undefined)
+      return { field: 'middleware', reason: 'Traefik has no UDP middlewares' };
+  } else {
+    const parsed = parseTcpMiddlewares(row.middleware);
+    if ('reason' in parsed) return { field: 'middleware', reason: parsed.reason };
+    middlewares = parsed.middlewares;
+    middlewareOrder = parsed.order;
+  }
+  return {
+    kind,
+    entryPoint,
+    tls: ssl ? (passthrough ? 'passthrough' : 'terminate') : undefined,
+    exclusive: !ssl,
+    middlewares,
+    middlewareOrder,
+  };
+}
+
+function listed(names: readonly string[]): string {
+  return names.length === 0 ? 'none configured' : names.join(', ');
 }

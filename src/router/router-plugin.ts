@@ -66,6 +66,7 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
       fallbackUrl: config.traefik.fallbackUrl,
       hostPolicy: { ...reservedFromList(config.routing.reservedHosts), sharing: config.routing.hostSharing },
       middlewarePolicy: { forwardAuthAllowed: config.routing.forwardAuthAllowed },
+      streamEntryPoints: { tcp: config.routing.tcpEntryPoints, udp: config.routing.udpEntryPoints },
     },
     {
       sources: {

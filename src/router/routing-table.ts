@@ -31,6 +31,10 @@ export interface RoutingRow {
   readonly created_ms?: unknown;
   /** Share of a split (rows with the same host and path, all weighted); null: not split. */
   readonly weight?: unknown;
+  /** TCP and UDP routes: the Traefik entry point asked for (from the operator's allow-list). */
+  readonly entry_point?: unknown;
+  /** TCP routes with ssl_enabled: pass TLS through to the deployment instead of terminating it. */
+  readonly tls_passthrough?: unknown;
 }
 
 /** Larger middleware documents are refused in the query, before they reach this process. */
@@ -48,7 +52,7 @@ const SELECT_ROWS = `SELECT id::text AS id, ${text('deployment_id')}, ${text('do
   ${text('load_balancer_algo')},
   CASE WHEN octet_length(middleware::text) <= ${MAX_MIDDLEWARE_BYTES} THEN middleware END AS middleware,
   coalesce(octet_length(middleware::text) > ${MAX_MIDDLEWARE_BYTES}, false) AS middleware_oversized,
-  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, weight
+  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, weight, ${text('entry_point')}, tls_passthrough
   FROM deployment_routing ORDER BY id COLLATE "C"`;
 
 export interface RoutingTableHealth {
@@ -270,6 +274,8 @@ const FIELDS = [
   'middleware_oversized',
   'created_ms',
   'weight',
+  'entry_point',
+  'tls_passthrough',
 ] as const;
 
 function sameRow(a: RoutingRow, b: RoutingRow): boolean {

@@ -968,3 +968,248 @@ describe('weighted splits', () => {
     expect(JSON.parse(body.toString())).toEqual(config);
   });
 });
+
+describe('TCP and UDP routes', () => {
+  const streamOptions: RenderOptions = {
+    ...options,
+    streamEntryPoints: { tcp: ['postgres', 'mqtt'], udp: ['game', 'dns'] },
+  };
+  const topo = topology(
+    [service('s1', 'dep-db'), service('s2', 'dep-game'), service('s3', 'dep-web'), service('s4', 'dep-other')],
+    [
+      task('t1', 's1', '10.0.1.3'),
+      task('t2', 's1', '10.0.1.4'),
+      task('t3', 's2', '10.0.2.3'),
+      task('t4', 's3', '10.0.3.3'),
+      task('t5', 's4', '10.0.4.3'),
+    ],
+  );
+  type Stream = { routers: Record<string, Record<string, unknown>>; services: Record<string, unknown> };
+  const db = routeName({ id: 'db', deploymentId: 'dep-db' });
+  const game = routeName({ id: 'udp', deploymentId: 'dep-game' });
+  const rows = [
+    row('db', {
+      deployment_id: 'dep-db',
+      domain: 'db.example.com',
+      protocol: 'tcp',
+      target_port: 5432,
+      ssl_enabled: true,
+      middleware: [{ inFlightConn: { amount: 100 } }, { ipAllowList: { sourceRange: ['10.0.0.0/8'] } }],
+    }),
+    row('pass', {
+      deployment_id: 'dep-db',
+      domain: 'pass.example.com',
+      protocol: 'tcp',
+      target_port: 443,
+      ssl_enabled: true,
+      tls_passthrough: true,
+      entry_point: 'mqtt',
+    }),
+    row('plain', { deployment_id: 'dep-db', domain: 'plain.example.com', protocol: 'tcp', entry_point: 'postgres' }),
+    row('udp', {
+      deployment_id: 'dep-game',
+      domain: 'game.example.com',
+      protocol: 'udp',
+      target_port: 27015,
+      entry_point: 'game',
+    }),
+    row('web', { deployment_id: 'dep-web', domain: 'web.example.com' }),
+  ];
+
+  it('publishes TCP routers by SNI (terminated or passed through), a plain one on its own entry point, and UDP, in every provider', () => {
+    const { config, body, statuses } = renderTraefikConfig(rows, topo, streamOptions);
+    expect(statuses.map((s) => [s.id, s.state, s.servers])).toEqual([
+      ['db', 'active', 2],
+      ['pass', 'active', 2],
+      ['plain', 'active', 2],
+      ['udp', 'active', 1],
+      ['web', 'active', 1],
+    ]);
+    const tcp = config.tcp as Stream & { middlewares: Record<string, unknown> };
+    expect(tcp.routers[db]).toEqual({
+      entryPoints: ['websecure'],
+      middlewares: [`${db}-inflightconn`, `${db}-ipallowlist`],
+      priority: 10_000_000,
+      rule: 'HostSNI(`db.example.com`)',
+      service: db,
+      tls: { certResolver: 'letsencrypt' },
+    });
+    expect(tcp.services[db]).toEqual({
+      loadBalancer: { servers: [{ address: '10.0.1.3:5432' }, { address: '10.0.1.4:5432' }] },
+    });
+    expect(tcp.middlewares).toEqual({
+      [`${db}-inflightconn`]: { inFlightConn: { amount: 100 } },
+      [`${db}-ipallowlist`]: { ipAllowList: { sourceRange: ['10.0.0.0/8'] } },
+    });
+    const pass = routeName({ id: 'pass', deploymentId: 'dep-db' });
+    expect(tcp.routers[pass]).toMatchObject({ entryPoints: ['mqtt'], tls: { passthrough: true } });
+    const plain = routeName({ id: 'plain', deploymentId: 'dep-db' });
+    expect(tcp.routers[plain]).toEqual({ entryPoints: ['postgres'], rule: 'HostSNI(`*`)', service: plain });
+    expect(config.udp).toEqual({
+      routers: { [game]: { entryPoints: ['game'], service: game } },
+      services: { [game]: { loadBalancer: { servers: [{ address: '10.0.2.3:27015' }] } } },
+    });
+    // The HTTP route is untouched by them, and the document stays canonical JSON (hence YAML).
+    expect(Object.keys(config.http.routers!)).toEqual([routeName({ id: 'web', deploymentId: 'dep-web' })]);
+    expect(JSON.stringify(config)).toBe(JSON.stringify(canonical(config)));
+    expect(parse(body.toString())).toEqual(config);
+    // Traefik's KV layout for the Redis provider.
+    const kv = toKeyValues(config, 'traefik');
+    expect(kv.get(`traefik/tcp/routers/${db}/rule`)).toBe('HostSNI(`db.example.com`)');
+    expect(kv.get(`traefik/tcp/routers/${db}/tls/certresolver`)).toBe('letsencrypt');
+    expect(kv.get(`traefik/tcp/services/${db}/loadbalancer/servers/1/address`)).toBe('10.0.1.4:5432');
+    expect(kv.get(`traefik/tcp/middlewares/${db}-ipallowlist/ipallowlist/sourcerange/0`)).toBe('10.0.0.0/8');
+    expect(kv.get(`traefik/udp/routers/${game}/entrypoints/0`)).toBe('game');
+    expect(kv.get(`traefik/udp/services/${game}/loadbalancer/servers/0/address`)).toBe('10.0.2.3:27015');
+  });
+
+  it('writes a wildcard as HostSNIRegexp, ranked below exact hosts, and publishes nothing for a route with no replica', () => {
+    const { config, statuses } = renderTraefikConfig(
+      [
+        row('wild', { deployment_id: 'dep-db', domain: '*.db.example.com', protocol: 'tcp', ssl_enabled: true }),
+        row('idle', { deployment_id: 'dep-idle', domain: 'idle.example.com', protocol: 'tcp', ssl_enabled: true }),
+        row('zero', { deployment_id: 'dep-zero', domain: 'zero.example.com', protocol: 'udp', entry_point: 'dns' }),
+      ],
+      topology([...topo.services.values(), service('s9', 'dep-zero')], [...[...topo.tasks.values()].flat()]),
+      streamOptions,
+    );
+    const wild = routeName({ id: 'wild', deploymentId: 'dep-db' });
+    expect((config.tcp as Stream).routers[wild]).toMatchObject({
+      rule: 'HostSNIRegexp(`^[a-z0-9-]+\\.db\\.example\\.com$`)',
+      priority: 30_000,
+    });
+    expect(statuses.map((s) => [s.id, s.state])).toEqual([
+      ['idle', 'no-service'],
+      ['wild', 'active'],
+      ['zero', 'no-replicas'],
+    ]);
+    expect(config.udp).toBeUndefined();
+  });
+
+  it('refuses hostile and impossible rows with their field, while the good ones still route', () => {
+    const bad: Array<[Partial<Record<keyof RoutingRow, unknown>>, string, RegExp]> = [
+      [{ protocol: 'tcp', ssl_enabled: true, domain: 'x.example.com`) || HostSNI(`*' }, 'domain', /not allowed/],
+      [{ protocol: 'tcp', ssl_enabled: true, domain: 'ｘ.example.com' }, 'domain', /IDNA/],
+      [{ protocol: 'tcp' }, 'entry_point', /no server name to route by/],
+      [{ protocol: 'tcp', entry_point: 'Postgres' }, 'entry_point', /not one of TRAEFIK_TCP_ENTRYPOINTS/],
+      [{ protocol: 'tcp', entry_point: 'postgres\u200b' }, 'entry_point', /must be 1-64/],
+      [{ protocol: 'tcp', entry_point: 'game' }, 'entry_point', /not one of/],
+      [{ protocol: 'tcp', entry_point: { toString: 'postgres' } }, 'entry_point', /must be 1-64/],
+      [{ protocol: 'tcp', ssl_enabled: true, path_prefix: '/x' }, 'path_prefix', /no path/],
+      [{ protocol: 'tcp', ssl_enabled: true, weight: 5 }, 'weight', /HTTP routes/],
+      [
+        { protocol: 'tcp', ssl_enabled: true, middleware: { basicAuth: { users: [] } } },
+        'middleware',
+        /TCP middlewares only/,
+      ],
+      [
+        { protocol: 'tcp', ssl_enabled: true, middleware: { inFlightConn: { amount: -1 } } },
+        'middleware',
+        /inFlightConn/,
+      ],
+      [
+        { protocol: 'tcp', ssl_enabled: true, middleware: JSON.parse('{"__proto__": {"x": 1}}') },
+        'middleware',
+        /__proto__/,
+      ],
+      [{ protocol: 'tcp', tls_passthrough: true, entry_point: 'postgres' }, 'tls_passthrough', /needs ssl_enabled/],
+      [{ protocol: 'tcp', ssl_enabled: true, tls_passthrough: 'yes' }, 'tls_passthrough', /boolean/],
+      [{ protocol: 'udp' }, 'entry_point', /names its entry point/],
+      [{ protocol: 'udp', entry_point: 'game', ssl_enabled: true }, 'ssl_enabled', /UDP has no TLS/],
+      [{ protocol: 'udp', entry_point: 'dns', middleware: { inFlightConn: { amount: 1 } } }, 'middleware', /no UDP/],
+      [{ protocol: 'UDP', entry_point: 'dns' }, 'protocol', /http, https, h2c, tcp or udp/],
+      [{ entry_point: 'postgres' }, 'entry_point', /TCP and UDP routes only/],
+      [{ tls_passthrough: true, ssl_enabled: true }, 'tls_passthrough', /TCP routes only/],
+    ];
+    const { statuses } = renderTraefikConfig(
+      [...bad.map(([fields], i) => row(`bad${i}`, { deployment_id: 'dep-db', ...fields })), ...rows],
+      topo,
+      streamOptions,
+    );
+    const byId = new Map(statuses.map((s) => [s.id, s]));
+    bad.forEach(([, field, reason], i) => {
+      const status = byId.get(`bad${i}`)!;
+      expect([i, status.state, status.field], status.reason).toEqual([i, 'rejected', field]);
+      expect(status.reason).toMatch(reason);
+    });
+    for (const id of ['db', 'pass', 'plain', 'udp', 'web']) expect(byId.get(id)!.state).toBe('active');
+  });
+
+  it('gives an entry point without TLS or rule to the first route alone, and shares a TLS one by host', () => {
+    const { config, statuses } = renderTraefikConfig(
+      [
+        ...rows,
+        // A second UDP route on game, and TCP routes next to the plain one on postgres: refused.
+        row('udp2', { deployment_id: 'dep-other', domain: 'other.example.com', protocol: 'udp', entry_point: 'game' }),
+        row('tls-on-plain', {
+          deployment_id: 'dep-other',
+          domain: 'other.example.com',
+          protocol: 'tcp',
+          ssl_enabled: true,
+          entry_point: 'postgres',
+        }),
+        // Two TLS routes of different hosts share mqtt with the passthrough one.
+        row('mqtt2', {
+          deployment_id: 'dep-other',
+          domain: 'mq.example.com',
+          protocol: 'tcp',
+          ssl_enabled: true,
+          entry_point: 'mqtt',
+        }),
+        // TLS on websecure for the HTTP route's host: Traefik would hand its TLS connections to TCP.
+        row('web-tcp', { deployment_id: 'dep-web', domain: 'web.example.com', protocol: 'tcp', ssl_enabled: true }),
+        // The same host as the HTTP route, but on an entry point of its own: no conflict.
+        row('web-tcp2', {
+          deployment_id: 'dep-web',
+          domain: 'web.example.com',
+          protocol: 'tcp',
+          ssl_enabled: true,
+          entry_point: 'mqtt',
+        }),
+      ],
+      topo,
+      streamOptions,
+    );
+    const byId = new Map(statuses.map((s) => [s.id, s]));
+    expect(byId.get('udp2')).toMatchObject({ state: 'rejected', field: 'entry_point' });
+    expect(byId.get('udp2')!.reason).toMatch(/entry point game is held by route udp of deployment dep-game/);
+    expect(byId.get('tls-on-plain')).toMatchObject({ state: 'rejected', field: 'entry_point' });
+    expect(byId.get('tls-on-plain')!.reason).toMatch(/holds its entry point alone/);
+    expect(byId.get('mqtt2')!.state).toBe('active');
+    expect(byId.get('web-tcp')).toMatchObject({ state: 'rejected', field: 'domain' });
+    expect(byId.get('web-tcp2')!.state).toBe('active');
+    expect(Object.keys((config.udp as Stream).routers)).toEqual([game]);
+
+    // The holder leaves: the next row takes the entry point, incrementally as from scratch.
+    const renderer = new TraefikRenderer(streamOptions);
+    const all = [
+      ...rows,
+      row('udp2', { deployment_id: 'dep-other', domain: 'other.example.com', protocol: 'udp', entry_point: 'game' }),
+    ];
+    renderer.render(all, topo);
+    const without = all.filter((r) => r.id !== 'udp');
+    const next = renderer.render(without, topo);
+    expect(next.statuses.find((s) => s.id === 'udp2')!.state).toBe('active');
+    expect(next.body.toString()).toBe(renderTraefikConfig(without, topo, streamOptions).body.toString());
+  });
+
+  it('renders a TCP route again when its tasks change, as a fresh render would', () => {
+    const renderer = new TraefikRenderer(streamOptions);
+    const first = renderer.render(rows, topo);
+    expect(renderer.render(rows, topo).rendered).toBe(0);
+    const moved = topology(
+      [...topo.services.values()],
+      [
+        task('t1', 's1', '10.0.1.3'),
+        task('t6', 's1', '10.0.1.9'),
+        task('t3', 's2', '10.0.2.3'),
+        task('t4', 's3', '10.0.3.3'),
+        task('t5', 's4', '10.0.4.3'),
+      ],
+    );
+    const next = renderer.render(rows, moved);
+    expect(next.rendered).toBe(3);
+    expect(next.body.toString()).toBe(renderTraefikConfig(rows, moved, streamOptions).body.toString());
+    expect(next.body.toString()).not.toBe(first.body.toString());
+  });
+});

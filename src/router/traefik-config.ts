@@ -29,6 +29,7 @@ import {
   type SplitRole,
 } from './route-render.js';
 import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
+import { renderStreamRoute, streamSections, type StreamOutput } from './stream-render.js';
 import type { RoutingRow } from './routing-table.js';
 
 export { ERROR_PAGE_PATH, routeName, UNAVAILABLE_PATH } from './route-render.js';
@@ -40,6 +41,12 @@ export interface DynamicConfig {
     readonly routers?: Record<string, unknown>;
     readonly services?: Record<string, unknown>;
   };
+  readonly tcp?: {
+    readonly middlewares?: Record<string, unknown>;
+    readonly routers: Record<string, unknown>;
+    readonly services: Record<string, unknown>;
+  };
+  readonly udp?: { readonly routers: Record<string, unknown>; readonly services: Record<string, unknown> };
 }
 
 /**
@@ -96,8 +103,12 @@ class RowEntry extends RouteOutput {
   seen = -1;
   /** Set when a new object of the same row took this one's place in the cache. */
   replaced = false;
-  /** Why another row keeps this row's host (or host and path); '' when this row may publish. */
+  /** Why another row keeps this row's host (or host and path, or entry point); '' when this row may publish. */
   conflict = '';
+  /** The row's field the conflict is about. */
+  conflictField: 'domain' | 'entry_point' = 'domain';
+  /** A TCP or UDP route's rendering (its HTTP sections stay empty). */
+  stream: StreamOutput | undefined = undefined;
   /** The deployment's services, as of services index `indexVersion`. */
   services: SwarmService[] | undefined = undefined;
   indexVersion = -1;
@@ -131,6 +142,8 @@ class RowEntry extends RouteOutput {
     readonly matchKey: string,
     /** The host (`*.host` for a wildcard): one deployment holds it, unless sharing is allowed. */
     readonly hostKey: string,
+    /** A TCP or UDP route's own entry point (`tcp:name`, `udp:name`); '' for routes on the web entry points. */
+    readonly entryPointKey: string,
     /** The route's name ('' for a rejected row). */
     name: string,
   ) {
@@ -168,6 +181,8 @@ export class TraefikRenderer {
   /** The rows claiming each host and path, and each host, oldest first (see claimedFirst). */
   private readonly claims = new ClaimIndex<RowEntry>(claimedFirst);
   private readonly hostClaims = new ClaimIndex<RowEntry>(claimedFirst);
+  /** The TCP and UDP rows on each entry point of their own, oldest first. */
+  private readonly entryPointClaims = new ClaimIndex<RowEntry>(claimedFirst);
   private readonly hostPolicy: HostPolicy;
   private readonly fingerprints = new WeakMap<object, string>();
   private lastServices: readonly SwarmService[] = [];
@@ -196,6 +211,11 @@ export class TraefikRenderer {
       certResolver: options.defaultCertResolver,
       hosts: this.hostPolicy,
       ...(options.middlewarePolicy ? { middlewares: options.middlewarePolicy } : {}),
+      entryPoints: {
+        https: options.entryPoints.https,
+        tcp: options.streamEntryPoints?.tcp ?? [],
+        udp: options.streamEntryPoints?.udp ?? [],
+      },
     };
   }
 
@@ -230,6 +250,9 @@ export class TraefikRenderer {
     let rendered = 0;
     /** The weighted rows that publish, by the first row of their host and path. */
     const splits = new Map<RowEntry, Split>();
+    /** The TCP and UDP routes that publish, and the index of each one's status. */
+    const streams: RowEntry[] = [];
+    const streamStatuses: number[] = [];
 
     for (const entry of entries) {
       const route = entry.route;
@@ -240,7 +263,8 @@ export class TraefikRenderer {
       if (entry.conflict !== '') {
         // Left out of the document: its sections would keep the last document they were in alive.
         if (entry.hasSections) entry.clearSections();
-        statuses.push(routeStatus(entry, 'rejected', { field: 'domain', reason: entry.conflict }));
+        entry.stream = undefined;
+        statuses.push(routeStatus(entry, 'rejected', { field: entry.conflictField, reason: entry.conflict }));
         continue;
       }
       if (entry.indexVersion !== this.indexVersion) {
@@ -250,7 +274,26 @@ export class TraefikRenderer {
       const services = entry.services;
       if (services === undefined) {
         if (entry.hasSections) entry.clearSections();
+        entry.stream = undefined;
         statuses.push(routeStatus(entry, 'no-service', { warnings: route.warnings }));
+        continue;
+      }
+      if (route.stream !== undefined) {
+        const inputs = entry.stream !== undefined ? this.compareInputs(entry, services, topology) : 'different';
+        if (inputs === 'different') {
+          const output = renderStreamRoute(route, entry.name, services, topology, this.context.options.network);
+          entry.stream = output;
+          entry.status = routeStatus(entry, output.state, {
+            router: entry.name,
+            servers: output.servers,
+            warnings: output.warnings,
+          });
+          rendered += 1;
+        }
+        if (inputs !== 'identical') entry.rememberInputs(services, topology);
+        streams.push(entry);
+        streamStatuses.push(statuses.length);
+        statuses.push(entry.status!);
         continue;
       }
       if (route.weight !== undefined) {
@@ -290,7 +333,7 @@ export class TraefikRenderer {
       statuses[outputStatuses[loser]!] = routeStatus(outputs[loser]!, 'rejected', { field: 'id', reason });
       outputs[loser]!.clearSections();
     }
-    return assemble(ordered, statuses, rendered);
+    return assemble(ordered, this.streamTail(streams, streamStatuses, statuses), statuses, rendered);
   }
 
   /**
@@ -333,6 +376,24 @@ export class TraefikRenderer {
   }
 
   /**
+   * The tcp and udp sections of the routes that publish them. Of two whose names collide (as for
+   * HTTP routes), the first by id keeps the name and the other is refused.
+   */
+  private streamTail(streams: readonly RowEntry[], at: readonly number[], statuses: RouteStatus[]): Buffer {
+    if (streams.length === 0) return NO_TAIL;
+    const kept = new Map<string, RowEntry>();
+    streams.forEach((entry, i) => {
+      const first = kept.get(entry.name);
+      if (first === undefined) kept.set(entry.name, entry);
+      else {
+        const reason = `its route name ${entry.name} is taken by route ${first.id}`;
+        statuses[at[i]!] = routeStatus(entry, 'rejected', { field: 'id', reason });
+      }
+    });
+    return Buffer.from(streamSections([...kept.values()].map((entry) => entry.stream!)));
+  }
+
+  /**
    * Keeps, per host and path and per host, the valid rows that claim it, oldest first. Only rows
    * that came or went since the last render are looked up: the walk above already marked every
    * row it saw with this generation. A row's conflict depends only on the claims of its own host,
@@ -346,28 +407,61 @@ export class TraefikRenderer {
       // costs less than removing every old row from them.
       this.claims.clear();
       this.hostClaims.clear();
+      this.entryPointClaims.clear();
       this.lastRows = [];
       added = valid;
       everyRow = true;
     }
     const touched = new Set<string>();
+    const touchedEntryPoints = new Set<string>();
     for (const entry of this.lastRows) {
       if (entry.seen === generation) continue;
       this.claims.remove(entry.matchKey, entry);
       this.hostClaims.remove(entry.hostKey, entry);
       touched.add(entry.hostKey);
+      if (entry.entryPointKey !== '') {
+        this.entryPointClaims.remove(entry.entryPointKey, entry);
+        touchedEntryPoints.add(entry.entryPointKey);
+      }
       if (entry.route!.wildcard) everyRow = true;
     }
     for (const entry of added) {
       this.claims.add(entry.matchKey, entry);
       this.hostClaims.add(entry.hostKey, entry);
       touched.add(entry.hostKey);
+      if (entry.entryPointKey !== '') {
+        this.entryPointClaims.add(entry.entryPointKey, entry);
+        touchedEntryPoints.add(entry.entryPointKey);
+      }
       if (entry.route!.wildcard) everyRow = true;
     }
-    if (everyRow) for (const entry of valid) entry.conflict = this.conflictOf(entry);
-    else
-      for (const key of touched) for (const entry of this.hostClaims.all(key)) entry.conflict = this.conflictOf(entry);
+    if (everyRow) for (const entry of valid) this.decideConflict(entry);
+    else {
+      for (const key of touched) for (const entry of this.hostClaims.all(key)) this.decideConflict(entry);
+      for (const key of touchedEntryPoints)
+        for (const entry of this.entryPointClaims.all(key)) this.decideConflict(entry);
+    }
     this.lastRows = valid;
+  }
+
+  private decideConflict(entry: RowEntry): void {
+    const onEntryPoint = this.entryPointConflict(entry);
+    entry.conflictField = onEntryPoint === '' ? 'domain' : 'entry_point';
+    entry.conflict = onEntryPoint === '' ? this.conflictOf(entry) : onEntryPoint;
+  }
+
+  /**
+   * Why an older row keeps this TCP or UDP row's entry point, or ''. A route without a rule (UDP,
+   * TCP without TLS) holds its entry point alone; TCP routes with TLS share theirs by host name.
+   */
+  private entryPointConflict(entry: RowEntry): string {
+    if (entry.entryPointKey === '') return '';
+    const holder = this.entryPointClaims.holder(entry.entryPointKey)!;
+    if (holder === entry || (!holder.route!.stream!.exclusive && !entry.route!.stream!.exclusive)) return '';
+    const name = entry.route!.stream!.entryPoint;
+    return `entry point ${name} is held by route ${holder.id} of deployment ${holder.route!.deploymentId}, which claimed it first${
+      holder.route!.stream!.exclusive ? ' (a route without TLS or without a rule holds its entry point alone)' : ''
+    }`;
   }
 
   /** Why an older row keeps what this row claims, or ''. */
@@ -464,8 +558,9 @@ export class TraefikRenderer {
         route,
         '',
         '',
-        matchKey(route),
+        matchKey(route, this.defaults.entryPoints!.https),
         hostKey(route),
+        entryPointKey(route, this.defaults.entryPoints!.https),
         this.nameOf(route),
       );
     } else {
@@ -477,6 +572,7 @@ export class TraefikRenderer {
         undefined,
         validation.field,
         validation.reason,
+        '',
         '',
         '',
         '',
@@ -564,10 +660,23 @@ function routeStatus(
 /**
  * What two rows may not both claim: host and path. Hosts hold neither "/" nor "*", paths start
  * with "/": a plain host with no path (most routes) is its own key, with no new string to hash.
+ * A TCP route with TLS on the HTTPS entry point claims its host as a route for every path would:
+ * Traefik gives a TLS connection to a TCP router before any HTTP router. On an entry point of its
+ * own it claims host and entry point; a UDP or plain TCP route claims its entry point.
  */
-function matchKey(route: Route): string {
+function matchKey(route: Route, httpsEntryPoint: string): string {
   const host = hostKey(route);
+  const stream = route.stream;
+  if (stream !== undefined && (stream.exclusive || stream.entryPoint !== httpsEntryPoint))
+    return stream.exclusive ? `${stream.kind}:${stream.entryPoint}` : `${stream.kind}:${stream.entryPoint}:${host}`;
   return route.pathPrefix === '' ? host : host + route.pathPrefix;
+}
+
+/** The entry point a TCP or UDP route holds or shares apart from the web ones; '' for the rest. */
+function entryPointKey(route: Route, httpsEntryPoint: string): string {
+  const stream = route.stream;
+  if (stream === undefined || (!stream.exclusive && stream.entryPoint === httpsEntryPoint)) return '';
+  return `${stream.kind}:${stream.entryPoint}`;
 }
 
 function hostKey(route: Route): string {
@@ -626,9 +735,16 @@ function servicesOf(index: ServicesIndex, deploymentId: string, serviceName: str
   return some.length > 0 ? some : undefined;
 }
 
-/** The render's result: the document assembled from the routes' bytes, in name order. */
-function assemble(outputs: readonly RouteOutput[], statuses: readonly RouteStatus[], rendered: number): RenderResult {
-  const body = assembleDocument(outputs);
+const NO_TAIL = Buffer.alloc(0);
+
+/** The render's result: the document assembled from the routes' bytes, in name order, and the TCP and UDP sections. */
+function assemble(
+  outputs: readonly RouteOutput[],
+  tail: Buffer,
+  statuses: readonly RouteStatus[],
+  rendered: number,
+): RenderResult {
+  const body = assembleDocument(outputs, tail);
   let config: DynamicConfig | undefined;
   // Parsed back rather than kept as objects: the cache then holds bytes, not object graphs.
   return { body, statuses, rendered, config: () => (config ??= JSON.parse(body.toString()) as DynamicConfig) };

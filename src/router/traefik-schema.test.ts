@@ -2,7 +2,8 @@
  * What the renderer writes, checked against Traefik v3's published schema of the file provider
  * (SchemaStore's, copied in test/fixtures/traefik with its origin): every middleware this service
  * lets a row ask for, TLS and plain routers, sticky sessions, health checks, the fallback and the
- * error-page services, weighted splits, and the shared middlewares.
+ * error-page services, weighted splits, the shared middlewares, and TCP (terminated, passed
+ * through, plain, with both TCP middlewares) and UDP routes.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
-import { MIDDLEWARE_TYPES } from './route-validation.js';
+import { MIDDLEWARE_TYPES, TCP_MIDDLEWARE_TYPES } from './middleware-validation.js';
 import { renderTraefikConfig, type RenderOptions } from './traefik-config.js';
 import { routingRow } from '../../test/fixtures/routing-rows.js';
 
@@ -27,6 +28,7 @@ const options: RenderOptions = {
   network: 'edge',
   fallbackUrl: 'http://edge.internal:8080',
   middlewarePolicy: { forwardAuthAllowed: ['https://auth.example.com/'] },
+  streamEntryPoints: { tcp: ['postgres'], udp: ['game'] },
 };
 
 /** One valid configuration of every middleware a row may ask for. */
@@ -142,6 +144,23 @@ describe("Traefik v3's published schema of the file provider", () => {
       // A split across two deployments, sticky.
       row('s1', { deployment_id: 'dep-c', domain: 'split.example.com', weight: 9, load_balancer_algo: 'sticky' }),
       row('s2', { deployment_id: 'dep-d', domain: 'split.example.com', weight: 1 }),
+      // TCP by SNI with TLS terminated and both TCP middlewares; passed through; plain; and UDP.
+      row('t1', {
+        deployment_id: 'dep-d',
+        domain: 'db.example.com',
+        protocol: 'tcp',
+        ssl_enabled: true,
+        middleware: { ipAllowList: { sourceRange: ['10.0.0.0/8'] }, inFlightConn: { amount: 50 } },
+      }),
+      row('t2', {
+        deployment_id: 'dep-d',
+        domain: '*.tls.example.com',
+        protocol: 'tcp',
+        ssl_enabled: true,
+        tls_passthrough: true,
+      }),
+      row('t3', { deployment_id: 'dep-d', domain: 'plain.example.com', protocol: 'tcp', entry_point: 'postgres' }),
+      row('u1', { deployment_id: 'dep-d', domain: 'game.example.com', protocol: 'udp', entry_point: 'game' }),
     ];
     const { config, body, statuses } = renderTraefikConfig(rows, topology(), options);
     expect(statuses.filter((s) => s.state === 'rejected')).toEqual([]);
@@ -149,6 +168,16 @@ describe("Traefik v3's published schema of the file provider", () => {
     const kinds = new Set(Object.values(http.middlewares).flatMap((m) => Object.keys(m)));
     expect(JSON.stringify(config)).toContain('"weighted"');
     for (const type of MIDDLEWARE_TYPES) expect(kinds, type).toContain(type);
+    const tcp = (config as { tcp: { middlewares: Record<string, object>; routers: Record<string, { tls?: object }> } })
+      .tcp;
+    const tcpKinds = new Set(Object.values(tcp.middlewares).flatMap((m) => Object.keys(m)));
+    for (const type of TCP_MIDDLEWARE_TYPES) expect(tcpKinds, type).toContain(type);
+    expect(
+      Object.values(tcp.routers)
+        .map((r) => Object.keys(r.tls ?? { none: 1 })[0])
+        .sort(),
+    ).toEqual(['certResolver', 'none', 'passthrough']);
+    expect(Object.keys((config as { udp: { routers: object } }).udp.routers)).toHaveLength(1);
     const balancers = Object.values(
       (config as { http: { services: Record<string, { loadBalancer: Record<string, unknown> }> } }).http.services,
     ).map((s) => s.loadBalancer);
@@ -170,5 +199,9 @@ describe("Traefik v3's published schema of the file provider", () => {
     expect(validate({ http: { routers: { r: { rule: 'Host(`a`)' } } } })).toBe(false);
     expect(validate({ http: { middlewares: { m: { basicAuth: { users: 'alice:x' } } } } })).toBe(false);
     expect(validate({ http: { services: { s: { loadBalancer: { servers: [] } } } } })).toBe(false);
+    expect(
+      validate({ tcp: { routers: { r: { rule: 'HostSNI(`*`)', service: 's', tls: { passthrough: 'yes' } } } } }),
+    ).toBe(false);
+    expect(validate({ udp: { services: { s: { loadBalancer: { servers: [{ url: 'http://x' }] } } } } })).toBe(false);
   });
 });

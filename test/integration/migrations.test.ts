@@ -58,6 +58,9 @@ describe.skipIf(skip)('migrations against a real PostgreSQL', () => {
           'middleware',
           'created_at',
           'updated_at',
+          'weight',
+          'entry_point',
+          'tls_passthrough',
         ]),
       );
       expect(byTable('deployment_locations')).toEqual(

@@ -53,6 +53,8 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
         TRAEFIK_NETWORK: 'edge-net',
         TRAEFIK_HTTP_TOKEN: TOKEN,
         DISCOVERY_RESYNC_SECONDS: '5',
+        TRAEFIK_TCP_ENTRYPOINTS: 'postgres',
+        TRAEFIK_UDP_ENTRYPOINTS: 'game',
       }),
       { logger: false },
     );
@@ -358,6 +360,88 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     await Promise.all([blue.remove(), green.remove()]);
     await postgres.query(`DELETE FROM deployment_routing`);
   });
+
+  it('publishes TCP routes by SNI and UDP routes on their entry points, in the file and the HTTP provider', async () => {
+    type Stream = {
+      routers: Record<string, { rule?: string; entryPoints: string[]; tls?: object }>;
+      services: Record<string, { loadBalancer: { servers: Array<{ address: string }> } }>;
+    };
+    const readBoth = async () => {
+      const text = await readFile(file, 'utf8');
+      const response = await fetch(`${baseUrl}/traefik/dynamic`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return [parse(text), await response.json()] as Array<{ tcp?: Stream; udp?: Stream }>;
+    };
+    const db = await createService('db-tcp', 'dep-db', 2);
+    const game = await createService('game-udp', 'dep-game', 1);
+    await insertRow('tcp-db', 'dep-db', 'db.example.com', { protocol: 'tcp', target_port: 5432, ssl_enabled: true });
+    await insertRow('tcp-plain', 'dep-db', 'plain.example.com', {
+      protocol: 'tcp',
+      target_port: 5432,
+      entry_point: 'postgres',
+    });
+    await insertRow('udp-game', 'dep-game', 'game.example.com', {
+      protocol: 'udp',
+      target_port: 27015,
+      entry_point: 'game',
+    });
+    // Hostile and impossible rows, each refused with its field.
+    await insertRow('udp-second', 'dep-db', 'db.example.com', { protocol: 'udp', entry_point: 'game' });
+    await insertRow('tcp-sni-inject', 'dep-db', 'x.example.com`) || HostSNI(`*', {
+      protocol: 'tcp',
+      ssl_enabled: true,
+    });
+    await insertRow('tcp-lookalike-ep', 'dep-db', 'db.example.com', { protocol: 'tcp', entry_point: 'Postgres' });
+    const names = {
+      db: routeName({ id: 'tcp-db', deploymentId: 'dep-db' }),
+      plain: routeName({ id: 'tcp-plain', deploymentId: 'dep-db' }),
+      game: routeName({ id: 'udp-game', deploymentId: 'dep-game' }),
+    };
+    await waitFor(
+      'TCP and UDP routes with their replicas in both copies',
+      async () =>
+        (await readBoth()).every(
+          (doc) =>
+            doc.tcp?.services[names.db]?.loadBalancer.servers.length === 2 &&
+            doc.tcp.services[names.plain]?.loadBalancer.servers.length === 2 &&
+            doc.udp?.services[names.game]?.loadBalancer.servers.length === 1,
+        ),
+      60_000,
+      100,
+    );
+    for (const doc of await readBoth()) {
+      expect(doc.tcp!.routers[names.db]).toMatchObject({
+        entryPoints: ['websecure'],
+        rule: 'HostSNI(`db.example.com`)',
+        tls: { certResolver: 'letsencrypt' },
+      });
+      expect(doc.tcp!.routers[names.plain]).toMatchObject({ entryPoints: ['postgres'], rule: 'HostSNI(`*`)' });
+      expect(
+        doc.tcp!.services[names.db]!.loadBalancer.servers.every((s) => /^10\.\d+\.\d+\.\d+:5432$/.test(s.address)),
+      ).toBe(true);
+      expect(Object.keys(doc.udp!.routers)).toEqual([names.game]);
+      expect(doc.udp!.routers[names.game]).toEqual({ entryPoints: ['game'], service: names.game });
+    }
+    expect(await readFile(file, 'utf8')).not.toContain('HostSNI(`*`) ||');
+    const listing = (await (
+      await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { routes: Array<{ id: string; state: string; field?: string }> };
+    expect(
+      Object.fromEntries(listing.routes.filter((r) => r.state === 'rejected').map((r) => [r.id, r.field])),
+    ).toEqual({ 'udp-second': 'entry_point', 'tcp-sni-inject': 'domain', 'tcp-lookalike-ep': 'entry_point' });
+
+    // Scaled to zero: the UDP route leaves the document (no 503 to answer with), and comes back.
+    await scale(game, 0);
+    await waitFor('no UDP section', async () => (await readBoth()).every((doc) => doc.udp === undefined), 60_000, 100);
+    await scale(game, 1);
+    await waitFor(
+      'the UDP route back',
+      async () => (await readBoth()).every((doc) => doc.udp !== undefined),
+      60_000,
+      100,
+    );
+    await Promise.all([db.remove(), game.remove()]);
+    await postgres.query(`DELETE FROM deployment_routing`);
+  }, 120_000);
 
   it('follows the live swarm with the last rows read while PostgreSQL is down, says so, and resumes when it is back', async () => {
     const service = await createService('web-pg', 'dep-pg', 1);
