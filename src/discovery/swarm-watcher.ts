@@ -19,7 +19,8 @@ import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { RateCounter } from '../lib/rate-counter.js';
-import { ConvergencePoller, DEFAULT_POLLER_OPTIONS } from './convergence-poller.js';
+import { ConvergencePoller, DEFAULT_POLLER_OPTIONS, sameTasks } from './convergence-poller.js';
+import type { ServingClaim } from './task-serving-channel.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
 import { TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
@@ -342,10 +343,27 @@ export class SwarmWatcher {
     }
     if (this.stopped || task?.serviceId !== serviceId || !this.services.has(serviceId)) return;
     if (!this.hints.record(task, seenAt)) return;
-    const current = this.tasks.get(serviceId) ?? [];
-    // Merged as if asked before anything: the hint can only add the task or promote it.
-    this.tasks.set(serviceId, this.hints.merge(serviceId, current, Number.NEGATIVE_INFINITY));
+    this.tasks.set(serviceId, this.hints.applyTo(serviceId, this.tasks.get(serviceId) ?? []));
     this.emit(seenAt);
+  }
+
+  /**
+   * Another node says a task of this service serves (task-serving-channel.ts): promoted at once if
+   * the task list held shows it there before `running`, or when a later list does; and the
+   * service is polled, as after a local container event.
+   */
+  announce(claim: ServingClaim, seenAt: number): void {
+    if (this.stopped || !this.services.has(claim.serviceId)) return;
+    this.hints.announce(claim, seenAt);
+    const held = this.tasks.get(claim.serviceId);
+    if (held?.some((task) => task.id === claim.taskId)) {
+      const applied = this.hints.applyTo(claim.serviceId, held);
+      if (!sameTasks(held, applied)) {
+        this.tasks.set(claim.serviceId, applied);
+        this.emit(seenAt);
+      }
+    }
+    this.startConverging(claim.serviceId, seenAt);
   }
 
   private removeService(id: string, causedAt: number): void {

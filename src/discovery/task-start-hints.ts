@@ -15,7 +15,13 @@
  *   state is no longer `running`);
  * - a task the list shows `running`, or in any state after it, ends the hint; so does the
  *   container's death and HINT_TTL_MS, after which the managers' word stands.
+ *
+ * Tasks of other nodes are announced through Redis (task-serving-channel.ts): an announcement
+ * only names a task, so it can only promote a task a list shows on that node (with that
+ * container, when the list knows it) in a state before `running`. It waits for such a list up to
+ * HINT_TTL_MS; at most MAX_ANNOUNCED wait at once.
  */
+import type { ServingClaim } from './task-serving-channel.js';
 import type { SwarmTask } from './topology.js';
 
 /** After this long without the managers agreeing, a hint is dropped and their task list stands. */
@@ -33,6 +39,14 @@ const BEFORE_RUNNING = new Set([
   'starting',
 ]);
 
+/** Announcements waiting for their task to be listed: far more than the tasks a cluster starts in HINT_TTL_MS. */
+const MAX_ANNOUNCED = 10_000;
+
+interface Announced {
+  readonly claim: ServingClaim;
+  readonly seenAt: number;
+}
+
 interface Hint {
   readonly task: SwarmTask;
   /** performance.now() when the daemon's event was seen. */
@@ -40,19 +54,26 @@ interface Hint {
 }
 
 export interface TaskStartHintStats {
-  /** Hints recorded from local container events. */
+  /** Hints recorded: from local container events, and from announcements that found their task. */
   readonly recorded: number;
   /** Hints that a task list confirmed (it showed the task running, or later). */
   readonly confirmed: number;
   /** Times a merge kept a started task that a lagging list showed before `running` or omitted. */
   readonly applied: number;
+  /** Announcements of other nodes received, and those that promoted a listed task. */
+  readonly announced: number;
+  readonly announcementsUsed: number;
   readonly expired: number;
   readonly pending: number;
+  /** Announcements waiting for a list to show their task. */
+  readonly waiting: number;
 }
 
 export class TaskStartHints {
   private readonly byService = new Map<string, Map<string, Hint>>();
-  private readonly counters = { recorded: 0, confirmed: 0, applied: 0, expired: 0 };
+  /** Other nodes' announcements by task id, oldest first. */
+  private readonly announced = new Map<string, Announced>();
+  private readonly counters = { recorded: 0, confirmed: 0, applied: 0, expired: 0, announced: 0, announcementsUsed: 0 };
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -64,6 +85,14 @@ export class TaskStartHints {
     hints.set(task.id, { task: { ...task, state: 'running' }, seenAt });
     this.counters.recorded += 1;
     return true;
+  }
+
+  /** Another node says this task serves; used once a list shows it there before `running`. */
+  announce(claim: ServingClaim, seenAt: number): void {
+    this.counters.announced += 1;
+    this.announced.delete(claim.taskId);
+    this.announced.set(claim.taskId, { claim, seenAt });
+    if (this.announced.size > MAX_ANNOUNCED) this.announced.delete(this.announced.keys().next().value!);
   }
 
   /** The container stopped: the task list decides from now on. */
@@ -88,13 +117,32 @@ export class TaskStartHints {
   }
 
   /**
+   * The task list held now (already merged), with the hints recorded since applied: a started task
+   * added or shown running. Nothing is confirmed or expired here: only a new list from the managers
+   * (merge) can say the hints are no longer needed.
+   */
+  applyTo(serviceId: string, held: readonly SwarmTask[]): readonly SwarmTask[] {
+    if (this.announced.size > 0) this.useAnnouncements(serviceId, held, this.now());
+    const hints = this.byService.get(serviceId);
+    if (!hints) return held;
+    const applied: SwarmTask[] = [];
+    for (const task of held) {
+      const hint = hints.get(task.id);
+      applied.push(hint !== undefined && BEFORE_RUNNING.has(task.state) ? { ...task, state: 'running' } : task);
+    }
+    for (const [taskId, hint] of hints) if (!held.some((task) => task.id === taskId)) applied.push(hint.task);
+    return applied;
+  }
+
+  /**
    * The service's tasks from a list asked at `askedAt` (performance.now() before the call), with its
    * hints applied; hints the list confirms or outdates end here.
    */
   merge(serviceId: string, listed: readonly SwarmTask[], askedAt: number): readonly SwarmTask[] {
+    const now = this.now();
+    if (this.announced.size > 0) this.useAnnouncements(serviceId, listed, now);
     const hints = this.byService.get(serviceId);
     if (!hints) return listed;
-    const now = this.now();
     const merged: SwarmTask[] = [];
     const seen = new Set<string>();
     for (const task of listed) {
@@ -131,9 +179,32 @@ export class TaskStartHints {
     return merged;
   }
 
+  /** Announced tasks the list shows on their node before `running` become hints (their fields the list's). */
+  private useAnnouncements(serviceId: string, listed: readonly SwarmTask[], now: number): void {
+    for (const task of listed) {
+      const announced = this.announced.get(task.id);
+      if (announced === undefined) continue;
+      const { claim, seenAt } = announced;
+      if (now - seenAt > HINT_TTL_MS) {
+        this.announced.delete(task.id);
+        continue;
+      }
+      if (claim.serviceId !== serviceId || claim.nodeId !== task.nodeId) continue;
+      if (task.containerId !== undefined && task.containerId !== claim.containerId) continue;
+      this.announced.delete(task.id);
+      if (!BEFORE_RUNNING.has(task.state)) continue;
+      if (this.record({ ...task, containerId: claim.containerId }, seenAt)) this.counters.announcementsUsed += 1;
+    }
+    // Announcements that never met their task (another cluster's, or forged) leave with time.
+    for (const [taskId, { seenAt }] of this.announced) {
+      if (now - seenAt <= HINT_TTL_MS) break;
+      this.announced.delete(taskId);
+    }
+  }
+
   stats(): TaskStartHintStats {
     let pending = 0;
     for (const hints of this.byService.values()) pending += hints.size;
-    return { ...this.counters, pending };
+    return { ...this.counters, pending, waiting: this.announced.size };
   }
 }

@@ -18,8 +18,7 @@ import {
 } from '../http/index.js';
 import type { Logger } from '../lib/logger.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
-import type { Redis } from 'ioredis';
-import { FeedBus } from '../redis/index.js';
+import { FeedBus, subscriberOf } from '../redis/index.js';
 import type { SharedParts } from '../shared-parts.js';
 import { AggregateStore } from './aggregate-store.js';
 import { Aggregator } from './aggregator.js';
@@ -30,6 +29,7 @@ import { metricsProblems } from './metrics-health.js';
 import { registerMetricsTelemetry } from './metrics-telemetry.js';
 import { ContainerExits } from './container-exits.js';
 import { DockerEventStream } from '../discovery/docker-events.js';
+import { TaskServingAnnouncer } from '../discovery/task-serving-channel.js';
 import { createStatsSource } from './sources/select-source.js';
 import { NodeHistory, nodePlugin } from '../nodes/index.js';
 import { RequestHistory, trafficPlugin } from '../traffic/index.js';
@@ -55,6 +55,14 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   });
 
   const exits = watchExits(shared, pipeline, log, (exit) => feed.publishExit(exit));
+  // This node's tasks that start serving, announced to the routers (task-serving-channel.ts).
+  const announcer = shared.redis
+    ? new TaskServingAnnouncer({
+        docker: shared.docker,
+        redis: shared.redis,
+        log: app.log.child({ module: 'discovery' }),
+      })
+    : undefined;
 
   health.register(METRICS, { enabled: true, optional: true });
   const evaluate = () => {
@@ -123,6 +131,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
     traffic: traffic?.() ?? null,
     host: nodes?.() ?? null,
     exits: { ...exits.counter.stats(), events: exits.stream.stats() },
+    taskStarts: announcer?.stats() ?? null,
   });
   registerObservabilityRoutes(app, { report });
   await registerFeedRoutes(app, { feed, authenticate });
@@ -175,6 +184,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   app.addHook('onReady', () => {
     collector.start();
     exits.stream.start();
+    announcer?.start();
     upkeep.start();
     maintenance.start();
     feed.start();
@@ -183,6 +193,7 @@ export async function metricsPlugin(app: FastifyInstance, shared: SharedParts): 
   app.addHook('onClose', async () => {
     await collector.stop();
     exits.stream.stop();
+    announcer?.stop();
     await Promise.all([upkeep.stop(), maintenance.stop()]);
     await feed.stop();
     await pipeline.close();
@@ -331,7 +342,7 @@ function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
       heartbeatMs: config.feed.heartbeatMs,
       windowMs: config.metrics.liveWindowMs,
     },
-    { cache, redis: redis ? new FeedBus(redis, feedSubscriber(redis, log)) : undefined, log },
+    { cache, redis: redis ? new FeedBus(redis, subscriberOf(redis, 'swarm-edge-feed', log)) : undefined, log },
   );
   const authenticate = createFeedAuthenticator({
     mode: config.feed.auth,
@@ -346,13 +357,4 @@ function createFeed(shared: SharedParts, cache: LiveCache, log: Logger) {
   else if (!authenticate.configured)
     log.warn('the websocket feed refuses every client: set FEED_JWT_SECRET or FEED_JWKS_URL (or FEED_AUTH=none)');
   return { feed, authenticate };
-}
-
-/** The feed's own Redis connection: a subscribed connection can run no other command. */
-function feedSubscriber(redis: NonNullable<SharedParts['redis']>, log: Logger): NonNullable<SharedParts['redis']> {
-  // A cluster's copy keeps its node options (and their connection name).
-  const sub = redis.isCluster ? redis.duplicate() : (redis as Redis).duplicate({ connectionName: 'swarm-edge-feed' });
-  // The main connection reports Redis health; this one only needs its errors handled.
-  sub.on('error', (error: Error) => log.debug({ err: error }, 'redis feed connection error'));
-  return sub;
 }

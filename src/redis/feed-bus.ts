@@ -13,6 +13,7 @@
  * channel on the shard of its slot, and SSUBSCRIBE listens there (Redis 7).
  */
 import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from '../lib/logger.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -90,4 +91,15 @@ export class FeedBus {
   disconnect(): void {
     this.sub.disconnect();
   }
+}
+
+/**
+ * A connection of its own for subscriptions (a subscribed connection can run no other command),
+ * named `connectionName` on a single server; a cluster's copy keeps its node options.
+ */
+export function subscriberOf(redis: RedisClient, connectionName: string, log: Logger): RedisClient {
+  const sub = redis.isCluster ? redis.duplicate() : (redis as Redis).duplicate({ connectionName });
+  // The main connection reports Redis health; this one only needs its errors handled.
+  sub.on('error', (error: Error) => log.debug({ err: error, connectionName }, 'redis subscriber connection error'));
+  return sub;
 }

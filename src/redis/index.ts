@@ -1,3 +1,3 @@
 export { createRedis, REDIS } from './redis-connection.js';
-export { FeedBus } from './feed-bus.js';
+export { FeedBus, subscriberOf } from './feed-bus.js';
 export type { Publication, RedisClient, RedisCommand } from './feed-bus.js';

@@ -6,9 +6,10 @@
 import { PostgresEndpoint } from '../db/index.js';
 import type { FastifyInstance } from 'fastify';
 import { LocationsWriter, SwarmWatcher } from '../discovery/index.js';
+import { TaskServingListener } from '../discovery/task-serving-channel.js';
 import { registerTraefikRoutes } from '../http/index.js';
 import { Redis } from 'ioredis';
-import { REDIS } from '../redis/index.js';
+import { FeedBus, REDIS, subscriberOf } from '../redis/index.js';
 import type { SharedParts } from '../shared-parts.js';
 import { reservedFromList } from './host-policy.js';
 import { RedisPublisher } from './redis-publisher.js';
@@ -26,6 +27,14 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
     { labelPrefix: config.labelPrefix, resyncMs: config.discoveryResyncMs },
     { docker, log: app.log.child({ module: 'discovery' }), health },
   );
+  // Other nodes' tasks that start serving, announced by their metrics role.
+  const announcements = redis
+    ? new TaskServingListener({
+        bus: new FeedBus(redis, subscriberOf(redis, 'swarm-edge-task-serving', log)),
+        log: app.log.child({ module: 'discovery' }),
+        onClaim: (claim, seenAt) => watcher.announce(claim, seenAt),
+      })
+    : undefined;
   const table = new RoutingTable(
     { resyncMs: config.discoveryResyncMs },
     {
@@ -114,18 +123,20 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
       file: file.stats(),
       redis: redisPublisher?.stats() ?? null,
       routingTable: table.stats(),
-      swarm: watcher.stats(),
+      swarm: { ...watcher.stats(), announcements: announcements?.stats() ?? null },
     };
   });
 
   app.addHook('onReady', async () => {
     await file.init();
     watcher.start();
+    announcements?.start();
     table.start();
     locations.start();
     redisPublisher?.start();
   });
   app.addHook('onClose', async () => {
+    announcements?.stop();
     await Promise.all([watcher.stop(), table.stop(), locations.stop()]);
     await publisher.idle();
     await file.close();

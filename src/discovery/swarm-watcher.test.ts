@@ -1,0 +1,189 @@
+/**
+ * SwarmWatcher's use of start hints, against a scripted Docker API whose task list lags: what a
+ * local container event and another node's announcement may change in the topology, and what
+ * they may not.
+ */
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HealthRegistry } from '../health/index.js';
+import { DOCKER } from './docker-probe.js';
+import { SwarmWatcher, type DockerApi } from './swarm-watcher.js';
+
+const id = (c: string) => c.repeat(25);
+const SERVICE = id('s');
+const NODE = id('n');
+const OTHER_NODE = id('m');
+const container = (n: number) => String(n).repeat(64).slice(0, 64);
+
+interface RawTask {
+  ID: string;
+  ServiceID: string;
+  NodeID: string;
+  DesiredState: string;
+  Status: { State: string; ContainerStatus?: { ContainerID: string } };
+  NetworksAttachments: unknown[];
+}
+
+function rawTask(taskId: string, state: string, n: number, nodeId = NODE, containerKnown = true): RawTask {
+  return {
+    ID: taskId,
+    ServiceID: SERVICE,
+    NodeID: nodeId,
+    DesiredState: 'running',
+    Status: { State: state, ...(containerKnown ? { ContainerStatus: { ContainerID: container(n) } } : {}) },
+    NetworksAttachments: [{ Network: { ID: 'net', Spec: { Name: 'edge' } }, Addresses: [`10.0.0.${n}/24`] }],
+  };
+}
+
+/** The managers' view, which the test moves by hand (it lags the containers, as under churn). */
+class ScriptedDocker {
+  tasks: RawTask[] = [];
+  containers = new Map<string, unknown>();
+  readonly events = new PassThrough();
+  readonly api = {
+    listServices: () =>
+      Promise.resolve([
+        {
+          ID: SERVICE,
+          Spec: {
+            Name: 'web',
+            Labels: { 'cloud.obiente.deployment_id': 'dep' },
+            Mode: { Replicated: { Replicas: 2 } },
+            TaskTemplate: { Networks: [{ Target: 'edge' }] },
+          },
+        },
+      ]),
+    listTasks: () => Promise.resolve(this.tasks.filter((t) => t.DesiredState === 'running')),
+    listNodes: () => Promise.resolve([{ ID: NODE, Status: { Addr: '10.1.0.1', State: 'ready' } }]),
+    getService: () => {
+      throw new Error('not used');
+    },
+    getEvents: () => Promise.resolve(this.events),
+    getContainer: (containerId: string) => ({
+      inspect: () =>
+        this.containers.has(containerId)
+          ? Promise.resolve(this.containers.get(containerId))
+          : Promise.reject(new Error('no such container')),
+    }),
+  } as unknown as DockerApi;
+
+  /** A container of a task on this node, running (healthy when `health`), as inspect shows it. */
+  runs(taskId: string, n: number, health?: string): void {
+    this.containers.set(container(n), {
+      Id: container(n),
+      Config: {
+        Labels: {
+          'com.docker.swarm.task.id': taskId,
+          'com.docker.swarm.service.id': SERVICE,
+          'com.docker.swarm.node.id': NODE,
+        },
+      },
+      State: { Running: true, ...(health ? { Health: { Status: health } } : {}) },
+      NetworkSettings: { Networks: { edge: { NetworkID: 'net', IPAddress: `10.0.0.${n}` } } },
+    });
+  }
+
+  emit(action: string, taskId: string, n: number): void {
+    const Attributes = { 'com.docker.swarm.task.id': taskId, 'com.docker.swarm.service.id': SERVICE };
+    this.events.write(
+      `${JSON.stringify({ Type: 'container', Action: action, Actor: { ID: container(n), Attributes } })}\n`,
+    );
+  }
+}
+
+const watchers: SwarmWatcher[] = [];
+afterEach(async () => {
+  await Promise.all(watchers.splice(0).map((w) => w.stop()));
+});
+
+async function started(docker: ScriptedDocker): Promise<SwarmWatcher> {
+  const health = new HealthRegistry();
+  health.register(DOCKER, { enabled: true });
+  const watcher = new SwarmWatcher(
+    { labelPrefix: 'cloud.obiente', resyncMs: 3_600_000, taskPollMs: 20, taskPollSlowMs: 20 },
+    { docker: docker.api, log: pino({ level: 'silent' }), health },
+  );
+  watchers.push(watcher);
+  watcher.start();
+  await until(() => watcher.isSynced());
+  return watcher;
+}
+
+async function until(done: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const states = (watcher: SwarmWatcher) =>
+  (watcher.topology().tasks.get(SERVICE) ?? []).map((t) => `${t.id.slice(0, 2)}:${t.state}`).sort();
+
+describe('SwarmWatcher start hints', () => {
+  it('publishes local tasks once they serve, and keeps each through lists that still say starting', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1), rawTask(id('b'), 'starting', 2)];
+    const watcher = await started(docker);
+    expect(states(watcher)).toEqual(['aa:starting', 'bb:starting']);
+
+    // b has a healthcheck and is still starting: its start event publishes nothing.
+    docker.runs(id('a'), 1);
+    docker.runs(id('b'), 2, 'starting');
+    docker.emit('start', id('a'), 1);
+    docker.emit('start', id('b'), 2);
+    await until(() => states(watcher).includes('aa:running'));
+    await pause(100); // several polls, every one still saying starting
+    expect(states(watcher)).toEqual(['aa:running', 'bb:starting']);
+
+    // b turns healthy: published too, and a second hint does not end the first.
+    docker.runs(id('b'), 2, 'healthy');
+    docker.emit('health_status: healthy', id('b'), 2);
+    await until(() => states(watcher).includes('bb:running'));
+    await pause(100);
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 2, pending: 2 });
+
+    // The managers agree: the hints end. a is then told to stop: the list alone decides.
+    docker.tasks = [rawTask(id('a'), 'running', 1), rawTask(id('b'), 'running', 2)];
+    await until(() => watcher.stats().startHints.pending === 0);
+    docker.tasks[0]!.DesiredState = 'shutdown';
+    docker.emit('kill', id('a'), 1);
+    await until(() => states(watcher).join() === 'bb:running');
+  });
+
+  it("promotes another node's announced task only as the task list shows it there, and never adds one", async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1, OTHER_NODE), rawTask(id('b'), 'preparing', 2, OTHER_NODE, false)];
+    const watcher = await started(docker);
+    const claim = (taskId: string, n: number, nodeId = OTHER_NODE) => ({
+      taskId,
+      serviceId: SERVICE,
+      nodeId,
+      containerId: container(n),
+    });
+    // Forged: the wrong node, the wrong container, a task nobody lists, a service not watched.
+    watcher.announce(claim(id('a'), 1, NODE), performance.now());
+    watcher.announce(claim(id('a'), 9), performance.now());
+    watcher.announce(claim(id('z'), 7), performance.now());
+    watcher.announce({ ...claim(id('a'), 1), serviceId: id('x') }, performance.now());
+    await pause(100);
+    expect(states(watcher)).toEqual(['aa:starting', 'bb:preparing']);
+    expect(
+      watcher
+        .topology()
+        .tasks.get(SERVICE)!
+        .map((t) => t.addresses[0]!.ip),
+    ).toEqual(['10.0.0.1', '10.0.0.2']);
+
+    // The real one: at once, with the managers' address; b's container is not listed yet: its own.
+    watcher.announce(claim(id('a'), 1), performance.now());
+    watcher.announce(claim(id('b'), 2), performance.now());
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
+    await pause(100);
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
+    expect(watcher.stats().startHints).toMatchObject({ announced: 5, announcementsUsed: 2 });
+  });
+});
