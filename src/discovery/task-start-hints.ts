@@ -1,6 +1,6 @@
 /**
- * Tasks this node's daemon has seen start (and become healthy, where the container has a
- * healthcheck) before the managers' task list says so.
+ * Tasks seen serving (started; healthy, where the container has a healthcheck) before the
+ * managers' task list says so: by this node's daemon, or announced by another node's.
  *
  * Under churn `GET /tasks` answers in seconds, and the agent reports a task's state to the managers
  * in batches, so a task can serve for a while before any task list shows it `running`. The local
