@@ -79,11 +79,16 @@ const dockerHost = z.string().refine((value) => {
   }
 }, 'must be unix:///absolute/path.sock or tcp://host:port');
 
-const roles = z.string().transform((value, ctx) => {
-  const parts = value
+/** The non-empty entries of a comma-separated setting, trimmed. */
+function commaList(value: string): string[] {
+  return value
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p !== '');
+}
+
+const roles = z.string().transform((value, ctx) => {
+  const parts = commaList(value);
   const unknown = parts.filter((p) => !(ROLES as readonly string[]).includes(p));
   if (parts.length === 0 || unknown.length > 0) {
     ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${ROLES.join(', ')}` });
@@ -94,9 +99,8 @@ const roles = z.string().transform((value, ctx) => {
 
 /** Host names and `*.suffix` entries, comma-separated, lowercased, without trailing dots. */
 const hostList = z.string().transform((value, ctx) => {
-  const entries = value
-    .split(',')
-    .map((p) => p.trim().toLowerCase().replace(/\.$/, ''))
+  const entries = commaList(value)
+    .map((p) => p.toLowerCase().replace(/\.$/, ''))
     .filter((p) => p !== '');
   const bad = entries.filter((entry) => !HOSTNAME.test(entry.startsWith('*.') ? entry.slice(2) : entry));
   if (bad.length > 0) {
@@ -112,12 +116,7 @@ const hostList = z.string().transform((value, ctx) => {
 /** URL prefixes forwardAuth may call, comma-separated, in canonical form (middleware-validation.ts). */
 const forwardAuthList = z.string().transform((value, ctx) => {
   try {
-    return forwardAuthPrefixes(
-      value
-        .split(',')
-        .map((p) => p.trim())
-        .filter((p) => p !== ''),
-    );
+    return forwardAuthPrefixes(commaList(value));
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^TRAEFIK_FORWARD_AUTH_ALLOWED: /, '') });
     return z.NEVER;
@@ -126,10 +125,7 @@ const forwardAuthList = z.string().transform((value, ctx) => {
 
 /** Traefik entry point names, comma-separated, each once. */
 const entryPointList = z.string().transform((value, ctx) => {
-  const names = value
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
+  const names = commaList(value);
   const bad = names.filter((name) => !NAME.test(name));
   if (bad.length > 0) {
     ctx.addIssue({
@@ -149,10 +145,7 @@ const MAX_TRAEFIK_TARGETS = 16;
  * `dns+http://tasks.traefik:8082/metrics` stands for every address the name resolves to.
  */
 const scrapeUrls = z.string().transform((value, ctx) => {
-  const entries = value
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
+  const entries = commaList(value);
   const urls: string[] = [];
   for (const entry of entries) {
     const dns = entry.startsWith('dns+');
@@ -243,10 +236,7 @@ const envSchema = z.object({
   NODE_DISK_PATHS: z
     .string()
     .transform((value, ctx) => {
-      const paths = value
-        .split(',')
-        .map((p) => p.trim())
-        .filter((p) => p !== '');
+      const paths = commaList(value);
       if (paths.length === 0 || paths.length > 16 || paths.some((p) => !p.startsWith('/') || p.includes('\0'))) {
         ctx.addIssue({ code: 'custom', message: 'must be 1 to 16 absolute paths, comma-separated' });
         return z.NEVER;
