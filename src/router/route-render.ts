@@ -339,10 +339,6 @@ export class RenderContext {
 }
 
 /**
- * Renders the route into `output` (named already). `services` are the swarm services of the
- * route's deployment, sorted by name, at least one.
- */
-/**
  * A weighted row's part in its split: the first row renders the router, to a weighted service
  * over every row's service; the others render their service only (their middlewares, TLS and
  * rule are the first row's).
@@ -360,6 +356,10 @@ export type SplitRole =
 
 const SPLIT_SUFFIX = '-split';
 
+/**
+ * Renders the route into `output` (named already). `services` are the swarm services of the
+ * route's deployment, sorted by name, at least one.
+ */
 export function renderRoute(
   route: Route,
   output: RouteOutput,
@@ -524,8 +524,13 @@ function serviceLine(
  */
 function ruleFor(route: Route): string {
   const path = route.pathPrefix ? ` && PathPrefix(\`${route.pathPrefix}\`)` : '';
-  if (route.wildcard) return q(`HostRegexp(\`^[a-z0-9-]+\\.${route.host.replaceAll('.', '\\.')}$\`)${path}`);
+  if (route.wildcard) return q(`HostRegexp(\`${wildcardPattern(route.host)}\`)${path}`);
   return `"Host(\`${route.host}\`)${path}"`;
+}
+
+/** The regexp of `*.host`: one label, any, under the host (HostRegexp, HostSNIRegexp). */
+export function wildcardPattern(host: string): string {
+  return `^[a-z0-9-]+\\.${host.replaceAll('.', '\\.')}$`;
 }
 
 /** Exact hosts beat wildcards, narrower wildcards beat wider ones, longer paths beat shorter. */
@@ -534,13 +539,17 @@ export function priorityFor(route: Route): number {
   return hostRank * 10_000 + route.pathPrefix.length;
 }
 
-/** The URLs of the running replicas, sorted, without duplicates. */
-function serversFor(
+/**
+ * The running replicas, sorted, without duplicates: as URLs of the route's protocol (HTTP), or as
+ * `ip:port` addresses (TCP, UDP).
+ */
+export function serversFor(
   route: Route,
   services: readonly SwarmService[],
   topology: Topology,
-  options: RenderOptions,
+  options: Pick<RenderOptions, 'network'>,
   warn: (message: string) => void,
+  form: 'url' | 'address' = 'url',
 ): string[] {
   const urls: string[] = [];
   for (const service of services) {
@@ -551,7 +560,7 @@ function serversFor(
         warn(`task ${task.id} of ${service.name} has no address on network ${options.network ?? '(any)'}`);
         continue;
       }
-      urls.push(`${route.protocol}://${address}`);
+      urls.push(form === 'url' ? `${route.protocol}://${address}` : address);
     }
   }
   if (urls.length < 2) return urls;

@@ -10,7 +10,7 @@
  * 503 to answer with, and a service without servers is an error in Traefik.
  */
 import type { SwarmService, Topology } from '../discovery/index.js';
-import { compare, flowJson, priorityFor, q, taskAddress } from './route-render.js';
+import { compare, flowJson, priorityFor, q, serversFor, wildcardPattern } from './route-render.js';
 import type { Route, StreamRoute } from './route-validation.js';
 
 export interface StreamOutput {
@@ -39,20 +39,11 @@ export function renderStreamRoute(
 ): StreamOutput {
   const stream = route.stream!;
   let warnings = route.warnings;
-  const addresses: string[] = [];
-  for (const service of services) {
-    for (const task of topology.tasks.get(service.id) ?? []) {
-      if (task.state !== 'running') continue;
-      const address = taskAddress(task, service, route.targetPort, topology, network);
-      if (address === undefined) {
-        if (warnings === route.warnings) warnings = [...route.warnings];
-        (warnings as string[]).push(
-          `task ${task.id} of ${service.name} has no address on network ${network ?? '(any)'}`,
-        );
-      } else if (!addresses.includes(address)) addresses.push(address);
-    }
-  }
-  addresses.sort(compare);
+  const warn = (message: string) => {
+    if (warnings === route.warnings) warnings = [...route.warnings];
+    (warnings as string[]).push(message);
+  };
+  const addresses = serversFor(route, services, topology, { network }, warn, 'address');
   const base = { kind: stream.kind, name, servers: addresses.length, warnings };
   if (addresses.length === 0) return { ...base, state: 'no-replicas', middlewares: [], routers: [], services: [] };
 
@@ -83,7 +74,7 @@ export function renderStreamRoute(
 
 /** Hosts are validated [a-z0-9.-]: nothing in them can leave the backquotes. */
 function sniRule(route: Route): string {
-  if (route.wildcard) return `HostSNIRegexp(\`^[a-z0-9-]+\\.${route.host.replaceAll('.', '\\.')}$\`)`;
+  if (route.wildcard) return `HostSNIRegexp(\`${wildcardPattern(route.host)}\`)`;
   return `HostSNI(\`${route.host}\`)`;
 }
 
