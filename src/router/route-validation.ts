@@ -10,7 +10,6 @@ import { IDENTIFIER_PATTERN } from '../lib/identifiers.js';
 import { DEFAULT_HOST_POLICY, hostRefusal, type HostPolicy } from './host-policy.js';
 import { MAX_MIDDLEWARE_BYTES, type RoutingRow } from './routing-table.js';
 import {
-  NO_MIDDLEWARES,
   parseMiddlewares,
   parseTcpMiddlewares,
   type MiddlewareType,
@@ -284,10 +283,11 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       'applies to TCP and UDP routes only (HTTP routes use the configured web entry points)',
     );
   }
-  const middlewares =
-    stream === undefined
-      ? parseMiddlewares(row.middleware, defaults.middlewares ?? NO_FORWARD_AUTH)
-      : { middlewares: NO_MIDDLEWARES, order: [] as readonly MiddlewareType[] };
+  // A stream route's middlewares are its TCP ones (in `stream`): none of HTTP's.
+  const middlewares = parseMiddlewares(
+    stream === undefined ? row.middleware : null,
+    defaults.middlewares ?? NO_FORWARD_AUTH,
+  );
   if ('reason' in middlewares) return reject('middleware', middlewares.reason);
   const rawDomain = (row.domain as string).startsWith('*.') ? (row.domain as string).slice(2) : (row.domain as string);
 
@@ -361,24 +361,17 @@ function validateStream(
       return { field: 'entry_point', reason: `${asked} is not one of ${setting}: ${listed(allowed)}` };
     entryPoint = asked;
   }
-  let middlewares: TcpMiddlewares = {};
-  let middlewareOrder: readonly TcpMiddlewareType[] = [];
-  if (kind === 'udp') {
-    if (row.middleware !== null && row.middleware !== undefined)
-      return { field: 'middleware', reason: 'Traefik has no UDP middlewares' };
-  } else {
-    const parsed = parseTcpMiddlewares(row.middleware);
-    if ('reason' in parsed) return { field: 'middleware', reason: parsed.reason };
-    middlewares = parsed.middlewares;
-    middlewareOrder = parsed.order;
-  }
+  if (kind === 'udp' && row.middleware !== null && row.middleware !== undefined)
+    return { field: 'middleware', reason: 'Traefik has no UDP middlewares' };
+  const parsed = parseTcpMiddlewares(kind === 'udp' ? null : row.middleware);
+  if ('reason' in parsed) return { field: 'middleware', reason: parsed.reason };
   return {
     kind,
     entryPoint,
     tls: ssl ? (passthrough ? 'passthrough' : 'terminate') : undefined,
     exclusive: !ssl,
-    middlewares,
-    middlewareOrder,
+    middlewares: parsed.middlewares,
+    middlewareOrder: parsed.order,
   };
 }
 

@@ -550,6 +550,7 @@ export class TraefikRenderer {
     const pathPrefix = typeof row.path_prefix === 'string' ? row.path_prefix.slice(0, 300) : '';
     if (validation.ok) {
       const route = validation.route;
+      const entryPoint = entryPointKey(route, this.defaults.entryPoints!.https);
       entry = new RowEntry(
         row,
         deploymentId,
@@ -558,9 +559,9 @@ export class TraefikRenderer {
         route,
         '',
         '',
-        matchKey(route, this.defaults.entryPoints!.https),
+        matchKey(route, entryPoint),
         hostKey(route),
-        entryPointKey(route, this.defaults.entryPoints!.https),
+        entryPoint,
         this.nameOf(route),
       );
     } else {
@@ -664,11 +665,9 @@ function routeStatus(
  * Traefik gives a TLS connection to a TCP router before any HTTP router. On an entry point of its
  * own it claims host and entry point; a UDP or plain TCP route claims its entry point.
  */
-function matchKey(route: Route, httpsEntryPoint: string): string {
+function matchKey(route: Route, entryPointKey: string): string {
   const host = hostKey(route);
-  const stream = route.stream;
-  if (stream !== undefined && (stream.exclusive || stream.entryPoint !== httpsEntryPoint))
-    return stream.exclusive ? `${stream.kind}:${stream.entryPoint}` : `${stream.kind}:${stream.entryPoint}:${host}`;
+  if (entryPointKey !== '') return route.stream!.exclusive ? entryPointKey : `${entryPointKey}:${host}`;
   return route.pathPrefix === '' ? host : host + route.pathPrefix;
 }
 
