@@ -25,6 +25,7 @@ import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
 import { TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
 import {
+  mayStartServing,
   parseNode,
   parseService,
   parseServingContainer,
@@ -316,8 +317,7 @@ export class SwarmWatcher {
         if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
         if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
-        if (id && (action === 'start' || action === 'health_status: healthy'))
-          void this.hintServing(id, serviceId, seenAt);
+        if (id && mayStartServing(action)) void this.hintServing(id, serviceId, seenAt);
         this.startConverging(serviceId, seenAt);
         return;
       }

@@ -18,7 +18,7 @@ import type { Logger } from '../lib/logger.js';
 import type { FeedBus, RedisClient } from '../redis/index.js';
 import { DockerEventStream } from './docker-events.js';
 import { withTimeout } from './docker-client.js';
-import { parseServingContainer, type SwarmTask } from './topology.js';
+import { mayStartServing, parseServingContainer, type SwarmTask } from './topology.js';
 
 export const TASK_SERVING_CHANNEL = 'swarm-edge:task-serving';
 
@@ -117,9 +117,8 @@ export class TaskServingAnnouncer {
 
   private async handle(event: unknown): Promise<void> {
     const e = event as { Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, unknown> } };
-    const action = e.Action;
     const id = e.Actor?.ID;
-    if (action !== 'start' && action !== 'health_status: healthy') return;
+    if (!mayStartServing(e.Action)) return;
     if (typeof id !== 'string' || typeof e.Actor?.Attributes?.['com.docker.swarm.task.id'] !== 'string') return;
     try {
       const task = parseServingContainer(

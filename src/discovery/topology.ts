@@ -185,6 +185,14 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
 }
 
 /**
+ * The container events after which an inspect may show a task serving (parseServingContainer):
+ * its start, and its first healthy check when it has a healthcheck.
+ */
+export function mayStartServing(action: unknown): boolean {
+  return action === 'start' || action === 'health_status: healthy';
+}
+
+/**
  * A swarm task's container as the local daemon inspects it (`GET /containers/{id}/json`), as the
  * task it runs once it serves: running, and healthy when it has a healthcheck. Undefined for a
  * container that is not a swarm task's or does not serve yet.
