@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { SwarmNode, Topology } from '../discovery/index.js';
+import type { Topology } from '../discovery/index.js';
 import { toKeyValues } from './redis-publisher.js';
 import { renderTraefikConfig, type RenderOptions } from './traefik-config.js';
 import type { RoutingRow } from './routing-table.js';
+import { routingRow } from '../../test/fixtures/routing-rows.js';
+import { swarmService, swarmTask, topologyOf } from '../../test/fixtures/swarm-topology.js';
 
 const options: RenderOptions = {
   labelPrefix: 'cloud.obiente',
@@ -11,67 +13,12 @@ const options: RenderOptions = {
   network: 'edge',
   fallbackUrl: 'http://edge.internal:8080',
 };
-const node: SwarmNode = {
-  id: 'n1',
-  hostname: 'n',
-  address: '127.0.0.1',
-  role: 'manager',
-  availability: 'active',
-  state: 'ready',
-  leader: true,
-  engineVersion: '1',
-  cpus: 1,
-  memoryBytes: 1,
-  labels: {},
-};
-const topology: Topology = {
-  services: new Map([
-    [
-      's1',
-      {
-        id: 's1',
-        name: 'svc',
-        deploymentId: 'dep-a',
-        serviceName: 'default',
-        mode: 'replicated',
-        replicas: 1,
-        ports: [],
-        hostNetwork: false,
-        labels: {},
-      },
-    ],
-  ]),
-  tasks: new Map([
-    [
-      's1',
-      [
-        {
-          id: 't1',
-          serviceId: 's1',
-          nodeId: 'n1',
-          state: 'running',
-          desiredState: 'running',
-          containerId: 'c',
-          addresses: [{ networkId: 'x', networkName: 'edge', ip: '10.0.1.2' }],
-        },
-      ],
-    ],
-  ]),
-  nodes: new Map([['n1', node]]),
-};
-const row = (id: string, middleware: unknown): RoutingRow => ({
-  id,
-  deployment_id: 'dep-a',
-  domain: `${id}.example.com`,
-  service_name: 'default',
-  path_prefix: '',
-  target_port: 80,
-  protocol: 'http',
-  ssl_enabled: false,
-  ssl_cert_resolver: null,
-  load_balancer_algo: null,
-  middleware,
-});
+const topology: Topology = topologyOf(
+  [swarmService('s1', 'dep-a', { name: 'svc' })],
+  [swarmTask('t1', 's1', '10.0.1.2')],
+);
+const row = (id: string, middleware: unknown): RoutingRow =>
+  routingRow(id, { deployment_id: 'dep-a', target_port: 80, middleware });
 
 describe('toKeyValues', () => {
   it('writes a middleware without options as <type> = true, so every router names a middleware that exists', () => {

@@ -1,22 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { validateRow } from './route-validation.js';
 import type { RoutingRow } from './routing-table.js';
+import { routingRow } from '../../test/fixtures/routing-rows.js';
 
 const row = (overrides: Partial<Record<keyof RoutingRow, unknown>> = {}): RoutingRow =>
-  ({
-    id: 'r1',
+  routingRow('r1', {
     deployment_id: 'dep-1',
     domain: 'app.example.com',
-    service_name: 'default',
-    path_prefix: '',
-    target_port: 8080,
-    protocol: 'http',
-    ssl_enabled: false,
-    ssl_cert_resolver: null,
     load_balancer_algo: 'round-robin',
-    middleware: null,
     ...overrides,
-  }) as RoutingRow;
+  });
 
 const defaults = { certResolver: 'letsencrypt' };
 const rejection = (overrides: Partial<Record<keyof RoutingRow, unknown>>) => {

@@ -2,12 +2,13 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { SwarmNode, SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
 import type { RoutingRow } from './routing-table.js';
 import { flowJson, q } from './route-render.js';
 import { toKeyValues } from './redis-publisher.js';
 import { renderTraefikConfig, routeName, TraefikRenderer, type RenderOptions } from './traefik-config.js';
 import { routingRow } from '../../test/fixtures/routing-rows.js';
+import { swarmNode, swarmService, swarmTask, topologyOf } from '../../test/fixtures/swarm-topology.js';
 
 const options: RenderOptions = {
   labelPrefix: 'cloud.obiente',
@@ -19,50 +20,10 @@ const options: RenderOptions = {
 
 const row = routingRow;
 
-const node: SwarmNode = {
-  id: 'n1',
-  hostname: 'node-1',
-  address: '127.0.0.1',
-  role: 'manager',
-  availability: 'active',
-  state: 'ready',
-  leader: true,
-  engineVersion: '20.10',
-  cpus: 2,
-  memoryBytes: 1,
-  labels: {},
-};
-
-function service(id: string, deploymentId: string, extra: Partial<SwarmService> = {}): SwarmService {
-  return {
-    id,
-    name: `svc-${id}`,
-    deploymentId,
-    serviceName: 'default',
-    mode: 'replicated',
-    replicas: 1,
-    ports: [],
-    hostNetwork: false,
-    labels: {},
-    ...extra,
-  };
-}
-function task(id: string, serviceId: string, ip: string, state = 'running'): SwarmTask {
-  return {
-    id,
-    serviceId,
-    nodeId: 'n1',
-    state,
-    desiredState: 'running',
-    containerId: `c-${id}`,
-    addresses: [{ networkId: 'net', networkName: 'edge', ip }],
-  };
-}
-function topology(services: SwarmService[], tasks: SwarmTask[]): Topology {
-  const byService = new Map<string, SwarmTask[]>();
-  for (const t of tasks) byService.set(t.serviceId, [...(byService.get(t.serviceId) ?? []), t]);
-  return { services: new Map(services.map((s) => [s.id, s])), tasks: byService, nodes: new Map([[node.id, node]]) };
-}
+const node = swarmNode();
+const service = swarmService;
+const task = swarmTask;
+const topology = (services: SwarmService[], tasks: SwarmTask[]): Topology => topologyOf(services, tasks, [node]);
 
 /** A full collection, without starting the test process with --expose-gc. */
 function collectGarbage(): void {

@@ -10,10 +10,11 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { SwarmService, SwarmTask, Topology } from '../discovery/index.js';
+import type { Topology } from '../discovery/index.js';
 import { MIDDLEWARE_TYPES, TCP_MIDDLEWARE_TYPES } from './middleware-validation.js';
 import { renderTraefikConfig, type RenderOptions } from './traefik-config.js';
 import { routingRow } from '../../test/fixtures/routing-rows.js';
+import { swarmService, swarmTask, topologyOf } from '../../test/fixtures/swarm-topology.js';
 
 const schema = JSON.parse(
   readFileSync(path.join(import.meta.dirname, '../../test/fixtures/traefik/traefik-v3-file-provider.json'), 'utf8'),
@@ -84,53 +85,11 @@ const HEALTH_LABELS: Readonly<Record<string, string>> = {
 };
 
 function topology(): Topology {
-  const services: SwarmService[] = ['a', 'b', 'c', 'd'].map((id) => ({
-    id: `s-${id}`,
-    name: `svc-${id}`,
-    deploymentId: `dep-${id}`,
-    serviceName: 'default',
-    mode: 'replicated',
-    replicas: 2,
-    ports: [],
-    hostNetwork: false,
-    labels: id === 'b' ? HEALTH_LABELS : {},
-  }));
-  const tasks = new Map<string, SwarmTask[]>(
-    services.map((s, i) => [
-      s.id,
-      [1, 2].map((n) => ({
-        id: `t-${s.id}-${n}`,
-        serviceId: s.id,
-        nodeId: 'n1',
-        state: 'running',
-        desiredState: 'running',
-        containerId: `c-${s.id}-${n}`,
-        addresses: [{ networkId: 'net', networkName: 'edge', ip: `10.0.${i}.${n + 1}` }],
-      })),
-    ]),
+  const services = ['a', 'b', 'c', 'd'].map((id) =>
+    swarmService(`s-${id}`, `dep-${id}`, { replicas: 2, labels: id === 'b' ? HEALTH_LABELS : {} }),
   );
-  return {
-    services: new Map(services.map((s) => [s.id, s])),
-    tasks,
-    nodes: new Map([
-      [
-        'n1',
-        {
-          id: 'n1',
-          hostname: 'node-1',
-          address: '127.0.0.1',
-          role: 'manager',
-          availability: 'active',
-          state: 'ready',
-          leader: true,
-          engineVersion: '27.0',
-          cpus: 2,
-          memoryBytes: 1,
-          labels: {},
-        },
-      ],
-    ]),
-  };
+  const tasks = services.flatMap((s, i) => [1, 2].map((n) => swarmTask(`t-${s.id}-${n}`, s.id, `10.0.${i}.${n + 1}`)));
+  return topologyOf(services, tasks);
 }
 
 describe("Traefik v3's published schema of the file provider", () => {

@@ -32,6 +32,7 @@ import {
   type TestSwarm,
   listenOnLoopback,
 } from '../harness/index.js';
+import { swarmNode, topologyOf } from '../fixtures/swarm-topology.js';
 
 const log = pino({ level: 'silent' });
 
@@ -110,28 +111,8 @@ describe.skipIf(skip)('node usage in node_metadata', () => {
 
   it("writes this node's usage beside the router's rows, both churning, neither undoing the other", async () => {
     const writer = new LocationsWriter({ pool, isDatabaseReady: () => true, log, intervalMs: 60_000 });
-    const topology = (hostname: string): Topology => ({
-      services: new Map(),
-      tasks: new Map(),
-      nodes: new Map([
-        [
-          'node-1',
-          {
-            id: 'node-1',
-            hostname,
-            address: '127.0.0.1',
-            role: 'manager',
-            availability: 'active',
-            state: 'ready',
-            leader: true,
-            engineVersion: '27.0',
-            cpus: 2,
-            memoryBytes: 8 * 2 ** 30,
-            labels: {},
-          },
-        ],
-      ]),
-    });
+    const topology = (hostname: string): Topology =>
+      topologyOf([], [], [swarmNode({ id: 'node-1', hostname, memoryBytes: 8 * 2 ** 30 })]);
     const sampler = new HostSampler({ procRoot: '/proc', diskPaths: ['/'] }, { onProblem: () => undefined });
     const minute = new MinuteUsage();
     // Before the router listed the node: nothing to update, nothing created.
