@@ -6,10 +6,9 @@
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { ROUTES_FILE } from '../src/router/index.js';
 import { startPostgres, startSwarm, waitFor, type TestPostgres, type TestSwarm } from '../test/harness/index.js';
+import { buildRouterApp } from '../test/harness/router-app.js';
 
 export interface RouterOnSwarm {
   readonly postgres: TestPostgres;
@@ -38,17 +37,7 @@ export async function startRouterOnSwarm(
     ...(options.subnet ? ['--subnet', options.subnet] : []),
     'edge-net',
   ]);
-  const app = await buildApp(
-    loadConfig({
-      LOG_LEVEL: 'silent',
-      DATABASE_URL: postgres.url,
-      DOCKER_HOST: swarm.dockerHost,
-      EDGE_ROLES: 'router',
-      TRAEFIK_DYNAMIC_DIR: dir,
-      TRAEFIK_NETWORK: 'edge-net',
-    }),
-    { logger: false },
-  );
+  const app = await buildRouterApp(swarm, { databaseUrl: postgres.url, dynamicDir: dir });
   await app.ready();
   await waitFor(
     'schema',

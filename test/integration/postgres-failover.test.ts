@@ -13,8 +13,6 @@ import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
 import { createPool, migrate, migrations, PostgresEndpoint } from '../../src/db/index.js';
 import { AggregateStore } from '../../src/metrics/index.js';
 import { windows } from '../fixtures/minute-windows.js';
@@ -29,6 +27,7 @@ import {
   type TestSwarm,
   listenOnLoopback,
 } from '../harness/index.js';
+import { buildRouterApp } from '../harness/router-app.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
 const log = pino({ level: 'silent' });
@@ -55,19 +54,12 @@ describe.skipIf(skip)('PostgreSQL failover to a promoted standby', () => {
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'edge-net']);
     // The standby first: the service must find the primary, not take the first host that answers.
     const url = `postgres://postgres:test@127.0.0.1:${standby.port},127.0.0.1:${primary.port}/swarm_edge_test?target_session_attrs=read-write`;
-    app = await buildApp(
-      loadConfig({
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: url,
-        DOCKER_HOST: swarm.dockerHost,
-        EDGE_ROLES: 'router',
-        TRAEFIK_DYNAMIC_DIR: dynamicDir,
-        TRAEFIK_NETWORK: 'edge-net',
-        // Far away: a row change must arrive by LISTEN on the new primary, not by a resync.
-        DISCOVERY_RESYNC_SECONDS: '3600',
-      }),
-      { logger: false },
-    );
+    app = await buildRouterApp(swarm, {
+      databaseUrl: url,
+      dynamicDir,
+      // Far away: a row change must arrive by LISTEN on the new primary, not by a resync.
+      env: { DISCOVERY_RESYNC_SECONDS: '3600' },
+    });
     baseUrl = (await listenOnLoopback(app)).url;
     await waitFor('postgres up', async () => (await health()).dependencies.postgres?.status === 'up', 30_000, 100);
     endpoint = new PostgresEndpoint(url, log);

@@ -9,8 +9,6 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
 import { ROUTES_FILE, routeName } from '../../src/router/index.js';
 import {
   missingTools,
@@ -23,6 +21,7 @@ import {
   type TestSwarm,
   listenOnLoopback,
 } from '../harness/index.js';
+import { buildRouterApp } from '../harness/router-app.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'pgbouncer']);
 
@@ -38,20 +37,12 @@ describe.skipIf(skip)('PostgreSQL through a transaction-mode pooler', () => {
     [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
     pooler = await startPgBouncer(postgres, 'swarm_edge_test');
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'edge-net']);
-    app = await buildApp(
-      loadConfig({
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: pooler.url,
-        DATABASE_LISTEN_URL: postgres.url,
-        DOCKER_HOST: swarm.dockerHost,
-        EDGE_ROLES: 'router',
-        TRAEFIK_DYNAMIC_DIR: dynamicDir,
-        TRAEFIK_NETWORK: 'edge-net',
-        // Far away: a row change must arrive by LISTEN, not by a resync.
-        DISCOVERY_RESYNC_SECONDS: '3600',
-      }),
-      { logger: false },
-    );
+    app = await buildRouterApp(swarm, {
+      databaseUrl: pooler.url,
+      dynamicDir,
+      // Far away: a row change must arrive by LISTEN, not by a resync.
+      env: { DATABASE_LISTEN_URL: postgres.url, DISCOVERY_RESYNC_SECONDS: '3600' },
+    });
     baseUrl = (await listenOnLoopback(app)).url;
   }, 120_000);
   afterAll(async () => {

@@ -14,8 +14,6 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
 import { ROUTES_FILE } from '../../src/router/index.js';
 import {
   missingTools,
@@ -28,6 +26,7 @@ import {
   type TestSwarm,
   listenOnLoopback,
 } from '../harness/index.js';
+import { buildRouterApp } from '../harness/router-app.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres', 'redis-server']);
 const TOKEN = 'rolling-token-0123456789abcdef';
@@ -63,20 +62,11 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
   beforeAll(async () => {
     [postgres, swarm, redis] = await Promise.all([startPostgres(), startSwarm(), startRedis()]);
     await swarm.cli(['network', 'create', '-d', 'overlay', 'edge-net']);
-    app = await buildApp(
-      loadConfig({
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: postgres.url,
-        DOCKER_HOST: swarm.dockerHost,
-        EDGE_ROLES: 'router',
-        TRAEFIK_DYNAMIC_DIR: dynamicDir,
-        TRAEFIK_NETWORK: 'edge-net',
-        TRAEFIK_HTTP_TOKEN: TOKEN,
-        REDIS_URL: redis.url,
-        TRAEFIK_REDIS_ROOT: 'traefik',
-      }),
-      { logger: false },
-    );
+    app = await buildRouterApp(swarm, {
+      databaseUrl: postgres.url,
+      dynamicDir,
+      env: { TRAEFIK_HTTP_TOKEN: TOKEN, REDIS_URL: redis.url, TRAEFIK_REDIS_ROOT: 'traefik' },
+    });
     baseUrl = (await listenOnLoopback(app)).url;
     reader = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     await waitFor(

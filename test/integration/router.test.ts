@@ -10,8 +10,6 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
 import { ROUTES_FILE, routeName } from '../../src/router/index.js';
 import {
   missingTools,
@@ -22,6 +20,7 @@ import {
   type TestSwarm,
   listenOnLoopback,
 } from '../harness/index.js';
+import { buildRouterApp } from '../harness/router-app.js';
 
 const skip = missingTools(['root', 'dockerd', 'docker', 'busybox', 'postgres']);
 const TOKEN = 'test-token-0123456789abcdef';
@@ -43,21 +42,16 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
   beforeAll(async () => {
     [postgres, swarm] = await Promise.all([startPostgres(), startSwarm()]);
     await swarm.cli(['network', 'create', '-d', 'overlay', '--attachable', 'edge-net']);
-    app = await buildApp(
-      loadConfig({
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: postgres.url,
-        DOCKER_HOST: swarm.dockerHost,
-        EDGE_ROLES: 'router',
-        TRAEFIK_DYNAMIC_DIR: dynamicDir,
-        TRAEFIK_NETWORK: 'edge-net',
+    app = await buildRouterApp(swarm, {
+      databaseUrl: postgres.url,
+      dynamicDir,
+      env: {
         TRAEFIK_HTTP_TOKEN: TOKEN,
         DISCOVERY_RESYNC_SECONDS: '5',
         TRAEFIK_TCP_ENTRYPOINTS: 'postgres',
         TRAEFIK_UDP_ENTRYPOINTS: 'game',
-      }),
-      { logger: false },
-    );
+      },
+    });
     baseUrl = (await listenOnLoopback(app)).url;
     // Migrations run in the background; the tests write rows, so wait for the schema.
     await waitFor(
