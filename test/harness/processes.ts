@@ -47,12 +47,16 @@ export function spawnLogged(command: string, args: readonly string[], options: S
   };
 }
 
-/** Polls `check` until it returns true, or fails with `what` and the last error. */
+/**
+ * Polls `check` until it returns true, or fails with `what`, the last error and, when given, what
+ * `explain` tells of the state at that moment (so that a failure in CI can be read after the fact).
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
   everyMs = 100,
+  explain?: () => Promise<string>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -65,7 +69,9 @@ export async function waitFor(
     await sleep(everyMs);
   }
   const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+  const state =
+    explain === undefined ? '' : `\n${await explain().catch((error: unknown) => `(explain failed: ${String(error)})`)}`;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}${state}`);
 }
 
 /** Stops a process politely, then firmly. */

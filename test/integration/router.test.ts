@@ -98,6 +98,33 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
       Mode: { Replicated: { Replicas: replicas } },
     });
   }
+  /** What Swarm, the router's view of it, and both copies of the document say of a service and its route. */
+  async function explainService(
+    serviceName: string,
+    routeId: string,
+    documents: () => Promise<unknown>,
+  ): Promise<string> {
+    const tasks = (await swarm.docker.listTasks({ filters: { service: [serviceName] } })) as Array<{
+      ID: string;
+      DesiredState: string;
+      Status: { State: string; Timestamp: string };
+    }>;
+    const health = (await (await fetch(`${baseUrl}/health`)).json()) as {
+      dependencies: unknown;
+      components: { router: { swarm: unknown } };
+    };
+    const listing = (await (
+      await fetch(`${baseUrl}/traefik/routes`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { routes: Array<{ id: string }> };
+    return JSON.stringify({
+      swarmTasks: tasks.map((t) => [t.ID, t.DesiredState, t.Status.State, t.Status.Timestamp]),
+      route: listing.routes.find((r) => r.id === routeId),
+      dependencies: health.dependencies,
+      watcher: health.components.router.swarm,
+      documents: await documents(),
+      at: new Date().toISOString(),
+    });
+  }
   async function insertRow(
     id: string,
     deploymentId: string,
@@ -424,14 +451,23 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     ).toEqual({ 'udp-second': 'entry_point', 'tcp-sni-inject': 'domain', 'tcp-lookalike-ep': 'entry_point' });
 
     // Scaled to zero: the UDP route leaves the document (no 503 to answer with), and comes back.
+    const explain = () =>
+      explainService('game-udp', 'udp-game', async () => (await readBoth()).map((doc) => doc.udp ?? null));
     await scale(game, 0);
-    await waitFor('no UDP section', async () => (await readBoth()).every((doc) => doc.udp === undefined), 60_000, 100);
+    await waitFor(
+      'no UDP section',
+      async () => (await readBoth()).every((doc) => doc.udp === undefined),
+      60_000,
+      100,
+      explain,
+    );
     await scale(game, 1);
     await waitFor(
       'the UDP route back',
       async () => (await readBoth()).every((doc) => doc.udp !== undefined),
       60_000,
       100,
+      explain,
     );
     await Promise.all([db.remove(), game.remove()]);
     await postgres.query(`DELETE FROM deployment_routing`);
