@@ -43,6 +43,8 @@ export interface ConvergencePollerDeps {
   isKnown(serviceId: string): boolean;
   /** New task lists of the services that changed, seen as caused at `causedAt`. */
   apply(changes: ReadonlyMap<string, readonly SwarmTask[]>, causedAt: number): void;
+  /** The tasks held for these services now agree with a list asked at `askedAt` (changed or not). */
+  answered?(serviceIds: readonly string[], askedAt: number): void;
   log: Logger;
   now?: () => number;
 }
@@ -150,6 +152,7 @@ export class ConvergencePoller {
   private settle(due: readonly string[], byService: ReadonlyMap<string, SwarmTask[]>, askedAt: number): void {
     const now = this.now();
     const changes = new Map<string, readonly SwarmTask[]>();
+    const answered: string[] = [];
     let causedAt = Number.POSITIVE_INFINITY;
     for (const id of due) {
       const entry = this.converging.get(id);
@@ -158,6 +161,7 @@ export class ConvergencePoller {
         this.converging.delete(id);
         continue;
       }
+      answered.push(id);
       const tasks = byService.get(id) ?? [];
       const changed = !sameTasks(this.deps.current(id) ?? [], tasks);
       if (changed) {
@@ -172,6 +176,7 @@ export class ConvergencePoller {
       } else this.later(id, now, changed, askedAt);
     }
     if (changes.size > 0) this.deps.apply(changes, causedAt);
+    this.deps.answered?.(answered, askedAt);
   }
 
   /** The service's next poll: soon after a change or event, later and later while nothing changes. */

@@ -40,6 +40,8 @@ function rawTask(taskId: string, state: string, n: number, nodeId = NODE, contai
 class ScriptedDocker {
   tasks: RawTask[] = [];
   containers = new Map<string, unknown>();
+  /** Inspects answer at once, from the container as it is when asked, but resolve when this does. */
+  inspectsArrive: Promise<void> = Promise.resolve();
   readonly events = new PassThrough();
   readonly api = {
     listServices: () =>
@@ -61,10 +63,10 @@ class ScriptedDocker {
     },
     getEvents: () => Promise.resolve(this.events),
     getContainer: (containerId: string) => ({
-      inspect: () =>
-        this.containers.has(containerId)
-          ? Promise.resolve(this.containers.get(containerId))
-          : Promise.reject(new Error('no such container')),
+      inspect: () => {
+        const answer = this.containers.get(containerId);
+        return this.inspectsArrive.then(() => answer ?? Promise.reject(new Error('no such container')));
+      },
     }),
   } as unknown as DockerApi;
 
@@ -152,6 +154,29 @@ describe('SwarmWatcher start hints', () => {
     docker.tasks[0]!.DesiredState = 'shutdown';
     docker.emit('kill', id('a'), 1);
     await until(() => states(watcher).join() === 'bb:running');
+  });
+
+  it('never brings back a task that a list asked after its start omits, when the inspect arrives late', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1), rawTask(id('b'), 'starting', 2)];
+    const watcher = await started(docker);
+    let arrive!: () => void;
+    docker.inspectsArrive = new Promise((resolve) => (arrive = resolve));
+
+    // Both start; their inspects answer "running" now but arrive only after the managers have
+    // moved on: a was told to stop (scaled down), b is listed running.
+    docker.runs(id('a'), 1);
+    docker.runs(id('b'), 2);
+    docker.emit('start', id('a'), 1);
+    docker.emit('start', id('b'), 2);
+    await pause(20);
+    docker.tasks[0]!.DesiredState = 'shutdown';
+    docker.tasks[1]!.Status.State = 'running';
+    await until(() => states(watcher).join() === 'bb:running');
+    arrive();
+    await pause(100);
+    expect(states(watcher)).toEqual(['bb:running']);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 0, pending: 0 });
   });
 
   it("promotes another node's announced task only as the task list shows it there, and never adds one", async () => {

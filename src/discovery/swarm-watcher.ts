@@ -86,6 +86,12 @@ export class SwarmWatcher {
   private reconnectAttempt = 0;
   private readonly poller: ConvergencePoller;
   private readonly hints = new TaskStartHints();
+  /**
+   * When the task lists held were asked (performance.now()): all of them by the last reconcile,
+   * some since by the convergence poll. A start hint arriving after a later list is not needed.
+   */
+  private reconciledAt = Number.NEGATIVE_INFINITY;
+  private readonly polledAt = new Map<string, number>();
   /** Services named by events since the last refresh, with the earliest time each was seen. */
   private readonly pendingRefresh = new Map<string, number>();
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -122,6 +128,9 @@ export class SwarmWatcher {
         apply: (changes, causedAt) => {
           for (const [serviceId, tasks] of changes) this.tasks.set(serviceId, tasks);
           this.emit(causedAt);
+        },
+        answered: (serviceIds, askedAt) => {
+          for (const serviceId of serviceIds) this.polledAt.set(serviceId, askedAt);
         },
         log: deps.log,
       },
@@ -206,6 +215,9 @@ export class SwarmWatcher {
     this.services = services;
     this.tasks = tasks;
     this.nodes = nodes;
+    this.reconciledAt = askedAt;
+    // Every list held is now this reconcile's, even where a poll answered meanwhile.
+    this.polledAt.clear();
     this.synced = true;
     this.counters.reconciles += 1;
     this.lastReconcileAt = Date.now();
@@ -342,8 +354,10 @@ export class SwarmWatcher {
       return;
     }
     if (this.stopped || task?.serviceId !== serviceId || !this.services.has(serviceId)) return;
-    if (!this.hints.record(task, seenAt)) return;
-    this.tasks.set(serviceId, this.hints.applyTo(serviceId, this.tasks.get(serviceId) ?? []));
+    const held = this.tasks.get(serviceId) ?? [];
+    const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
+    if (!this.hints.record(task, seenAt, { tasks: held, askedAt })) return;
+    this.tasks.set(serviceId, this.hints.applyTo(serviceId, held));
     this.emit(seenAt);
   }
 
@@ -368,6 +382,7 @@ export class SwarmWatcher {
 
   private removeService(id: string, causedAt: number): void {
     this.hints.forgetService(id);
+    this.polledAt.delete(id);
     this.stopConverging(id);
     const had = this.services.delete(id);
     const hadTasks = this.tasks.delete(id);

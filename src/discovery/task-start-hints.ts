@@ -77,8 +77,18 @@ export class TaskStartHints {
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** A started task, its state `running`. Returns false when it was already hinted. */
-  record(task: SwarmTask, seenAt: number): boolean {
+  /**
+   * A started task, its state `running`. Returns false when it was already hinted, or when
+   * `latest` (the service's task list held, and when that list was asked) was asked after the
+   * start and so already speaks for the task: a hint adds nothing when it shows the task running,
+   * and would bring back a stopped task when it omits it (an inspect that answered before the stop
+   * and arrived after the list). Only a list still showing the task before `running` needs one.
+   */
+  record(task: SwarmTask, seenAt: number, latest?: { tasks: readonly SwarmTask[]; askedAt: number }): boolean {
+    if (latest !== undefined && latest.askedAt > seenAt) {
+      const listed = latest.tasks.find((t) => t.id === task.id);
+      if (listed === undefined || !BEFORE_RUNNING.has(listed.state)) return false;
+    }
     let hints = this.byService.get(task.serviceId);
     if (!hints) this.byService.set(task.serviceId, (hints = new Map<string, Hint>()));
     if (hints.has(task.id)) return false;
