@@ -21,10 +21,11 @@ const BCRYPT = `$2y$10$${'c'.repeat(53)}`;
 /**
  * 20 % of routes with a rate limit and compression (an object), and a mixed catalogue on another
  * 10 %: authentication, a concurrency limit and a circuit breaker, in the row's order (an array);
- * 2 % of rows are weighted, in pairs splitting a host, and 5 % are TCP routes by SNI (half of them
- * passed through, a quarter with both TCP middlewares; see fixture).
- * BENCH_CATALOGUE=0 leaves the catalogue, the splits and TCP out (for a comparison with code that
- * predates them).
+ * 2 % of rows are weighted, in pairs splitting a host, 1 % are shadows mirroring those splits,
+ * and 5 % are TCP routes by SNI (half of them passed through, a quarter with both TCP
+ * middlewares; see fixture).
+ * BENCH_CATALOGUE=0 leaves the catalogue, the splits, shadows and TCP out (for a comparison with
+ * code that predates them).
  */
 function middlewareOf(i: number): unknown {
   if (i % 5 === 0) return { rateLimit: { average: 100, burst: 50 }, compress: true };
@@ -45,14 +46,17 @@ function fixture(n: number): { rows: RoutingRow[]; topology: Topology } {
     const deploymentId = `dep-${i}`;
     // 2 % of rows weighted, in pairs that split one host between two deployments (a canary).
     const weighted = process.env.BENCH_CATALOGUE !== '0' && (i % 100 === 7 || i % 100 === 8);
+    // 1 % shadows, each mirroring a tenth of the split two rows before it.
+    const shadow = process.env.BENCH_CATALOGUE !== '0' && i % 100 === 9;
     // 5 % TCP: TLS terminated or passed through, some with a source range and a connection limit.
     const tcp = process.env.BENCH_CATALOGUE !== '0' && i % 20 === 11;
     rows.push({
       // Zero-padded: the rows come in id order, as RoutingTable hands them out (ORDER BY id COLLATE "C").
       id: `route-${String(i).padStart(6, '0')}`,
       deployment_id: deploymentId,
-      domain: `app-${i % 100 === 8 && weighted ? i - 1 : i}.apps.example.com`,
+      domain: `app-${i % 100 === 8 && weighted ? i - 1 : shadow ? i - 2 : i}.apps.example.com`,
       ...(weighted ? { weight: i % 100 === 7 ? 90 : 10 } : {}),
+      ...(shadow ? { mirror_percent: 10 } : {}),
       service_name: 'default',
       path_prefix: i % 4 === 0 && !weighted ? `/api/v${i % 7}` : '',
       target_port: 8080,

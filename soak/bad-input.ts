@@ -408,6 +408,15 @@ export function fuzzedRows(round: number, deploymentId: string, random: () => nu
     ['weight', { domain: `w4-${d}`, weight: 2.5 }],
     ['weight', { domain: `w5-${d}`, weight: 1_000_001 }],
     ['middleware', { domain: `errors-${d}`, middleware: { errors: { status: ['500-599', `${d}`] } } }],
+    // Shadows: a share past 100, negative, NaN, fractional; with a weight; on TCP; with no route
+    // to mirror.
+    ['mirror_percent', { domain: `m1-${d}`, mirror_percent: 101 }],
+    ['mirror_percent', { domain: `m2-${d}`, mirror_percent: -5 }],
+    ['mirror_percent', { domain: `m3-${d}`, mirror_percent: 'NaN' }],
+    ['mirror_percent', { domain: `m4-${d}`, mirror_percent: 12.5 }],
+    ['mirror_percent', { domain: `m5-${d}`, mirror_percent: 10, weight: 1 }],
+    ['mirror_percent', { domain: `m6-${d}`, mirror_percent: 10, protocol: 'tcp', ssl_enabled: true }],
+    ['mirror_percent', { domain: `m7-${d}`, mirror_percent: 10 }],
     // TCP and UDP: a HostSNI injection, no entry point, lookalike entry points, HTTP middlewares
     // on TCP, passthrough without TLS, TLS and middlewares on UDP.
     ['domain', { domain: `sni-${d}\`) || HostSNI(\`*`, protocol: 'tcp', ssl_enabled: true }],

@@ -148,4 +148,12 @@ ALTER TABLE node_metadata
     sql: `ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS entry_point text;
 ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS tls_passthrough boolean;`,
   },
+  {
+    version: 5,
+    name: 'routing mirrors',
+    // A row with a mirror percentage is a shadow: it gets a copy of that share of the requests of
+    // the route holding its host and path, and its answers are dropped. double precision, as
+    // weight: the service refuses NaN, infinities and fractions itself, with the field named.
+    sql: `ALTER TABLE deployment_routing ADD COLUMN IF NOT EXISTS mirror_percent double precision;`,
+  },
 ];

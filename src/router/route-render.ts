@@ -339,22 +339,34 @@ export class RenderContext {
 }
 
 /**
- * A weighted row's part in its split: the first row renders the router, to a weighted service
- * over every row's service; the others render their service only (their middlewares, TLS and
- * rule are the first row's).
+ * A row's part in the group of rows that share its host and path (see traefik-config.ts): the row
+ * holding them, the leader, renders the router; weighted rows (a split) and shadows render their
+ * service only (their middlewares, TLS and rule are the leader's). The router's service is the
+ * leader's own, or the split's weighted service over every weighted row's; with shadows that have
+ * a replica, a mirroring service around that.
  */
-export type SplitRole =
+export type GroupRole =
   | { readonly leader: false }
   | {
       readonly leader: true;
+      /** The split's rows, names in order, with their weights; empty when the host and path are not split. */
       readonly members: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
       /** Any row of the split asks for sticky sessions: a client stays with the service it got. */
       readonly sticky: boolean;
       /** Another row of the split has a replica. */
       readonly othersLive: boolean;
+      /** The shadows with a replica, names in order, and the share of requests each gets a copy of. */
+      readonly mirrors: ReadonlyArray<{ readonly name: string; readonly percent: number }>;
     };
 
+/**
+ * The largest request body Traefik buffers to mirror: it holds a mirrored request's whole body in
+ * memory, and by default without a bound. A larger request still reaches the route, unmirrored.
+ */
+export const MIRROR_MAX_BODY_BYTES = 1_048_576;
+
 const SPLIT_SUFFIX = '-split';
+const MIRROR_SUFFIX = '-mirror';
 
 /**
  * Renders the route into `output` (named already). `services` are the swarm services of the
@@ -367,7 +379,7 @@ export function renderRoute(
   topology: Topology,
   context: RenderContext,
   arena: ByteArena,
-  split?: SplitRole,
+  group?: GroupRole,
 ): void {
   const options = context.options;
   const name = output.name;
@@ -380,11 +392,17 @@ export function renderRoute(
   const quoted = q(name);
   const servers = serversFor(route, services, topology, options, warn);
   const backend = backendOptions(services, context.labels, warn);
+  const split = group?.leader === true && group.members.length > 0 ? group : undefined;
   // A split's router goes on while any of its services has a replica (Traefik's weighted service
   // skips none itself: a service on the 503 fallback takes its share).
-  const live = servers.length > 0 || (split?.leader === true && split.othersLive);
-  if (split?.leader === false) {
-    if (route.middlewares !== NO_MIDDLEWARES) warn("its middlewares are not used: a split uses its first row's");
+  const live = servers.length > 0 || split?.othersLive === true;
+  if (group?.leader === false) {
+    if (route.middlewares !== NO_MIDDLEWARES)
+      warn(
+        route.mirrorPercent === undefined
+          ? "its middlewares are not used: a split uses its first row's"
+          : "its middlewares are not used: a shadow gets copies of the mirrored route's requests, after that route's middlewares",
+      );
     const { bytes, start, length } = arena.write(
       serviceLine(route, name, quoted, servers, context.quotedFallbackUrl, backend),
     );
@@ -420,7 +438,10 @@ export function renderRoute(
   const rule = ruleFor(route);
   const priority = priorityFor(route);
   const entryPoint = route.tls ? context.quotedHttps : context.quotedHttp;
-  const target = split?.leader ? suffixed(quoted, SPLIT_SUFFIX) : quoted;
+  const served = split !== undefined ? suffixed(quoted, SPLIT_SUFFIX) : quoted;
+  // Requests are copied to the shadows only while the route serves them (not its 503s).
+  const mirrors = live && group?.leader === true && group.mirrors.length > 0 ? group.mirrors : undefined;
+  const target = mirrors !== undefined ? suffixed(quoted, MIRROR_SUFFIX) : served;
   let routersText = routerLine(quoted, entryPoint, routeMiddlewares, priority, rule, route.tls?.certResolver, target);
   if (route.tls)
     routersText += `,\n${routerLine(suffixed(quoted, '-http'), context.quotedHttp, REDIRECT_MIDDLEWARE_LIST, priority, rule, undefined, target)}`;
@@ -428,7 +449,9 @@ export function renderRoute(
   // The errors middleware's pages come from this service, through a service of the route's own.
   if (live && route.middlewares.errors !== undefined)
     serviceText += `,\n   ${suffixed(quoted, ERRORS_SUFFIX)}: {"loadBalancer": {"servers": [{"url": ${context.quotedFallbackUrl}}]}}`;
-  if (split?.leader) serviceText += `,\n   ${suffixed(quoted, SPLIT_SUFFIX)}: ${splitService(name, split, route)}`;
+  // In code-unit order of the names: <name>-errors, <name>-mirror, <name>-split.
+  if (mirrors !== undefined) serviceText += `,\n   ${target}: ${mirrorService(served, mirrors)}`;
+  if (split !== undefined) serviceText += `,\n   ${served}: ${splitService(name, split, route)}`;
 
   // One write for the three sections, in MAP_KEYS order; byte lengths are lengths when all is ASCII.
   const { bytes, start, length } = arena.write(middlewaresText + routersText + serviceText);
@@ -473,8 +496,17 @@ function routerLine(
   return `${text}}`;
 }
 
+/** The mirroring service around the route's service (or split): copies to each shadow, bodies bounded. */
+function mirrorService(quotedService: string, mirrors: Extract<GroupRole, { leader: true }>['mirrors']): string {
+  let text = `{"mirroring": {"maxBodySize": ${MIRROR_MAX_BODY_BYTES}, "mirrors": [`;
+  mirrors.forEach((mirror, i) => {
+    text += `${i > 0 ? ', ' : ''}{"name": ${q(mirror.name)}, "percent": ${mirror.percent}}`;
+  });
+  return `${text}], "service": ${quotedService}}}`;
+}
+
 /** The weighted service of a split, over its rows' services (names in order, as the document's). */
-function splitService(name: string, split: Extract<SplitRole, { leader: true }>, route: Route): string {
+function splitService(name: string, split: Extract<GroupRole, { leader: true }>, route: Route): string {
   let text = '{"weighted": {"services": [';
   split.members.forEach((member, i) => {
     text += `${i > 0 ? ', ' : ''}{"name": ${q(member.name)}, "weight": ${member.weight}}`;

@@ -79,6 +79,11 @@ export interface Route {
   readonly middlewareOrder: readonly MiddlewareType[];
   /** Its share of a split (see traefik-config.ts); undefined: not part of one. */
   readonly weight: number | undefined;
+  /**
+   * A shadow's share (0-100 %) of the requests of the route holding its host and path, copied to
+   * it (see traefik-config.ts); undefined: not a shadow.
+   */
+  readonly mirrorPercent: number | undefined;
   /** Accepted, but something was not as asked (e.g. an unknown algorithm fell back to the default). */
   readonly warnings: readonly string[];
 }
@@ -261,9 +266,19 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       return reject('weight', `must be a whole number from 0 to ${MAX_WEIGHT} (or null: not split)`);
     weight = row.weight;
   }
+  let mirrorPercent: number | undefined;
+  if (row.mirror_percent !== null && row.mirror_percent !== undefined) {
+    const percent = row.mirror_percent;
+    if (typeof percent !== 'number' || !Number.isInteger(percent) || percent < 0 || percent > 100)
+      return reject('mirror_percent', 'must be a whole number from 0 to 100 (or null: not a shadow)');
+    if (weight !== undefined)
+      return reject('mirror_percent', 'a shadow takes copies of requests, not a share of them: it has no weight');
+    mirrorPercent = percent;
+  }
   if (row.middleware_oversized === true) return reject('middleware', `is larger than ${MAX_MIDDLEWARE_BYTES} bytes`);
   let stream: StreamRoute | undefined;
   if (protocol === 'tcp' || protocol === 'udp') {
+    if (mirrorPercent !== undefined) return reject('mirror_percent', 'mirroring is for HTTP routes');
     const checked = validateStream(
       row,
       protocol,
@@ -314,6 +329,7 @@ export function validateRow(row: RoutingRow, defaults: ValidationDefaults): Vali
       middlewares: middlewares.middlewares,
       middlewareOrder: middlewares.order,
       weight,
+      mirrorPercent,
       warnings: warnings ?? NO_WARNINGS,
     },
   };

@@ -35,6 +35,8 @@ export interface RoutingRow {
   readonly entry_point?: unknown;
   /** TCP routes with ssl_enabled: pass TLS through to the deployment instead of terminating it. */
   readonly tls_passthrough?: unknown;
+  /** A shadow: the percentage of the requests of the route holding its host and path it gets a copy of. */
+  readonly mirror_percent?: unknown;
 }
 
 /** Larger middleware documents are refused in the query, before they reach this process. */
@@ -52,7 +54,8 @@ const SELECT_ROWS = `SELECT id::text AS id, ${text('deployment_id')}, ${text('do
   ${text('load_balancer_algo')},
   CASE WHEN octet_length(middleware::text) <= ${MAX_MIDDLEWARE_BYTES} THEN middleware END AS middleware,
   coalesce(octet_length(middleware::text) > ${MAX_MIDDLEWARE_BYTES}, false) AS middleware_oversized,
-  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, weight, ${text('entry_point')}, tls_passthrough
+  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, weight, ${text('entry_point')}, tls_passthrough,
+  mirror_percent
   FROM deployment_routing ORDER BY id COLLATE "C"`;
 
 export interface RoutingTableHealth {

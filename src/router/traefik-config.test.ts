@@ -731,7 +731,8 @@ describe('TraefikRenderer', () => {
     'matches a fresh render after every step of a random sequence of row and swarm changes, with %s',
     (_what, nameOf) => {
       // Deterministic pseudo-random steps: rows come, go, come back, change domain, collide on
-      // domain and path, turn invalid; services and tasks come and go; full reconciles copy all.
+      // domain and path, turn invalid, split and shadow each other; services and tasks come and go;
+      // full reconciles copy all.
       let seed = 42;
       const random = (n: number) => {
         seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
@@ -755,6 +756,9 @@ describe('TraefikRenderer', () => {
           ssl_enabled: i % 2 === 0,
           middleware: i % 3 === 1 ? { compress: true, retry: { attempts: 2 } } : null,
           created_ms: (i * 7) % 5,
+          // Splits and shadows too, whose leaders come and go with the rows around them.
+          weight: i % 5 === 2 ? 1 + (i % 3) : null,
+          mirror_percent: i % 4 === 3 ? 25 : null,
         }),
       );
       let live = pool.slice(0, 8);
@@ -927,6 +931,144 @@ describe('weighted splits', () => {
     expect(statuses.map((s) => s.state)).toEqual(['no-service', 'active']);
     expect(config.http.routers ?? {}).toEqual({});
     expect(JSON.parse(body.toString())).toEqual(config);
+  });
+});
+
+describe('shadows (mirroring)', () => {
+  const topo = topology(
+    [
+      service('s1', 'dep-blue'),
+      service('s2', 'dep-green'),
+      service('s3', 'dep-shadow'),
+      service('s4', 'dep-idle', { replicas: 0 }),
+    ],
+    [task('t1', 's1', '10.0.1.3'), task('t2', 's2', '10.0.2.3'), task('t3', 's3', '10.0.3.3')],
+  );
+  const blue = routeName({ id: 'a1', deploymentId: 'dep-blue' });
+  const shadow = routeName({ id: 'm1', deploymentId: 'dep-shadow' });
+  type Services = Record<string, Record<string, unknown>>;
+  type MirrorHttp = Omit<Http, 'services'> & { services: Services };
+
+  it("copies a share of a route's requests to its shadow, bounded in body size, in the file and KV forms", () => {
+    const { config, statuses } = renderTraefikConfig(
+      [
+        row('a1', { deployment_id: 'dep-blue', domain: 'shop.example.com', ssl_enabled: true }),
+        row('m1', {
+          deployment_id: 'dep-shadow',
+          domain: 'shop.example.com',
+          mirror_percent: 10,
+          middleware: { compress: true },
+        }),
+      ],
+      topo,
+      options,
+    );
+    const http = config.http as unknown as MirrorHttp;
+    expect(statuses.map((s) => [s.id, s.state, s.router])).toEqual([
+      ['a1', 'active', blue],
+      ['m1', 'active', blue],
+    ]);
+    expect(statuses[1]!.warnings.join()).toMatch(/a shadow gets copies of the mirrored route's requests/);
+    expect(Object.keys(http.routers).sort()).toEqual([blue, `${blue}-http`]);
+    expect(http.routers[blue]).toMatchObject({ service: `${blue}-mirror` });
+    expect(http.routers[`${blue}-http`]).toMatchObject({ service: `${blue}-mirror` });
+    expect(http.services[`${blue}-mirror`]).toEqual({
+      mirroring: { maxBodySize: 1_048_576, mirrors: [{ name: shadow, percent: 10 }], service: blue },
+    });
+    expect(http.services[shadow]).toMatchObject({ loadBalancer: { servers: [{ url: 'http://10.0.3.3:8080' }] } });
+    expect(Object.keys(http.middlewares).some((name) => name.startsWith(shadow))).toBe(false);
+    expect(JSON.stringify(config)).toBe(JSON.stringify(canonical(config)));
+    const kv = toKeyValues(config, 'traefik');
+    expect(kv.get(`traefik/http/services/${blue}-mirror/mirroring/service`)).toBe(blue);
+    expect(kv.get(`traefik/http/services/${blue}-mirror/mirroring/mirrors/0/name`)).toBe(shadow);
+    expect(kv.get(`traefik/http/services/${blue}-mirror/mirroring/mirrors/0/percent`)).toBe('10');
+    expect(kv.get(`traefik/http/services/${blue}-mirror/mirroring/maxbodysize`)).toBe('1048576');
+  });
+
+  it('mirrors a split as a whole, leaves out a shadow with no replica, and stops copying while the route has none', () => {
+    const rows = [
+      row('a1', { deployment_id: 'dep-blue', domain: 'shop.example.com', weight: 90 }),
+      row('a2', { deployment_id: 'dep-green', domain: 'shop.example.com', weight: 10 }),
+      row('m1', { deployment_id: 'dep-shadow', domain: 'shop.example.com', mirror_percent: 100 }),
+      row('m2', { deployment_id: 'dep-idle', domain: 'shop.example.com', mirror_percent: 50 }),
+    ];
+    const { config, statuses } = renderTraefikConfig(rows, topo, options);
+    const http = config.http as unknown as MirrorHttp;
+    expect(statuses.map((s) => [s.id, s.state])).toEqual([
+      ['a1', 'active'],
+      ['a2', 'active'],
+      ['m1', 'active'],
+      ['m2', 'no-replicas'],
+    ]);
+    expect(http.routers[blue]).toMatchObject({ service: `${blue}-mirror` });
+    expect(http.services[`${blue}-mirror`]).toEqual({
+      mirroring: { maxBodySize: 1_048_576, mirrors: [{ name: shadow, percent: 100 }], service: `${blue}-split` },
+    });
+    expect((http.services[`${blue}-split`] as { weighted: { services: unknown[] } }).weighted.services).toHaveLength(2);
+
+    // Nothing runs the split: the router answers 503 and copies nothing.
+    const down = topology(
+      [service('s1', 'dep-blue'), service('s2', 'dep-green'), service('s3', 'dep-shadow')],
+      [task('t3', 's3', '10.0.3.3')],
+    );
+    const idle = renderTraefikConfig(rows, down, options).config.http as unknown as MirrorHttp;
+    expect(idle.routers[blue]).toMatchObject({ service: `${blue}-split` });
+    expect(idle.services[`${blue}-mirror`]).toBeUndefined();
+  });
+
+  it('refuses a shadow with nothing to mirror, or a hostile percentage, with its field; the routes are untouched', () => {
+    const hostile = [-1, 101, 2.5, Number.NaN, Number.POSITIVE_INFINITY, '10', true, { $gt: 0 }];
+    const { config, statuses } = renderTraefikConfig(
+      [
+        row('a1', { deployment_id: 'dep-blue', domain: 'shop.example.com' }),
+        ...hostile.map((mirror_percent, i) =>
+          row(`h${i}`, { deployment_id: 'dep-shadow', domain: 'shop.example.com', mirror_percent }),
+        ),
+        row('n1', { deployment_id: 'dep-shadow', domain: 'nobody.example.com', mirror_percent: 10 }),
+        row('n2', { deployment_id: 'dep-shadow', domain: 'shop.example.com', path_prefix: '/api', mirror_percent: 10 }),
+        row('w1', { deployment_id: 'dep-shadow', domain: 'shop.example.com', mirror_percent: 10, weight: 1 }),
+        row('t1', {
+          deployment_id: 'dep-shadow',
+          domain: 'tcp.example.com',
+          protocol: 'tcp',
+          ssl_enabled: true,
+          mirror_percent: 10,
+        }),
+        row('t2', { deployment_id: 'dep-green', domain: 'db.example.com', protocol: 'tcp', ssl_enabled: true }),
+        row('t3', { deployment_id: 'dep-shadow', domain: 'db.example.com', mirror_percent: 10 }),
+        row('x1', { deployment_id: 'dep-blue', domain: 'taken.example.com' }),
+        row('x2', { deployment_id: 'dep-green', domain: 'taken.example.com', path_prefix: '/x' }),
+        row('x3', { deployment_id: 'dep-shadow', domain: 'taken.example.com', path_prefix: '/x', mirror_percent: 10 }),
+      ],
+      topo,
+      options,
+    );
+    const rejected = Object.fromEntries(
+      statuses.filter((s) => s.state === 'rejected').map((s) => [s.id, `${s.field}: ${s.reason}`]),
+    );
+    for (let i = 0; i < hostile.length; i++)
+      expect(rejected[`h${i}`]).toBe('mirror_percent: must be a whole number from 0 to 100 (or null: not a shadow)');
+    expect(rejected).toMatchObject({
+      n1: 'mirror_percent: no route holds this host and path: a shadow needs a route to mirror',
+      n2: 'mirror_percent: no route holds this host and path: a shadow needs a route to mirror',
+      t1: 'mirror_percent: mirroring is for HTTP routes',
+    });
+    expect(rejected.w1).toMatch(/^mirror_percent: a shadow takes copies/);
+    expect(rejected.t3).toMatch(/^mirror_percent: .*route t2\) is TCP/);
+    expect(rejected.x3).toMatch(/^mirror_percent: .*route x2\) is rejected/);
+    expect(statuses.find((s) => s.id === 'a1')!.state).toBe('active');
+    expect((config.http.routers as Record<string, { service: string }>)[blue]!.service).toBe(blue);
+  });
+
+  it('renders the mirrored route again when a shadow comes or goes, as a fresh render would', () => {
+    const renderer = new TraefikRenderer(options);
+    const route = row('a1', { deployment_id: 'dep-blue', domain: 'shop.example.com' });
+    const shadowRow = row('m1', { deployment_id: 'dep-shadow', domain: 'shop.example.com', mirror_percent: 5 });
+    const steps = [[route], [route, shadowRow], [route], [shadowRow], [route, shadowRow]];
+    for (const rows of steps)
+      expect(renderer.render(rows, topo).body.toString()).toBe(
+        renderTraefikConfig(rows, topo, options).body.toString(),
+      );
   });
 });
 

@@ -26,7 +26,7 @@ import {
   routeName,
   RouteOutput,
   type RenderOptions,
-  type SplitRole,
+  type GroupRole,
 } from './route-render.js';
 import { validateRow, type Route, type ValidationDefaults } from './route-validation.js';
 import { renderStreamRoute, streamSections, type StreamOutput } from './stream-render.js';
@@ -82,13 +82,20 @@ export interface RenderResult {
 /** Shared by every entry not rendered yet: a new empty array each would be two more objects per row to keep. */
 const NOTHING: readonly never[] = Object.freeze([]);
 
-/** The weighted rows of one host and path that publish: each with its services and its status's place. */
-interface Split {
-  readonly rows: Array<{
-    readonly entry: RowEntry;
-    readonly services: readonly SwarmService[];
-    readonly statusAt: number;
-  }>;
+/** A row of a group that publishes, with its services and its status's place. */
+interface GroupRow {
+  readonly entry: RowEntry;
+  readonly services: readonly SwarmService[];
+  readonly statusAt: number;
+}
+
+/**
+ * The rows of one host and path rendered together, each time (never from the cache): the split's
+ * weighted rows (the leader among them), or the leader alone when not split; and its shadows.
+ */
+interface Group {
+  readonly rows: GroupRow[];
+  readonly shadows: GroupRow[];
 }
 
 /**
@@ -158,6 +165,14 @@ class RowEntry extends RouteOutput {
     this.firstTasks = topology.tasks.get(services[0]!.id);
     this.moreTasks =
       services.length === 1 ? NOTHING : services.slice(1).map((service) => topology.tasks.get(service.id));
+  }
+
+  /**
+   * The output was rendered as part of a group (traefik-config's renderGroups), from more than its
+   * own inputs: the next render outside a group must not take it from the cache.
+   */
+  forgetInputs(): void {
+    this.renderedServices = NOTHING;
   }
 
   /** The task list of rendered service i, as rendered. */
@@ -248,8 +263,14 @@ export class TraefikRenderer {
     const outputStatuses: number[] = [];
     const servicesByDeployment = this.servicesIndex(topology);
     let rendered = 0;
-    /** The weighted rows that publish, by the first row of their host and path. */
-    const splits = new Map<RowEntry, Split>();
+    /** The groups that publish, by their leader: the row holding their host and path. */
+    const groups = new Map<RowEntry, Group>();
+    const groupOf = (leader: RowEntry) => {
+      let group = groups.get(leader);
+      if (group === undefined) groups.set(leader, (group = { rows: [], shadows: [] }));
+      return group;
+    };
+    const mirrored = this.mirroredRoutes(valid);
     /** The TCP and UDP routes that publish, and the index of each one's status. */
     const streams: RowEntry[] = [];
     const streamStatuses: number[] = [];
@@ -265,6 +286,12 @@ export class TraefikRenderer {
         if (entry.hasSections) entry.clearSections();
         entry.stream = undefined;
         statuses.push(routeStatus(entry, 'rejected', { field: entry.conflictField, reason: entry.conflict }));
+        continue;
+      }
+      const mirrorOf = route.mirrorPercent === undefined ? undefined : this.shadowLeader(entry);
+      if (typeof mirrorOf === 'string') {
+        if (entry.hasSections) entry.clearSections();
+        statuses.push(routeStatus(entry, 'rejected', { field: 'mirror_percent', reason: mirrorOf }));
         continue;
       }
       if (entry.indexVersion !== this.indexVersion) {
@@ -296,12 +323,11 @@ export class TraefikRenderer {
         statuses.push(entry.status!);
         continue;
       }
-      if (route.weight !== undefined) {
-        // Rendered after every other row, once the split's rows that publish are known.
-        const leader = this.claims.holder(entry.matchKey)!;
-        let split = splits.get(leader);
-        if (split === undefined) splits.set(leader, (split = { rows: [] }));
-        split.rows.push({ entry, services, statusAt: statuses.length });
+      if (route.weight !== undefined || mirrorOf !== undefined || mirrored.has(entry)) {
+        // Rendered after every other row, once the group's rows that publish are known.
+        const row = { entry, services, statusAt: statuses.length };
+        if (mirrorOf !== undefined) groupOf(mirrorOf).shadows.push(row);
+        else groupOf(route.weight === undefined ? entry : this.claims.holder(entry.matchKey)!).rows.push(row);
         outputs.push(entry);
         outputStatuses.push(statuses.length);
         statuses.push(entry.status!);
@@ -326,7 +352,7 @@ export class TraefikRenderer {
       outputStatuses.push(statuses.length);
       statuses.push(entry.status!);
     }
-    rendered += this.renderSplits(splits, topology, statuses);
+    rendered += this.renderGroups(groups, topology, statuses);
     const { ordered, collisions } = this.byName(outputs);
     for (const [loser, winner] of collisions) {
       const reason = `its route name ${outputs[loser]!.name} is taken by route ${outputs[winner]!.id}`;
@@ -337,17 +363,19 @@ export class TraefikRenderer {
   }
 
   /**
-   * The rows of each split: every one renders its own service, and the first row (the one that
-   * claimed the host and path first) the router, to a weighted service over all of them. Few rows
-   * are weighted, and a split depends on rows besides its own: they are rendered every time,
-   * never taken from the cache. A split whose first row has no service publishes no router (the
-   * host then answers 404 until it has one).
+   * The rows of each group: every one renders its own service, and the leader (the row that
+   * claimed the host and path first) the router, to its service, or to a weighted service over
+   * the split's rows, with a mirroring service around either when shadows have a replica. A group
+   * depends on rows besides its own: it is rendered every time, never taken from the cache. A
+   * group whose leader has no service publishes no router (the host then answers 404 until it
+   * has one); its other rows' services are published, unused.
    */
-  private renderSplits(splits: ReadonlyMap<RowEntry, Split>, topology: Topology, statuses: RouteStatus[]): number {
+  private renderGroups(groups: ReadonlyMap<RowEntry, Group>, topology: Topology, statuses: RouteStatus[]): number {
     let rendered = 0;
-    const render = (row: Split['rows'][number], role: SplitRole, leader: RowEntry) => {
+    const render = (row: GroupRow, role: GroupRole, leader: RowEntry) => {
       const entry = row.entry;
       renderRoute(entry.route!, entry, row.services, topology, this.context, this.arena, role);
+      entry.forgetInputs();
       entry.status = routeStatus(entry, entry.state, {
         router: leader.name,
         servers: entry.servers,
@@ -356,23 +384,60 @@ export class TraefikRenderer {
       statuses[row.statusAt] = entry.status;
       rendered += 1;
     };
-    for (const [leader, split] of splits) {
-      // The others first: whether any has a replica decides whether the router is live.
+    const byName = (a: { name: string }, b: { name: string }) => compare(a.name, b.name);
+    for (const [leader, group] of groups) {
+      // The others first: whether any has a replica decides whether the router is live, and
+      // which shadows get copies.
       let othersLive = false;
-      for (const row of split.rows) {
+      for (const row of group.rows) {
         if (row.entry === leader) continue;
         render(row, { leader: false }, leader);
         if (row.entry.servers > 0) othersLive = true;
       }
-      const first = split.rows.find((row) => row.entry === leader);
-      if (first === undefined) continue;
-      const members = split.rows
+      const mirrors: Array<{ name: string; percent: number }> = [];
+      for (const row of group.shadows) {
+        render(row, { leader: false }, leader);
+        if (row.entry.servers > 0) mirrors.push({ name: row.entry.name, percent: row.entry.route!.mirrorPercent! });
+      }
+      const first = group.rows.find((row) => row.entry === leader);
+      if (first === undefined) {
+        const unused = `the route it mirrors (route ${leader.id}) publishes no router: its deployment has no service`;
+        for (const { entry, statusAt } of group.shadows)
+          statuses[statusAt] = entry.status = { ...entry.status!, warnings: [...entry.status!.warnings, unused] };
+        continue;
+      }
+      const members = group.rows
+        .filter(({ entry }) => entry.route!.weight !== undefined)
         .map(({ entry }) => ({ name: entry.name, weight: entry.route!.weight! }))
-        .sort((a, b) => compare(a.name, b.name));
-      const sticky = split.rows.some(({ entry }) => entry.route!.sticky);
-      render(first, { leader: true, members, sticky, othersLive }, leader);
+        .sort(byName);
+      const sticky = members.length > 0 && group.rows.some(({ entry }) => entry.route!.sticky);
+      render(first, { leader: true, members, sticky, othersLive, mirrors: mirrors.sort(byName) }, leader);
     }
     return rendered;
+  }
+
+  /**
+   * The routes that shadows mirror (each a leader of a group), so that their rows are rendered in
+   * a group whatever their order. Shadows are few: one pass over the rows' routes finds them.
+   */
+  private mirroredRoutes(valid: readonly RowEntry[]): ReadonlySet<RowEntry> {
+    let mirrored: Set<RowEntry> | undefined;
+    for (const entry of valid) {
+      if (entry.route!.mirrorPercent === undefined || entry.conflict !== '') continue;
+      const leader = this.shadowLeader(entry);
+      if (typeof leader !== 'string') (mirrored ??= new Set()).add(leader);
+    }
+    return mirrored ?? NO_ENTRIES;
+  }
+
+  /** The route a shadow mirrors (the row holding its host and path), or why it has none. */
+  private shadowLeader(entry: RowEntry): RowEntry | string {
+    const leader = this.claims.holder(entry.matchKey);
+    if (leader === undefined) return 'no route holds this host and path: a shadow needs a route to mirror';
+    if (leader.conflict !== '') return `the route holding this host and path (route ${leader.id}) is rejected`;
+    if (leader.route!.stream !== undefined)
+      return `the route holding this host and path (route ${leader.id}) is ${leader.route!.stream.kind.toUpperCase()}: mirroring is for HTTP routes`;
+    return leader;
   }
 
   /**
@@ -415,7 +480,7 @@ export class TraefikRenderer {
     const touched = new Set<string>();
     const touchedEntryPoints = new Set<string>();
     for (const entry of this.lastRows) {
-      if (entry.seen === generation) continue;
+      if (entry.seen === generation || entry.route!.mirrorPercent !== undefined) continue;
       this.claims.remove(entry.matchKey, entry);
       this.hostClaims.remove(entry.hostKey, entry);
       touched.add(entry.hostKey);
@@ -426,6 +491,8 @@ export class TraefikRenderer {
       if (entry.route!.wildcard) everyRow = true;
     }
     for (const entry of added) {
+      // A shadow claims nothing: it mirrors the route that holds its host and path (shadowLeader).
+      if (entry.route!.mirrorPercent !== undefined) continue;
       this.claims.add(entry.matchKey, entry);
       this.hostClaims.add(entry.hostKey, entry);
       touched.add(entry.hostKey);
@@ -445,6 +512,7 @@ export class TraefikRenderer {
   }
 
   private decideConflict(entry: RowEntry): void {
+    if (entry.route!.mirrorPercent !== undefined) return;
     const onEntryPoint = this.entryPointConflict(entry);
     entry.conflictField = onEntryPoint === '' ? 'domain' : 'entry_point';
     entry.conflict = onEntryPoint === '' ? this.conflictOf(entry) : onEntryPoint;
@@ -735,6 +803,7 @@ function servicesOf(index: ServicesIndex, deploymentId: string, serviceName: str
 }
 
 const NO_TAIL = Buffer.alloc(0);
+const NO_ENTRIES: ReadonlySet<RowEntry> = new Set();
 
 /** The render's result: the document assembled from the routes' bytes, in name order, and the TCP and UDP sections. */
 function assemble(

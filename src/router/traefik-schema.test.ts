@@ -2,7 +2,7 @@
  * What the renderer writes, checked against Traefik v3's published schema of the file provider
  * (SchemaStore's, copied in test/fixtures/traefik with its origin): every middleware this service
  * lets a row ask for, TLS and plain routers, sticky sessions, health checks, the fallback and the
- * error-page services, weighted splits, the shared middlewares, and TCP (terminated, passed
+ * error-page services, weighted splits, mirroring, the shared middlewares, and TCP (terminated, passed
  * through, plain, with both TCP middlewares) and UDP routes.
  */
 import { readFileSync } from 'node:fs';
@@ -103,6 +103,9 @@ describe("Traefik v3's published schema of the file provider", () => {
       // A split across two deployments, sticky.
       row('s1', { deployment_id: 'dep-c', domain: 'split.example.com', weight: 9, load_balancer_algo: 'sticky' }),
       row('s2', { deployment_id: 'dep-d', domain: 'split.example.com', weight: 1 }),
+      // A shadow of the split, and one of a plain route: mirroring services.
+      row('m1', { deployment_id: 'dep-a', domain: 'split.example.com', mirror_percent: 20 }),
+      row('m2', { deployment_id: 'dep-c', domain: 'b.example.com', path_prefix: '/api', mirror_percent: 100 }),
       // TCP by SNI with TLS terminated and both TCP middlewares; passed through; plain; and UDP.
       row('t1', {
         deployment_id: 'dep-d',
@@ -126,6 +129,7 @@ describe("Traefik v3's published schema of the file provider", () => {
     const http = (config as { http: { middlewares: Record<string, Record<string, unknown>> } }).http;
     const kinds = new Set(Object.values(http.middlewares).flatMap((m) => Object.keys(m)));
     expect(JSON.stringify(config)).toContain('"weighted"');
+    expect(JSON.stringify(config).match(/"mirroring"/g)).toHaveLength(2);
     for (const type of MIDDLEWARE_TYPES) expect(kinds, type).toContain(type);
     const tcp = (config as { tcp: { middlewares: Record<string, object>; routers: Record<string, { tls?: object }> } })
       .tcp;
@@ -162,5 +166,8 @@ describe("Traefik v3's published schema of the file provider", () => {
       validate({ tcp: { routers: { r: { rule: 'HostSNI(`*`)', service: 's', tls: { passthrough: 'yes' } } } } }),
     ).toBe(false);
     expect(validate({ udp: { services: { s: { loadBalancer: { servers: [{ url: 'http://x' }] } } } } })).toBe(false);
+    expect(
+      validate({ http: { services: { s: { mirroring: { service: 'a', mirrors: [{ name: 'b', percent: 101 }] } } } } }),
+    ).toBe(false);
   });
 });

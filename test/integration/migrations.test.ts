@@ -61,6 +61,7 @@ describe.skipIf(skip)('migrations against a real PostgreSQL', () => {
           'weight',
           'entry_point',
           'tls_passthrough',
+          'mirror_percent',
         ]),
       );
       expect(byTable('deployment_locations')).toEqual(

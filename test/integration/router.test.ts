@@ -326,7 +326,7 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     await postgres.query(`DELETE FROM deployment_routing`);
   });
 
-  it('switches blue to green in one transaction: a reader of the file sees the old split, then the new one, nothing between', async () => {
+  it('switches blue to green in one transaction (a reader of the file sees the old split, then the new one, nothing between), then mirrors green to blue', async () => {
     const [blue, green] = [
       await createService('web-blue', 'dep-blue', 1),
       await createService('web-green', 'dep-green', 1),
@@ -378,6 +378,30 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     stop = true;
     await reader;
     expect(seen).toEqual(['blue=100,green=0', 'blue=0,green=100']);
+
+    // Blue, out of the split, becomes a shadow of it: a copy of every request, answers dropped.
+    await postgres.query(`UPDATE deployment_routing SET weight = NULL, mirror_percent = 100 WHERE id = 'bg-blue'`);
+    const blueName = routeName({ id: 'bg-blue', deploymentId: 'dep-blue' });
+    await waitFor(
+      'green mirrored to blue',
+      async () => {
+        const services = (await readHttpConfig()).services as Record<string, unknown> | undefined;
+        return (
+          JSON.stringify(services?.[`${greenName}-mirror`]) ===
+          JSON.stringify({
+            // Green alone still carries a weight: its split (of one) is what is mirrored.
+            mirroring: {
+              maxBodySize: 1_048_576,
+              mirrors: [{ name: blueName, percent: 100 }],
+              service: `${greenName}-split`,
+            },
+          })
+        );
+      },
+      20_000,
+      100,
+    );
+    expect((await readFileConfig()).routers?.[greenName]).toMatchObject({ service: `${greenName}-mirror` });
     await Promise.all([blue.remove(), green.remove()]);
     await postgres.query(`DELETE FROM deployment_routing`);
   });
