@@ -279,7 +279,17 @@ const FIELDS = [
   'weight',
   'entry_point',
   'tls_passthrough',
+  'mirror_percent',
 ] as const;
+
+/**
+ * Every column but the key and the middleware document (compared as JSON) is compared: a column
+ * added to RoutingRow and not to FIELDS fails to compile here, instead of leaving a changed row
+ * unpublished.
+ */
+type Uncompared = Exclude<keyof RoutingRow, (typeof FIELDS)[number] | 'id' | 'middleware'>;
+const EVERY_COLUMN_COMPARED: [Uncompared] extends [never] ? true : Uncompared = true;
+void EVERY_COLUMN_COMPARED;
 
 function sameRow(a: RoutingRow, b: RoutingRow): boolean {
   for (const field of FIELDS) if (a[field] !== b[field]) return false;

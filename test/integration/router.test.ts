@@ -382,26 +382,29 @@ describe.skipIf(skip)('router against a real swarm and PostgreSQL', () => {
     // Blue, out of the split, becomes a shadow of it: a copy of every request, answers dropped.
     await postgres.query(`UPDATE deployment_routing SET weight = NULL, mirror_percent = 100 WHERE id = 'bg-blue'`);
     const blueName = routeName({ id: 'bg-blue', deploymentId: 'dep-blue' });
+    const mirrored = JSON.stringify({
+      // Green alone still carries a weight: its split (of one) is what is mirrored.
+      mirroring: { maxBodySize: 1_048_576, mirrors: [{ name: blueName, percent: 100 }], service: `${greenName}-split` },
+    });
     await waitFor(
-      'green mirrored to blue',
-      async () => {
-        const services = (await readHttpConfig()).services as Record<string, unknown> | undefined;
-        return (
-          JSON.stringify(services?.[`${greenName}-mirror`]) ===
-          JSON.stringify({
-            // Green alone still carries a weight: its split (of one) is what is mirrored.
-            mirroring: {
-              maxBodySize: 1_048_576,
-              mirrors: [{ name: blueName, percent: 100 }],
-              service: `${greenName}-split`,
-            },
-          })
-        );
-      },
+      'green mirrored to blue, in the file and the HTTP provider',
+      async () =>
+        (await Promise.all([readFileConfig(), readHttpConfig()])).every(
+          (http) =>
+            JSON.stringify(http.services?.[`${greenName}-mirror`]) === mirrored &&
+            (http.routers?.[greenName] as { service?: string } | undefined)?.service === `${greenName}-mirror`,
+        ),
       20_000,
       100,
     );
-    expect((await readFileConfig()).routers?.[greenName]).toMatchObject({ service: `${greenName}-mirror` });
+    // A change of the share alone is a change of the row.
+    await postgres.query(`UPDATE deployment_routing SET mirror_percent = 30 WHERE id = 'bg-blue'`);
+    await waitFor(
+      'a share of 30 %',
+      async () => JSON.stringify((await readFileConfig()).services?.[`${greenName}-mirror`]).includes('"percent":30'),
+      20_000,
+      100,
+    );
     await Promise.all([blue.remove(), green.remove()]);
     await postgres.query(`DELETE FROM deployment_routing`);
   });
