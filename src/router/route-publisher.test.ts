@@ -115,6 +115,58 @@ describe('RoutePublisher', () => {
     expect(reports.at(-1)).toBe('routes up');
   });
 
+  it('says so when the document cannot be rendered, keeps the last one, and recovers by itself', async () => {
+    const reports: string[] = [];
+    const failures: string[] = [];
+    const health = {
+      up: (name: string) => reports.push(`${name} up`),
+      down: (name: string, detail: string) => reports.push(`${name} down: ${detail}`),
+    };
+    const writes: Buffer[] = [];
+    let broken = false;
+    // A topology whose services cannot be read stands for any bug in rendering.
+    const services = new (class extends Map<string, never> {
+      override values(): MapIterator<never> {
+        if (broken) throw new TypeError('a bug in rendering');
+        return super.values();
+      }
+    })();
+    const publisher = new RoutePublisher(options, {
+      sources: {
+        rows: () => ({ rows: [], fresh: true }),
+        topology: () => ({ topology: { ...emptyTopology(), services }, synced: true }),
+      },
+      file: {
+        file: 'x',
+        write: (body: Buffer) => Promise.resolve(writes.push(body) > 0),
+      } as unknown as TraefikFileWriter,
+      redis: undefined,
+      telemetry: { ...telemetry, publishFailed: (target) => void failures.push(target) },
+      health,
+      log: pino({ level: 'silent' }),
+    });
+    publisher.changed(performance.now());
+    await publisher.idle();
+    const good = publisher.state().body;
+    expect(writes).toHaveLength(1);
+
+    broken = true;
+    publisher.changed(performance.now());
+    await publisher.idle();
+    expect(reports.at(-1)).toMatch(/^routes down: publishing fails: rendering: a bug in rendering \(since /);
+    expect(publisher.publishing()).toMatchObject({ state: 'failing', render: { error: 'a bug in rendering' } });
+    expect(failures).toEqual(['render']);
+    expect(publisher.state().body).toBe(good);
+    expect(writes).toHaveLength(1);
+
+    // Retried on the timer; fixed, it publishes again and says so.
+    broken = false;
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await publisher.idle();
+    expect(reports.at(-1)).toBe('routes up');
+    expect(publisher.publishing()).toEqual({ state: 'publishing', stale: false });
+  });
+
   it('survives a failing write without an unhandled rejection and retries', async () => {
     let attempts = 0;
     const file = {

@@ -15,7 +15,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Topology } from '../discovery/index.js';
 import type { RedisPublisher } from './redis-publisher.js';
 import type { TraefikFileWriter } from './traefik-file-writer.js';
-import { TraefikRenderer, type RenderOptions, type RouteStatus } from './traefik-config.js';
+import { TraefikRenderer, type RenderOptions, type RenderResult, type RouteStatus } from './traefik-config.js';
 import type { RoutingRow } from './routing-table.js';
 import { errorMessage } from '../lib/errors.js';
 
@@ -29,7 +29,7 @@ export interface RouterTelemetry {
     rejected: number;
   }): void;
   rowRejected(field: string): void;
-  publishFailed(target: 'file' | 'redis'): void;
+  publishFailed(target: 'render' | 'file' | 'redis'): void;
 }
 
 export interface PublisherSources {
@@ -75,7 +75,13 @@ interface Failure {
 export type PublishingState =
   | { readonly state: 'not yet published'; readonly waitingFor: string }
   | { readonly state: 'publishing'; readonly stale: boolean }
-  | { readonly state: 'failing'; readonly file: Failure | null; readonly redis: Failure | null };
+  | {
+      readonly state: 'failing';
+      /** The document could not be rendered (a bug): the last one published stays. */
+      readonly render: Failure | null;
+      readonly file: Failure | null;
+      readonly redis: Failure | null;
+    };
 export class RoutePublisher {
   private body: Buffer | undefined;
   private statuses: readonly RouteStatus[] = [];
@@ -86,13 +92,14 @@ export class RoutePublisher {
   private dirtySince: number | undefined;
   private rejectedKeys = new Set<string>();
   private stale = false;
+  private renderFailure: Failure | undefined;
   private fileFailure: Failure | undefined;
   private redisFailure: Failure | undefined;
   private readonly convergence: number[] = [];
-  private readonly renderer: TraefikRenderer;
+  private renderer: TraefikRenderer;
 
   constructor(
-    options: RenderOptions,
+    private readonly options: RenderOptions,
     private readonly deps: {
       sources: PublisherSources;
       file: TraefikFileWriter;
@@ -118,8 +125,13 @@ export class RoutePublisher {
 
   /** What /health shows of publishing. */
   publishing(): PublishingState {
-    if (this.fileFailure !== undefined || this.redisFailure !== undefined) {
-      return { state: 'failing', file: this.fileFailure ?? null, redis: this.redisFailure ?? null };
+    if (this.renderFailure !== undefined || this.fileFailure !== undefined || this.redisFailure !== undefined) {
+      return {
+        state: 'failing',
+        render: this.renderFailure ?? null,
+        file: this.fileFailure ?? null,
+        redis: this.redisFailure ?? null,
+      };
     }
     if (this.body === undefined)
       return { state: 'not yet published', waitingFor: this.waitingFor ?? 'the first publish' };
@@ -142,6 +154,8 @@ export class RoutePublisher {
       health.down(ROUTES, `not yet published: waiting for ${state.waitingFor}`);
     else {
       const parts = [];
+      if (state.render)
+        parts.push(`rendering: ${state.render.error} (since ${new Date(state.render.since).toISOString()})`);
       if (state.file)
         parts.push(
           `routes file ${this.deps.file.file}: ${state.file.error} (since ${new Date(state.file.since).toISOString()})`,
@@ -208,7 +222,22 @@ export class RoutePublisher {
     }
 
     const renderStart = performance.now();
-    const rendered = this.renderer.render(rows, topology);
+    let rendered: RenderResult;
+    try {
+      rendered = this.renderer.render(rows, topology);
+      this.renderFailure = undefined;
+    } catch (error) {
+      // A bug, not an input: every row is validated before rendering. Said once, counted, and
+      // retried on the timer; the last good document stays published.
+      this.deps.telemetry.publishFailed('render');
+      if (this.renderFailure === undefined)
+        this.deps.log.error({ err: error }, 'could not render the routes; keeping the last good document and retrying');
+      this.renderFailure ??= { error: errorMessage(error), since: Date.now() };
+      // Its caches may hold half of that render: the retry starts from a fresh renderer.
+      this.renderer = new TraefikRenderer(this.options);
+      this.reportHealth();
+      throw error;
+    }
     const { body, statuses } = rendered;
     const renderMs = performance.now() - renderStart;
     this.reportRejections(statuses);
