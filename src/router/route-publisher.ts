@@ -153,15 +153,12 @@ export class RoutePublisher {
     else if (state.state === 'not yet published')
       health.down(ROUTES, `not yet published: waiting for ${state.waitingFor}`);
     else {
+      const told = (what: string, failure: Failure) =>
+        `${what}: ${failure.error} (since ${new Date(failure.since).toISOString()})`;
       const parts = [];
-      if (state.render)
-        parts.push(`rendering: ${state.render.error} (since ${new Date(state.render.since).toISOString()})`);
-      if (state.file)
-        parts.push(
-          `routes file ${this.deps.file.file}: ${state.file.error} (since ${new Date(state.file.since).toISOString()})`,
-        );
-      if (state.redis)
-        parts.push(`redis provider: ${state.redis.error} (since ${new Date(state.redis.since).toISOString()})`);
+      if (state.render) parts.push(told('rendering', state.render));
+      if (state.file) parts.push(told(`routes file ${this.deps.file.file}`, state.file));
+      if (state.redis) parts.push(told('redis provider', state.redis));
       health.down(ROUTES, `publishing fails: ${parts.join('; ')}`);
     }
   }
@@ -227,12 +224,15 @@ export class RoutePublisher {
       rendered = this.renderer.render(rows, topology);
       this.renderFailure = undefined;
     } catch (error) {
-      // A bug, not an input: every row is validated before rendering. Said once, counted, and
-      // retried on the timer; the last good document stays published.
-      this.deps.telemetry.publishFailed('render');
-      if (this.renderFailure === undefined)
-        this.deps.log.error({ err: error }, 'could not render the routes; keeping the last good document and retrying');
-      this.renderFailure ??= { error: errorMessage(error), since: Date.now() };
+      // A bug, not an input: every row is validated before rendering. Retried on the timer; the
+      // last good document stays published.
+      this.renderFailure = this.failed(
+        'render',
+        this.renderFailure,
+        error,
+        {},
+        'could not render the routes; keeping the last good document and retrying',
+      );
       // Its caches may hold half of that render: the retry starts from a fresh renderer.
       this.renderer = new TraefikRenderer(this.options);
       this.reportHealth();
@@ -251,14 +251,13 @@ export class RoutePublisher {
       changed = await this.deps.file.write(body);
       this.fileFailure = undefined;
     } catch (error) {
-      this.deps.telemetry.publishFailed('file');
-      if (this.fileFailure === undefined) {
-        this.deps.log.error(
-          { err: error, file: this.deps.file.file },
-          'could not write the routes file; keeping the last good one and retrying',
-        );
-      }
-      this.fileFailure ??= { error: errorMessage(error), since: Date.now() };
+      this.fileFailure = this.failed(
+        'file',
+        this.fileFailure,
+        error,
+        { file: this.deps.file.file },
+        'could not write the routes file; keeping the last good one and retrying',
+      );
       this.reportHealth();
       throw error;
     }
@@ -282,6 +281,20 @@ export class RoutePublisher {
 
     // Redis keeps its own pace (lock, retries) and never holds up the next publish: see RedisPublisher.
     void this.deps.redis?.offer(rendered.config);
+  }
+
+  /** A failed render or write: counted every time, logged when it starts failing, kept with since when. */
+  private failed(
+    target: 'render' | 'file',
+    ongoing: Failure | undefined,
+    error: unknown,
+    fields: Record<string, unknown>,
+    message: string,
+  ): Failure {
+    this.deps.telemetry.publishFailed(target);
+    if (ongoing !== undefined) return ongoing;
+    this.deps.log.error({ err: error, ...fields }, message);
+    return { error: errorMessage(error), since: Date.now() };
   }
 
   /** Logs and counts a rejection when it first appears, not on every publish. */
