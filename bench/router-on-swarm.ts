@@ -35,6 +35,7 @@ export async function startRouterOnSwarm(
     '-d',
     'overlay',
     ...(options.subnet ? ['--subnet', options.subnet] : []),
+    ...(options.internal ? ['--internal'] : []),
     'edge-net',
   ]);
   const app = await buildRouterApp(swarm, { databaseUrl: postgres.url, dynamicDir: dir });

@@ -69,12 +69,17 @@ const scrape = async () => {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
-    components: { router: { swarm: { apiCalls: Record<string, number> } } };
+    components: {
+      router: { swarm: { apiCalls: Record<string, number>; startHints: object; stopHints: object } };
+    };
   }>();
   return {
     renderSum: value('swarm_edge_route_render_seconds_sum'),
     renderCount: value('swarm_edge_route_render_seconds_count'),
     calls: Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0),
+    byKind: health.components.router.swarm.apiCalls,
+    startHints: health.components.router.swarm.startHints,
+    stopHints: health.components.router.swarm.stopHints,
   };
 };
 
@@ -241,7 +246,7 @@ await Promise.all(watchers);
 // ---- exits and figures ------------------------------------------------------------------------
 await new Promise((resolve) => setTimeout(resolve, 1_000));
 events.destroy();
-/** The upstream exits 2 s after its SIGTERM (the daemon logs no kill event for swarm stops). */
+/** The upstream exits 2 s after its SIGTERM (its `kill` event; the exit is what this bench streams). */
 const SERVES_AFTER_TERM_MS = 2_000;
 
 const toFile = new Map<string, number[]>();
@@ -337,5 +342,8 @@ say(
 say(
   `Traefik's 15 s poll on the same cluster: running → file p50 7500 ms, p99 14850 ms; ${(traefikBeforeExit * 100).toFixed(1)} % of old servers gone before exit (expected, from the measured shutdown → exit); ${(((3 + SERVICES) / 15) * 60).toFixed(0)} calls/min`,
 );
+const callsByKind = Object.entries(after.byKind).map(([kind, n]) => `${kind} ${n - (before.byKind[kind] ?? 0)}`);
+say(`router: API calls during the churn by kind: ${callsByKind.join(', ')}`);
+say(`router: start hints ${JSON.stringify(after.startHints)}; stop hints ${JSON.stringify(after.stopHints)}`);
 await destroy();
 process.exit(0);

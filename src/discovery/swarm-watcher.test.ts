@@ -42,6 +42,8 @@ class ScriptedDocker {
   containers = new Map<string, unknown>();
   /** Inspects answer at once, from the container as it is when asked, but resolve when this does. */
   inspectsArrive: Promise<void> = Promise.resolve();
+  /** Task lists too: the answer is the view when asked, delivered when this resolves. */
+  listsArrive: Promise<void> = Promise.resolve();
   readonly events = new PassThrough();
   readonly api = {
     listServices: () =>
@@ -56,7 +58,10 @@ class ScriptedDocker {
           },
         },
       ]),
-    listTasks: () => Promise.resolve(this.tasks.filter((t) => t.DesiredState === 'running')),
+    listTasks: () => {
+      const answer = this.tasks.filter((t) => t.DesiredState === 'running').map((t) => structuredClone(t));
+      return this.listsArrive.then(() => answer);
+    },
     listNodes: () => Promise.resolve([{ ID: NODE, Status: { Addr: '10.1.0.1', State: 'ready' } }]),
     getService: () => {
       throw new Error('not used');
@@ -71,10 +76,11 @@ class ScriptedDocker {
   } as unknown as DockerApi;
 
   /** A container of a task on this node, running (healthy when `health`), as inspect shows it. */
-  runs(taskId: string, n: number, health?: string): void {
+  runs(taskId: string, n: number, health?: string, stopSignal?: string): void {
     this.containers.set(container(n), {
       Id: container(n),
       Config: {
+        ...(stopSignal ? { StopSignal: stopSignal } : {}),
         Labels: {
           'com.docker.swarm.task.id': taskId,
           'com.docker.swarm.service.id': SERVICE,
@@ -86,8 +92,8 @@ class ScriptedDocker {
     });
   }
 
-  emit(action: string, taskId: string, n: number): void {
-    const Attributes = { 'com.docker.swarm.task.id': taskId, 'com.docker.swarm.service.id': SERVICE };
+  emit(action: string, taskId: string, n: number, extra: Record<string, string> = {}): void {
+    const Attributes = { ...extra, 'com.docker.swarm.task.id': taskId, 'com.docker.swarm.service.id': SERVICE };
     this.events.write(
       `${JSON.stringify({ Type: 'container', Action: action, Actor: { ID: container(n), Attributes } })}\n`,
     );
@@ -210,5 +216,58 @@ describe('SwarmWatcher start hints', () => {
     await pause(100);
     expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
     expect(watcher.stats().startHints).toMatchObject({ announced: 5, announcementsUsed: 2 });
+  });
+});
+
+describe('SwarmWatcher stop hints', () => {
+  it("takes a task out at its container's stop signal, and a list asked before that does not bring it back", async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'running', 1), rawTask(id('b'), 'running', 2)];
+    const watcher = await started(docker);
+    let arrive!: () => void;
+    docker.listsArrive = new Promise((resolve) => (arrive = resolve));
+    // Another container event: a poll is asked now, while the managers still want a running.
+    docker.emit('die', id('z'), 9);
+    await pause(50);
+    // Swarm stops a: desired state first, then the agent's SIGTERM. The poll has not answered.
+    docker.tasks[0]!.DesiredState = 'shutdown';
+    const seen: string[] = [];
+    watcher.onChange(() => seen.push(states(watcher).join()));
+    docker.emit('kill', id('a'), 1, { signal: '15' });
+    await until(() => states(watcher).join() === 'bb:running');
+    arrive();
+    await until(() => watcher.stats().stopHints.pending === 0);
+    // Out with the signal, and never back: not with the list asked before it, nor after.
+    expect(seen[0]).toBe('bb:running');
+    expect(seen.filter((topology) => topology.includes('aa'))).toEqual([]);
+    expect(states(watcher)).toEqual(['bb:running']);
+    expect(watcher.stats().stopHints).toMatchObject({ recorded: 1, confirmed: 1, refuted: 0 });
+  });
+
+  it("leaves a task serving on other signals, honours the container's own stop signal, and yields to the managers", async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'running', 1), rawTask(id('b'), 'running', 2)];
+    const watcher = await started(docker);
+    docker.runs(id('a'), 1);
+    docker.runs(id('b'), 2, undefined, 'SIGQUIT');
+    // A reload signal, a malformed one, and no signal at all: nothing changes.
+    docker.emit('kill', id('a'), 1, { signal: '1' });
+    docker.emit('kill', id('a'), 1, { signal: 'TERM\u200b' });
+    docker.emit('kill', id('a'), 1);
+    await pause(100);
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
+    expect(watcher.stats().stopHints.recorded).toBe(0);
+
+    // b stops on SIGQUIT (its image's STOPSIGNAL): out at once.
+    docker.tasks[1]!.DesiredState = 'shutdown';
+    docker.emit('kill', id('b'), 2, { signal: '3' });
+    await until(() => states(watcher).join() === 'aa:running');
+
+    // SIGTERM sent by hand to a process that ignores it: out, until a list asked since says the
+    // managers still want it running.
+    docker.emit('kill', id('a'), 1, { signal: '15' });
+    await until(() => watcher.stats().stopHints.refuted === 1);
+    expect(states(watcher)).toEqual(['aa:running']);
+    expect(watcher.stats().stopHints).toMatchObject({ recorded: 2, confirmed: 1, refuted: 1, pending: 0 });
   });
 });

@@ -24,12 +24,15 @@ import type { ServingClaim } from './task-serving-channel.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
 import { TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
+import { TaskStopHints, type TaskStopHintStats } from './task-stop-hints.js';
 import {
+  killStops,
   mayStartServing,
   parseNode,
   parseService,
   parseServingContainer,
   parseTask,
+  signalNumber,
   type SwarmNode,
   type SwarmService,
   type SwarmTask,
@@ -62,6 +65,8 @@ export interface SwarmWatcherStats {
   readonly converging: number;
   /** Local tasks seen serving before the managers' task list said so (task-start-hints.ts). */
   readonly startHints: TaskStartHintStats;
+  /** Local tasks seen told to stop before the managers' task list said so (task-stop-hints.ts). */
+  readonly stopHints: TaskStopHintStats;
   readonly lastReconcileAt: number | undefined;
   readonly synced: boolean;
 }
@@ -86,6 +91,7 @@ export class SwarmWatcher {
   private reconnectAttempt = 0;
   private readonly poller: ConvergencePoller;
   private readonly hints = new TaskStartHints();
+  private readonly stopHints = new TaskStopHints();
   /**
    * When the task lists held were asked (performance.now()): all of them by the last reconcile,
    * some since by the convergence poll. A start hint arriving after a later list is not needed.
@@ -157,6 +163,7 @@ export class SwarmWatcher {
       ...this.counters,
       converging: this.poller.size,
       startHints: this.hints.stats(),
+      stopHints: this.stopHints.stats(),
       lastReconcileAt: this.lastReconcileAt,
       synced: this.synced,
     };
@@ -202,10 +209,13 @@ export class SwarmWatcher {
       list.push(task);
       tasks.set(task.serviceId, list);
     }
-    for (const serviceId of [...this.hints.services()]) {
+    for (const serviceId of new Set([...this.hints.services(), ...this.stopHints.services()])) {
       if (services.has(serviceId))
-        tasks.set(serviceId, [...this.hints.merge(serviceId, tasks.get(serviceId) ?? [], askedAt)]);
-      else this.hints.forgetService(serviceId);
+        tasks.set(serviceId, [...this.mergeHints(serviceId, tasks.get(serviceId) ?? [], askedAt)]);
+      else {
+        this.hints.forgetService(serviceId);
+        this.stopHints.forgetService(serviceId);
+      }
     }
     const nodes = new Map<string, SwarmNode>();
     for (const raw of rawNodes) {
@@ -330,6 +340,8 @@ export class SwarmWatcher {
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
         if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
         if (id && mayStartServing(action)) void this.hintServing(id, serviceId, seenAt);
+        if (id && action === 'kill' && typeof taskId === 'string')
+          void this.hintStopping(id, serviceId, taskId, attributes?.signal, seenAt);
         this.startConverging(serviceId, seenAt);
         return;
       }
@@ -357,8 +369,54 @@ export class SwarmWatcher {
     const held = this.tasks.get(serviceId) ?? [];
     const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
     if (!this.hints.record(task, seenAt, { tasks: held, askedAt })) return;
-    this.tasks.set(serviceId, this.hints.applyTo(serviceId, held));
+    this.tasks.set(serviceId, this.applyHints(serviceId, held));
     this.emit(seenAt);
+  }
+
+  /**
+   * A local container of a deployment was sent a signal: when it is the container's stop signal,
+   * its task leaves the routes now, while the container still serves its drain, instead of when a
+   * task list shows its desired state `shutdown` (task-stop-hints.ts). SIGTERM and SIGKILL need no
+   * call; another signal needs the container's inspect, for its own stop signal.
+   */
+  private async hintStopping(
+    containerId: string,
+    serviceId: string,
+    taskId: string,
+    rawSignal: unknown,
+    seenAt: number,
+  ): Promise<void> {
+    const signal = signalNumber(rawSignal);
+    if (signal === undefined) {
+      this.deps.log.debug({ containerId, signal: String(rawSignal).slice(0, 20) }, 'kill event without a known signal');
+      return;
+    }
+    if (!killStops(signal)) {
+      try {
+        const inspected = (await this.call('containers', () =>
+          this.deps.docker.getContainer(containerId).inspect(),
+        )) as { Config?: { StopSignal?: unknown } };
+        if (!killStops(signal, signalNumber(inspected.Config?.StopSignal))) return;
+      } catch (error) {
+        this.deps.log.debug({ err: error, containerId }, 'container inspect failed');
+        return;
+      }
+    }
+    if (this.stopped || !this.services.has(serviceId) || !this.stopHints.record(serviceId, taskId, seenAt)) return;
+    const held = this.tasks.get(serviceId);
+    if (!held?.some((task) => task.id === taskId)) return;
+    this.tasks.set(serviceId, this.stopHints.applyTo(serviceId, held));
+    this.emit(seenAt);
+  }
+
+  /** The list held, with the start hints recorded since applied and the stopping tasks taken out. */
+  private applyHints(serviceId: string, held: readonly SwarmTask[]): readonly SwarmTask[] {
+    return this.stopHints.applyTo(serviceId, this.hints.applyTo(serviceId, held));
+  }
+
+  /** A new task list of the service, asked at `askedAt`, merged with both kinds of hints. */
+  private mergeHints(serviceId: string, listed: readonly SwarmTask[], askedAt: number): readonly SwarmTask[] {
+    return this.stopHints.merge(serviceId, this.hints.merge(serviceId, listed, askedAt), askedAt);
   }
 
   /**
@@ -371,7 +429,7 @@ export class SwarmWatcher {
     this.hints.announce(claim, seenAt);
     const held = this.tasks.get(claim.serviceId);
     if (held?.some((task) => task.id === claim.taskId)) {
-      const applied = this.hints.applyTo(claim.serviceId, held);
+      const applied = this.applyHints(claim.serviceId, held);
       if (!sameTasks(held, applied)) {
         this.tasks.set(claim.serviceId, applied);
         this.emit(seenAt);
@@ -382,6 +440,7 @@ export class SwarmWatcher {
 
   private removeService(id: string, causedAt: number): void {
     this.hints.forgetService(id);
+    this.stopHints.forgetService(id);
     this.polledAt.delete(id);
     this.stopConverging(id);
     const had = this.services.delete(id);
@@ -467,21 +526,23 @@ export class SwarmWatcher {
     const listed = raw
       .map(parseTask)
       .filter((t): t is SwarmTask => t !== undefined && (wanted === undefined || wanted.has(t.serviceId)));
-    const hinted = [...this.hints.services()].filter((id) => wanted === undefined || wanted.has(id));
+    const hinted = [...new Set([...this.hints.services(), ...this.stopHints.services()])].filter(
+      (id) => wanted === undefined || wanted.has(id),
+    );
     if (hinted.length === 0) return listed;
-    // Started tasks the answer lags behind stay started (task-start-hints.ts).
+    // Started tasks the answer lags behind stay started, stopping ones stay out (task-*-hints.ts).
     const byService = new Map<string, SwarmTask[]>(hinted.map((id) => [id, []]));
     const rest: SwarmTask[] = [];
     for (const task of listed) (byService.get(task.serviceId) ?? rest).push(task);
-    for (const [serviceId, tasks] of byService) rest.push(...this.hints.merge(serviceId, tasks, askedAt));
+    for (const [serviceId, tasks] of byService) rest.push(...this.mergeHints(serviceId, tasks, askedAt));
     return rest;
   }
 
   private converged(serviceId: string, tasks: readonly SwarmTask[]): boolean {
     const service = this.services.get(serviceId);
     if (!service) return true;
-    // Started tasks the managers have not confirmed yet: poll until they do.
-    if (this.hints.pending(serviceId)) return false;
+    // Started or stopping tasks the managers have not confirmed yet: poll until they do.
+    if (this.hints.pending(serviceId) || this.stopHints.pending(serviceId)) return false;
     // Mid-update, the next batch's tasks are told to stop without any event reaching a manager
     // whose node does not run them: keep polling until Swarm says the update ended.
     if (service.updating) return false;

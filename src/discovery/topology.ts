@@ -4,6 +4,8 @@
  * untrusted input.
  */
 import { isIP } from 'node:net';
+import { constants } from 'node:os';
+
 export interface SwarmNode {
   readonly id: string;
   readonly hostname: string;
@@ -190,6 +192,31 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
  */
 export function mayStartServing(action: unknown): boolean {
   return action === 'start' || action === 'health_status: healthy';
+}
+
+/**
+ * A signal as Docker names it (`kill` event attribute, `Config.StopSignal`): a number, or a name
+ * with or without `SIG`, any case (moby's signal.ParseSignal). Undefined for anything else.
+ */
+export function signalNumber(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value.length > 12) return undefined;
+  if (/^[0-9]{1,2}$/.test(value)) {
+    const n = Number(value);
+    return n >= 1 && n <= 64 ? n : undefined;
+  }
+  const name = value.toUpperCase();
+  const full = name.startsWith('SIG') ? name : `SIG${name}`;
+  const known: Readonly<Record<string, number>> = constants.signals;
+  return Object.hasOwn(known, full) ? known[full] : undefined;
+}
+
+/**
+ * Whether a container's `kill` event stops it: SIGKILL, SIGTERM (Docker's default stop signal),
+ * or the container's own stop signal when it has one (`stopSignal`, from its inspect). Other
+ * signals (SIGHUP to reload, SIGUSR1...) leave it serving.
+ */
+export function killStops(signal: number, stopSignal?: number): boolean {
+  return signal === constants.signals.SIGKILL || signal === constants.signals.SIGTERM || signal === stopSignal;
 }
 
 /**

@@ -125,7 +125,11 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
   const ipOf = (task: TaskJson) =>
     task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
   /** The daemon's container events since `since` (die: exits), with the task address of each. */
-  const containerEvents = async (service: string, since: number, event: 'die' | 'start' | 'health_status: healthy') => {
+  const containerEvents = async (
+    service: string,
+    since: number,
+    event: 'die' | 'kill' | 'start' | 'health_status: healthy',
+  ) => {
     const stream = await swarm.docker.getEvents({
       since: Math.floor(since / 1000) - 1,
       until: Math.ceil(Date.now() / 1000) + 1,
@@ -240,6 +244,21 @@ describe.skipIf(skip)('zero-downtime rolling updates', () => {
         expect(exit.at - lastSeen).toBeGreaterThan(500);
       }
     }
+    // The router took each out at its container's SIGTERM (the `kill` event), not at a later
+    // task list: stop hints recorded, and confirmed by the managers since.
+    expect((await containerEvents('roll-stop', t0, 'kill')).length).toBe(2);
+    await waitFor(
+      'stop hints confirmed',
+      async () => {
+        const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
+          components: { router: { swarm: { stopHints: { recorded: number; confirmed: number; refuted: number } } } };
+        }>();
+        const hints = health.components.router.swarm.stopHints;
+        return hints.recorded >= 2 && hints.confirmed >= 2 && hints.refuted === 0;
+      },
+      10_000,
+      100,
+    );
   }, 180_000);
 
   it('start-first with a healthcheck: never zero servers, never an exited one', async () => {
