@@ -209,13 +209,10 @@ export class SwarmWatcher {
       list.push(task);
       tasks.set(task.serviceId, list);
     }
-    for (const serviceId of new Set([...this.hints.services(), ...this.stopHints.services()])) {
+    for (const serviceId of this.hintedServices()) {
       if (services.has(serviceId))
         tasks.set(serviceId, [...this.mergeHints(serviceId, tasks.get(serviceId) ?? [], askedAt)]);
-      else {
-        this.hints.forgetService(serviceId);
-        this.stopHints.forgetService(serviceId);
-      }
+      else this.forgetHints(serviceId);
     }
     const nodes = new Map<string, SwarmNode>();
     for (const raw of rawNodes) {
@@ -414,6 +411,16 @@ export class SwarmWatcher {
     return this.stopHints.applyTo(serviceId, this.hints.applyTo(serviceId, held));
   }
 
+  /** Services with start or stop hints. */
+  private hintedServices(): Set<string> {
+    return new Set([...this.hints.services(), ...this.stopHints.services()]);
+  }
+
+  private forgetHints(serviceId: string): void {
+    this.hints.forgetService(serviceId);
+    this.stopHints.forgetService(serviceId);
+  }
+
   /** A new task list of the service, asked at `askedAt`, merged with both kinds of hints. */
   private mergeHints(serviceId: string, listed: readonly SwarmTask[], askedAt: number): readonly SwarmTask[] {
     return this.stopHints.merge(serviceId, this.hints.merge(serviceId, listed, askedAt), askedAt);
@@ -439,8 +446,7 @@ export class SwarmWatcher {
   }
 
   private removeService(id: string, causedAt: number): void {
-    this.hints.forgetService(id);
-    this.stopHints.forgetService(id);
+    this.forgetHints(id);
     this.polledAt.delete(id);
     this.stopConverging(id);
     const had = this.services.delete(id);
@@ -526,9 +532,7 @@ export class SwarmWatcher {
     const listed = raw
       .map(parseTask)
       .filter((t): t is SwarmTask => t !== undefined && (wanted === undefined || wanted.has(t.serviceId)));
-    const hinted = [...new Set([...this.hints.services(), ...this.stopHints.services()])].filter(
-      (id) => wanted === undefined || wanted.has(id),
-    );
+    const hinted = [...this.hintedServices()].filter((id) => wanted === undefined || wanted.has(id));
     if (hinted.length === 0) return listed;
     // Started tasks the answer lags behind stay started, stopping ones stay out (task-*-hints.ts).
     const byService = new Map<string, SwarmTask[]>(hinted.map((id) => [id, []]));
