@@ -293,6 +293,8 @@ export class SwarmWatcher {
   private scheduleReconnect(reason: unknown): void {
     if (this.stopped) return;
     this.closeStream();
+    // A container's death may go unseen from now on: its start hint must not outlive it.
+    this.hints.dropLocal();
     const message = reason instanceof Error ? reason.message : String(reason);
     this.deps.health.down(DOCKER, message);
     const delay = backoffDelay({ baseMs: 250, maxMs: 15_000 }, this.reconnectAttempt);

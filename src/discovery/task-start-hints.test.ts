@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HINT_TTL_MS, TaskStartHints } from './task-start-hints.js';
+import { HINT_TTL_MS, LOCAL_HINT_TTL_MS, TaskStartHints } from './task-start-hints.js';
 import { parseServingContainer, type SwarmTask } from './topology.js';
 
 const task = (id: string, state: string, ip = '10.0.1.2'): SwarmTask => ({
@@ -49,16 +49,37 @@ describe('TaskStartHints', () => {
     expect(states(hints.merge('svc', [task('t3', 'failed')], 500))).toEqual(['t3:failed']);
   });
 
-  it('gives the managers the last word after HINT_TTL_MS', () => {
+  it('keeps a local hint past 30 s while the list lags, and gives the managers the last word after LOCAL_HINT_TTL_MS', () => {
     let now = 0;
     const hints = new TaskStartHints(() => now);
     hints.record(task('t1', 'running'), 0);
+    // Under churn the agent records `running` half a minute after the start: the task stays.
     now = HINT_TTL_MS + 1;
-    expect(states(hints.merge('svc', [task('t1', 'starting')], 0))).toEqual(['t1:starting']);
+    expect(states(hints.merge('svc', [task('t1', 'starting')], now - 10))).toEqual(['t1:running']);
+    now = LOCAL_HINT_TTL_MS + 1;
+    expect(states(hints.merge('svc', [task('t1', 'starting')], now - 10))).toEqual(['t1:starting']);
     hints.record(task('t2', 'running'), now);
-    now += HINT_TTL_MS + 1;
+    now += LOCAL_HINT_TTL_MS + 1;
     expect(hints.merge('svc', [], -1)).toEqual([]);
     expect(hints.stats()).toMatchObject({ expired: 2, pending: 0 });
+  });
+
+  it("gives an announced task HINT_TTL_MS, and ends local hints only when this node's events stream is lost", () => {
+    let now = 0;
+    const hints = new TaskStartHints(() => now);
+    const remote = { ...task('t9', 'starting'), nodeId: 'node-2', containerId: 'c-t9' };
+    hints.announce({ taskId: 't9', serviceId: 'svc', nodeId: 'node-2', containerId: 'c-t9' }, 0);
+    expect(states(hints.merge('svc', [remote], 0))).toEqual(['t9:running']);
+    hints.record(task('t1', 'running'), 0);
+    now = HINT_TTL_MS + 1;
+    expect(states(hints.merge('svc', [remote, task('t1', 'starting')], now - 10))).toEqual([
+      't1:running',
+      't9:starting',
+    ]);
+    hints.record(task('t2', 'running'), now);
+    hints.dropLocal();
+    expect(hints.pending('svc')).toBe(false);
+    expect(states(hints.merge('svc', [task('t1', 'starting')], now))).toEqual(['t1:starting']);
   });
 });
 

@@ -14,7 +14,15 @@
  *   may predate the task), and goes when it was asked after (the task was told to stop: its desired
  *   state is no longer `running`);
  * - a task the list shows `running`, or in any state after it, ends the hint; so does the
- *   container's death and HINT_TTL_MS, after which the managers' word stands.
+ *   container's death, and the hint's TTL, after which the managers' word stands.
+ *
+ * The TTL of a local hint is long (LOCAL_HINT_TTL_MS): under churn the agent records `running`
+ * only when the daemon answers its start call, which was seen 30 s after the container started,
+ * and a hint that ends while the list still lags takes a serving task out of the routes until the
+ * list catches up. A local hint has a better end than time: its container's `die`, `kill` or
+ * `stop` event (the watcher drops it), and the loss of the events stream, after which every local
+ * hint ends (dropLocal) since such an event may have been missed. An announced hint has neither,
+ * so it keeps HINT_TTL_MS.
  *
  * Tasks of other nodes are announced through Redis (task-serving-channel.ts): an announcement
  * only names a task, so it can only promote a task a list shows on that node (with that
@@ -24,8 +32,13 @@
 import type { ServingClaim } from './task-serving-channel.js';
 import type { SwarmTask } from './topology.js';
 
-/** After this long without the managers agreeing, a hint is dropped and their task list stands. */
+/** After this long without the managers agreeing, an announced hint is dropped and their task list stands. */
 export const HINT_TTL_MS = 30_000;
+/**
+ * The same for a hint from this node's own container events: only a backstop (a container event
+ * the daemon dropped), since the container's own events and the stream's loss end it.
+ */
+export const LOCAL_HINT_TTL_MS = 300_000;
 
 /** Swarm task states before `running` (api/types/swarm/task.go): a list showing one of them lags. */
 const BEFORE_RUNNING = new Set([
@@ -51,7 +64,11 @@ interface Hint {
   readonly task: SwarmTask;
   /** performance.now() when the daemon's event was seen. */
   readonly seenAt: number;
+  /** From this node's container events (else from another node's announcement). */
+  readonly local: boolean;
 }
+
+const ttlOf = (hint: Hint) => (hint.local ? LOCAL_HINT_TTL_MS : HINT_TTL_MS);
 
 export interface TaskStartHintStats {
   /** Hints recorded: from local container events, and from announcements that found their task. */
@@ -78,7 +95,7 @@ export class TaskStartHints {
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /**
-   * A started task, its state `running`. Returns false when it was already hinted, or when
+   * A task this node's daemon started, its state `running`. Returns false when it was already hinted, or when
    * `latest` (the service's task list held, and when that list was asked) was asked after the
    * start and so already speaks for the task: a hint adds nothing when it shows the task running,
    * and would bring back a stopped task when it omits it (an inspect that answered before the stop
@@ -89,12 +106,18 @@ export class TaskStartHints {
       const listed = latest.tasks.find((t) => t.id === task.id);
       if (listed === undefined || !BEFORE_RUNNING.has(listed.state)) return false;
     }
-    let hints = this.byService.get(task.serviceId);
-    if (!hints) this.byService.set(task.serviceId, (hints = new Map<string, Hint>()));
-    if (hints.has(task.id)) return false;
-    hints.set(task.id, { task: { ...task, state: 'running' }, seenAt });
-    this.counters.recorded += 1;
-    return true;
+    return this.add(task, seenAt, true);
+  }
+
+  /**
+   * The events stream of this node's daemon was lost: a `die` may have been missed, so every local
+   * hint ends and the task lists decide (the announced ones keep their TTL).
+   */
+  dropLocal(): void {
+    for (const [serviceId, hints] of this.byService) {
+      for (const [taskId, hint] of hints) if (hint.local) hints.delete(taskId);
+      if (hints.size === 0) this.byService.delete(serviceId);
+    }
   }
 
   /** Another node says this task serves; used once a list shows it there before `running`. */
@@ -164,7 +187,7 @@ export class TaskStartHints {
         hints.delete(task.id);
         this.counters.confirmed += 1;
         merged.push(task);
-      } else if (now - hint.seenAt > HINT_TTL_MS) {
+      } else if (now - hint.seenAt > ttlOf(hint)) {
         hints.delete(task.id);
         this.counters.expired += 1;
         merged.push(task);
@@ -176,7 +199,7 @@ export class TaskStartHints {
     }
     for (const [taskId, hint] of hints) {
       if (seen.has(taskId)) continue;
-      if (askedAt > hint.seenAt || now - hint.seenAt > HINT_TTL_MS) {
+      if (askedAt > hint.seenAt || now - hint.seenAt > ttlOf(hint)) {
         // Asked after the task started and not listed: its desired state is no longer running.
         hints.delete(taskId);
         this.counters.expired += 1;
@@ -203,13 +226,22 @@ export class TaskStartHints {
       if (task.containerId !== undefined && task.containerId !== claim.containerId) continue;
       this.announced.delete(task.id);
       if (!BEFORE_RUNNING.has(task.state)) continue;
-      if (this.record({ ...task, containerId: claim.containerId }, seenAt)) this.counters.announcementsUsed += 1;
+      if (this.add({ ...task, containerId: claim.containerId }, seenAt, false)) this.counters.announcementsUsed += 1;
     }
     // Announcements that never met their task (another cluster's, or forged) leave with time.
     for (const [taskId, { seenAt }] of this.announced) {
       if (now - seenAt <= HINT_TTL_MS) break;
       this.announced.delete(taskId);
     }
+  }
+
+  private add(task: SwarmTask, seenAt: number, local: boolean): boolean {
+    let hints = this.byService.get(task.serviceId);
+    if (!hints) this.byService.set(task.serviceId, (hints = new Map<string, Hint>()));
+    if (hints.has(task.id)) return false;
+    hints.set(task.id, { task: { ...task, state: 'running' }, seenAt, local });
+    this.counters.recorded += 1;
+    return true;
   }
 
   stats(): TaskStartHintStats {
