@@ -44,7 +44,8 @@ class ScriptedDocker {
   inspectsArrive: Promise<void> = Promise.resolve();
   /** Task lists too: the answer is the view when asked, delivered when this resolves. */
   listsArrive: Promise<void> = Promise.resolve();
-  readonly events = new PassThrough();
+  /** The events stream the next getEvents answers with (replace it to lose the current one). */
+  events = new PassThrough();
   readonly api = {
     listServices: () =>
       Promise.resolve([
@@ -160,6 +161,23 @@ describe('SwarmWatcher start hints', () => {
     docker.tasks[0]!.DesiredState = 'shutdown';
     docker.emit('kill', id('a'), 1);
     await until(() => states(watcher).join() === 'bb:running');
+  });
+
+  it('ends local hints when the events stream is lost: a death could go unseen until it is back', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1)];
+    const watcher = await started(docker);
+    docker.runs(id('a'), 1);
+    docker.emit('start', id('a'), 1);
+    await until(() => states(watcher).includes('aa:running'));
+
+    // The stream drops; the reconnect's reconcile gets a list still saying starting.
+    const lost = docker.events;
+    docker.events = new PassThrough();
+    lost.destroy();
+    await until(() => watcher.stats().reconnects === 1 && watcher.stats().reconciles === 2);
+    expect(states(watcher)).toEqual(['aa:starting']);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 1, pending: 0 });
   });
 
   it('never brings back a task that a list asked after its start omits, when the inspect arrives late', async () => {
