@@ -117,8 +117,13 @@ for (let i = 0; i < SERVICES; i++) {
   });
   serviceIds.push((service as unknown as { id: string }).id);
   const wanted = serviceIds.length * 2;
-  while (wanted - (await swarm.docker.listContainers({ filters: { status: ['running'] } })).length > STARTING_AT_MOST)
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  await waitFor(
+    `at most ${STARTING_AT_MOST} of ${wanted} tasks starting`,
+    async () =>
+      wanted - (await swarm.docker.listContainers({ filters: { status: ['running'] } })).length <= STARTING_AT_MOST,
+    600_000,
+    1_000,
+  );
 }
 await waitFor(
   'every task running and in the file',
