@@ -23,6 +23,12 @@ interface RawTask {
   DesiredState: string;
   Status: { State: string; ContainerStatus?: { ContainerID: string } };
   NetworksAttachments: unknown[];
+  Spec?: { ContainerSpec: { Image: string; Healthcheck?: unknown } };
+}
+
+/** The task with the spec the managers list: its image, and the spec's own healthcheck if any. */
+function specced(task: RawTask, image: string, healthcheck?: unknown): RawTask {
+  return { ...task, Spec: { ContainerSpec: { Image: image, ...(healthcheck ? { Healthcheck: healthcheck } : {}) } } };
 }
 
 function rawTask(taskId: string, state: string, n: number, nodeId = NODE, containerKnown = true): RawTask {
@@ -91,6 +97,11 @@ class ScriptedDocker {
       State: { Running: true, ...(health ? { Health: { Status: health } } : {}) },
       NetworkSettings: { Networks: { edge: { NetworkID: 'net', IPAddress: `10.0.0.${n}` } } },
     });
+  }
+
+  /** The event of a container of this node, with the node label every swarm container carries. */
+  emitHere(action: string, taskId: string, n: number): void {
+    this.emit(action, taskId, n, { 'com.docker.swarm.node.id': NODE });
   }
 
   emit(action: string, taskId: string, n: number, extra: Record<string, string> = {}): void {
@@ -234,6 +245,71 @@ describe('SwarmWatcher start hints', () => {
     await pause(100);
     expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
     expect(watcher.stats().startHints).toMatchObject({ announced: 5, announcementsUsed: 2 });
+  });
+});
+
+describe('SwarmWatcher start hints without an inspect', () => {
+  const inspects = (watcher: SwarmWatcher) => watcher.stats().apiCalls.containers ?? 0;
+
+  it('publishes a start from the list held once one inspect showed that tasks of its image have no healthcheck', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [1, 2, 3, 4].map((n) => specced(rawTask(id(String.fromCharCode(96 + n)), 'starting', n), 'app:1'));
+    const watcher = await started(docker);
+
+    // The first start of the image: one inspect, which serves and teaches.
+    docker.runs(id('a'), 1);
+    docker.emitHere('start', id('a'), 1);
+    await until(() => states(watcher).includes('aa:running'));
+    expect(inspects(watcher)).toBe(1);
+
+    // The next: published at once from the list's own fields (no container to inspect is needed).
+    docker.emitHere('start', id('b'), 2);
+    expect(states(watcher)).toContain('bb:running');
+    expect(
+      watcher
+        .topology()
+        .tasks.get(SERVICE)!
+        .find((t) => t.id === id('b')),
+    ).toMatchObject({
+      containerId: container(2),
+      addresses: [{ ip: '10.0.0.2' }],
+    });
+
+    // An event that does not name this node, or names another container than the list: inspected,
+    // and no container answers, so nothing changes.
+    docker.emit('start', id('c'), 3);
+    docker.emitHere('start', id('d'), 9);
+    await until(() => inspects(watcher) === 3);
+    await pause(50);
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running', 'cc:starting', 'dd:starting']);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 2, fromList: 1 });
+  });
+
+  it('waits for the healthy event of a task whose image has a healthcheck, and publishes that with no inspect', async () => {
+    const docker = new ScriptedDocker();
+    const check = { Test: ['CMD', 'true'], Interval: 1_000_000_000 };
+    docker.tasks = [1, 2].map((n) => specced(rawTask(id(String.fromCharCode(96 + n)), 'starting', n), 'app:2', check));
+    const watcher = await started(docker);
+
+    docker.runs(id('a'), 1, 'starting');
+    docker.emitHere('start', id('a'), 1);
+    await until(() => inspects(watcher) === 1);
+    await pause(20); // the inspect's answer arrives
+    docker.emitHere('start', id('b'), 2);
+    await pause(50);
+    expect(states(watcher)).toEqual(['aa:starting', 'bb:starting']);
+
+    docker.emitHere('health_status: healthy', id('b'), 2);
+    expect(states(watcher)).toEqual(['aa:starting', 'bb:running']);
+    expect(inspects(watcher)).toBe(1);
+
+    // A task the list already shows running needs nothing, not even an inspect.
+    docker.tasks[0]!.Status.State = 'running';
+    await until(() => states(watcher).includes('aa:running'));
+    docker.emitHere('health_status: healthy', id('a'), 1);
+    await pause(50);
+    expect(inspects(watcher)).toBe(1);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 1, fromList: 1 });
   });
 });
 

@@ -23,9 +23,12 @@ import { ConvergencePoller, DEFAULT_POLLER_OPTIONS, sameTasks } from './converge
 import type { ServingClaim } from './task-serving-channel.js';
 import { withTimeout } from './docker-client.js';
 import { DOCKER } from './docker-probe.js';
-import { TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
+import { HealthcheckMemory } from './healthcheck-memory.js';
+import { beforeRunning, TaskStartHints, type TaskStartHintStats } from './task-start-hints.js';
 import { TaskStopHints, type TaskStopHintStats } from './task-stop-hints.js';
 import {
+  containerHasHealthcheck,
+  containerTaskId,
   killStops,
   mayStartServing,
   parseNode,
@@ -92,6 +95,7 @@ export class SwarmWatcher {
   private readonly poller: ConvergencePoller;
   private readonly hints = new TaskStartHints();
   private readonly stopHints = new TaskStopHints();
+  private readonly healthchecks = new HealthcheckMemory();
   /**
    * When the task lists held were asked (performance.now()): all of them by the last reconcile,
    * some since by the convergence poll. A start hint arriving after a later list is not needed.
@@ -332,15 +336,15 @@ export class SwarmWatcher {
         return;
       case 'container': {
         // A local container of a service started, died or changed health: its task changed.
-        const attributes = event.Actor?.Attributes;
-        const serviceId = attributes?.['com.docker.swarm.service.id'];
-        const taskId = attributes?.['com.docker.swarm.task.id'];
+        const attributes = event.Actor?.Attributes ?? {};
+        const serviceId = attributes['com.docker.swarm.service.id'];
+        const taskId = attributes['com.docker.swarm.task.id'];
         if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
         if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
-        if (id && mayStartServing(action)) void this.hintServing(id, serviceId, seenAt);
+        if (id && mayStartServing(action)) this.hintServing(id, serviceId, attributes, action, seenAt);
         if (id && action === 'kill' && typeof taskId === 'string')
-          void this.hintStopping(id, serviceId, taskId, attributes?.signal, seenAt);
+          void this.hintStopping(id, serviceId, taskId, attributes.signal, seenAt);
         this.startConverging(serviceId, seenAt);
         return;
       }
@@ -350,25 +354,74 @@ export class SwarmWatcher {
   }
 
   /**
-   * A local container of a deployment started or became healthy: once its inspect shows it serving,
-   * its task is published now, without waiting for the managers' task list to say so.
+   * A local container of a deployment started or became healthy: its task is published now,
+   * without waiting for the managers' task list to say it runs. When the list held shows the task
+   * (on this node, before `running`) and the container is known to serve (a healthy check, or a
+   * start with no healthcheck: healthcheck-memory.ts), the list's own fields suffice; otherwise one
+   * inspect of the container tells, and teaches whether tasks like it have a healthcheck.
    */
-  private async hintServing(containerId: string, serviceId: string, seenAt: number): Promise<void> {
-    let task: SwarmTask | undefined;
+  private hintServing(
+    containerId: string,
+    serviceId: string,
+    attributes: Record<string, unknown>,
+    action: string,
+    seenAt: number,
+  ): void {
+    const listed = this.listedHere(serviceId, containerId, attributes);
+    if (listed !== undefined) {
+      // The list already shows it running: nothing to hint.
+      if (!beforeRunning(listed.state)) return;
+      const healthcheck = action === 'start' ? this.healthchecks.hasHealthcheck(listed.healthcheckSource) : false;
+      // Its health_status: healthy event will publish it.
+      if (healthcheck === true) return;
+      if (healthcheck === false) {
+        if (this.hints.recordListed(listed, containerId, seenAt)) this.publishHints(serviceId, seenAt);
+        return;
+      }
+    }
+    void this.inspectServing(containerId, serviceId, seenAt);
+  }
+
+  /**
+   * The task of this node's container as the list held shows it, if that list has its addresses
+   * already (or the service needs none) and names no other container or node for it.
+   */
+  private listedHere(
+    serviceId: string,
+    containerId: string,
+    attributes: Record<string, unknown>,
+  ): SwarmTask | undefined {
+    const taskId = attributes['com.docker.swarm.task.id'];
+    const listed = this.tasks.get(serviceId)?.find((task) => task.id === taskId);
+    if (listed === undefined || listed.nodeId !== attributes['com.docker.swarm.node.id']) return undefined;
+    if (listed.containerId !== undefined && listed.containerId !== containerId) return undefined;
+    if (listed.addresses.length === 0 && !this.services.get(serviceId)?.hostNetwork) return undefined;
+    return listed;
+  }
+
+  private async inspectServing(containerId: string, serviceId: string, seenAt: number): Promise<void> {
+    let inspected: unknown;
     try {
-      task = parseServingContainer(
-        await this.call('containers', () => this.deps.docker.getContainer(containerId).inspect()),
-      );
+      inspected = await this.call('containers', () => this.deps.docker.getContainer(containerId).inspect());
     } catch (error) {
       // Gone already, or the daemon is busy: the task poll still tells.
       this.deps.log.debug({ err: error, containerId }, 'container inspect failed');
       return;
     }
-    if (this.stopped || task?.serviceId !== serviceId || !this.services.has(serviceId)) return;
+    if (this.stopped || !this.services.has(serviceId)) return;
     const held = this.tasks.get(serviceId) ?? [];
+    const listed = held.find((task) => task.id === containerTaskId(inspected));
+    if (listed !== undefined && (listed.containerId ?? containerId) === containerId)
+      this.healthchecks.learn(listed.healthcheckSource, containerHasHealthcheck(inspected));
+    const task = parseServingContainer(inspected);
+    if (task?.serviceId !== serviceId) return;
     const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
-    if (!this.hints.record(task, seenAt, { tasks: held, askedAt })) return;
-    this.tasks.set(serviceId, this.applyHints(serviceId, held));
+    if (this.hints.record(task, seenAt, { tasks: held, askedAt })) this.publishHints(serviceId, seenAt);
+  }
+
+  /** The start hints just recorded for the service, applied to the list held and published. */
+  private publishHints(serviceId: string, seenAt: number): void {
+    this.tasks.set(serviceId, this.applyHints(serviceId, this.tasks.get(serviceId) ?? []));
     this.emit(seenAt);
   }
 

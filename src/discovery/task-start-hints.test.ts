@@ -49,6 +49,18 @@ describe('TaskStartHints', () => {
     expect(states(hints.merge('svc', [task('t3', 'failed')], 500))).toEqual(['t3:failed']);
   });
 
+  it("hints a listed task from the list's own fields, only when the list lags and names no other container", () => {
+    const hints = new TaskStartHints(() => 1_000);
+    const listed = { ...task('t1', 'starting'), containerId: undefined };
+    expect(hints.recordListed(task('t0', 'running'), 'c-t0', 1_000)).toBe(false);
+    expect(hints.recordListed(task('t2', 'starting'), 'c-other', 1_000)).toBe(false);
+    expect(hints.recordListed(listed, 'c-t1', 1_000)).toBe(true);
+    expect(hints.recordListed(listed, 'c-t1', 1_001)).toBe(false);
+    // As every hint: the list's fields, the hint's state.
+    expect(hints.merge('svc', [listed], 900)).toEqual([{ ...listed, state: 'running' }]);
+    expect(hints.stats()).toMatchObject({ recorded: 1, fromList: 1, pending: 1 });
+  });
+
   it('keeps a local hint past 30 s while the list lags, and gives the managers the last word after LOCAL_HINT_TTL_MS', () => {
     let now = 0;
     const hints = new TaskStartHints(() => now);

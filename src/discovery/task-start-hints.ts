@@ -4,8 +4,10 @@
  *
  * Under churn `GET /tasks` answers in seconds, and the agent reports a task's state to the managers
  * in batches, so a task can serve for a while before any task list shows it `running`. The local
- * container's `start` (or `health_status: healthy`) event, and one inspect of that container, give
- * the same facts at once: its task, service, node and addresses. A hint holds them until the task
+ * container's `start` (or `health_status: healthy`) event gives the same facts at once: with the
+ * task list held when that list already shows the task on this node with its addresses and the
+ * task's image is known to have no healthcheck (recordListed, healthcheck-memory.ts), else with one
+ * inspect of that container (record): its task, service, node and addresses. A hint holds them until the task
  * list agrees, and task lists are merged with the hints so that a slower answer never takes a
  * started task back:
  *
@@ -52,6 +54,11 @@ const BEFORE_RUNNING = new Set([
   'starting',
 ]);
 
+/** Whether a task list showing this state lags behind a task that serves. */
+export function beforeRunning(state: string): boolean {
+  return BEFORE_RUNNING.has(state);
+}
+
 /** Announcements waiting for their task to be listed: far more than the tasks a cluster starts in HINT_TTL_MS. */
 const MAX_ANNOUNCED = 10_000;
 
@@ -73,6 +80,8 @@ const ttlOf = (hint: Hint) => (hint.local ? LOCAL_HINT_TTL_MS : HINT_TTL_MS);
 export interface TaskStartHintStats {
   /** Hints recorded: from local container events, and from announcements that found their task. */
   readonly recorded: number;
+  /** Of those, local ones taken from the task list held, with no container inspect. */
+  readonly fromList: number;
   /** Hints that a task list confirmed (it showed the task running, or later). */
   readonly confirmed: number;
   /** Times a merge kept a started task that a lagging list showed before `running` or omitted. */
@@ -90,7 +99,15 @@ export class TaskStartHints {
   private readonly byService = new Map<string, Map<string, Hint>>();
   /** Other nodes' announcements by task id, oldest first. */
   private readonly announced = new Map<string, Announced>();
-  private readonly counters = { recorded: 0, confirmed: 0, applied: 0, expired: 0, announced: 0, announcementsUsed: 0 };
+  private readonly counters = {
+    recorded: 0,
+    fromList: 0,
+    confirmed: 0,
+    applied: 0,
+    expired: 0,
+    announced: 0,
+    announcementsUsed: 0,
+  };
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -107,6 +124,20 @@ export class TaskStartHints {
       if (listed === undefined || !BEFORE_RUNNING.has(listed.state)) return false;
     }
     return this.add(task, seenAt, true);
+  }
+
+  /**
+   * This node's container `containerId` of a task that `listed` (the task list held) shows before
+   * `running` now serves (its start, with no healthcheck; or its first healthy check): hinted with
+   * the list's own fields and no inspect. False when the list shows another container for the task,
+   * or the task running already (nothing to hint), or the task is hinted already.
+   */
+  recordListed(listed: SwarmTask, containerId: string, seenAt: number): boolean {
+    if (!beforeRunning(listed.state)) return false;
+    if (listed.containerId !== undefined && listed.containerId !== containerId) return false;
+    if (!this.add({ ...listed, containerId }, seenAt, true)) return false;
+    this.counters.fromList += 1;
+    return true;
   }
 
   /**

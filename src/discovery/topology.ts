@@ -59,6 +59,12 @@ export interface SwarmTask {
   readonly desiredState: string;
   readonly containerId: string | undefined;
   readonly addresses: readonly TaskAddress[];
+  /**
+   * What decides whether the task's container has a healthcheck: the image its spec names and the
+   * spec's own healthcheck (which overrides the image's). Tasks with the same source have the same
+   * healthcheck, so one inspect tells for all of them (healthcheck-memory.ts).
+   */
+  readonly healthcheckSource?: string;
 }
 
 export interface Topology {
@@ -183,7 +189,18 @@ export function parseTask(raw: unknown): SwarmTask | undefined {
     desiredState: str(task.DesiredState) ?? 'unknown',
     containerId: str(obj(status.ContainerStatus).ContainerID) || undefined,
     addresses,
+    healthcheckSource: healthcheckSourceOf(obj(obj(task.Spec).ContainerSpec)),
   };
+}
+
+/** Longer than any image reference Docker accepts (255 for the name, plus tag and digest). */
+const MAX_HEALTHCHECK_SOURCE = 1_024;
+
+function healthcheckSourceOf(containerSpec: Json): string | undefined {
+  const image = str(containerSpec.Image);
+  if (!image) return undefined;
+  const source = `${image}\n${JSON.stringify(containerSpec.Healthcheck ?? null)}`;
+  return source.length <= MAX_HEALTHCHECK_SOURCE ? source : undefined;
 }
 
 /**
@@ -251,6 +268,30 @@ export function parseServingContainer(raw: unknown): SwarmTask | undefined {
     containerId: str(container.Id),
     addresses,
   };
+}
+
+/** The swarm task an inspected container runs, by its label. */
+export function containerTaskId(raw: unknown): string | undefined {
+  return str(obj(obj(obj(raw).Config).Labels)['com.docker.swarm.task.id']);
+}
+
+/**
+ * Whether an inspected container has a healthcheck, from its config (the image's merged with the
+ * spec's at create: `Test` ["NONE"] or empty means none) or its health state. Undefined when the
+ * answer has no config to tell, or one not understood.
+ */
+export function containerHasHealthcheck(raw: unknown): boolean | undefined {
+  const container = obj(raw);
+  const health = obj(container.State).Health;
+  if (health !== undefined && health !== null) return true;
+  if (container.Config === undefined) return undefined;
+  const healthcheck = obj(container.Config).Healthcheck;
+  if (healthcheck === undefined || healthcheck === null) return false;
+  const test = obj(healthcheck).Test;
+  // Docker writes Test as an array; anything else is not understood, so nothing is learned.
+  if (test === undefined || test === null) return false;
+  if (!Array.isArray(test)) return undefined;
+  return test.length > 0 && test[0] !== 'NONE';
 }
 
 export function emptyTopology(): Topology {
