@@ -95,7 +95,6 @@ export class RoutePublisher {
   private renderFailure: Failure | undefined;
   private fileFailure: Failure | undefined;
   private redisFailure: Failure | undefined;
-  private readonly convergence: number[] = [];
   private renderer: TraefikRenderer;
 
   constructor(
@@ -161,11 +160,6 @@ export class RoutePublisher {
       if (state.redis) parts.push(told('redis provider', state.redis));
       health.down(ROUTES, `publishing fails: ${parts.join('; ')}`);
     }
-  }
-
-  /** Recent convergence times (ms from the change being seen to the file in place), newest last. */
-  recentConvergence(): readonly number[] {
-    return this.convergence;
   }
 
   /** Something changed at `causedAt` (performance.now()); publish as soon as possible. */
@@ -264,11 +258,7 @@ export class RoutePublisher {
     this.reportHealth();
     const writeMs = performance.now() - writeStart;
     const convergenceMs = performance.now() - causedAt;
-    if (changed) {
-      this.publishedAt = Date.now();
-      this.convergence.push(convergenceMs);
-      if (this.convergence.length > 1000) this.convergence.splice(0, this.convergence.length - 1000);
-    }
+    if (changed) this.publishedAt = Date.now();
     const { rejected } = this.counts;
     this.deps.telemetry.published({
       changed,
