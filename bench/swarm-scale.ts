@@ -79,6 +79,9 @@ const fileIps = () => {
 const scrape = async () => {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const convergence = new Map<string, number>();
+  for (const [, le, n] of text.matchAll(/^swarm_edge_route_convergence_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm))
+    convergence.set(le!, Number(n));
   const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
     components: {
       router: { swarm: { apiCalls: Record<string, number>; startHints: object; stopHints?: object } };
@@ -87,6 +90,7 @@ const scrape = async () => {
   return {
     renderSum: value('swarm_edge_route_render_seconds_sum'),
     renderCount: value('swarm_edge_route_render_seconds_count'),
+    convergence,
     calls: Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0),
     byKind: health.components.router.swarm.apiCalls,
     startHints: health.components.router.swarm.startHints,
@@ -143,6 +147,8 @@ await new Promise((resolve) => setTimeout(resolve, 5_000));
 // Container starts and exits, streamed: the daemon keeps only its last 256 events for later queries.
 const exitAt = new Map<string, number>();
 const startAt = new Map<string, number>();
+/** When this process read each `start` event: the router shares the process and the daemon. */
+const startReadAt = new Map<string, number>();
 const events = (await swarm.docker.getEvents({
   filters: { type: ['container'], event: ['die', 'start'] },
 })) as NodeJS.ReadableStream & { destroy(): void };
@@ -155,6 +161,7 @@ events.on('data', (chunk: Buffer) => {
     if (line.trim()) {
       const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
       (event.Action === 'start' ? startAt : exitAt).set(event.id, event.timeNano / 1e6);
+      if (event.Action === 'start') startReadAt.set(event.id, Date.now());
     }
 });
 /** Which churn step started each task: running → file is reported per step. */
@@ -284,6 +291,8 @@ const stampToFile: number[] = [];
 /** From the container's `start` event: to the file, and to the agent's `running` (its report's lag). */
 const startToFile: number[] = [];
 const startToStamp: number[] = [];
+/** The start event's own delivery: from the daemon's timestamp to this process reading it. */
+const startToRead: number[] = [];
 const kinds = ['roll', 'scale', 'remove'] as const;
 const stops = new Map(
   kinds.map((k) => [
@@ -318,6 +327,8 @@ for (const [id, task] of seen) {
     const started = task.container === undefined ? undefined : startAt.get(task.container);
     if (started !== undefined) {
       startToFile.push(presence.first - started);
+      const read = startReadAt.get(task.container!);
+      if (read !== undefined) startToRead.push(read - started);
       if (task.runningStamp !== undefined) startToStamp.push(task.runningStamp - started);
     }
   }
@@ -369,6 +380,16 @@ say(
 say(
   `container start event → file over ${startToFile.length} tasks: p50 ${pct(startToFile, 50).toFixed(0)} ms, p99 ${pct(startToFile, 99).toFixed(0)} ms, max ${Math.max(...startToFile).toFixed(0)} ms; ` +
     `start event → the agent's running: p50 ${pct(startToStamp, 50).toFixed(0)} ms, p99 ${pct(startToStamp, 99).toFixed(0)} ms, max ${Math.max(...startToStamp).toFixed(0)} ms`,
+);
+/** The smallest bucket bound holding share p of the publishes during the churn (cumulative buckets). */
+const convergenceBound = (p: number) => {
+  const during = [...after.convergence].map(([le, n]) => [le, n - (before.convergence.get(le) ?? 0)] as const);
+  const total = during.find(([le]) => le === '+Inf')?.[1] ?? 0;
+  return during.find(([, n]) => n >= p * total)?.[0] ?? '?';
+};
+say(
+  `  of which the start event's delivery to this process: p50 ${pct(startToRead, 50).toFixed(0)} ms, p99 ${pct(startToRead, 99).toFixed(0)} ms, max ${Math.max(...startToRead).toFixed(0)} ms; ` +
+    `the router's own path (a change seen → file in place, its histogram over the churn's publishes): p50 ≤ ${convergenceBound(0.5)} s, p99 ≤ ${convergenceBound(0.99)} s`,
 );
 const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);
 say(
