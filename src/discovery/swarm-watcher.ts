@@ -371,10 +371,11 @@ export class SwarmWatcher {
     if (listed !== undefined) {
       // The list already shows it running: nothing to hint.
       if (!beforeRunning(listed.state)) return;
-      const healthcheck = action === 'start' ? this.healthchecks.hasHealthcheck(listed.healthcheckSource) : false;
-      // Its health_status: healthy event will publish it.
-      if (healthcheck === true) return;
-      if (healthcheck === false) {
+      // A start serves at once unless the container has a healthcheck: then its healthy event will
+      // publish it. A healthy event serves now. Not known: the inspect below tells.
+      const awaitsHealthy = action === 'start' ? this.healthchecks.hasHealthcheck(listed.healthcheckSource) : false;
+      if (awaitsHealthy === true) return;
+      if (awaitsHealthy === false) {
         if (this.hints.recordListed(listed, containerId, seenAt)) this.publishHints(serviceId, seenAt);
         return;
       }
