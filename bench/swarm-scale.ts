@@ -23,6 +23,7 @@
  * do not. The network is internal (the upstreams need no egress).
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { waitFor } from '../test/harness/index.js';
 import { startRouterOnSwarm } from './router-on-swarm.js';
 
@@ -79,9 +80,23 @@ const fileIps = () => {
 const scrape = async () => {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  const convergence = new Map<string, number>();
-  for (const [, le, n] of text.matchAll(/^swarm_edge_route_convergence_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm))
-    convergence.set(le!, Number(n));
+  /** Cumulative bucket counts by `le` of a histogram, for the series whose labels match `labels`. */
+  const buckets = (name: string, labels: RegExp = /^/) => {
+    const counts = new Map<string, number>();
+    for (const [, inside, n] of text.matchAll(new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+      const le = /le="([^"]+)"/.exec(inside!)?.[1];
+      if (le !== undefined && labels.test(inside!)) counts.set(le, Number(n));
+    }
+    return counts;
+  };
+  const convergence = buckets('swarm_edge_route_convergence_seconds');
+  // Code before the start trace has no such histogram: its stages print as '?'.
+  const startStages = new Map(
+    ['delivery', 'hint', 'publish', 'total'].map((stage) => [
+      stage,
+      buckets('swarm_edge_route_start_seconds', new RegExp(`stage="${stage}"`)),
+    ]),
+  );
   const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
     components: {
       router: { swarm: { apiCalls: Record<string, number>; startHints: object; stopHints?: object } };
@@ -91,6 +106,7 @@ const scrape = async () => {
     renderSum: value('swarm_edge_route_render_seconds_sum'),
     renderCount: value('swarm_edge_route_render_seconds_count'),
     convergence,
+    startStages,
     calls: Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0),
     byKind: health.components.router.swarm.apiCalls,
     startHints: health.components.router.swarm.startHints,
@@ -231,6 +247,9 @@ for (const ip of fileIps()) inFile.set(ip, { first: 0, flaps: 0 });
 
 const t0 = Date.now();
 listMs.length = 0;
+/** This process's event loop (the router's and the bench's observers'), over the churn. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 const before = await scrape();
 const settle = (what: string, done: (tasks: TaskJson[]) => boolean) =>
   waitFor(what, async () => done(await allTasks()), 900_000, 500);
@@ -381,15 +400,31 @@ say(
   `container start event → file over ${startToFile.length} tasks: p50 ${pct(startToFile, 50).toFixed(0)} ms, p99 ${pct(startToFile, 99).toFixed(0)} ms, max ${Math.max(...startToFile).toFixed(0)} ms; ` +
     `start event → the agent's running: p50 ${pct(startToStamp, 50).toFixed(0)} ms, p99 ${pct(startToStamp, 99).toFixed(0)} ms, max ${Math.max(...startToStamp).toFixed(0)} ms`,
 );
-/** The smallest bucket bound holding share p of the publishes during the churn (cumulative buckets). */
-const convergenceBound = (p: number) => {
-  const during = [...after.convergence].map(([le, n]) => [le, n - (before.convergence.get(le) ?? 0)] as const);
+/** The smallest bucket bound holding share p of a histogram's observations during the churn (cumulative buckets). */
+const bound = (afterBuckets: Map<string, number>, beforeBuckets: Map<string, number> | undefined, p: number) => {
+  const during = [...afterBuckets].map(([le, n]) => [le, n - (beforeBuckets?.get(le) ?? 0)] as const);
   const total = during.find(([le]) => le === '+Inf')?.[1] ?? 0;
-  return during.find(([, n]) => n >= p * total)?.[0] ?? '?';
+  return total === 0 ? '?' : (during.find(([, n]) => n >= p * total)?.[0] ?? '?');
 };
+const convergenceBound = (p: number) => bound(after.convergence, before.convergence, p);
+loopDelay.disable();
 say(
   `  of which the start event's delivery to this process: p50 ${pct(startToRead, 50).toFixed(0)} ms, p99 ${pct(startToRead, 99).toFixed(0)} ms, max ${Math.max(...startToRead).toFixed(0)} ms; ` +
     `the router's own path (a change seen → file in place, its histogram over the churn's publishes): p50 ≤ ${convergenceBound(0.5)} s, p99 ≤ ${convergenceBound(0.99)} s`,
+);
+const startCount = (stage: string) => {
+  const inf = (buckets: Map<string, number> | undefined) => buckets?.get('+Inf') ?? 0;
+  return inf(after.startStages.get(stage)) - inf(before.startStages.get(stage));
+};
+say(
+  `the router's start trace over ${startCount('total')} local starts, bucket bounds p50 / p99 (s): ` +
+    ['delivery', 'hint', 'publish', 'total']
+      .map((stage) => {
+        const [a, b] = [after.startStages.get(stage)!, before.startStages.get(stage)];
+        return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
+      })
+      .join(', ') +
+    `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
 const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);
 say(

@@ -13,6 +13,19 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 type EventStream = NodeJS.ReadableStream & { destroy?: () => void };
 
+/** Docker's event time (`timeNano`) is the daemon's wall clock; out of range: no delivery figure. */
+const LONGEST_DELIVERY_MS = 3_600_000;
+/** The daemon and this process read the same clock; allow for rounding, not for skew. */
+const CLOCK_SLACK_MS = 1_000;
+
+/** From an event's `timeNano` to `nowMs` (Date.now()), or undefined when it is not a plausible timestamp. */
+export function deliveryOf(timeNano: unknown, nowMs: number): number | undefined {
+  if (typeof timeNano !== 'number' || !Number.isFinite(timeNano) || timeNano <= 0) return undefined;
+  const delivery = nowMs - timeNano / 1e6;
+  if (delivery < -CLOCK_SLACK_MS || delivery > LONGEST_DELIVERY_MS) return undefined;
+  return Math.max(0, delivery);
+}
+
 /** A `data` handler that calls `onLine` with each complete, non-empty line. */
 export function splitLines(onLine: (line: string) => void): (chunk: Buffer) => void {
   let buffer = '';

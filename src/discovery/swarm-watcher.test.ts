@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthRegistry } from '../health/index.js';
 import { DOCKER } from './docker-probe.js';
-import { SwarmWatcher, type DockerApi } from './swarm-watcher.js';
+import { SwarmWatcher, type DockerApi, type HintedStart } from './swarm-watcher.js';
 
 const id = (c: string) => c.repeat(25);
 const SERVICE = id('s');
@@ -100,14 +100,14 @@ class ScriptedDocker {
   }
 
   /** The event of a container of this node, with the node label every swarm container carries. */
-  emitHere(action: string, taskId: string, n: number): void {
-    this.emit(action, taskId, n, { 'com.docker.swarm.node.id': NODE });
+  emitHere(action: string, taskId: string, n: number, timeNano?: unknown): void {
+    this.emit(action, taskId, n, { 'com.docker.swarm.node.id': NODE }, timeNano);
   }
 
-  emit(action: string, taskId: string, n: number, extra: Record<string, string> = {}): void {
+  emit(action: string, taskId: string, n: number, extra: Record<string, string> = {}, timeNano?: unknown): void {
     const Attributes = { ...extra, 'com.docker.swarm.task.id': taskId, 'com.docker.swarm.service.id': SERVICE };
     this.events.write(
-      `${JSON.stringify({ Type: 'container', Action: action, Actor: { ID: container(n), Attributes } })}\n`,
+      `${JSON.stringify({ Type: 'container', Action: action, timeNano, Actor: { ID: container(n), Attributes } })}\n`,
     );
   }
 }
@@ -283,6 +283,39 @@ describe('SwarmWatcher start hints without an inspect', () => {
     await pause(50);
     expect(states(watcher)).toEqual(['aa:running', 'bb:running', 'cc:starting', 'dd:starting']);
     expect(watcher.stats().startHints).toMatchObject({ recorded: 2, fromList: 1 });
+  });
+
+  it("tells its start listeners of each start it published, with the daemon's delivery time, before the topology listeners", async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [1, 2, 3].map((n) => specced(rawTask(id(String.fromCharCode(96 + n)), 'starting', n), 'app:1'));
+    const watcher = await started(docker);
+    const heard: string[] = [];
+    const starts: HintedStart[] = [];
+    watcher.onStart((start) => {
+      heard.push('start');
+      starts.push(start);
+    });
+    watcher.onChange(() => heard.push('topology'));
+
+    // Through an inspect (the first of its image), with an event 250 ms old by the daemon's clock.
+    docker.runs(id('a'), 1);
+    docker.emitHere('start', id('a'), 1, (Date.now() - 250) * 1e6);
+    await until(() => starts.length === 1);
+    expect(heard.slice(0, 2)).toEqual(['start', 'topology']);
+    expect(starts[0]!.deliveryMs).toBeGreaterThanOrEqual(249);
+    expect(starts[0]!.deliveryMs).toBeLessThan(2_000);
+    expect(starts[0]!.hintedAt).toBeGreaterThan(starts[0]!.seenAt);
+
+    // From the list held, at once; a timestamp that is not one gives no delivery figure.
+    docker.emitHere('start', id('b'), 2, 'soon');
+    docker.emitHere('start', id('c'), 3, Number.MAX_VALUE);
+    await until(() => starts.length === 3);
+    expect(starts.slice(1).map((s) => s.deliveryMs)).toEqual([undefined, undefined]);
+
+    // A start that publishes nothing (already hinted) tells nothing.
+    docker.emitHere('start', id('b'), 2);
+    await pause(30);
+    expect(starts).toHaveLength(3);
   });
 
   it('waits for the healthy event of a task whose image has a healthcheck, and publishes that with no inspect', async () => {

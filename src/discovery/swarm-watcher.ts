@@ -12,7 +12,7 @@
  * is missed. When the stream drops (dockerd restarted, socket gone) it reconnects with backoff and
  * jitter, and reconciles again: nothing stays stale.
  */
-import { splitLines } from './docker-events.js';
+import { deliveryOf, splitLines } from './docker-events.js';
 import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
@@ -77,6 +77,23 @@ export interface SwarmWatcherStats {
 /** Called with the new topology and when (performance.now()) the change that caused it was seen. */
 export type TopologyListener = (topology: Topology, causedAt: number) => void;
 
+/** A local task start that changed the topology (its hint), for tracing its way to the routes file. */
+export interface HintedStart {
+  /** From the daemon's event timestamp to the watcher reading it (wall clock); undefined when the event had none. */
+  readonly deliveryMs: number | undefined;
+  /** performance.now() when the event was read. */
+  readonly seenAt: number;
+  /** performance.now() when the hint changed the topology (before the listeners heard of it). */
+  readonly hintedAt: number;
+}
+export type StartListener = (start: HintedStart) => void;
+
+/** A container event that may publish a start: when it was read, and how long the daemon took to deliver it. */
+interface SeenEvent {
+  readonly seenAt: number;
+  readonly deliveryMs: number | undefined;
+}
+
 const CALL_TIMEOUT_MS = 15_000;
 /** Service events this close together are read with one call. */
 const REFRESH_BATCH_MS = 50;
@@ -108,6 +125,7 @@ export class SwarmWatcher {
   private readonly callRate = new RateCounter();
   private readonly resync: PeriodicJob;
   private readonly listeners: TopologyListener[] = [];
+  private readonly startListeners: StartListener[] = [];
   private readonly counters = { events: 0, reconciles: 0, reconnects: 0 };
   private readonly apiCalls: Record<string, number> = {};
   private lastReconcileAt: number | undefined;
@@ -149,6 +167,11 @@ export class SwarmWatcher {
 
   onChange(listener: TopologyListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Local task starts published from a hint (called before the topology listeners hear of the change). */
+  onStart(listener: StartListener): void {
+    this.startListeners.push(listener);
   }
 
   topology(): Topology {
@@ -315,7 +338,12 @@ export class SwarmWatcher {
 
   private handleEvent(line: string): void {
     const seenAt = performance.now();
-    let event: { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, unknown> } };
+    let event: {
+      Type?: unknown;
+      Action?: unknown;
+      timeNano?: unknown;
+      Actor?: { ID?: unknown; Attributes?: Record<string, unknown> };
+    };
     try {
       event = JSON.parse(line) as typeof event;
     } catch {
@@ -342,7 +370,11 @@ export class SwarmWatcher {
         if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
         if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
-        if (id && mayStartServing(action)) this.hintServing(id, serviceId, attributes, action, seenAt);
+        if (id && mayStartServing(action))
+          this.hintServing(id, serviceId, attributes, action, {
+            seenAt,
+            deliveryMs: deliveryOf(event.timeNano, Date.now()),
+          });
         if (id && action === 'kill' && typeof taskId === 'string')
           void this.hintStopping(id, serviceId, taskId, attributes.signal, seenAt);
         this.startConverging(serviceId, seenAt);
@@ -365,7 +397,7 @@ export class SwarmWatcher {
     serviceId: string,
     attributes: Record<string, unknown>,
     action: string,
-    seenAt: number,
+    seen: SeenEvent,
   ): void {
     const listed = this.listedHere(serviceId, containerId, attributes);
     if (listed !== undefined) {
@@ -376,11 +408,11 @@ export class SwarmWatcher {
       const awaitsHealthy = action === 'start' ? this.healthchecks.hasHealthcheck(listed.healthcheckSource) : false;
       if (awaitsHealthy === true) return;
       if (awaitsHealthy === false) {
-        if (this.hints.recordListed(listed, containerId, seenAt)) this.publishHints(serviceId, seenAt);
+        if (this.hints.recordListed(listed, containerId, seen.seenAt)) this.publishHints(serviceId, seen);
         return;
       }
     }
-    void this.inspectServing(containerId, serviceId, seenAt);
+    void this.inspectServing(containerId, serviceId, seen);
   }
 
   /**
@@ -400,7 +432,7 @@ export class SwarmWatcher {
     return listed;
   }
 
-  private async inspectServing(containerId: string, serviceId: string, seenAt: number): Promise<void> {
+  private async inspectServing(containerId: string, serviceId: string, seen: SeenEvent): Promise<void> {
     let inspected: unknown;
     try {
       inspected = await this.call('containers', () => this.deps.docker.getContainer(containerId).inspect());
@@ -417,13 +449,21 @@ export class SwarmWatcher {
     const task = parseServingContainer(inspected);
     if (task?.serviceId !== serviceId) return;
     const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
-    if (this.hints.record(task, seenAt, { tasks: held, askedAt })) this.publishHints(serviceId, seenAt);
+    if (this.hints.record(task, seen.seenAt, { tasks: held, askedAt })) this.publishHints(serviceId, seen);
   }
 
   /** The start hints just recorded for the service, applied to the list held and published. */
-  private publishHints(serviceId: string, seenAt: number): void {
+  private publishHints(serviceId: string, seen: SeenEvent): void {
     this.tasks.set(serviceId, this.applyHints(serviceId, this.tasks.get(serviceId) ?? []));
-    this.emit(seenAt);
+    const start: HintedStart = { ...seen, hintedAt: performance.now() };
+    for (const listener of this.startListeners) {
+      try {
+        listener(start);
+      } catch (error) {
+        this.deps.log.error({ err: error }, 'start listener failed');
+      }
+    }
+    this.emit(seen.seenAt);
   }
 
   /**

@@ -14,7 +14,12 @@ const options = {
   network: undefined,
   fallbackUrl: 'http://e:1',
 };
-const telemetry = { published: () => undefined, rowRejected: () => undefined, publishFailed: () => undefined };
+const telemetry = {
+  published: () => undefined,
+  rowRejected: () => undefined,
+  publishFailed: () => undefined,
+  startPublished: () => undefined,
+};
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -165,6 +170,41 @@ describe('RoutePublisher', () => {
     await publisher.idle();
     expect(reports.at(-1)).toBe('routes up');
     expect(publisher.publishing()).toEqual({ state: 'publishing', stale: false });
+  });
+
+  it('tells its listeners when the file is in place and when its sources were read, and nothing of a failed write', async () => {
+    let attempts = 0;
+    let readAt = 0;
+    const file = {
+      file: 'x',
+      write: async () => {
+        if (++attempts === 1) throw new Error('EIO');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return true;
+      },
+    };
+    const sources = { rows: [] as readonly RoutingRow[], fresh: true };
+    const publisher = new RoutePublisher(options, {
+      sources: {
+        rows: () => ((readAt = performance.now()), sources),
+        topology: () => ({ topology: emptyTopology(), synced: true }),
+      },
+      file: file as unknown as TraefikFileWriter,
+      redis: undefined,
+      telemetry,
+      log: pino({ level: 'silent' }),
+    });
+    const heard: Array<[number, number]> = [];
+    publisher.onPublished((snapshotAt, writtenAt) => heard.push([snapshotAt, writtenAt]));
+    publisher.changed(performance.now());
+    await publisher.idle();
+    expect(heard).toEqual([]);
+    publisher.changed(performance.now());
+    await publisher.idle();
+    expect(heard).toHaveLength(1);
+    const [snapshotAt, writtenAt] = heard[0]!;
+    expect(snapshotAt).toBeLessThanOrEqual(readAt);
+    expect(writtenAt - snapshotAt).toBeGreaterThanOrEqual(19);
   });
 
   it('survives a failing write without an unhandled rejection and retries', async () => {

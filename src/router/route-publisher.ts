@@ -18,6 +18,7 @@ import type { TraefikFileWriter } from './traefik-file-writer.js';
 import { TraefikRenderer, type RenderOptions, type RenderResult, type RouteStatus } from './traefik-config.js';
 import type { RoutingRow } from './routing-table.js';
 import { errorMessage } from '../lib/errors.js';
+import type { StartStages } from './start-trace.js';
 
 export interface RouterTelemetry {
   published(result: {
@@ -29,6 +30,8 @@ export interface RouterTelemetry {
     rejected: number;
   }): void;
   rowRejected(field: string): void;
+  /** A local task start reached the routes file (start-trace.ts). */
+  startPublished(stages: StartStages): void;
   publishFailed(target: 'render' | 'file' | 'redis'): void;
 }
 
@@ -55,6 +58,9 @@ export interface PublishedState {
   readonly publishedAt: number | undefined;
   readonly waitingFor: string | undefined;
 }
+
+/** A publish read its sources at `snapshotAt` and had the routes file in place at `writtenAt` (performance.now()). */
+export type PublishedListener = (snapshotAt: number, writtenAt: number) => void;
 
 const PUBLISH_RETRY_MS = 2_000;
 
@@ -96,6 +102,7 @@ export class RoutePublisher {
   private fileFailure: Failure | undefined;
   private redisFailure: Failure | undefined;
   private renderer: TraefikRenderer;
+  private readonly publishedListeners: PublishedListener[] = [];
 
   constructor(
     private readonly options: RenderOptions,
@@ -120,6 +127,11 @@ export class RoutePublisher {
       publishedAt: this.publishedAt,
       waitingFor: this.waitingFor,
     };
+  }
+
+  /** Every publish that put the routes file in place (changed or not). */
+  onPublished(listener: PublishedListener): void {
+    this.publishedListeners.push(listener);
   }
 
   /** What /health shows of publishing. */
@@ -197,6 +209,7 @@ export class RoutePublisher {
   }
 
   private async publishOnce(causedAt: number): Promise<void> {
+    const snapshotAt = performance.now();
     const { rows, fresh } = this.deps.sources.rows();
     const { topology, synced } = this.deps.sources.topology();
     if (rows === undefined || !synced) {
@@ -256,7 +269,8 @@ export class RoutePublisher {
       throw error;
     }
     this.reportHealth();
-    const writeMs = performance.now() - writeStart;
+    const writtenAt = performance.now();
+    const writeMs = writtenAt - writeStart;
     const convergenceMs = performance.now() - causedAt;
     if (changed) this.publishedAt = Date.now();
     const { rejected } = this.counts;
@@ -268,6 +282,7 @@ export class RoutePublisher {
       routes: statuses.length - rejected,
       rejected,
     });
+    for (const listener of this.publishedListeners) listener(snapshotAt, writtenAt);
 
     // Redis keeps its own pace (lock, retries) and never holds up the next publish: see RedisPublisher.
     void this.deps.redis?.offer(rendered.config);

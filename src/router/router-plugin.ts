@@ -15,6 +15,7 @@ import { reservedFromList } from './host-policy.js';
 import { RedisPublisher } from './redis-publisher.js';
 import { ROUTES, RoutePublisher } from './route-publisher.js';
 import { ROUTING_TABLE, RoutingTable } from './routing-table.js';
+import { StartTrace } from './start-trace.js';
 import { TraefikFileWriter } from './traefik-file-writer.js';
 
 export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise<void> {
@@ -90,6 +91,9 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
     },
   );
 
+  const starts = new StartTrace((stages) => telemetry.router.startPublished(stages));
+  watcher.onStart((start) => starts.started(start));
+  publisher.onPublished((snapshotAt, writtenAt) => starts.published(snapshotAt, writtenAt));
   watcher.onChange((topology, causedAt) => {
     publisher.changed(causedAt);
     locations.update(topology);
@@ -124,6 +128,7 @@ export function routerPlugin(app: FastifyInstance, shared: SharedParts): Promise
       redis: redisPublisher?.stats() ?? null,
       routingTable: table.stats(),
       swarm: { ...watcher.stats(), announcements: announcements?.stats() ?? null },
+      starts: starts.stats(),
     };
   });
 
