@@ -92,7 +92,7 @@ const scrape = async () => {
   const convergence = buckets('swarm_edge_route_convergence_seconds');
   // Code before the start trace has no such histogram: its stages print as '?'.
   const startStages = new Map(
-    ['delivery', 'hint', 'publish', 'total'].map((stage) => [
+    ['delivery', 'hint', 'queue', 'publish', 'total'].map((stage) => [
       stage,
       buckets('swarm_edge_route_start_seconds', new RegExp(`stage="${stage}"`)),
     ]),
@@ -200,7 +200,7 @@ const seen = new Map<string, Seen>();
  * ip → first read that held it, first read after that which did not, and how often it came back
  * after leaving (a serving task taken out and put back: a flap).
  */
-const inFile = new Map<string, { first: number; gone?: number; flaps: number }>();
+const inFile = new Map<string, { first: number; gone?: number; flaps: number; flapsAt: Array<[number, number]> }>();
 let watching = true;
 let peakRss = process.memoryUsage().rss;
 const watchers = [
@@ -210,8 +210,9 @@ const watchers = [
       const ips = fileIps();
       for (const ip of ips) {
         const entry = inFile.get(ip);
-        if (!entry) inFile.set(ip, { first: at, flaps: 0 });
+        if (!entry) inFile.set(ip, { first: at, flaps: 0, flapsAt: [] });
         else if (entry.gone !== undefined) {
+          entry.flapsAt.push([entry.gone, at]);
           entry.gone = undefined;
           entry.flaps += 1;
         }
@@ -243,7 +244,7 @@ const watchers = [
   })(),
 ];
 // The file already holds every baseline address.
-for (const ip of fileIps()) inFile.set(ip, { first: 0, flaps: 0 });
+for (const ip of fileIps()) inFile.set(ip, { first: 0, flaps: 0, flapsAt: [] });
 
 const t0 = Date.now();
 listMs.length = 0;
@@ -418,7 +419,7 @@ const startCount = (stage: string) => {
 };
 say(
   `the router's start trace over ${startCount('total')} local starts, bucket bounds p50 / p99 (s): ` +
-    ['delivery', 'hint', 'publish', 'total']
+    ['delivery', 'hint', 'queue', 'publish', 'total']
       .map((stage) => {
         const [a, b] = [after.startStages.get(stage)!, before.startStages.get(stage)];
         return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
@@ -430,6 +431,19 @@ const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);
 say(
   `addresses that left the file and came back during the churn: ${flapped.length} (${flapped.reduce((n, e) => n + e.flaps, 0)} times)`,
 );
+// Which tasks held each such address, to tell a serving task taken out from an address reused.
+for (const [ip, entry] of inFile) {
+  if (entry.flaps === 0) continue;
+  const holders = [...seen]
+    .filter(([, task]) => task.ip === ip)
+    .map(
+      ([id, task]) =>
+        `${id.slice(0, 8)} (${kindOf(task.service) ?? 'steady'}${baseline.has(id) ? ', baseline' : ''}, running +${task.runningAt === undefined ? '?' : task.runningAt - t0}, shutdown +${task.shutdownAt === undefined ? '-' : task.shutdownAt - t0}, exit +${task.container === undefined || !exitAt.has(task.container) ? '-' : (exitAt.get(task.container)! - t0).toFixed(0)})`,
+    );
+  say(
+    `  ${ip}: out and back ${entry.flapsAt.map(([gone, back]) => `+${gone - t0}..+${back - t0} ms`).join(', ')}; held by ${holders.join(', ')}`,
+  );
+}
 for (const [kind, f] of stops) {
   if (f.stopped === 0) continue;
   say(

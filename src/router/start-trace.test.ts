@@ -10,12 +10,12 @@ describe('StartTrace', () => {
 
     // The publish read its sources between the two hints: it carries the first only.
     trace.published(120, 150);
-    expect(reported).toEqual([{ deliveryMs: 40, hintMs: 0, publishMs: 50 }]);
+    expect(reported).toEqual([{ deliveryMs: 40, hintMs: 0, queueMs: 20, publishMs: 30 }]);
     expect(trace.stats()).toEqual({ traced: 1, pending: 1, dropped: 0 });
 
     // A publish that failed reports nothing (the publisher calls `published` only when the file is in place).
     trace.published(200, 260);
-    expect(reported[1]).toEqual({ deliveryMs: undefined, hintMs: 25, publishMs: 130 });
+    expect(reported[1]).toEqual({ deliveryMs: undefined, hintMs: 25, queueMs: 70, publishMs: 60 });
     expect(trace.stats()).toEqual({ traced: 2, pending: 0, dropped: 0 });
   });
 

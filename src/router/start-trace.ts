@@ -5,8 +5,9 @@
  *   to the router reading it: the events stream and this process's event loop;
  * - hint: from reading the event to the task's start hint (no time when the task list held
  *   suffices; a container inspect otherwise);
- * - publish: from the hint to the routes file in place with it: waiting for a publish already
- *   running, the render and the write.
+ * - queue: from the hint to the start of the publish that carries it (a publish already running
+ *   finishes first);
+ * - publish: that publish's render and write, to the routes file in place.
  *
  * The hint changes the topology at once; the publish that carries it is the first one whose
  * sources were read after it. Starts are recorded in time order, so the publish ends a prefix of
@@ -17,6 +18,7 @@ import type { HintedStart } from '../discovery/index.js';
 export interface StartStages {
   readonly deliveryMs: number | undefined;
   readonly hintMs: number;
+  readonly queueMs: number;
   readonly publishMs: number;
 }
 
@@ -55,7 +57,8 @@ export class StartTrace {
       this.report({
         deliveryMs: start.deliveryMs,
         hintMs: start.hintedAt - start.seenAt,
-        publishMs: writtenAt - start.hintedAt,
+        queueMs: snapshotAt - start.hintedAt,
+        publishMs: writtenAt - snapshotAt,
       });
       carried += 1;
     }

@@ -58,9 +58,15 @@ export function createTelemetry(): Telemetry {
   });
   const start = new Histogram({
     name: 'swarm_edge_route_start_seconds',
-    help: "A local task start's way to the routes file, by stage: the daemon's event delivered, the start hint, the publish; and in total",
+    help: "A local task start's way to the routes file, by stage: the daemon's event delivered, the start hint, waiting for a publish, the publish; and in total",
     labelNames: ['stage'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [registry],
+  });
+  const write = new Histogram({
+    name: 'swarm_edge_route_write_seconds',
+    help: 'Time to put a changed routes file in place (write, fsync, rename, fsync of the directory)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
   const render = new Histogram({
@@ -78,14 +84,18 @@ export function createTelemetry(): Telemetry {
         routes.set(r.routes);
         rejectedNow.set(r.rejected);
         render.observe(r.renderMs / 1000);
-        if (r.changed) convergence.observe(r.convergenceMs / 1000);
+        if (r.changed) {
+          convergence.observe(r.convergenceMs / 1000);
+          write.observe(r.writeMs / 1000);
+        }
       },
       rowRejected: (field) => rejected.inc({ field }),
-      startPublished: ({ deliveryMs, hintMs, publishMs }) => {
+      startPublished: ({ deliveryMs, hintMs, queueMs, publishMs }) => {
         start.observe({ stage: 'hint' }, hintMs / 1000);
+        start.observe({ stage: 'queue' }, queueMs / 1000);
         start.observe({ stage: 'publish' }, publishMs / 1000);
         // Without the daemon's timestamp, the total starts when the event was read.
-        start.observe({ stage: 'total' }, ((deliveryMs ?? 0) + hintMs + publishMs) / 1000);
+        start.observe({ stage: 'total' }, ((deliveryMs ?? 0) + hintMs + queueMs + publishMs) / 1000);
         if (deliveryMs !== undefined) start.observe({ stage: 'delivery' }, deliveryMs / 1000);
       },
       publishFailed: (target) => failures.inc({ target }),
