@@ -107,6 +107,7 @@ const scrape = async () => {
     renderCount: value('swarm_edge_route_render_seconds_count'),
     convergence,
     startStages,
+    write: buckets('swarm_edge_route_write_seconds'),
     calls: Object.values(health.components.router.swarm.apiCalls).reduce((a, b) => a + b, 0),
     byKind: health.components.router.swarm.apiCalls,
     startHints: health.components.router.swarm.startHints,
@@ -425,6 +426,7 @@ say(
         return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
       })
       .join(', ') +
+    `; the routes file's write (fsyncs, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
     `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
 const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);
