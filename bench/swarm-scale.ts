@@ -426,7 +426,7 @@ say(
         return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
       })
       .join(', ') +
-    `; the routes file's write (fsyncs, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
+    `; the routes file's write (fsync, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
     `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
 const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);

@@ -132,6 +132,45 @@ describe('writeFully', () => {
     return { handle, written: () => Buffer.concat(written).toString() };
   }
 
+  it("puts the file in place before the directory's fsync, and the next rename waits for that fsync", async () => {
+    const dir = newDir();
+    const syncs: Array<() => void> = [];
+    const writer = new TraefikFileWriter(dir, {
+      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    });
+    writers.push(writer);
+    await writer.init();
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    expect(contents(writer)).toBe('{"a": 1}');
+    expect(syncs).toHaveLength(1);
+
+    const second = writer.write(body('{"a": 2}'));
+    await settle();
+    expect(contents(writer)).toBe('{"a": 1}');
+    syncs[0]!();
+    expect(await second).toBe(true);
+    expect(contents(writer)).toBe('{"a": 2}');
+    syncs[1]!();
+    await writer.idle();
+  });
+
+  it("fails the next write when the directory's fsync failed, and writes the same body again after", async () => {
+    const dir = newDir();
+    let failures = 1;
+    const writer = new TraefikFileWriter(dir, {
+      syncDirectory: () => (failures-- > 0 ? Promise.reject(new Error('EIO: i/o error, fsync')) : Promise.resolve()),
+    });
+    writers.push(writer);
+    await writer.init();
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    await writer.idle();
+    await expect(writer.write(body('{"a": 1}'))).rejects.toThrow(/EIO/);
+    // Not "unchanged": the rename the failed fsync followed may not be durable.
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    await writer.idle();
+    expect(await writer.write(body('{"a": 1}'))).toBe(false);
+  });
+
   it('writes every byte when writev takes only part of the buffers each time', async () => {
     const { handle, written } = shortHandle(3);
     await writeFully(handle, [body('# head\n'), body('{"a": 12345}'), body('\n')]);

@@ -4,6 +4,14 @@
  * the old file or the new one, never a partial or empty one (Traefik applies an empty file as "no
  * routes"). An unchanged body is not written at all.
  *
+ * The directory's fsync makes the rename durable; it does not make it visible, and no reader needs
+ * it: after a crash the directory holds the old file or the new one, both complete, and the
+ * router publishes again at start. Each fsync waits for a journal commit, which under a busy disk
+ * (dockerd starting containers) took up to a second (bench/README.md, swarm-scale), so it runs
+ * after write() has returned, and the next write waits for it only before its own rename. When it
+ * fails, the next write fails with its error (the disk is failing: /health says so) and the body
+ * after it is written again in full.
+ *
  * Traefik's file provider re-reads and re-parses every file of the directory on each event of its
  * watcher, with no debounce (DOMAIN-FACTS.md). A temporary file next to the routes file costs four
  * events per publish (create, write, rename from, rename to), so four parses of the whole routes
@@ -52,10 +60,15 @@ export class TraefikFileWriter {
   private readonly tmp: string;
   /** Open on the file in place, so that replacing it does not free its blocks in the rename. */
   private current: FileHandle | undefined;
-  /** The close of the replaced file's handle, still running after write() returned. */
-  private retiring: Promise<void> = Promise.resolve();
+  /** The directory's fsync after the last rename and the close of the replaced file's handle, still running after write() returned. */
+  private settling: Promise<void> = Promise.resolve();
+  /** A failed fsync of the directory, told by the next write. */
+  private syncFailure: Error | undefined;
 
-  constructor(private readonly directory: string) {
+  constructor(
+    private readonly directory: string,
+    private readonly deps: { syncDirectory: (directory: string) => Promise<void> } = { syncDirectory },
+  ) {
     this.file = path.join(directory, ROUTES_FILE);
     this.staging = path.join(directory, STAGING_DIRECTORY);
     this.tmp = path.join(this.staging, `${ROUTES_FILE}.tmp`);
@@ -80,6 +93,13 @@ export class TraefikFileWriter {
   /** Returns false when the body is what the file already holds. */
   async write(body: Buffer): Promise<boolean> {
     if (body.length === 0) throw new Error('refusing to write an empty routes file');
+    if (this.syncFailure !== undefined) {
+      const failure = this.syncFailure;
+      this.syncFailure = undefined;
+      // The last rename may not be durable: the next write puts the body in place again.
+      this.lastBody = undefined;
+      throw failure;
+    }
     if (this.lastBody?.equals(body)) {
       if (sameIdentity(await identity(this.file), this.lastFile)) return false;
       this.restored += 1;
@@ -103,15 +123,19 @@ export class TraefikFileWriter {
     } finally {
       await handle.close();
     }
-    await this.retiring;
+    await this.settling;
     await rename(this.tmp, this.file);
-    await syncDirectory(this.directory);
     this.lastBody = body;
     this.lastFile = await identity(this.file);
     const replaced = this.current;
     this.current = await open(this.file, 'r').catch(() => undefined);
-    // The last handle on the replaced file: closing it frees its blocks.
-    this.retiring = replaced === undefined ? Promise.resolve() : replaced.close().catch(() => undefined);
+    this.settling = Promise.all([
+      this.deps.syncDirectory(this.directory).catch((error: unknown) => {
+        this.syncFailure = error instanceof Error ? error : new Error(String(error));
+      }),
+      // The last handle on the replaced file: closing it frees its blocks.
+      replaced?.close().catch(() => undefined),
+    ]).then(() => undefined);
     return true;
   }
 
@@ -119,14 +143,14 @@ export class TraefikFileWriter {
     return { restored: this.restored };
   }
 
-  /** Resolves when the replaced file's blocks have been released. */
+  /** Resolves when the last rename is durable and the replaced file's blocks have been released. */
   idle(): Promise<void> {
-    return this.retiring;
+    return this.settling;
   }
 
-  /** Closes the handle on the current file (at shutdown). */
+  /** Closes the handle on the current file (at shutdown), once the last rename is durable. */
   async close(): Promise<void> {
-    await this.retiring;
+    await this.settling;
     const current = this.current;
     this.current = undefined;
     await current?.close().catch(() => undefined);
