@@ -21,8 +21,9 @@
  *
  * Replacing a file frees its blocks inside rename(). On a filesystem that discards freed blocks
  * (ext4 mounted with `discard`), that took as long as the fsync: about 4 ms per 5 MB. The writer
- * therefore keeps the current file open (opening is not an event the watcher reports): the rename
- * drops only a name, and the blocks are freed when that handle is closed, after the publish.
+ * therefore keeps the current file open (the staged file's own handle, kept after its rename; at
+ * start, a read handle): the rename drops only a name, and the blocks are freed when that handle
+ * is closed, after the publish.
  *
  * A write can be short: on a full filesystem writev() may take part of the buffers and report no
  * error, and Node does not retry it. The writer loops until every byte is written, checks the
@@ -111,24 +112,29 @@ export class TraefikFileWriter {
       return open(this.tmp, 'w', 0o644);
     });
     const expected = HEADER.length + body.length + TRAILER.length;
+    let staged: FileIdentity;
     try {
       await writeFully(handle, [HEADER, body, TRAILER]);
       await handle.sync();
-      const { size } = await handle.stat();
+      const { size, ino, mtimeMs } = await handle.stat();
       if (size !== expected) throw new Error(`the staged routes file has ${size} bytes instead of ${expected}`);
+      staged = { ino, size, mtimeMs };
+      await this.settling;
+      await rename(this.tmp, this.file);
     } catch (error) {
       // A partial file must never be renamed into place, nor take the disk space a retry needs.
+      await handle.close().catch(() => undefined);
       await unlink(this.tmp).catch(() => undefined);
       throw error;
-    } finally {
-      await handle.close();
     }
-    await this.settling;
-    await rename(this.tmp, this.file);
     this.lastBody = body;
-    this.lastFile = await identity(this.file);
+    // A rename keeps the inode, size and mtime: the staged file's identity is the routes file's.
+    this.lastFile = staged;
     const replaced = this.current;
-    this.current = await open(this.file, 'r').catch(() => undefined);
+    // The staged file's handle stays open on the file in place (nothing writes through it again):
+    // the next rename then drops only a name. Under load every call here waits for a busy event
+    // loop, so reusing it saves a close and an open on the publish's path.
+    this.current = handle;
     this.settling = Promise.all([
       this.deps.syncDirectory(this.directory).catch((error: unknown) => {
         this.syncFailure = error instanceof Error ? error : new Error(String(error));
