@@ -41,8 +41,8 @@ export interface ConvergencePollerDeps {
   /** Whether the service is (still) in the topology and has converged with these tasks. */
   converged(serviceId: string, tasks: readonly SwarmTask[]): boolean;
   isKnown(serviceId: string): boolean;
-  /** New task lists of the services that changed, seen as caused at `causedAt`. */
-  apply(changes: ReadonlyMap<string, readonly SwarmTask[]>, causedAt: number): void;
+  /** New task lists of the services that changed, seen as caused at `causedAt`, from a call asked at `askedAt`. */
+  apply(changes: ReadonlyMap<string, readonly SwarmTask[]>, causedAt: number, askedAt: number): void;
   /** The tasks held for these services now agree with a list asked at `askedAt` (changed or not). */
   answered?(serviceIds: readonly string[], askedAt: number): void;
   log: Logger;
@@ -175,7 +175,7 @@ export class ConvergencePoller {
         this.converging.delete(id);
       } else this.later(id, now, changed, askedAt);
     }
-    if (changes.size > 0) this.deps.apply(changes, causedAt);
+    if (changes.size > 0) this.deps.apply(changes, causedAt, askedAt);
     this.deps.answered?.(answered, askedAt);
   }
 

@@ -1,7 +1,7 @@
 /**
  * SwarmWatcher's use of start hints, against a scripted Docker API whose task list lags: what a
  * local container event and another node's announcement may change in the topology, and what
- * they may not.
+ * they may not; and what a reconcile, whose answers come late under churn, may replace.
  */
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
@@ -52,19 +52,25 @@ class ScriptedDocker {
   listsArrive: Promise<void> = Promise.resolve();
   /** The events stream the next getEvents answers with (replace it to lose the current one). */
   events = new PassThrough();
+  /** The service was removed: service lists no longer show it. */
+  serviceGone = false;
   readonly api = {
     listServices: () =>
-      Promise.resolve([
-        {
-          ID: SERVICE,
-          Spec: {
-            Name: 'web',
-            Labels: { 'cloud.obiente.deployment_id': 'dep' },
-            Mode: { Replicated: { Replicas: 2 } },
-            TaskTemplate: { Networks: [{ Target: 'edge' }] },
-          },
-        },
-      ]),
+      Promise.resolve(
+        this.serviceGone
+          ? []
+          : [
+              {
+                ID: SERVICE,
+                Spec: {
+                  Name: 'web',
+                  Labels: { 'cloud.obiente.deployment_id': 'dep' },
+                  Mode: { Replicated: { Replicas: 2 } },
+                  TaskTemplate: { Networks: [{ Target: 'edge' }] },
+                },
+              },
+            ],
+      ),
     listTasks: () => {
       const answer = this.tasks.filter((t) => t.DesiredState === 'running').map((t) => structuredClone(t));
       return this.listsArrive.then(() => answer);
@@ -396,5 +402,79 @@ describe('SwarmWatcher stop hints', () => {
     await until(() => watcher.stats().stopHints.refuted === 1);
     expect(states(watcher)).toEqual(['aa:running']);
     expect(watcher.stats().stopHints).toMatchObject({ recorded: 2, confirmed: 1, refuted: 1, pending: 0 });
+  });
+});
+
+describe('SwarmWatcher reconcile', () => {
+  /** A pending promise and its resolve. */
+  const gate = () => {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => (open = resolve));
+    return { promise, open };
+  };
+  const serviceEvent = (docker: ScriptedDocker, action: string) =>
+    docker.events.write(`${JSON.stringify({ Type: 'service', Action: action, Actor: { ID: SERVICE } })}\n`);
+
+  it('does not put back an older task list over one a poll answered while it waited', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1), rawTask(id('b'), 'running', 2)];
+    const watcher = await started(docker);
+
+    // The reconcile asks while a is starting; its answer comes late.
+    const late = gate();
+    docker.listsArrive = late.promise;
+    const reconciled = watcher.reconcile(performance.now());
+    docker.listsArrive = Promise.resolve();
+    // a turns running, and a service event's poll says so first.
+    docker.tasks[0]!.Status.State = 'running';
+    serviceEvent(docker, 'update');
+    await until(() => states(watcher).includes('aa:running'));
+
+    late.open();
+    await reconciled;
+    expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
+  });
+
+  it('does not bring back a service removed while it waited', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'running', 1)];
+    const watcher = await started(docker);
+
+    const late = gate();
+    docker.listsArrive = late.promise;
+    const reconciled = watcher.reconcile(performance.now());
+    docker.serviceGone = true;
+    docker.tasks = [];
+    serviceEvent(docker, 'remove');
+    await until(() => !watcher.topology().services.has(SERVICE));
+
+    late.open();
+    await reconciled;
+    expect(watcher.topology().services.has(SERVICE)).toBe(false);
+    expect(watcher.topology().tasks.has(SERVICE)).toBe(false);
+  });
+
+  it('keeps its own newer lists over a poll asked before it and answered after', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1)];
+    const watcher = await started(docker);
+
+    // A poll asks while a is starting and answers late; a reconcile asked after it answers first.
+    const late = gate();
+    docker.listsArrive = late.promise;
+    serviceEvent(docker, 'update');
+    await until(() => (watcher.stats().apiCalls.tasks ?? 0) >= 2);
+    docker.listsArrive = Promise.resolve();
+    docker.tasks[0]!.Status.State = 'running';
+    await watcher.reconcile(performance.now());
+    expect(states(watcher)).toEqual(['aa:running']);
+    const seen: string[] = [];
+    watcher.onChange(() => seen.push(states(watcher).join()));
+
+    late.open();
+    await pause(60);
+    expect(states(watcher)).toEqual(['aa:running']);
+    // Not even for a moment.
+    expect(seen.filter((tasks) => tasks !== 'aa:running')).toEqual([]);
   });
 });

@@ -119,6 +119,13 @@ export class SwarmWatcher {
    */
   private reconciledAt = Number.NEGATIVE_INFINITY;
   private readonly polledAt = new Map<string, number>();
+  /**
+   * When the spec held of a service (or its absence: removed) was asked by a refresh or learned
+   * from a removal event, since the last reconcile; and the same for the node list. A reconcile
+   * that was asked earlier must not put back what these newer answers replaced.
+   */
+  private readonly specAskedAt = new Map<string, number>();
+  private nodesAskedAt = Number.NEGATIVE_INFINITY;
   /** Services named by events since the last refresh, with the earliest time each was seen. */
   private readonly pendingRefresh = new Map<string, number>();
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -153,11 +160,18 @@ export class SwarmWatcher {
         current: (serviceId) => this.tasks.get(serviceId),
         converged: (serviceId, tasks) => this.converged(serviceId, tasks),
         isKnown: (serviceId) => this.services.has(serviceId),
-        apply: (changes, causedAt) => {
+        apply: (changes, causedAt, askedAt) => {
+          // A reconcile asked after this poll answered first: its lists are the newer. This answer
+          // may have ended the services' polls: they go on until a newer list says they converged.
+          if (askedAt < this.reconciledAt) {
+            for (const serviceId of changes.keys()) this.startConverging(serviceId, causedAt);
+            return;
+          }
           for (const [serviceId, tasks] of changes) this.tasks.set(serviceId, tasks);
           this.emit(causedAt);
         },
         answered: (serviceIds, askedAt) => {
+          if (askedAt < this.reconciledAt) return;
           for (const serviceId of serviceIds) this.polledAt.set(serviceId, askedAt);
         },
         log: deps.log,
@@ -213,7 +227,13 @@ export class SwarmWatcher {
     await this.resync.stop();
   }
 
-  /** Three calls, whatever the size of the cluster; replaces the whole state. */
+  /**
+   * Three calls, whatever the size of the cluster; replaces the whole state, except what a call
+   * asked after these three has answered meanwhile (a task poll, a service refresh or removal, a
+   * node list): under churn the reconcile's answers take seconds, and a service's tasks polled in
+   * between are newer than its own. Putting its older list back took a task that had just turned
+   * `running` out of the routes until the next poll (bench/README.md, swarm-scale).
+   */
   async reconcile(causedAt: number): Promise<void> {
     const askedAt = performance.now();
     const [rawServices, rawTasks, rawNodes] = await Promise.all([
@@ -228,18 +248,30 @@ export class SwarmWatcher {
       const service = parseService(raw, this.options.labelPrefix);
       if (service) services.set(service.id, service);
     }
-    const tasks = new Map<string, SwarmTask[]>();
+    for (const [serviceId, at] of this.specAskedAt) {
+      if (at <= askedAt) continue;
+      const held = this.services.get(serviceId);
+      if (held) services.set(serviceId, held);
+      else services.delete(serviceId);
+    }
+    const newerTasks = new Set([...this.polledAt].filter(([, at]) => at > askedAt).map(([serviceId]) => serviceId));
+    const tasks = new Map<string, readonly SwarmTask[]>();
     for (const raw of rawTasks) {
       const task = parseTask(raw);
-      if (!task || !services.has(task.serviceId)) continue;
-      const list = tasks.get(task.serviceId) ?? [];
-      list.push(task);
-      tasks.set(task.serviceId, list);
+      if (!task || !services.has(task.serviceId) || newerTasks.has(task.serviceId)) continue;
+      const list = tasks.get(task.serviceId) as SwarmTask[] | undefined;
+      if (list) list.push(task);
+      else tasks.set(task.serviceId, [task]);
+    }
+    // Held lists newer than this answer are already merged with their hints.
+    for (const serviceId of newerTasks) {
+      const held = this.tasks.get(serviceId);
+      if (held && services.has(serviceId)) tasks.set(serviceId, held);
     }
     for (const serviceId of this.hintedServices()) {
-      if (services.has(serviceId))
+      if (!services.has(serviceId)) this.forgetHints(serviceId);
+      else if (!newerTasks.has(serviceId))
         tasks.set(serviceId, [...this.mergeHints(serviceId, tasks.get(serviceId) ?? [], askedAt)]);
-      else this.forgetHints(serviceId);
     }
     const nodes = new Map<string, SwarmNode>();
     for (const raw of rawNodes) {
@@ -248,10 +280,14 @@ export class SwarmWatcher {
     }
     this.services = services;
     this.tasks = tasks;
-    this.nodes = nodes;
+    if (this.nodesAskedAt <= askedAt) {
+      this.nodes = nodes;
+      this.nodesAskedAt = askedAt;
+    }
     this.reconciledAt = askedAt;
-    // Every list held is now this reconcile's, even where a poll answered meanwhile.
-    this.polledAt.clear();
+    // What this reconcile answered is now held; only answers asked after it stay newer.
+    for (const [serviceId, at] of this.polledAt) if (at <= askedAt) this.polledAt.delete(serviceId);
+    for (const [serviceId, at] of this.specAskedAt) if (at <= askedAt) this.specAskedAt.delete(serviceId);
     this.synced = true;
     this.counters.reconciles += 1;
     this.lastReconcileAt = Date.now();
@@ -542,6 +578,7 @@ export class SwarmWatcher {
   }
 
   private removeService(id: string, causedAt: number): void {
+    this.specAskedAt.set(id, performance.now());
     this.forgetHints(id);
     this.polledAt.delete(id);
     this.stopConverging(id);
@@ -568,6 +605,7 @@ export class SwarmWatcher {
     const batch = new Map(this.pendingRefresh);
     this.pendingRefresh.clear();
     if (batch.size === 0 || this.stopped) return;
+    const askedAt = performance.now();
     try {
       const raw = await this.call('services', () =>
         this.deps.docker.listServices({ filters: { id: [...batch.keys()] } }),
@@ -579,6 +617,11 @@ export class SwarmWatcher {
         if (typeof itemId === 'string' && batch.has(itemId)) found.set(itemId, item);
       }
       for (const [id, causedAt] of batch) {
+        // A reconcile asked after this call answered first: its spec (or its absence) is the newer.
+        if (askedAt < this.reconciledAt) {
+          if (this.services.has(id)) this.startConverging(id, causedAt);
+          continue;
+        }
         const service = found.has(id) ? parseService(found.get(id), this.options.labelPrefix) : undefined;
         // Gone, or no longer labelled as a deployment.
         if (!service) {
@@ -586,6 +629,7 @@ export class SwarmWatcher {
           continue;
         }
         this.services.set(id, service);
+        this.specAskedAt.set(id, askedAt);
         this.startConverging(id, causedAt);
       }
     } catch (error) {
@@ -595,6 +639,7 @@ export class SwarmWatcher {
   }
 
   private async refreshNodes(causedAt: number): Promise<void> {
+    const askedAt = performance.now();
     try {
       const raw = await this.call('nodes', () => this.deps.docker.listNodes());
       const nodes = new Map<string, SwarmNode>();
@@ -602,7 +647,10 @@ export class SwarmWatcher {
         const node = parseNode(item);
         if (node) nodes.set(node.id, node);
       }
+      // Two lists in flight (events close together): the later asked wins.
+      if (askedAt < this.nodesAskedAt) return;
       this.nodes = nodes;
+      this.nodesAskedAt = askedAt;
       this.emit(causedAt);
     } catch (error) {
       this.deps.log.debug({ err: error }, 'node list failed');
