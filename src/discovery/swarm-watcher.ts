@@ -617,8 +617,9 @@ export class SwarmWatcher {
         if (typeof itemId === 'string' && batch.has(itemId)) found.set(itemId, item);
       }
       for (const [id, causedAt] of batch) {
-        // A reconcile asked after this call answered first: its spec (or its absence) is the newer.
-        if (askedAt < this.reconciledAt) {
+        // A reconcile or another refresh asked after this call answered first: its spec (or its
+        // absence) is the newer.
+        if (askedAt < this.reconciledAt || askedAt < (this.specAskedAt.get(id) ?? Number.NEGATIVE_INFINITY)) {
           if (this.services.has(id)) this.startConverging(id, causedAt);
           continue;
         }
