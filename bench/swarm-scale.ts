@@ -314,6 +314,16 @@ const startToFile: number[] = [];
 const startToStamp: number[] = [];
 /** The start event's own delivery: from the daemon's timestamp to this process reading it. */
 const startToRead: number[] = [];
+/** Each start's figures, for the slowest few to be shown. */
+const slowStarts: Array<{
+  id: string;
+  step: string;
+  toFile: number;
+  started: number;
+  read: number | undefined;
+  first: number;
+  stamp: number | undefined;
+}> = [];
 const kinds = ['roll', 'scale', 'remove'] as const;
 const stops = new Map(
   kinds.map((k) => [
@@ -348,6 +358,15 @@ for (const [id, task] of seen) {
     const started = task.container === undefined ? undefined : startAt.get(task.container);
     if (started !== undefined) {
       startToFile.push(presence.first - started);
+      slowStarts.push({
+        id,
+        step,
+        toFile: presence.first - started,
+        started,
+        read: startReadAt.get(task.container!),
+        first: presence.first,
+        stamp: task.runningStamp,
+      });
       const read = startReadAt.get(task.container!);
       if (read !== undefined) startToRead.push(read - started);
       if (task.runningStamp !== undefined) startToStamp.push(task.runningStamp - started);
@@ -429,6 +448,11 @@ say(
     `; the routes file's write (fsync, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
     `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
+const at = (ms: number | undefined) => (ms === undefined ? '?' : `+${(ms - t0).toFixed(0)}`);
+for (const slow of slowStarts.sort((a, b) => b.toFile - a.toFile).slice(0, 5))
+  say(
+    `  slow start ${slow.id.slice(0, 8)} (${slow.step}): start event ${at(slow.started)}, read ${at(slow.read)}, in the file ${at(slow.first)} (${slow.toFile.toFixed(0)} ms), agent's running ${at(slow.stamp)} ms`,
+  );
 const flapped = [...inFile.values()].filter((entry) => entry.flaps > 0);
 say(
   `addresses that left the file and came back during the churn: ${flapped.length} (${flapped.reduce((n, e) => n + e.flaps, 0)} times)`,
