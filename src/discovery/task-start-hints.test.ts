@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HINT_TTL_MS, LOCAL_HINT_TTL_MS, TaskStartHints } from './task-start-hints.js';
+import { CONFIRMED_KEEP_MS, HINT_TTL_MS, LOCAL_HINT_TTL_MS, TaskStartHints } from './task-start-hints.js';
 import { parseServingContainer, type SwarmTask } from './topology.js';
 
 const task = (id: string, state: string, ip = '10.0.1.2'): SwarmTask => ({
@@ -28,11 +28,17 @@ describe('TaskStartHints', () => {
     // The agent has not reported it running yet: the list's addresses, the hint's state.
     const lagging = hints.merge('svc', [task('t1', 'starting', '10.0.1.9')], 1_200);
     expect(lagging).toEqual([{ ...task('t1', 'running', '10.0.1.9') }]);
-    // Confirmed: the hint ends, the list decides from now on.
+    // Confirmed: nothing is pending any more.
     expect(states(hints.merge('svc', [task('t1', 'running')], 1_300))).toEqual(['t1:running']);
     expect(hints.pending('svc')).toBe(false);
-    expect(states(hints.merge('svc', [task('t1', 'starting')], 1_400))).toEqual(['t1:starting']);
-    expect(hints.stats()).toMatchObject({ recorded: 1, confirmed: 1, applied: 2, pending: 0 });
+    // A list answered after that but asked earlier still says starting: states only move forward,
+    // so it is stale, and the task stays running.
+    expect(states(hints.merge('svc', [task('t1', 'starting')], 1_250))).toEqual(['t1:running']);
+    expect(hints.stats()).toMatchObject({ recorded: 1, confirmed: 1, applied: 3, pending: 0 });
+    // Long after the confirmation, the list decides.
+    now = 1_500 + CONFIRMED_KEEP_MS + 1;
+    expect(states(hints.merge('svc', [task('t1', 'starting')], now - 10))).toEqual(['t1:starting']);
+    expect([...hints.services()]).toEqual([]);
   });
 
   it('lets a list asked after the start remove the task (told to stop), and a dead container end its hint', () => {
@@ -44,9 +50,10 @@ describe('TaskStartHints', () => {
     hints.record(task('t2', 'running'), 1_000);
     hints.drop('svc', 't2');
     expect(hints.merge('svc', [task('t2', 'starting')], 500)).toEqual([task('t2', 'starting')]);
-    // A state past running (failed, complete) ends it too.
+    // A state past running (failed, complete) ends it too, and a stale list after it adds nothing.
     hints.record(task('t3', 'running'), 1_000);
     expect(states(hints.merge('svc', [task('t3', 'failed')], 500))).toEqual(['t3:failed']);
+    expect(states(hints.merge('svc', [task('t3', 'starting')], 400))).toEqual(['t3:starting']);
   });
 
   it("hints a listed task from the list's own fields, only when the list lags and names no other container", () => {

@@ -15,8 +15,13 @@
  * - a task the list omits stays when the list was asked before the hint was recorded (the answer
  *   may predate the task), and goes when it was asked after (the task was told to stop: its desired
  *   state is no longer `running`);
- * - a task the list shows `running`, or in any state after it, ends the hint; so does the
- *   container's death, and the hint's TTL, after which the managers' word stands.
+ * - a task the list shows in a state after `running` (failed, shutdown...) ends the hint; so does
+ *   the container's death, and the hint's TTL, after which the managers' word stands;
+ * - a task the list shows `running` confirms the hint, which then stays CONFIRMED_KEEP_MS more: a
+ *   list answered later but asked earlier (the reconcile's three calls, a poll in flight meanwhile)
+ *   can still show the task before `running`, and states only move forward, so such a list is
+ *   stale. Ending the hint at once let it take a serving task out of the routes until the next
+ *   poll (bench/README.md, swarm-scale).
  *
  * The TTL of a local hint is long (LOCAL_HINT_TTL_MS): under churn the agent records `running`
  * only when the daemon answers its start call, which at 450 services × 2 came 77 s after the
@@ -41,6 +46,9 @@ export const HINT_TTL_MS = 30_000;
  * the daemon dropped), since the container's own events and the stream's loss end it.
  */
 export const LOCAL_HINT_TTL_MS = 300_000;
+
+/** Longer than any task list took to answer under churn (6 s at p99 at 450 services × 2). */
+export const CONFIRMED_KEEP_MS = 30_000;
 
 /** Swarm task states before `running` (api/types/swarm/task.go): a list showing one of them lags. */
 const BEFORE_RUNNING = new Set([
@@ -73,6 +81,8 @@ interface Hint {
   readonly seenAt: number;
   /** From this node's container events (else from another node's announcement). */
   readonly local: boolean;
+  /** When a task list first showed the task running (performance.now()). */
+  confirmedAt?: number;
 }
 
 const ttlOf = (hint: Hint) => (hint.local ? LOCAL_HINT_TTL_MS : HINT_TTL_MS);
@@ -172,7 +182,10 @@ export class TaskStartHints {
 
   /** Whether the service has started tasks that no task list has confirmed yet. */
   pending(serviceId: string): boolean {
-    return this.byService.has(serviceId);
+    const hints = this.byService.get(serviceId);
+    if (hints === undefined) return false;
+    for (const hint of hints.values()) if (hint.confirmedAt === undefined) return true;
+    return false;
   }
 
   /** Services with hints (for an unfiltered list, which names only services with tasks). */
@@ -194,7 +207,8 @@ export class TaskStartHints {
       const hint = hints.get(task.id);
       applied.push(hint !== undefined && BEFORE_RUNNING.has(task.state) ? { ...task, state: 'running' } : task);
     }
-    for (const [taskId, hint] of hints) if (!held.some((task) => task.id === taskId)) applied.push(hint.task);
+    for (const [taskId, hint] of hints)
+      if (hint.confirmedAt === undefined && !held.some((task) => task.id === taskId)) applied.push(hint.task);
     return applied;
   }
 
@@ -214,11 +228,21 @@ export class TaskStartHints {
       const hint = hints.get(task.id);
       if (!hint) {
         merged.push(task);
-      } else if (!BEFORE_RUNNING.has(task.state)) {
-        hints.delete(task.id);
-        this.counters.confirmed += 1;
+      } else if (task.state === 'running') {
+        if (hint.confirmedAt === undefined) {
+          hint.confirmedAt = now;
+          this.counters.confirmed += 1;
+        } else if (now - hint.confirmedAt > CONFIRMED_KEEP_MS) hints.delete(task.id);
         merged.push(task);
-      } else if (now - hint.seenAt > ttlOf(hint)) {
+      } else if (!BEFORE_RUNNING.has(task.state)) {
+        // Past running (failed, shutdown...): the managers' word.
+        if (hint.confirmedAt === undefined) this.counters.confirmed += 1;
+        hints.delete(task.id);
+        merged.push(task);
+      } else if (hint.confirmedAt !== undefined && now - hint.confirmedAt > CONFIRMED_KEEP_MS) {
+        hints.delete(task.id);
+        merged.push(task);
+      } else if (hint.confirmedAt === undefined && now - hint.seenAt > ttlOf(hint)) {
         hints.delete(task.id);
         this.counters.expired += 1;
         merged.push(task);
@@ -233,7 +257,7 @@ export class TaskStartHints {
       if (askedAt > hint.seenAt || now - hint.seenAt > ttlOf(hint)) {
         // Asked after the task started and not listed: its desired state is no longer running.
         hints.delete(taskId);
-        this.counters.expired += 1;
+        if (hint.confirmedAt === undefined) this.counters.expired += 1;
       } else {
         this.counters.applied += 1;
         merged.push(hint.task);
@@ -277,7 +301,8 @@ export class TaskStartHints {
 
   stats(): TaskStartHintStats {
     let pending = 0;
-    for (const hints of this.byService.values()) pending += hints.size;
+    for (const hints of this.byService.values())
+      for (const hint of hints.values()) if (hint.confirmedAt === undefined) pending += 1;
     return { ...this.counters, pending, waiting: this.announced.size };
   }
 }
