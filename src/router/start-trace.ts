@@ -1,5 +1,5 @@
 /**
- * Where a local task start's time goes on its way to the routes file, in three stages:
+ * Where a local task start's time goes on its way to the routes file, in four stages:
  *
  * - delivery: from the daemon's `start` (or `health_status: healthy`) event, by its own timestamp,
  *   to the router reading it: the events stream and this process's event loop;
