@@ -17,6 +17,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
+import { notifyAll } from '../lib/listeners.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { RateCounter } from '../lib/rate-counter.js';
 import { ConvergencePoller, DEFAULT_POLLER_OPTIONS, sameTasks } from './convergence-poller.js';
@@ -303,14 +304,7 @@ export class SwarmWatcher {
   }
 
   private emit(causedAt: number): void {
-    const topology = this.topology();
-    for (const listener of this.listeners) {
-      try {
-        listener(topology, causedAt);
-      } catch (error) {
-        this.deps.log.error({ err: error }, 'topology listener failed');
-      }
-    }
+    notifyAll(this.listeners, [this.topology(), causedAt], this.deps.log, 'topology');
   }
 
   // --- events stream -------------------------------------------------------------------------
@@ -491,14 +485,7 @@ export class SwarmWatcher {
   /** The start hints just recorded for the service, applied to the list held and published. */
   private publishHints(serviceId: string, seen: SeenEvent): void {
     this.tasks.set(serviceId, this.applyHints(serviceId, this.tasks.get(serviceId) ?? []));
-    const start: HintedStart = { ...seen, hintedAt: performance.now() };
-    for (const listener of this.startListeners) {
-      try {
-        listener(start);
-      } catch (error) {
-        this.deps.log.error({ err: error }, 'start listener failed');
-      }
-    }
+    notifyAll(this.startListeners, [{ ...seen, hintedAt: performance.now() }], this.deps.log, 'start');
     this.emit(seen.seenAt);
   }
 

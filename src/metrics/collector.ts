@@ -4,6 +4,7 @@
  * running when the next is due makes that next one skip (counted and logged), and collection
  * resumes on the following slot.
  */
+import { notifyAll } from '../lib/listeners.js';
 import type { Logger } from '../lib/logger.js';
 import { failureLogLevel } from '../lib/backoff.js';
 import type { LocalContainers } from './local-containers.js';
@@ -139,13 +140,7 @@ export class Collector {
           'some containers could not be sampled',
         );
       }
-      for (const listener of this.listeners) {
-        try {
-          listener(samples);
-        } catch (error) {
-          this.deps.log.error({ err: error }, 'samples listener failed');
-        }
-      }
+      notifyAll(this.listeners, [samples], this.deps.log, 'samples');
       return samples;
     } catch (error) {
       this.s.errors += 1;
