@@ -435,6 +435,24 @@ describe('SwarmWatcher reconcile', () => {
     expect(states(watcher)).toEqual(['aa:running', 'bb:running']);
   });
 
+  it('does not put back its answer over that of a reconcile asked after it and answered first', async () => {
+    const docker = new ScriptedDocker();
+    docker.tasks = [rawTask(id('a'), 'starting', 1)];
+    const watcher = await started(docker);
+
+    const late = gate();
+    docker.listsArrive = late.promise;
+    const older = watcher.reconcile(performance.now());
+    docker.listsArrive = Promise.resolve();
+    docker.tasks[0]!.Status.State = 'running';
+    await watcher.reconcile(performance.now());
+    expect(states(watcher)).toEqual(['aa:running']);
+
+    late.open();
+    await older;
+    expect(states(watcher)).toEqual(['aa:running']);
+  });
+
   it('does not bring back a service removed while it waited', async () => {
     const docker = new ScriptedDocker();
     docker.tasks = [rawTask(id('a'), 'running', 1)];

@@ -230,8 +230,8 @@ export class SwarmWatcher {
 
   /**
    * Three calls, whatever the size of the cluster; replaces the whole state, except what a call
-   * asked after these three has answered meanwhile (a task poll, a service refresh or removal, a
-   * node list): under churn the reconcile's answers take seconds, and a service's tasks polled in
+   * asked after these three has answered meanwhile (another reconcile, a task poll, a service
+   * refresh or removal, a node list): under churn the reconcile's answers take seconds, and a service's tasks polled in
    * between are newer than its own. Putting its older list back took a task that had just turned
    * `running` out of the routes until the next poll (bench/README.md, swarm-scale).
    */
@@ -244,6 +244,9 @@ export class SwarmWatcher {
       this.call('tasks', () => this.deps.docker.listTasks({ filters: { 'desired-state': ['running'] } })),
       this.call('nodes', () => this.deps.docker.listNodes()),
     ]);
+    // Another reconcile (the periodic one beside a reconnect's) asked later and answered first:
+    // everything here is older than what it put in place.
+    if (askedAt < this.reconciledAt) return;
     const services = new Map<string, SwarmService>();
     for (const raw of rawServices) {
       const service = parseService(raw, this.options.labelPrefix);
