@@ -225,21 +225,23 @@ export class TaskStartHints {
     const seen = new Set<string>();
     for (const task of listed) {
       seen.add(task.id);
-      const hint = hints.get(task.id);
+      let hint = hints.get(task.id);
+      // Confirmed long enough ago that no list still in flight predates it: the list decides.
+      if (hint?.confirmedAt !== undefined && now - hint.confirmedAt > CONFIRMED_KEEP_MS) {
+        hints.delete(task.id);
+        hint = undefined;
+      }
       if (!hint) {
         merged.push(task);
       } else if (task.state === 'running') {
         if (hint.confirmedAt === undefined) {
           hint.confirmedAt = now;
           this.counters.confirmed += 1;
-        } else if (now - hint.confirmedAt > CONFIRMED_KEEP_MS) hints.delete(task.id);
+        }
         merged.push(task);
       } else if (!BEFORE_RUNNING.has(task.state)) {
         // Past running (failed, shutdown...): the managers' word.
         if (hint.confirmedAt === undefined) this.counters.confirmed += 1;
-        hints.delete(task.id);
-        merged.push(task);
-      } else if (hint.confirmedAt !== undefined && now - hint.confirmedAt > CONFIRMED_KEEP_MS) {
         hints.delete(task.id);
         merged.push(task);
       } else if (hint.confirmedAt === undefined && now - hint.seenAt > ttlOf(hint)) {
