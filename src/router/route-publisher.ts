@@ -18,6 +18,7 @@ import type { TraefikFileWriter } from './traefik-file-writer.js';
 import { TraefikRenderer, type RenderOptions, type RenderResult, type RouteStatus } from './traefik-config.js';
 import type { RoutingRow } from './routing-table.js';
 import { errorMessage } from '../lib/errors.js';
+import { notifyAll } from '../lib/listeners.js';
 import type { StartStages } from './start-trace.js';
 
 export interface RouterTelemetry {
@@ -271,7 +272,7 @@ export class RoutePublisher {
     this.reportHealth();
     const writtenAt = performance.now();
     const writeMs = writtenAt - writeStart;
-    const convergenceMs = performance.now() - causedAt;
+    const convergenceMs = writtenAt - causedAt;
     if (changed) this.publishedAt = Date.now();
     const { rejected } = this.counts;
     this.deps.telemetry.published({
@@ -282,7 +283,7 @@ export class RoutePublisher {
       routes: statuses.length - rejected,
       rejected,
     });
-    for (const listener of this.publishedListeners) listener(snapshotAt, writtenAt);
+    notifyAll(this.publishedListeners, [snapshotAt, writtenAt], this.deps.log, 'published');
 
     // Redis keeps its own pace (lock, retries) and never holds up the next publish: see RedisPublisher.
     void this.deps.redis?.offer(rendered.config);
