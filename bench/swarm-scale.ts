@@ -39,6 +39,8 @@ const REMOVE = Number(process.env.BENCH_REMOVE ?? 25);
 const STARTING_AT_MOST = 40;
 const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 3600 & wait $!; done'];
 const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
+/** The stages of swarm_edge_route_start_seconds (src/router/start-trace.ts), and their total. */
+const START_STAGES = ['delivery', 'hint', 'queue', 'publish', 'total'];
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
@@ -92,10 +94,7 @@ const scrape = async () => {
   const convergence = buckets('swarm_edge_route_convergence_seconds');
   // Code before the start trace has no such histogram: its stages print as '?'.
   const startStages = new Map(
-    ['delivery', 'hint', 'queue', 'publish', 'total'].map((stage) => [
-      stage,
-      buckets('swarm_edge_route_start_seconds', new RegExp(`stage="${stage}"`)),
-    ]),
+    START_STAGES.map((stage) => [stage, buckets('swarm_edge_route_start_seconds', new RegExp(`stage="${stage}"`))]),
   );
   const health = (await app.inject({ method: 'GET', url: '/health' })).json<{
     components: {
@@ -358,16 +357,16 @@ for (const [id, task] of seen) {
     const started = task.container === undefined ? undefined : startAt.get(task.container);
     if (started !== undefined) {
       startToFile.push(presence.first - started);
+      const read = startReadAt.get(task.container!);
       slowStarts.push({
         id,
         step,
         toFile: presence.first - started,
         started,
-        read: startReadAt.get(task.container!),
+        read,
         first: presence.first,
         stamp: task.runningStamp,
       });
-      const read = startReadAt.get(task.container!);
       if (read !== undefined) startToRead.push(read - started);
       if (task.runningStamp !== undefined) startToStamp.push(task.runningStamp - started);
     }
@@ -439,12 +438,10 @@ const startCount = (stage: string) => {
 };
 say(
   `the router's start trace over ${startCount('total')} local starts, bucket bounds p50 / p99 (s): ` +
-    ['delivery', 'hint', 'queue', 'publish', 'total']
-      .map((stage) => {
-        const [a, b] = [after.startStages.get(stage)!, before.startStages.get(stage)];
-        return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
-      })
-      .join(', ') +
+    START_STAGES.map((stage) => {
+      const [a, b] = [after.startStages.get(stage)!, before.startStages.get(stage)];
+      return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
+    }).join(', ') +
     `; the routes file's write (fsync, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
     `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
