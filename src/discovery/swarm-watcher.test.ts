@@ -50,6 +50,8 @@ class ScriptedDocker {
   inspectsArrive: Promise<void> = Promise.resolve();
   /** Task lists too: the answer is the view when asked, delivered when this resolves. */
   listsArrive: Promise<void> = Promise.resolve();
+  /** And one task's record (GET /tasks/{id}), whatever its desired state. */
+  taskRecordsArrive: Promise<void> = Promise.resolve();
   /** The events stream the next getEvents answers with (replace it to lose the current one). */
   events = new PassThrough();
   /** The service was removed: service lists no longer show it. */
@@ -80,6 +82,13 @@ class ScriptedDocker {
       throw new Error('not used');
     },
     getEvents: () => Promise.resolve(this.events),
+    getTask: (taskId: string) => ({
+      inspect: () => {
+        const answer = this.tasks.find((t) => t.ID === taskId);
+        const copy = answer === undefined ? undefined : structuredClone(answer);
+        return this.taskRecordsArrive.then(() => copy ?? Promise.reject(new Error('no such task')));
+      },
+    }),
     getContainer: (containerId: string) => ({
       inspect: () => {
         const answer = this.containers.get(containerId);
@@ -349,6 +358,112 @@ describe('SwarmWatcher start hints without an inspect', () => {
     await pause(50);
     expect(inspects(watcher)).toBe(1);
     expect(watcher.stats().startHints).toMatchObject({ recorded: 1, fromList: 1 });
+  });
+});
+
+/** A promise and its resolve, to hold answers back. */
+function held(): { promise: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  return { promise, release };
+}
+
+describe("SwarmWatcher start hints from the task's own record", () => {
+  const records = (watcher: SwarmWatcher) => watcher.stats().apiCalls.task ?? 0;
+
+  /** A synced watcher whose list held shows no task: later lists and inspects wait until released. */
+  async function lagging(docker: ScriptedDocker) {
+    const watcher = await started(docker);
+    const lists = held();
+    const inspects = held();
+    docker.listsArrive = lists.promise;
+    docker.inspectsArrive = inspects.promise;
+    return {
+      watcher,
+      release: () => {
+        lists.release();
+        inspects.release();
+      },
+    };
+  }
+
+  it('publishes a start the list held does not show from the record of that one task, before its inspect or a poll answers', async () => {
+    const docker = new ScriptedDocker();
+    const { watcher, release } = await lagging(docker);
+    docker.tasks = [
+      specced(rawTask(id('a'), 'running', 1), 'app:1'),
+      specced(rawTask(id('b'), 'starting', 2), 'app:1'),
+    ];
+    docker.runs(id('a'), 1);
+    docker.runs(id('b'), 2);
+
+    // a: the record shows it running here with this container: published with its addresses.
+    docker.emitHere('start', id('a'), 1);
+    await until(() => states(watcher).includes('aa:running'));
+    expect(watcher.topology().tasks.get(SERVICE)).toEqual([
+      expect.objectContaining({
+        id: id('a'),
+        containerId: container(1),
+        addresses: [expect.objectContaining({ ip: '10.0.0.1' })],
+      }),
+    ]);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 1, fromTask: 1 });
+
+    // b: the record still says starting, and whether its image has a healthcheck is not known yet:
+    // the record alone does not publish it; the inspect does, once it answers.
+    docker.emitHere('start', id('b'), 2);
+    await until(() => records(watcher) === 2);
+    await pause(30);
+    expect(states(watcher)).toEqual(['aa:running']);
+    release();
+    await until(() => states(watcher).includes('bb:running'));
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 2, fromTask: 1 });
+  });
+
+  it('publishes nothing from a record of a task told to stop, on another node, with another container or without addresses', async () => {
+    const docker = new ScriptedDocker();
+    const { watcher, release } = await lagging(docker);
+    const stopping = rawTask(id('a'), 'running', 1);
+    stopping.DesiredState = 'shutdown';
+    const noAddresses = rawTask(id('d'), 'running', 4);
+    noAddresses.NetworksAttachments = [];
+    docker.tasks = [stopping, rawTask(id('b'), 'running', 2, OTHER_NODE), rawTask(id('c'), 'running', 9), noAddresses];
+
+    docker.emitHere('start', id('a'), 1);
+    docker.emitHere('start', id('b'), 2);
+    docker.emitHere('start', id('c'), 3);
+    docker.emitHere('start', id('d'), 4);
+    await until(() => records(watcher) === 4);
+    await pause(50);
+    expect(states(watcher)).toEqual([]);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 0, fromTask: 0 });
+    release();
+  });
+
+  it('hints nothing from an answer that arrives after the container died', async () => {
+    const docker = new ScriptedDocker();
+    const { watcher, release } = await lagging(docker);
+    const records = held();
+    docker.taskRecordsArrive = records.promise;
+    docker.tasks = [specced(rawTask(id('a'), 'running', 1), 'app:1')];
+    docker.runs(id('a'), 1);
+
+    // Both the record and the inspect were asked while the container ran; it dies before they arrive.
+    docker.emitHere('start', id('a'), 1);
+    await pause(20);
+    docker.emitHere('die', id('a'), 1);
+    docker.tasks[0]!.Status.State = 'failed';
+    docker.tasks[0]!.DesiredState = 'shutdown';
+    await pause(20);
+    records.release();
+    release();
+    // Polls asked before the death still show it running (the managers' word, not a hint's); the
+    // ones after it do not, and no hint keeps it.
+    await until(() => watcher.stats().startHints.refusedEnded === 2);
+    await until(() => states(watcher).length === 0);
+    await pause(50);
+    expect(states(watcher)).toEqual([]);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 0, refusedEnded: 2 });
   });
 });
 

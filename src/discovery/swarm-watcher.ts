@@ -45,7 +45,7 @@ import {
 
 export type DockerApi = Pick<
   Docker,
-  'listServices' | 'listTasks' | 'listNodes' | 'getService' | 'getEvents' | 'getContainer'
+  'listServices' | 'listTasks' | 'listNodes' | 'getService' | 'getTask' | 'getEvents' | 'getContainer'
 >;
 
 export interface SwarmWatcherOptions {
@@ -402,7 +402,8 @@ export class SwarmWatcher {
         const taskId = attributes['com.docker.swarm.task.id'];
         if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
-        if (typeof taskId === 'string' && /^(die|kill|stop|oom)/.test(action)) this.hints.drop(serviceId, taskId);
+        if (typeof taskId === 'string' && /^(die|stop|oom)/.test(action)) this.hints.ended(serviceId, taskId);
+        if (typeof taskId === 'string' && action === 'kill') this.hints.drop(serviceId, taskId);
         if (id && mayStartServing(action))
           this.hintServing(id, serviceId, attributes, action, {
             seenAt,
@@ -438,14 +439,26 @@ export class SwarmWatcher {
       if (!beforeRunning(listed.state)) return;
       // A start serves at once unless the container has a healthcheck: then its healthy event will
       // publish it. A healthy event serves now. Not known: the inspect below tells.
-      const awaitsHealthy = action === 'start' ? this.healthchecks.hasHealthcheck(listed.healthcheckSource) : false;
+      const awaitsHealthy = this.awaitsHealthy(listed, action);
       if (awaitsHealthy === true) return;
       if (awaitsHealthy === false) {
         if (this.hints.recordListed(listed, containerId, seen.seenAt)) this.publishHints(serviceId, seen);
         return;
       }
+    } else {
+      const taskId = attributes['com.docker.swarm.task.id'];
+      if (typeof taskId === 'string')
+        void this.taskServing(taskId, containerId, serviceId, attributes['com.docker.swarm.node.id'], action, seen);
     }
     void this.inspectServing(containerId, serviceId, seen);
+  }
+
+  /**
+   * Whether this container event leaves the task to wait for its healthy check: a start of a task
+   * whose containers have a healthcheck. A healthy event serves. Undefined when not known yet.
+   */
+  private awaitsHealthy(task: SwarmTask, action: string): boolean | undefined {
+    return action === 'start' ? this.healthchecks.hasHealthcheck(task.healthcheckSource) : false;
   }
 
   /**
@@ -483,6 +496,46 @@ export class SwarmWatcher {
     if (task?.serviceId !== serviceId) return;
     const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
     if (this.hints.record(task, seen.seenAt, { tasks: held, askedAt })) this.publishHints(serviceId, seen);
+  }
+
+  /**
+   * The managers' record of a started task that the list held does not show yet (GET /tasks/{id}),
+   * asked beside its container's inspect. A poll lists every converging service's tasks and under
+   * churn answered 1–3 s after the start, where the agent had reported the task `running` within
+   * tens of milliseconds of it (bench/README.md, swarm-scale); this answers for one task. It
+   * publishes the task when the record shows it on this node, with this container, desired
+   * `running`, with its addresses, and serving: `running` already (with a healthcheck, Swarm says
+   * so only once healthy), or before that after a healthy check or a start known to have no
+   * healthcheck. Otherwise the inspect decides.
+   */
+  private async taskServing(
+    taskId: string,
+    containerId: string,
+    serviceId: string,
+    nodeId: unknown,
+    action: string,
+    seen: SeenEvent,
+  ): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = await this.call('task', () => this.deps.docker.getTask(taskId).inspect());
+    } catch (error) {
+      this.deps.log.debug({ err: error, taskId }, 'task inspect failed');
+      return;
+    }
+    if (this.stopped || !this.services.has(serviceId)) return;
+    const task = parseTask(raw);
+    if (task === undefined || task.id !== taskId || task.serviceId !== serviceId || task.nodeId !== nodeId) return;
+    if (task.desiredState !== 'running') return;
+    if (task.containerId !== undefined && task.containerId !== containerId) return;
+    if (task.addresses.length === 0 && !this.services.get(serviceId)?.hostNetwork) return;
+    const serves =
+      task.state === 'running' || (beforeRunning(task.state) && this.awaitsHealthy(task, action) === false);
+    if (!serves) return;
+    const held = this.tasks.get(serviceId) ?? [];
+    const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
+    if (this.hints.recordFromTask({ ...task, containerId }, seen.seenAt, { tasks: held, askedAt }))
+      this.publishHints(serviceId, seen);
   }
 
   /** The start hints just recorded for the service, applied to the list held and published. */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIRMED_KEEP_MS, HINT_TTL_MS, LOCAL_HINT_TTL_MS, TaskStartHints } from './task-start-hints.js';
+import {
+  CONFIRMED_KEEP_MS,
+  HINT_TTL_MS,
+  LOCAL_HINT_TTL_MS,
+  STOPPED_KEEP_MS,
+  TaskStartHints,
+} from './task-start-hints.js';
 import { parseServingContainer, type SwarmTask } from './topology.js';
 
 const task = (id: string, state: string, ip = '10.0.1.2'): SwarmTask => ({
@@ -54,6 +60,29 @@ describe('TaskStartHints', () => {
     hints.record(task('t3', 'running'), 1_000);
     expect(states(hints.merge('svc', [task('t3', 'failed')], 500))).toEqual(['t3:failed']);
     expect(states(hints.merge('svc', [task('t3', 'starting')], 400))).toEqual(['t3:starting']);
+  });
+
+  it('refuses a hint for a task whose container ended, from any source, until no answer can still be in flight', () => {
+    let now = 1_000;
+    const hints = new TaskStartHints(() => now);
+    const latest = { tasks: [], askedAt: 0 };
+    hints.record(task('t1', 'running'), 900);
+    hints.ended('svc', 't1');
+    hints.ended('svc', 't2');
+    // Answers asked before the end and arriving after it: refused, whichever path they took.
+    expect(hints.record(task('t1', 'running'), 900)).toBe(false);
+    expect(hints.recordFromTask(task('t2', 'starting'), 950, latest)).toBe(false);
+    expect(hints.recordListed(task('t2', 'starting'), 'c-t2', 950)).toBe(false);
+    expect(hints.applyTo('svc', [])).toEqual([]);
+    expect(hints.stats()).toMatchObject({ recorded: 1, fromTask: 0, refusedEnded: 3 });
+    // A kill alone (a signal the container may survive) ends the hint but refuses nothing after it.
+    hints.drop('svc', 't3');
+    expect(hints.recordFromTask(task('t3', 'starting'), 990, latest)).toBe(true);
+    expect(hints.stats()).toMatchObject({ recorded: 2, fromTask: 1 });
+    // Past the keep, the task is forgotten (a task id is never reused; this only bounds memory).
+    now = 1_000 + STOPPED_KEEP_MS + 1;
+    hints.ended('svc', 't9');
+    expect(hints.record(task('t1', 'running'), now)).toBe(true);
   });
 
   it("hints a listed task from the list's own fields, only when the list lags and names no other container", () => {

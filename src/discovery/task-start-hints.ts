@@ -67,6 +67,13 @@ export function beforeRunning(state: string): boolean {
   return BEFORE_RUNNING.has(state);
 }
 
+/**
+ * How long a task whose container stopped refuses new hints: longer than any call in flight (the
+ * watcher's calls time out after 15 s), so an inspect asked before the stop and answered after it
+ * cannot bring the task back.
+ */
+export const STOPPED_KEEP_MS = 60_000;
+
 /** Announcements waiting for their task to be listed: far more than the tasks a cluster starts in HINT_TTL_MS. */
 const MAX_ANNOUNCED = 10_000;
 
@@ -92,6 +99,10 @@ export interface TaskStartHintStats {
   readonly recorded: number;
   /** Of those, local ones taken from the task list held, with no container inspect. */
   readonly fromList: number;
+  /** Of those, local ones taken from the managers' record of that one task (GET /tasks/{id}). */
+  readonly fromTask: number;
+  /** Hints refused because the task's container had ended meanwhile (an answer that came after its end). */
+  readonly refusedEnded: number;
   /** Hints that a task list confirmed (it showed the task running, or later). */
   readonly confirmed: number;
   /** Times a merge kept a started task that a lagging list showed before `running` or omitted. */
@@ -109,9 +120,13 @@ export class TaskStartHints {
   private readonly byService = new Map<string, Map<string, Hint>>();
   /** Other nodes' announcements by task id, oldest first. */
   private readonly announced = new Map<string, Announced>();
+  /** Tasks whose container ended, with when (oldest first): no hint may start them again. */
+  private readonly stopped = new Map<string, number>();
   private readonly counters = {
     recorded: 0,
     fromList: 0,
+    fromTask: 0,
+    refusedEnded: 0,
     confirmed: 0,
     applied: 0,
     expired: 0,
@@ -134,6 +149,17 @@ export class TaskStartHints {
       if (listed === undefined || !BEFORE_RUNNING.has(listed.state)) return false;
     }
     return this.add(task, seenAt, true);
+  }
+
+  /**
+   * The same, from the managers' record of that one task (GET /tasks/{id}), asked beside the
+   * container's inspect when the list held does not show the task yet. The caller has checked that
+   * the record shows the task here, serving, with its addresses.
+   */
+  recordFromTask(task: SwarmTask, seenAt: number, latest: { tasks: readonly SwarmTask[]; askedAt: number }): boolean {
+    if (!this.record(task, seenAt, latest)) return false;
+    this.counters.fromTask += 1;
+    return true;
   }
 
   /**
@@ -169,11 +195,26 @@ export class TaskStartHints {
     if (this.announced.size > MAX_ANNOUNCED) this.announced.delete(this.announced.keys().next().value!);
   }
 
-  /** The container stopped: the task list decides from now on. */
+  /** The container was sent a signal or stopped: the task list decides from now on. */
   drop(serviceId: string, taskId: string): void {
     const hints = this.byService.get(serviceId);
     if (!hints?.delete(taskId)) return;
     if (hints.size === 0) this.byService.delete(serviceId);
+  }
+
+  /**
+   * The container ended (died): as drop, and an answer still in flight (an inspect asked before
+   * the end) hints nothing for STOPPED_KEEP_MS. A task's container never runs again.
+   */
+  ended(serviceId: string, taskId: string): void {
+    const now = this.now();
+    this.stopped.delete(taskId);
+    this.stopped.set(taskId, now);
+    for (const [stoppedId, at] of this.stopped) {
+      if (now - at <= STOPPED_KEEP_MS) break;
+      this.stopped.delete(stoppedId);
+    }
+    this.drop(serviceId, taskId);
   }
 
   forgetService(serviceId: string): void {
@@ -293,6 +334,11 @@ export class TaskStartHints {
   }
 
   private add(task: SwarmTask, seenAt: number, local: boolean): boolean {
+    const stoppedAt = this.stopped.get(task.id);
+    if (stoppedAt !== undefined && this.now() - stoppedAt <= STOPPED_KEEP_MS) {
+      this.counters.refusedEnded += 1;
+      return false;
+    }
     let hints = this.byService.get(task.serviceId);
     if (!hints) this.byService.set(task.serviceId, (hints = new Map<string, Hint>()));
     if (hints.has(task.id)) return false;
