@@ -440,6 +440,20 @@ describe("SwarmWatcher start hints from the task's own record", () => {
     release();
   });
 
+  it("makes no call for an event whose ids are not the daemon's forms, and polls the service instead", async () => {
+    const docker = new ScriptedDocker();
+    const watcher = await started(docker);
+    const listsBefore = watcher.stats().apiCalls.tasks ?? 0;
+    docker.tasks = [specced(rawTask(id('a'), 'running', 1), 'app:1')];
+    docker.emitHere('start', '../containers/x/json', 1);
+    docker.emitHere('start', id('A'), 1);
+    docker.emitHere('kill', `${id('a')}\u0000`, 1, undefined);
+    await until(() => states(watcher).includes('aa:running'));
+    expect([watcher.stats().apiCalls.containers, watcher.stats().apiCalls.task]).toEqual([undefined, undefined]);
+    expect(watcher.stats().apiCalls.tasks).toBeGreaterThan(listsBefore);
+    expect(watcher.stats().startHints).toMatchObject({ recorded: 0 });
+  });
+
   it('hints nothing from an answer that arrives after the container died', async () => {
     const docker = new ScriptedDocker();
     const { watcher, release } = await lagging(docker);

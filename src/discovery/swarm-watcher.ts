@@ -17,6 +17,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../lib/logger.js';
 import type { HealthRegistry } from '../health/index.js';
 import { backoffDelay, failureLogLevel } from '../lib/backoff.js';
+import { isContainerId, isSwarmId } from '../lib/identifiers.js';
 import { notifyAll } from '../lib/listeners.js';
 import { PeriodicJob } from '../lib/periodic-job.js';
 import { RateCounter } from '../lib/rate-counter.js';
@@ -402,15 +403,20 @@ export class SwarmWatcher {
         const taskId = attributes['com.docker.swarm.task.id'];
         if (typeof serviceId !== 'string' || !this.services.has(serviceId)) return;
         if (!/^(start|die|kill|stop|oom|health_status)/.test(action)) return;
-        if (typeof taskId === 'string' && /^(die|stop|oom)/.test(action)) this.hints.ended(serviceId, taskId);
-        if (typeof taskId === 'string' && action === 'kill') this.hints.drop(serviceId, taskId);
-        if (id && mayStartServing(action))
-          this.hintServing(id, serviceId, attributes, action, {
+        // The ids go into API paths: anything but the daemon's own forms (a container anyone can
+        // run with swarm labels of its choosing) only starts the service's poll.
+        if (!isContainerId(id) || !isSwarmId(taskId)) {
+          this.startConverging(serviceId, seenAt);
+          return;
+        }
+        if (/^(die|stop|oom)/.test(action)) this.hints.ended(serviceId, taskId);
+        if (action === 'kill') this.hints.drop(serviceId, taskId);
+        if (mayStartServing(action))
+          this.hintServing(id, serviceId, taskId, attributes['com.docker.swarm.node.id'], action, {
             seenAt,
             deliveryMs: deliveryOf(event.timeNano, Date.now()),
           });
-        if (id && action === 'kill' && typeof taskId === 'string')
-          void this.hintStopping(id, serviceId, taskId, attributes.signal, seenAt);
+        if (action === 'kill') void this.hintStopping(id, serviceId, taskId, attributes.signal, seenAt);
         this.startConverging(serviceId, seenAt);
         return;
       }
@@ -429,11 +435,12 @@ export class SwarmWatcher {
   private hintServing(
     containerId: string,
     serviceId: string,
-    attributes: Record<string, unknown>,
+    taskId: string,
+    nodeId: unknown,
     action: string,
     seen: SeenEvent,
   ): void {
-    const listed = this.listedHere(serviceId, containerId, attributes);
+    const listed = this.listedHere(serviceId, taskId, nodeId, containerId);
     if (listed !== undefined) {
       // The list already shows it running: nothing to hint.
       if (!beforeRunning(listed.state)) return;
@@ -446,9 +453,7 @@ export class SwarmWatcher {
         return;
       }
     } else {
-      const taskId = attributes['com.docker.swarm.task.id'];
-      if (typeof taskId === 'string')
-        void this.taskServing(taskId, containerId, serviceId, attributes['com.docker.swarm.node.id'], action, seen);
+      void this.taskServing(taskId, containerId, serviceId, nodeId, action, seen);
     }
     void this.inspectServing(containerId, serviceId, seen);
   }
@@ -465,14 +470,9 @@ export class SwarmWatcher {
    * The task of this node's container as the list held shows it, if that list has its addresses
    * already (or the service needs none) and names no other container or node for it.
    */
-  private listedHere(
-    serviceId: string,
-    containerId: string,
-    attributes: Record<string, unknown>,
-  ): SwarmTask | undefined {
-    const taskId = attributes['com.docker.swarm.task.id'];
+  private listedHere(serviceId: string, taskId: string, nodeId: unknown, containerId: string): SwarmTask | undefined {
     const listed = this.tasks.get(serviceId)?.find((task) => task.id === taskId);
-    if (listed === undefined || listed.nodeId !== attributes['com.docker.swarm.node.id']) return undefined;
+    if (listed === undefined || listed.nodeId !== nodeId) return undefined;
     if (listed.containerId !== undefined && listed.containerId !== containerId) return undefined;
     if (listed.addresses.length === 0 && !this.services.get(serviceId)?.hostNetwork) return undefined;
     return listed;

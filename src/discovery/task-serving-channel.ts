@@ -14,6 +14,7 @@
  * never add a server. Malformed, oversized or stale messages are refused, logged and counted.
  */
 import type Docker from 'dockerode';
+import { isContainerId, isSwarmId } from '../lib/identifiers.js';
 import type { Logger } from '../lib/logger.js';
 import type { FeedBus, RedisClient } from '../redis/index.js';
 import { DockerEventStream } from './docker-events.js';
@@ -31,8 +32,6 @@ export interface ServingClaim {
 }
 
 /** Swarm object ids: 25 lowercase base-36 digits (swarmkit's identity.NewID). */
-const SWARM_ID = /^[a-z0-9]{25}$/;
-const CONTAINER_ID = /^[0-9a-f]{64}$/;
 const MAX_MESSAGE_BYTES = 512;
 /** An announcement older than this (or this far ahead) is refused: a replay, or a clock far off. */
 const MAX_AGE_MS = 30_000;
@@ -63,10 +62,9 @@ export function parseServingClaim(message: Buffer, now: number): ServingClaim | 
   if (keys !== 'at,container,node,service,task,v') return { reason: `has fields ${keys.slice(0, 100)}` };
   if (fields.v !== 1) return { reason: 'has an unknown version' };
   for (const key of ['task', 'service', 'node'] as const) {
-    if (typeof fields[key] !== 'string' || !SWARM_ID.test(fields[key])) return { reason: `${key} is not a swarm id` };
+    if (!isSwarmId(fields[key])) return { reason: `${key} is not a swarm id` };
   }
-  if (typeof fields.container !== 'string' || !CONTAINER_ID.test(fields.container))
-    return { reason: 'container is not a container id' };
+  if (!isContainerId(fields.container)) return { reason: 'container is not a container id' };
   if (typeof fields.at !== 'number' || !(fields.at >= now - MAX_AGE_MS && fields.at <= now + MAX_AHEAD_MS))
     return { reason: 'at is not a time within the last 30 s' };
   return {

@@ -7,3 +7,13 @@ export const IDENTIFIER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export function isIdentifier(value: unknown): value is string {
   return typeof value === 'string' && IDENTIFIER_PATTERN.test(value);
 }
+
+/** A swarm object's id (service, task, node): 25 characters of base 36, as swarmkit makes them. */
+export function isSwarmId(value: unknown): value is string {
+  return typeof value === 'string' && /^[a-z0-9]{25}$/.test(value);
+}
+
+/** A container's full id: 64 hexadecimal characters. */
+export function isContainerId(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
+}

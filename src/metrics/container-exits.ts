@@ -15,7 +15,7 @@
  * Everything but `requested` is a restart of the deployment. Events are input: ids, codes and
  * labels are validated, and the state kept per container is bounded and expires.
  */
-import { isIdentifier } from '../lib/identifiers.js';
+import { isContainerId, isIdentifier } from '../lib/identifiers.js';
 import type { ContainerRef } from './sample.js';
 
 export type ExitReason = 'requested' | 'oom' | 'crashed' | 'completed';
@@ -35,7 +35,6 @@ const REQUEST_MEMORY_MS = 15 * 60_000;
 /** An `oom` event counts for the `die` that follows within this long. */
 const OOM_MEMORY_MS = 30_000;
 const MAX_TRACKED = 10_000;
-const CONTAINER_ID = /^[a-f0-9]{64}$/;
 
 export class ContainerExits {
   private readonly stopAsked = new Map<string, number>();
@@ -64,7 +63,7 @@ export class ContainerExits {
     const e = event as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: unknown } };
     if (e.Type !== 'container') return;
     const id = e.Actor?.ID;
-    if (typeof id !== 'string' || !CONTAINER_ID.test(id)) return void (this.refused += 1);
+    if (!isContainerId(id)) return void (this.refused += 1);
     const attributes =
       e.Actor?.Attributes !== null && typeof e.Actor?.Attributes === 'object'
         ? (e.Actor.Attributes as Record<string, unknown>)
