@@ -257,15 +257,37 @@ const settle = (what: string, done: (tasks: TaskJson[]) => boolean) =>
 const runningOf = (tasks: TaskJson[], id: string) =>
   tasks.filter((t) => t.ServiceID === id && t.DesiredState === 'running' && t.Status.State === 'running');
 
+/**
+ * Updates a service's spec, again when the managers time out (HTTP 500, raft's DeadlineExceeded:
+ * on a slow machine 100 updates at once can outlast a proposal's deadline). The spec is read again
+ * first, so an update that was applied after all is not made twice.
+ */
+async function updateService(id: string, change: (spec: Record<string, unknown>) => boolean): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    const service = swarm.docker.getService(id);
+    const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+    if (!change(current.Spec)) return;
+    try {
+      await service.update({ version: current.Version.Index, ...current.Spec });
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !/DeadlineExceeded|update out of sequence/.test(String(error))) throw error;
+      say(`update of ${id} timed out (attempt ${attempt}): reading its spec again`);
+    }
+  }
+}
+
 // 1. Rolling update of ROLL services at once.
 const rolled = serviceIds.slice(0, ROLL);
 await Promise.all(
-  rolled.map(async (id, i) => {
-    const service = swarm.docker.getService(id);
-    const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-    (current.Spec.TaskTemplate as { ContainerSpec: { Env?: string[] } }).ContainerSpec.Env = [`ROLL=${i}`];
-    await service.update({ version: current.Version.Index, ...current.Spec });
-  }),
+  rolled.map((id, i) =>
+    updateService(id, (spec) => {
+      const container = (spec.TaskTemplate as { ContainerSpec: { Env?: string[] } }).ContainerSpec;
+      if (container.Env?.[0] === `ROLL=${i}`) return false;
+      container.Env = [`ROLL=${i}`];
+      return true;
+    }),
+  ),
 );
 await settle('the roll', (tasks) =>
   rolled.every((id) => runningOf(tasks, id).filter((t) => !baseline.has(t.ID)).length === 2),
@@ -276,12 +298,13 @@ say(`rolled ${ROLL} services in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 const scaled = serviceIds.slice(ROLL, ROLL + SCALE);
 const scaleTo = (replicas: number) =>
   Promise.all(
-    scaled.map(async (id) => {
-      const service = swarm.docker.getService(id);
-      const current = (await service.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-      current.Spec.Mode = { Replicated: { Replicas: replicas } };
-      await service.update({ version: current.Version.Index, ...current.Spec });
-    }),
+    scaled.map((id) =>
+      updateService(id, (spec) => {
+        if ((spec.Mode as { Replicated?: { Replicas?: number } }).Replicated?.Replicas === replicas) return false;
+        spec.Mode = { Replicated: { Replicas: replicas } };
+        return true;
+      }),
+    ),
   );
 phase = 'scale up';
 await scaleTo(3);
