@@ -472,10 +472,22 @@ export class SwarmWatcher {
    */
   private listedHere(serviceId: string, taskId: string, nodeId: unknown, containerId: string): SwarmTask | undefined {
     const listed = this.tasks.get(serviceId)?.find((task) => task.id === taskId);
-    if (listed === undefined || listed.nodeId !== nodeId) return undefined;
-    if (listed.containerId !== undefined && listed.containerId !== containerId) return undefined;
-    if (listed.addresses.length === 0 && !this.services.get(serviceId)?.hostNetwork) return undefined;
-    return listed;
+    return listed !== undefined && this.isHere(listed, nodeId, containerId) ? listed : undefined;
+  }
+
+  /**
+   * Whether the managers' view of a task (a list's, or its own record) puts it on this node with
+   * this container (or none known yet), and has its addresses (or its service needs none).
+   */
+  private isHere(task: SwarmTask, nodeId: unknown, containerId: string): boolean {
+    if (task.nodeId !== nodeId) return false;
+    if (task.containerId !== undefined && task.containerId !== containerId) return false;
+    return task.addresses.length > 0 || this.services.get(task.serviceId)?.hostNetwork === true;
+  }
+
+  /** When the task list held of the service was asked: by the last reconcile, or a poll since. */
+  private listAskedAt(serviceId: string): number {
+    return Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
   }
 
   private async inspectServing(containerId: string, serviceId: string, seen: SeenEvent): Promise<void> {
@@ -494,8 +506,8 @@ export class SwarmWatcher {
       this.healthchecks.learn(listed.healthcheckSource, containerHasHealthcheck(inspected));
     const task = parseServingContainer(inspected);
     if (task?.serviceId !== serviceId) return;
-    const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
-    if (this.hints.record(task, seen.seenAt, { tasks: held, askedAt })) this.publishHints(serviceId, seen);
+    if (this.hints.record(task, seen.seenAt, { tasks: held, askedAt: this.listAskedAt(serviceId) }))
+      this.publishHints(serviceId, seen);
   }
 
   /**
@@ -525,16 +537,18 @@ export class SwarmWatcher {
     }
     if (this.stopped || !this.services.has(serviceId)) return;
     const task = parseTask(raw);
-    if (task === undefined || task.id !== taskId || task.serviceId !== serviceId || task.nodeId !== nodeId) return;
-    if (task.desiredState !== 'running') return;
-    if (task.containerId !== undefined && task.containerId !== containerId) return;
-    if (task.addresses.length === 0 && !this.services.get(serviceId)?.hostNetwork) return;
+    if (task === undefined || task.id !== taskId || task.serviceId !== serviceId) return;
+    if (task.desiredState !== 'running' || !this.isHere(task, nodeId, containerId)) return;
     const serves =
       task.state === 'running' || (beforeRunning(task.state) && this.awaitsHealthy(task, action) === false);
     if (!serves) return;
     const held = this.tasks.get(serviceId) ?? [];
-    const askedAt = Math.max(this.reconciledAt, this.polledAt.get(serviceId) ?? Number.NEGATIVE_INFINITY);
-    if (this.hints.recordFromTask({ ...task, containerId }, seen.seenAt, { tasks: held, askedAt }))
+    if (
+      this.hints.recordFromTask({ ...task, containerId }, seen.seenAt, {
+        tasks: held,
+        askedAt: this.listAskedAt(serviceId),
+      })
+    )
       this.publishHints(serviceId, seen);
   }
 

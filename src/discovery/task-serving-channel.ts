@@ -31,7 +31,6 @@ export interface ServingClaim {
   readonly containerId: string;
 }
 
-/** Swarm object ids: 25 lowercase base-36 digits (swarmkit's identity.NewID). */
 const MAX_MESSAGE_BYTES = 512;
 /** An announcement older than this (or this far ahead) is refused: a replay, or a clock far off. */
 const MAX_AGE_MS = 30_000;

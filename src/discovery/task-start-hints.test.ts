@@ -3,7 +3,7 @@ import {
   CONFIRMED_KEEP_MS,
   HINT_TTL_MS,
   LOCAL_HINT_TTL_MS,
-  STOPPED_KEEP_MS,
+  ENDED_KEEP_MS,
   TaskStartHints,
 } from './task-start-hints.js';
 import { parseServingContainer, type SwarmTask } from './topology.js';
@@ -80,7 +80,7 @@ describe('TaskStartHints', () => {
     expect(hints.recordFromTask(task('t3', 'starting'), 990, latest)).toBe(true);
     expect(hints.stats()).toMatchObject({ recorded: 2, fromTask: 1 });
     // Past the keep, the task is forgotten (a task id is never reused; this only bounds memory).
-    now = 1_000 + STOPPED_KEEP_MS + 1;
+    now = 1_000 + ENDED_KEEP_MS + 1;
     hints.ended('svc', 't9');
     expect(hints.record(task('t1', 'running'), now)).toBe(true);
   });

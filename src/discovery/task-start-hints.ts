@@ -68,11 +68,11 @@ export function beforeRunning(state: string): boolean {
 }
 
 /**
- * How long a task whose container stopped refuses new hints: longer than any call in flight (the
- * watcher's calls time out after 15 s), so an inspect asked before the stop and answered after it
+ * How long a task whose container ended refuses new hints: longer than any call in flight (the
+ * watcher's calls time out after 15 s), so an inspect asked before the end and answered after it
  * cannot bring the task back.
  */
-export const STOPPED_KEEP_MS = 60_000;
+export const ENDED_KEEP_MS = 60_000;
 
 /** Announcements waiting for their task to be listed: far more than the tasks a cluster starts in HINT_TTL_MS. */
 const MAX_ANNOUNCED = 10_000;
@@ -121,7 +121,7 @@ export class TaskStartHints {
   /** Other nodes' announcements by task id, oldest first. */
   private readonly announced = new Map<string, Announced>();
   /** Tasks whose container ended, with when (oldest first): no hint may start them again. */
-  private readonly stopped = new Map<string, number>();
+  private readonly endedAt = new Map<string, number>();
   private readonly counters = {
     recorded: 0,
     fromList: 0,
@@ -204,15 +204,15 @@ export class TaskStartHints {
 
   /**
    * The container ended (died): as drop, and an answer still in flight (an inspect asked before
-   * the end) hints nothing for STOPPED_KEEP_MS. A task's container never runs again.
+   * the end) hints nothing for ENDED_KEEP_MS. A task's container never runs again.
    */
   ended(serviceId: string, taskId: string): void {
     const now = this.now();
-    this.stopped.delete(taskId);
-    this.stopped.set(taskId, now);
-    for (const [stoppedId, at] of this.stopped) {
-      if (now - at <= STOPPED_KEEP_MS) break;
-      this.stopped.delete(stoppedId);
+    this.endedAt.delete(taskId);
+    this.endedAt.set(taskId, now);
+    for (const [endedId, at] of this.endedAt) {
+      if (now - at <= ENDED_KEEP_MS) break;
+      this.endedAt.delete(endedId);
     }
     this.drop(serviceId, taskId);
   }
@@ -334,8 +334,8 @@ export class TaskStartHints {
   }
 
   private add(task: SwarmTask, seenAt: number, local: boolean): boolean {
-    const stoppedAt = this.stopped.get(task.id);
-    if (stoppedAt !== undefined && this.now() - stoppedAt <= STOPPED_KEEP_MS) {
+    const endedAt = this.endedAt.get(task.id);
+    if (endedAt !== undefined && this.now() - endedAt <= ENDED_KEEP_MS) {
       this.counters.refusedEnded += 1;
       return false;
     }

@@ -8,7 +8,7 @@ export function isIdentifier(value: unknown): value is string {
   return typeof value === 'string' && IDENTIFIER_PATTERN.test(value);
 }
 
-/** A swarm object's id (service, task, node): 25 characters of base 36, as swarmkit makes them. */
+/** A swarm object's id (service, task, node): 25 lowercase base-36 digits (swarmkit's identity.NewID). */
 export function isSwarmId(value: unknown): value is string {
   return typeof value === 'string' && /^[a-z0-9]{25}$/.test(value);
 }
