@@ -10,8 +10,9 @@
  *     from the first task listing that showed it running (every 100 ms, as the earlier runs);
  *   - desired state shutdown → out of the file, p50 / p99, and against the container's exit (the
  *     daemon's own `die` events): the share of old servers gone before their container exited;
- *   - the router's Docker API calls per minute, peak RSS of this process (the router runs in it),
- *     and render time per publish (its own histogram);
+ *   - the router's Docker API calls per minute, peak RSS of this process (the router runs in it;
+ *     the observers, in bench/scale-observer.ts, do not), and render time per publish (its own
+ *     histogram);
  *   - the same churn under Traefik's Swarm provider, which polls every 15 s: computed for this
  *     cluster from the measured shutdown → exit times.
  *
@@ -22,10 +23,13 @@
  * ports (BR_MAX_PORTS). 450 × 2 tasks plus the 50 of the scale-up stay under it; 500 × 2 plus 50
  * do not. The network is internal (the upstreams need no egress).
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from '../test/harness/index.js';
 import { startRouterOnSwarm } from './router-on-swarm.js';
+import type { ObserverCommand, ObserverMessage, ObserverResult, TaskJson } from './scale-observer.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 450);
 const ROLL = Number(process.env.BENCH_ROLL ?? 100);
@@ -55,21 +59,7 @@ process.once('uncaughtException', (error) => {
   void destroy().finally(() => process.exit(1));
 });
 
-interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  DesiredState: string;
-  Status: { State: string; Timestamp?: string; ContainerStatus?: { ContainerID?: string } };
-  NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
-}
-/** How long the bench's own task listings take: the daemon's latency under the churn. */
-const listMs: number[] = [];
-const allTasks = async () => {
-  const started = performance.now();
-  const tasks = (await swarm.docker.listTasks()) as TaskJson[];
-  listMs.push(performance.now() - started);
-  return tasks;
-};
+const allTasks = async () => (await swarm.docker.listTasks()) as TaskJson[];
 const ipOf = (task: TaskJson) =>
   task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
 const fileIps = () => {
@@ -160,102 +150,48 @@ say(`${SERVICES} services × 2 replicas running and published after ${((Date.now
 await new Promise((resolve) => setTimeout(resolve, 5_000));
 
 // ---- observers --------------------------------------------------------------------------------
-// Container starts and exits, streamed: the daemon keeps only its last 256 events for later queries.
-const exitAt = new Map<string, number>();
-const startAt = new Map<string, number>();
-/** When this process read each `start` event: the router shares the process and the daemon. */
-const startReadAt = new Map<string, number>();
-const events = (await swarm.docker.getEvents({
-  filters: { type: ['container'], event: ['die', 'start'] },
-})) as NodeJS.ReadableStream & { destroy(): void };
-let pending = '';
-events.on('data', (chunk: Buffer) => {
-  pending += chunk.toString();
-  const lines = pending.split('\n');
-  pending = lines.pop() ?? '';
-  for (const line of lines)
-    if (line.trim()) {
-      const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
-      (event.Action === 'start' ? startAt : exitAt).set(event.id, event.timeNano / 1e6);
-      if (event.Action === 'start') startReadAt.set(event.id, Date.now());
-    }
+// In a process of their own (bench/scale-observer.ts): this one's event loop is the router's.
+const observer = fork(fileURLToPath(new URL('./scale-observer.ts', import.meta.url)), [], {
+  env: { ...process.env, BENCH_OBSERVE_SOCKET: swarm.socketPath, BENCH_OBSERVE_FILE: file },
 });
-/** Which churn step started each task: running → file is reported per step. */
-let phase = 'roll';
-const phaseOf = new Map<string, string>();
-
-interface Seen {
-  service: string;
-  ip: string | undefined;
-  container: string | undefined;
-  /** The first listing that showed the task running (when that listing was asked). */
-  runningAt?: number;
-  /** When the task's agent recorded `running` (its status timestamp). */
-  runningStamp?: number;
-  shutdownAt?: number;
-}
-const baseline = new Set((await allTasks()).map((t) => t.ID));
-const seen = new Map<string, Seen>();
-/**
- * ip → first read that held it, first read after that which did not, and how often it came back
- * after leaving (a serving task taken out and put back: a flap).
- */
-const inFile = new Map<string, { first: number; gone?: number; flaps: number; flapsAt: Array<[number, number]> }>();
-let watching = true;
+/** The observer's last task listing, by service, and when that listing was asked. */
+let latest: { askedAt: number; byService: Map<string, { running: number; runningNew: number }> } | undefined;
+let observed: ObserverResult | undefined;
+await new Promise<void>((resolve, reject) => {
+  observer.once('error', reject);
+  observer.once('exit', (code) => reject(new Error(`the observer exited (${code}) before its result`)));
+  observer.on('message', (message: ObserverMessage) => {
+    if (message.type === 'ready') resolve();
+    else if (message.type === 'tasks')
+      latest = {
+        askedAt: message.askedAt,
+        byService: new Map(message.summary.map(([id, running, runningNew]) => [id, { running, runningNew }])),
+      };
+    else observed = message.result;
+  });
+});
+const tell = (command: ObserverCommand) => observer.send(command);
 let peakRss = process.memoryUsage().rss;
-const watchers = [
-  (async () => {
-    while (watching) {
-      const at = Date.now();
-      const ips = fileIps();
-      for (const ip of ips) {
-        const entry = inFile.get(ip);
-        if (!entry) inFile.set(ip, { first: at, flaps: 0, flapsAt: [] });
-        else if (entry.gone !== undefined) {
-          entry.flapsAt.push([entry.gone, at]);
-          entry.gone = undefined;
-          entry.flaps += 1;
-        }
-      }
-      for (const [ip, entry] of inFile) if (entry.gone === undefined && !ips.has(ip)) entry.gone = at;
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })(),
-  (async () => {
-    while (watching) {
-      const at = Date.now();
-      for (const task of await allTasks()) {
-        let entry = seen.get(task.ID);
-        if (!entry) seen.set(task.ID, (entry = { service: task.ServiceID, ip: undefined, container: undefined }));
-        entry.ip ??= ipOf(task);
-        entry.container ??= task.Status.ContainerStatus?.ContainerID;
-        if (task.Status.State === 'running' && entry.runningAt === undefined) {
-          entry.runningAt = at;
-          const stamp = Date.parse(task.Status.Timestamp ?? '');
-          if (Number.isFinite(stamp)) entry.runningStamp = stamp;
-          phaseOf.set(task.ID, phase);
-        }
-        // Scale-downs ask for `remove` on recent engines, updates for `shutdown`.
-        if (task.DesiredState !== 'running' && entry.shutdownAt === undefined) entry.shutdownAt = at;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })(),
-];
-// The file already holds every baseline address.
-for (const ip of fileIps()) inFile.set(ip, { first: 0, flaps: 0, flapsAt: [] });
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
 
 const t0 = Date.now();
-listMs.length = 0;
-/** This process's event loop (the router's and the bench's observers'), over the churn. */
+/** This process's event loop over the churn: the router's, and the churn's own calls. */
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 const before = await scrape();
-const settle = (what: string, done: (tasks: TaskJson[]) => boolean) =>
-  waitFor(what, async () => done(await allTasks()), 900_000, 500);
-const runningOf = (tasks: TaskJson[], id: string) =>
-  tasks.filter((t) => t.ServiceID === id && t.DesiredState === 'running' && t.Status.State === 'running');
+/** Waits until a task listing asked after this call shows `done`, by service. */
+const settle = (what: string, done: (running: (id: string) => { running: number; runningNew: number }) => boolean) => {
+  const since = Date.now();
+  return waitFor(
+    what,
+    () =>
+      latest !== undefined &&
+      latest.askedAt >= since &&
+      done((id) => latest!.byService.get(id) ?? { running: 0, runningNew: 0 }),
+    900_000,
+    100,
+  );
+};
 
 /**
  * Updates a service's spec, again when the managers time out (HTTP 500, raft's DeadlineExceeded:
@@ -289,9 +225,7 @@ await Promise.all(
     }),
   ),
 );
-await settle('the roll', (tasks) =>
-  rolled.every((id) => runningOf(tasks, id).filter((t) => !baseline.has(t.ID)).length === 2),
-);
+await settle('the roll', (of) => rolled.every((id) => of(id).runningNew === 2));
 say(`rolled ${ROLL} services in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 // 2. Scale up, then down.
@@ -306,11 +240,11 @@ const scaleTo = (replicas: number) =>
       }),
     ),
   );
-phase = 'scale up';
+tell({ type: 'phase', phase: 'scale up' });
 await scaleTo(3);
-await settle('scale up', (tasks) => scaled.every((id) => runningOf(tasks, id).length === 3));
+await settle('scale up', (of) => scaled.every((id) => of(id).running === 3));
 await scaleTo(2);
-await settle('scale down', (tasks) => scaled.every((id) => runningOf(tasks, id).length === 2));
+await settle('scale down', (of) => scaled.every((id) => of(id).running === 2));
 
 // 3. Removals.
 const removed = serviceIds.slice(ROLL + SCALE, ROLL + SCALE + REMOVE);
@@ -319,12 +253,19 @@ await Promise.all(removed.map((id) => swarm.docker.getService(id).remove()));
 await new Promise((resolve) => setTimeout(resolve, 15_000));
 const churnMs = Date.now() - t0;
 const after = await scrape();
-watching = false;
-await Promise.all(watchers);
+clearInterval(rssTimer);
+tell({ type: 'stop' });
+await waitFor("the observer's result", () => observed !== undefined, 60_000, 100);
 
 // ---- exits and figures ------------------------------------------------------------------------
-await new Promise((resolve) => setTimeout(resolve, 1_000));
-events.destroy();
+const { listMs } = observed!;
+const baseline = new Set(observed!.baseline);
+const seen = new Map(observed!.seen);
+const inFile = new Map(observed!.inFile);
+const exitAt = new Map(observed!.exitAt);
+const startAt = new Map(observed!.startAt);
+const startReadAt = new Map(observed!.startReadAt);
+const phaseOf = new Map(observed!.phaseOf);
 /** The upstream exits 2 s after its SIGTERM (its `kill` event; the exit is what this bench streams). */
 const SERVES_AFTER_TERM_MS = 2_000;
 
@@ -334,7 +275,7 @@ const stampToFile: number[] = [];
 /** From the container's `start` event: to the file, and to the agent's `running` (its report's lag). */
 const startToFile: number[] = [];
 const startToStamp: number[] = [];
-/** The start event's own delivery: from the daemon's timestamp to this process reading it. */
+/** The start event's own delivery: from the daemon's timestamp to the observer reading it. */
 const startToRead: number[] = [];
 /** Each start's figures, for the slowest few to be shown. */
 const slowStarts: Array<{
@@ -452,7 +393,7 @@ const bound = (afterBuckets: Map<string, number>, beforeBuckets: Map<string, num
 const convergenceBound = (p: number) => bound(after.convergence, before.convergence, p);
 loopDelay.disable();
 say(
-  `  of which the start event's delivery to this process: p50 ${pct(startToRead, 50).toFixed(0)} ms, p99 ${pct(startToRead, 99).toFixed(0)} ms, max ${Math.max(...startToRead).toFixed(0)} ms; ` +
+  `  of which the start event's delivery to the observer: p50 ${pct(startToRead, 50).toFixed(0)} ms, p99 ${pct(startToRead, 99).toFixed(0)} ms, max ${Math.max(...startToRead).toFixed(0)} ms; ` +
     `the router's own path (a change seen → file in place, its histogram over the churn's publishes): p50 ≤ ${convergenceBound(0.5)} s, p99 ≤ ${convergenceBound(0.99)} s`,
 );
 const startCount = (stage: string) => {
@@ -466,7 +407,7 @@ say(
       return `${stage} ≤ ${bound(a, b, 0.5)} / ≤ ${bound(a, b, 0.99)}`;
     }).join(', ') +
     `; the routes file's write (fsync, rename) p50 ≤ ${bound(after.write, before.write, 0.5)}, p99 ≤ ${bound(after.write, before.write, 0.99)} s` +
-    `; this process's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
+    `; the router's event-loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
 );
 const at = (ms: number | undefined) => (ms === undefined ? '?' : `+${(ms - t0).toFixed(0)}`);
 for (const slow of slowStarts.sort((a, b) => b.toFile - a.toFile).slice(0, 5))
