@@ -91,6 +91,7 @@ describe('TraefikFileWriter', () => {
     await writer.write(body('{"a": 1}'));
     await writer.close();
     writeFileSync(path.join(dir, STAGING_DIRECTORY, `${ROUTES_FILE}.tmp`), '{"half');
+    writeFileSync(path.join(dir, STAGING_DIRECTORY, `${ROUTES_FILE}.7.tmp`), '{"half');
     writeFileSync(path.join(dir, `${ROUTES_FILE}.tmp`), '{"half');
     const restarted = await writerIn(dir);
     expect(readdirSync(dir).sort()).toEqual([STAGING_DIRECTORY, ROUTES_FILE]);
@@ -152,6 +153,66 @@ describe('writeFully', () => {
     expect(contents(writer)).toBe('{"a": 2}');
     syncs[1]!();
     await writer.idle();
+  });
+
+  it('stages a write beside the one ahead of it and renames in the order called, also after the one ahead failed', async () => {
+    const dir = newDir();
+    const syncs: Array<() => void> = [];
+    const writer = new TraefikFileWriter(dir, {
+      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    });
+    writers.push(writer);
+    await writer.init();
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    // The second and third are staged (written and fsynced) while the first's directory fsync runs.
+    const second = writer.write(body('{"a": 2}'));
+    const third = writer.write(body('{"a": 3}'));
+    await settle();
+    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toHaveLength(2);
+    expect(contents(writer)).toBe('{"a": 1}');
+    syncs[0]!();
+    expect(await second).toBe(true);
+    syncs[1]!();
+    expect(await third).toBe(true);
+    expect(contents(writer)).toBe('{"a": 3}');
+
+    // The body ahead fails (its staged file vanishes before its rename): the newer one still goes in place.
+    const failing = writer.write(body('{"a": 4}'));
+    await settle();
+    rmSync(path.join(dir, STAGING_DIRECTORY), { recursive: true });
+    const newer = writer.write(body('{"a": 5}'));
+    await settle();
+    syncs[2]!();
+    await expect(failing).rejects.toThrow(/ENOENT/);
+    expect(await newer).toBe(true);
+    syncs[3]!();
+    await writer.idle();
+    expect(contents(writer)).toBe('{"a": 5}');
+    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toEqual([]);
+  });
+
+  it('never puts an older body in place after a newer one: a body equal to the one ahead waits for its outcome', async () => {
+    const dir = newDir();
+    const syncs: Array<() => void> = [];
+    const writer = new TraefikFileWriter(dir, {
+      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    });
+    writers.push(writer);
+    await writer.init();
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    const changed = writer.write(body('{"a": 2}'));
+    // The file holds {"a": 1}, but {"a": 2} is on its way: going back must be written after it.
+    const back = writer.write(body('{"a": 1}'));
+    const same = writer.write(body('{"a": 1}'));
+    await settle();
+    syncs[0]!();
+    expect(await changed).toBe(true);
+    syncs[1]!();
+    expect(await back).toBe(true);
+    expect(await same).toBe(false);
+    syncs[2]!();
+    await writer.idle();
+    expect(contents(writer)).toBe('{"a": 1}');
   });
 
   it("fails the next write when the directory's fsync failed, and writes the same body again after", async () => {
