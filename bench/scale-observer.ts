@@ -63,7 +63,7 @@ export type ObserverMessage =
 export type ObserverCommand = { type: 'phase'; phase: string } | { type: 'stop' };
 
 const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
-const send = (message: ObserverMessage) => process.send!(message);
+const send = (message: ObserverMessage, sent?: () => void) => process.send!(message, undefined, {}, sent);
 
 async function observe(): Promise<void> {
   const docker = new Docker({ socketPath: process.env.BENCH_OBSERVE_SOCKET! });
@@ -172,20 +172,23 @@ async function observe(): Promise<void> {
         // The last exits' events.
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         events.destroy();
-        send({
-          type: 'result',
-          result: {
-            baseline: [...baseline],
-            seen: [...seen],
-            inFile: [...inFile],
-            exitAt: [...exitAt],
-            startAt: [...startAt],
-            startReadAt: [...startReadAt],
-            phaseOf: [...phaseOf],
-            listMs,
+        send(
+          {
+            type: 'result',
+            result: {
+              baseline: [...baseline],
+              seen: [...seen],
+              inFile: [...inFile],
+              exitAt: [...exitAt],
+              startAt: [...startAt],
+              startReadAt: [...startReadAt],
+              phaseOf: [...phaseOf],
+              listMs,
+            },
           },
-        });
-        process.disconnect();
+          // A large message is still being written when send() returns: disconnecting then loses it.
+          () => process.disconnect(),
+        );
       })();
     }
   });

@@ -159,7 +159,10 @@ let latest: { askedAt: number; byService: Map<string, { running: number; running
 let observed: ObserverResult | undefined;
 await new Promise<void>((resolve, reject) => {
   observer.once('error', reject);
-  observer.once('exit', (code) => reject(new Error(`the observer exited (${code}) before its result`)));
+  observer.once('exit', (code) => {
+    if (observed === undefined) say(`the observer exited (${code}) before its result`);
+    reject(new Error(`the observer exited (${code}) before it was ready`));
+  });
   observer.on('message', (message: ObserverMessage) => {
     if (message.type === 'ready') resolve();
     else if (message.type === 'tasks')
