@@ -8,16 +8,8 @@
  * Forked by swarm-scale.ts with BENCH_OBSERVE_SOCKET (the daemon) and BENCH_OBSERVE_FILE (the
  * routes file). Messages, as `ObserverMessage` and `ObserverCommand` below.
  */
-import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-
-export interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  DesiredState: string;
-  Status: { State: string; Timestamp?: string; ContainerStatus?: { ContainerID?: string } };
-  NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
-}
+import { fileIps, ipOf, type TaskJson } from './scale-tasks.js';
 
 export interface Seen {
   service: string;
@@ -62,21 +54,11 @@ export type ObserverMessage =
   | { type: 'result'; result: ObserverResult };
 export type ObserverCommand = { type: 'phase'; phase: string } | { type: 'stop' };
 
-const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
 const send = (message: ObserverMessage, sent?: () => void) => process.send!(message, undefined, {}, sent);
 
 async function observe(): Promise<void> {
   const docker = new Docker({ socketPath: process.env.BENCH_OBSERVE_SOCKET! });
   const file = process.env.BENCH_OBSERVE_FILE!;
-  const ipOf = (task: TaskJson) =>
-    task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
-  const fileIps = () => {
-    try {
-      return new Set([...readFileSync(file, 'utf8').matchAll(SERVER)].map((m) => m[1]!));
-    } catch {
-      return new Set<string>();
-    }
-  };
   const listMs: number[] = [];
   const allTasks = async () => {
     const started = performance.now();
@@ -112,14 +94,14 @@ async function observe(): Promise<void> {
   const seen = new Map<string, Seen>();
   const inFile = new Map<string, Presence>();
   // The file already holds every baseline address.
-  for (const ip of fileIps()) inFile.set(ip, { first: 0, flaps: 0, flapsAt: [] });
+  for (const ip of fileIps(file)) inFile.set(ip, { first: 0, flaps: 0, flapsAt: [] });
   let watching = true;
 
   const watchers = [
     (async () => {
       while (watching) {
         const at = Date.now();
-        const ips = fileIps();
+        const ips = fileIps(file);
         for (const ip of ips) {
           const entry = inFile.get(ip);
           if (!entry) inFile.set(ip, { first: at, flaps: 0, flapsAt: [] });

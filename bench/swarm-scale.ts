@@ -24,12 +24,12 @@
  * do not. The network is internal (the upstreams need no egress).
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../test/harness/index.js';
 import { startRouterOnSwarm } from './router-on-swarm.js';
-import type { ObserverCommand, ObserverMessage, ObserverResult, TaskJson } from './scale-observer.js';
+import type { ObserverCommand, ObserverMessage, ObserverResult } from './scale-observer.js';
+import { fileIps, ipOf, type TaskJson } from './scale-tasks.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 450);
 const ROLL = Number(process.env.BENCH_ROLL ?? 100);
@@ -42,7 +42,6 @@ const REMOVE = Number(process.env.BENCH_REMOVE ?? 25);
  */
 const STARTING_AT_MOST = 40;
 const GRACEFUL = ['sh', '-c', 'trap "sleep 2; exit 0" TERM; while true; do sleep 3600 & wait $!; done'];
-const SERVER = /http:\/\/(\d+\.\d+\.\d+\.\d+):8080/g;
 /** The stages of swarm_edge_route_start_seconds (src/router/start-trace.ts), and their total. */
 const START_STAGES = ['delivery', 'hint', 'queue', 'publish', 'total'];
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -60,15 +59,6 @@ process.once('uncaughtException', (error) => {
 });
 
 const allTasks = async () => (await swarm.docker.listTasks()) as TaskJson[];
-const ipOf = (task: TaskJson) =>
-  task.NetworksAttachments?.find((a) => a.Network.Spec.Name === 'edge-net')?.Addresses[0]?.split('/')[0];
-const fileIps = () => {
-  try {
-    return new Set([...readFileSync(file, 'utf8').matchAll(SERVER)].map((m) => m[1]!));
-  } catch {
-    return new Set<string>();
-  }
-};
 const scrape = async () => {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
@@ -140,7 +130,7 @@ await waitFor(
   async () => {
     const tasks = (await allTasks()).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
     if (tasks.length < SERVICES * 2) return false;
-    const ips = fileIps();
+    const ips = fileIps(file);
     return tasks.every((t) => ips.has(ipOf(t)!));
   },
   3_600_000,

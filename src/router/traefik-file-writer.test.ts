@@ -34,6 +34,17 @@ async function writerIn(dir: string): Promise<TraefikFileWriter> {
   return writer;
 }
 
+/** A writer whose directory fsyncs finish only when the test calls `syncs[i]()`, in any order. */
+async function heldSyncWriter(dir: string): Promise<{ writer: TraefikFileWriter; syncs: Array<() => void> }> {
+  const syncs: Array<() => void> = [];
+  const writer = new TraefikFileWriter(dir, {
+    syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+  });
+  writers.push(writer);
+  await writer.init();
+  return { writer, syncs };
+}
+
 const body = (text: string) => Buffer.from(text);
 const contents = (writer: TraefikFileWriter) => readFileSync(writer.file, 'utf8').split('\n').slice(1, -1).join('\n');
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
@@ -135,12 +146,7 @@ describe('writeFully', () => {
 
   it("puts the file in place before the directory's fsync, and the next rename waits for that fsync", async () => {
     const dir = newDir();
-    const syncs: Array<() => void> = [];
-    const writer = new TraefikFileWriter(dir, {
-      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
-    });
-    writers.push(writer);
-    await writer.init();
+    const { writer, syncs } = await heldSyncWriter(dir);
     expect(await writer.write(body('{"a": 1}'))).toBe(true);
     expect(contents(writer)).toBe('{"a": 1}');
     expect(syncs).toHaveLength(1);
@@ -157,12 +163,7 @@ describe('writeFully', () => {
 
   it('stages a write beside the one ahead of it and renames in the order called, also after the one ahead failed', async () => {
     const dir = newDir();
-    const syncs: Array<() => void> = [];
-    const writer = new TraefikFileWriter(dir, {
-      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
-    });
-    writers.push(writer);
-    await writer.init();
+    const { writer, syncs } = await heldSyncWriter(dir);
     expect(await writer.write(body('{"a": 1}'))).toBe(true);
     // The second and third are staged (written and fsynced) while the first's directory fsync runs.
     const second = writer.write(body('{"a": 2}'));
@@ -193,12 +194,7 @@ describe('writeFully', () => {
 
   it('never puts an older body in place after a newer one: a body equal to the one ahead waits for its outcome', async () => {
     const dir = newDir();
-    const syncs: Array<() => void> = [];
-    const writer = new TraefikFileWriter(dir, {
-      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
-    });
-    writers.push(writer);
-    await writer.init();
+    const { writer, syncs } = await heldSyncWriter(dir);
     expect(await writer.write(body('{"a": 1}'))).toBe(true);
     const changed = writer.write(body('{"a": 2}'));
     // The file holds {"a": 1}, but {"a": 2} is on its way: going back must be written after it.
