@@ -1,6 +1,7 @@
 export { RedisPublisher, toKeyValues } from './redis-publisher.js';
 export { ROUTES, RoutePublisher } from './route-publisher.js';
 export type {
+  PublishedListener,
   PublishedState,
   PublisherSources,
   PublishingState,
