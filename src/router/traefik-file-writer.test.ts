@@ -34,11 +34,15 @@ async function writerIn(dir: string): Promise<TraefikFileWriter> {
   return writer;
 }
 
-/** A writer whose directory fsyncs finish only when the test calls `syncs[i]()`, in any order. */
-async function heldSyncWriter(dir: string): Promise<{ writer: TraefikFileWriter; syncs: Array<() => void> }> {
-  const syncs: Array<() => void> = [];
+/** A directory fsync held until the test ends it: `sync()` succeeds, `sync.fail(error)` fails. */
+type HeldSync = (() => void) & { fail: (error: Error) => void };
+
+/** A writer whose directory fsyncs finish only when the test ends them, in any order. */
+async function heldSyncWriter(dir: string): Promise<{ writer: TraefikFileWriter; syncs: HeldSync[] }> {
+  const syncs: HeldSync[] = [];
   const writer = new TraefikFileWriter(dir, {
-    syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    syncDirectory: () =>
+      new Promise<void>((resolve, reject) => syncs.push(Object.assign(() => resolve(), { fail: reject }))),
   });
   writers.push(writer);
   await writer.init();
@@ -125,25 +129,6 @@ describe('TraefikFileWriter', () => {
     expect(writer.stats().restored).toBe(2);
     expect(await writer.write(body('{"a": 1}'))).toBe(false);
   });
-});
-
-describe('writeFully', () => {
-  /** A handle whose writev takes at most `chunk` bytes per call, as a filling disk does. */
-  function shortHandle(chunk: number, capacity = Infinity) {
-    const written: Buffer[] = [];
-    let total = 0;
-    const handle = {
-      writev: (buffers: Buffer[]) => {
-        const room = Math.max(0, Math.min(chunk, capacity - total));
-        const all = Buffer.concat(buffers).subarray(0, room);
-        written.push(all);
-        total += all.length;
-        return Promise.resolve({ bytesWritten: all.length, buffers });
-      },
-    } as unknown as FileHandle;
-    return { handle, written: () => Buffer.concat(written).toString() };
-  }
-
   it("puts the file in place before the directory's fsync, and the next rename waits for that fsync", async () => {
     const dir = newDir();
     const { writer, syncs } = await heldSyncWriter(dir);
@@ -211,6 +196,42 @@ describe('writeFully', () => {
     expect(contents(writer)).toBe('{"a": 1}');
   });
 
+  it("fails a write staged beside the one ahead when that one's directory fsync failed", async () => {
+    const dir = newDir();
+    const { writer, syncs } = await heldSyncWriter(dir);
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    const staged = writer.write(body('{"a": 2}'));
+    await settle();
+    // The fsync after {"a": 1} fails: {"a": 2} is not put in place, and the next write is made in full.
+    syncs[0]!.fail(new Error('EIO: i/o error, fsync'));
+    await expect(staged).rejects.toThrow(/EIO/);
+    expect(contents(writer)).toBe('{"a": 1}');
+    expect(await writer.write(body('{"a": 2}'))).toBe(true);
+    syncs[1]!();
+    await writer.idle();
+    expect(contents(writer)).toBe('{"a": 2}');
+  });
+
+  it('puts a newer body in place after a restore of the older one by hand, not before it', async () => {
+    const dir = newDir();
+    const { writer, syncs } = await heldSyncWriter(dir);
+    expect(await writer.write(body('{"a": 1}'))).toBe(true);
+    syncs[0]!();
+    await writer.idle();
+    truncateSync(writer.file, 10);
+    // The first call looks at the file on disk before it writes; the second must not overtake it.
+    const restore = writer.write(body('{"a": 1}'));
+    const newer = writer.write(body('{"a": 2}'));
+    await settle();
+    syncs[1]!();
+    expect(await restore).toBe(true);
+    await settle();
+    syncs[2]!();
+    expect(await newer).toBe(true);
+    await writer.idle();
+    expect(contents(writer)).toBe('{"a": 2}');
+  });
+
   it("fails the next write when the directory's fsync failed, and writes the same body again after", async () => {
     const dir = newDir();
     let failures = 1;
@@ -227,6 +248,24 @@ describe('writeFully', () => {
     await writer.idle();
     expect(await writer.write(body('{"a": 1}'))).toBe(false);
   });
+});
+
+describe('writeFully', () => {
+  /** A handle whose writev takes at most `chunk` bytes per call, as a filling disk does. */
+  function shortHandle(chunk: number, capacity = Infinity) {
+    const written: Buffer[] = [];
+    let total = 0;
+    const handle = {
+      writev: (buffers: Buffer[]) => {
+        const room = Math.max(0, Math.min(chunk, capacity - total));
+        const all = Buffer.concat(buffers).subarray(0, room);
+        written.push(all);
+        total += all.length;
+        return Promise.resolve({ bytesWritten: all.length, buffers });
+      },
+    } as unknown as FileHandle;
+    return { handle, written: () => Buffer.concat(written).toString() };
+  }
 
   it('writes every byte when writev takes only part of the buffers each time', async () => {
     const { handle, written } = shortHandle(3);

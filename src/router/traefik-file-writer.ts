@@ -101,30 +101,50 @@ export class TraefikFileWriter {
   }
 
   /** Returns false when the body is what the file already holds. */
-  async write(body: Buffer): Promise<boolean> {
-    if (body.length === 0) throw new Error('refusing to write an empty routes file');
-    while (this.ahead?.body.equals(body)) await this.ahead.done.catch(() => undefined);
-    if (this.syncFailure !== undefined) {
-      const failure = this.syncFailure;
-      this.syncFailure = undefined;
-      // The last rename may not be durable: the next write puts the body in place again.
-      this.lastBody = undefined;
-      throw failure;
-    }
-    // With a write ahead (of another body), the file is about to change: this body must follow it.
-    if (this.ahead === undefined && this.lastBody?.equals(body)) {
-      if (sameIdentity(await identity(this.file), this.lastFile)) return false;
-      this.restored += 1;
-    }
-    const ahead = this.ahead?.done;
+  write(body: Buffer): Promise<boolean> {
+    if (body.length === 0) return Promise.reject(new Error('refusing to write an empty routes file'));
+    // Taken before anything is awaited: the order of the calls is the order of the renames.
+    const ahead = this.ahead;
     const entry = {
       body,
-      done: this.stageAndRename(body, ahead).finally(() => {
+      done: this.writeAfter(body, ahead).finally(() => {
         if (this.ahead === entry) this.ahead = undefined;
       }),
     };
     this.ahead = entry;
     return entry.done;
+  }
+
+  /** Writes the body once the write called before it (`ahead`, if still under way) has settled. */
+  private async writeAfter(
+    body: Buffer,
+    ahead: { readonly body: Buffer; readonly done: Promise<boolean> } | undefined,
+  ): Promise<boolean> {
+    if (ahead?.body.equals(body)) {
+      // Its outcome decides: unchanged when it succeeded, written again when it failed.
+      await ahead.done.catch(() => undefined);
+      ahead = undefined;
+    }
+    if (ahead === undefined) {
+      this.throwSyncFailure();
+      // With a write ahead (of another body) the file is about to change, and this body must
+      // follow it; with none, an unchanged body is not written.
+      if (this.lastBody?.equals(body)) {
+        if (sameIdentity(await identity(this.file), this.lastFile)) return false;
+        this.restored += 1;
+      }
+    }
+    return this.stageAndRename(body, ahead?.done);
+  }
+
+  /** A failed fsync of the directory fails the write after it, and the body is then written again. */
+  private throwSyncFailure(): void {
+    const failure = this.syncFailure;
+    if (failure === undefined) return;
+    this.syncFailure = undefined;
+    // The last rename may not be durable: the next write puts the body in place again.
+    this.lastBody = undefined;
+    throw failure;
   }
 
   /** Stages the body in a file of its own and renames it into place once `ahead` has settled. */
@@ -148,6 +168,9 @@ export class TraefikFileWriter {
       // Whether the write ahead succeeded or not, this body is newer: it goes in place after it.
       await ahead?.catch(() => undefined);
       await this.settling;
+      // Writes may follow each other for as long as changes come: each renames only after the
+      // directory's fsync before it succeeded.
+      this.throwSyncFailure();
       await rename(tmp, this.file);
     } catch (error) {
       // A partial file must never be renamed into place, nor take the disk space a retry needs.
