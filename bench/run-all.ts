@@ -9,7 +9,6 @@ import path from 'node:path';
 
 const BENCHES = [
   ['render.ts', 'Render + validate + write of the Traefik config (10,000 and 100,000 routes)'],
-  ['publish-pipeline.ts', 'A change to the routes file on a busy disk: overlapping writes against the serial loop'],
   ['convergence.ts', 'Convergence on the harness swarm, Docker API calls at rest'],
   ['collection.ts', 'Collection cost per tick, per stats source'],
   ['host.ts', 'Host sampling cost per tick'],

@@ -1,7 +1,6 @@
 export { RedisPublisher, toKeyValues } from './redis-publisher.js';
 export { ROUTES, RoutePublisher } from './route-publisher.js';
 export type {
-  PublishedListener,
   PublishedState,
   PublisherSources,
   PublishingState,

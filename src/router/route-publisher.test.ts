@@ -207,53 +207,6 @@ describe('RoutePublisher', () => {
     expect(writtenAt - snapshotAt).toBeGreaterThanOrEqual(19);
   });
 
-  it('starts the next publish while a write is under way, never more than two at once, and retries after a failure', async () => {
-    const releases: Array<(ok: boolean) => void> = [];
-    let writing = 0;
-    let most = 0;
-    const file = {
-      file: 'x',
-      write: async () => {
-        writing += 1;
-        most = Math.max(most, writing);
-        const ok = await new Promise<boolean>((resolve) => releases.push(resolve));
-        writing -= 1;
-        if (!ok) throw new Error('EIO');
-        return true;
-      },
-    };
-    const publisher = setup({ rows: [], fresh: true, synced: true }, file);
-    const turn = () => new Promise((resolve) => setTimeout(resolve, 10));
-    publisher.changed(performance.now());
-    await turn();
-    expect(releases).toHaveLength(1);
-    publisher.changed(performance.now());
-    await turn();
-    // The second publish did not wait for the first write.
-    expect(releases).toHaveLength(2);
-    publisher.changed(performance.now());
-    await turn();
-    // The third waits until the first has finished.
-    expect(releases).toHaveLength(2);
-    releases[0]!(true);
-    await turn();
-    expect(releases).toHaveLength(3);
-    expect(most).toBe(2);
-    // A failure: no new publish starts, the one under way finishes, then a retry on the timer.
-    releases[1]!(false);
-    publisher.changed(performance.now());
-    await turn();
-    expect(releases).toHaveLength(3);
-    releases[2]!(true);
-    await publisher.idle();
-    expect(releases).toHaveLength(3);
-    await new Promise((resolve) => setTimeout(resolve, 2_300));
-    expect(releases).toHaveLength(4);
-    releases[3]!(true);
-    await publisher.idle();
-    expect(publisher.publishing()).toEqual({ state: 'publishing', stale: false });
-  });
-
   it('survives a failing write without an unhandled rejection and retries', async () => {
     let attempts = 0;
     const file = {

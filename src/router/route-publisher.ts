@@ -2,10 +2,8 @@
  * Joins the routing table and the swarm topology and publishes the result: the routes file, the
  * body served to Traefik's HTTP provider, and (when configured) the Redis KV tree.
  *
- * Changes are coalesced: a publish takes every change made before it read its sources. A change
- * made while a publish writes the file starts the next publish at once, beside that write (the
- * writer renames in order); while two are writing, further changes wait and the next publish
- * takes them all. Nothing is published before both sources have been read once (an empty first
+ * Changes are coalesced: while a publish runs, further changes wait and the next publish takes
+ * them all. Nothing is published before both sources have been read once (an empty first
  * publish would wipe every route). While the routing table cannot be read, the live topology is
  * published joined with the last rows read, marked stale: routing to tasks that no longer exist is
  * worse than routing from slightly old rows.
@@ -98,8 +96,6 @@ export class RoutePublisher {
   private publishedAt: number | undefined;
   private waitingFor: string | undefined = 'first read of the routing table and the swarm';
   private running: Promise<void> | undefined;
-  /** Wakes a drain waiting on a write with nothing to publish beside it. */
-  private wake: (() => void) | undefined;
   private dirtySince: number | undefined;
   private rejectedKeys = new Set<string>();
   private stale = false;
@@ -183,7 +179,6 @@ export class RoutePublisher {
   changed(causedAt: number): void {
     this.dirtySince = Math.min(this.dirtySince ?? causedAt, causedAt);
     if (!this.running) this.running = this.drain();
-    else this.wake?.();
   }
 
   /** Resolves when no publish is running or queued (for tests and shutdown). */
@@ -194,54 +189,23 @@ export class RoutePublisher {
   private async drain(): Promise<void> {
     // Let the events of the same tick (a burst of notifications) join this publish.
     await new Promise((resolve) => setImmediate(resolve));
-    /**
-     * The publish whose file write is still under way, and whether it succeeded. The next publish
-     * renders and stages its file beside it (the file's fsync waits for a journal commit, up to
-     * seconds on a busy disk), and the writer renames in order: at most two writes at once.
-     */
-    let ahead: { causedAt: number; ok: Promise<boolean> } | undefined;
-    let failedAt: number | undefined;
     try {
-      for (;;) {
-        if (this.dirtySince !== undefined && failedAt === undefined) {
-          const causedAt = this.dirtySince;
+      while (this.dirtySince !== undefined) {
+        const causedAt = this.dirtySince;
+        this.dirtySince = undefined;
+        try {
+          await this.publishOnce(causedAt);
+        } catch {
+          // Logged in publishOnce; the last good file stays. Retry on a timer, since nothing
+          // else may change for a while (a full disk, a read-only mount being fixed).
+          const retry = setTimeout(() => this.changed(causedAt), PUBLISH_RETRY_MS);
+          retry.unref();
           this.dirtySince = undefined;
-          // A failed publish has been logged (publishOnce): here it only stops the drain.
-          const ok = this.publishOnce(causedAt).then(
-            () => true,
-            () => false,
-          );
-          const current = { causedAt, ok };
-          if (ahead !== undefined && !(await ahead.ok)) failedAt = ahead.causedAt;
-          ahead = current;
-          continue;
+          break;
         }
-        if (ahead === undefined) break;
-        // Nothing to publish: wait for the write ahead, or for a change to publish beside it.
-        const woken =
-          failedAt === undefined
-            ? new Promise<undefined>((resolve) => (this.wake = () => resolve(undefined)))
-            : undefined;
-        const ok = await (woken === undefined ? ahead.ok : Promise.race([ahead.ok, woken]));
-        this.wake = undefined;
-        if (ok === undefined) {
-          // As at the start: the rest of a burst joins this publish.
-          await new Promise((resolve) => setImmediate(resolve));
-          continue;
-        }
-        if (!ok) failedAt ??= ahead.causedAt;
-        ahead = undefined;
       }
     } finally {
       this.running = undefined;
-    }
-    if (failedAt !== undefined) {
-      // Logged in publishOnce; the last good file stays. Retry on a timer, since nothing else may
-      // change for a while (a full disk, a read-only mount being fixed).
-      const retryFor = failedAt;
-      const retry = setTimeout(() => this.changed(retryFor), PUBLISH_RETRY_MS);
-      retry.unref();
-      this.dirtySince = undefined;
     }
   }
 

@@ -5,10 +5,9 @@
  *   to the router reading it: the events stream and this process's event loop;
  * - hint: from reading the event to the task's start hint (no time when the task list held
  *   suffices; a container inspect otherwise);
- * - queue: from the hint to the start of the publish that carries it (with two publishes writing,
- *   the older finishes first);
- * - publish: that publish's render and write, to the routes file in place (its rename waits for
- *   the write ahead of it).
+ * - queue: from the hint to the start of the publish that carries it (a publish already running
+ *   finishes first);
+ * - publish: that publish's render and write, to the routes file in place.
  *
  * The hint changes the topology at once; the publish that carries it is the first one whose
  * sources were read after it. Starts are recorded in time order, so the publish ends a prefix of

@@ -34,21 +34,6 @@ async function writerIn(dir: string): Promise<TraefikFileWriter> {
   return writer;
 }
 
-/** A directory fsync held until the test ends it: `sync()` succeeds, `sync.fail(error)` fails. */
-type HeldSync = (() => void) & { fail: (error: Error) => void };
-
-/** A writer whose directory fsyncs finish only when the test ends them, in any order. */
-async function heldSyncWriter(dir: string): Promise<{ writer: TraefikFileWriter; syncs: HeldSync[] }> {
-  const syncs: HeldSync[] = [];
-  const writer = new TraefikFileWriter(dir, {
-    syncDirectory: () =>
-      new Promise<void>((resolve, reject) => syncs.push(Object.assign(() => resolve(), { fail: reject }))),
-  });
-  writers.push(writer);
-  await writer.init();
-  return { writer, syncs };
-}
-
 const body = (text: string) => Buffer.from(text);
 const contents = (writer: TraefikFileWriter) => readFileSync(writer.file, 'utf8').split('\n').slice(1, -1).join('\n');
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
@@ -106,7 +91,6 @@ describe('TraefikFileWriter', () => {
     await writer.write(body('{"a": 1}'));
     await writer.close();
     writeFileSync(path.join(dir, STAGING_DIRECTORY, `${ROUTES_FILE}.tmp`), '{"half');
-    writeFileSync(path.join(dir, STAGING_DIRECTORY, `${ROUTES_FILE}.7.tmp`), '{"half');
     writeFileSync(path.join(dir, `${ROUTES_FILE}.tmp`), '{"half');
     const restarted = await writerIn(dir);
     expect(readdirSync(dir).sort()).toEqual([STAGING_DIRECTORY, ROUTES_FILE]);
@@ -131,7 +115,12 @@ describe('TraefikFileWriter', () => {
   });
   it("puts the file in place before the directory's fsync, and the next rename waits for that fsync", async () => {
     const dir = newDir();
-    const { writer, syncs } = await heldSyncWriter(dir);
+    const syncs: Array<() => void> = [];
+    const writer = new TraefikFileWriter(dir, {
+      syncDirectory: () => new Promise<void>((resolve) => syncs.push(resolve)),
+    });
+    writers.push(writer);
+    await writer.init();
     expect(await writer.write(body('{"a": 1}'))).toBe(true);
     expect(contents(writer)).toBe('{"a": 1}');
     expect(syncs).toHaveLength(1);
@@ -144,92 +133,6 @@ describe('TraefikFileWriter', () => {
     expect(contents(writer)).toBe('{"a": 2}');
     syncs[1]!();
     await writer.idle();
-  });
-
-  it('stages a write beside the one ahead of it and renames in the order called, also after the one ahead failed', async () => {
-    const dir = newDir();
-    const { writer, syncs } = await heldSyncWriter(dir);
-    expect(await writer.write(body('{"a": 1}'))).toBe(true);
-    // The second and third are staged (written and fsynced) while the first's directory fsync runs.
-    const second = writer.write(body('{"a": 2}'));
-    const third = writer.write(body('{"a": 3}'));
-    await settle();
-    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toHaveLength(2);
-    expect(contents(writer)).toBe('{"a": 1}');
-    syncs[0]!();
-    expect(await second).toBe(true);
-    syncs[1]!();
-    expect(await third).toBe(true);
-    expect(contents(writer)).toBe('{"a": 3}');
-
-    // The body ahead fails (its staged file vanishes before its rename): the newer one still goes in place.
-    const failing = writer.write(body('{"a": 4}'));
-    await settle();
-    rmSync(path.join(dir, STAGING_DIRECTORY), { recursive: true });
-    const newer = writer.write(body('{"a": 5}'));
-    await settle();
-    syncs[2]!();
-    await expect(failing).rejects.toThrow(/ENOENT/);
-    expect(await newer).toBe(true);
-    syncs[3]!();
-    await writer.idle();
-    expect(contents(writer)).toBe('{"a": 5}');
-    expect(readdirSync(path.join(dir, STAGING_DIRECTORY))).toEqual([]);
-  });
-
-  it('never puts an older body in place after a newer one: a body equal to the one ahead waits for its outcome', async () => {
-    const dir = newDir();
-    const { writer, syncs } = await heldSyncWriter(dir);
-    expect(await writer.write(body('{"a": 1}'))).toBe(true);
-    const changed = writer.write(body('{"a": 2}'));
-    // The file holds {"a": 1}, but {"a": 2} is on its way: going back must be written after it.
-    const back = writer.write(body('{"a": 1}'));
-    const same = writer.write(body('{"a": 1}'));
-    await settle();
-    syncs[0]!();
-    expect(await changed).toBe(true);
-    syncs[1]!();
-    expect(await back).toBe(true);
-    expect(await same).toBe(false);
-    syncs[2]!();
-    await writer.idle();
-    expect(contents(writer)).toBe('{"a": 1}');
-  });
-
-  it("fails a write staged beside the one ahead when that one's directory fsync failed", async () => {
-    const dir = newDir();
-    const { writer, syncs } = await heldSyncWriter(dir);
-    expect(await writer.write(body('{"a": 1}'))).toBe(true);
-    const staged = writer.write(body('{"a": 2}'));
-    await settle();
-    // The fsync after {"a": 1} fails: {"a": 2} is not put in place, and the next write is made in full.
-    syncs[0]!.fail(new Error('EIO: i/o error, fsync'));
-    await expect(staged).rejects.toThrow(/EIO/);
-    expect(contents(writer)).toBe('{"a": 1}');
-    expect(await writer.write(body('{"a": 2}'))).toBe(true);
-    syncs[1]!();
-    await writer.idle();
-    expect(contents(writer)).toBe('{"a": 2}');
-  });
-
-  it('puts a newer body in place after a restore of the older one by hand, not before it', async () => {
-    const dir = newDir();
-    const { writer, syncs } = await heldSyncWriter(dir);
-    expect(await writer.write(body('{"a": 1}'))).toBe(true);
-    syncs[0]!();
-    await writer.idle();
-    truncateSync(writer.file, 10);
-    // The first call looks at the file on disk before it writes; the second must not overtake it.
-    const restore = writer.write(body('{"a": 1}'));
-    const newer = writer.write(body('{"a": 2}'));
-    await settle();
-    syncs[1]!();
-    expect(await restore).toBe(true);
-    await settle();
-    syncs[2]!();
-    expect(await newer).toBe(true);
-    await writer.idle();
-    expect(contents(writer)).toBe('{"a": 2}');
   });
 
   it("fails the next write when the directory's fsync failed, and writes the same body again after", async () => {

@@ -12,12 +12,6 @@
  * fails, the next write fails with its error (the disk is failing: /health says so) and the body
  * after it is written again in full.
  *
- * For the same reason writes may overlap: a write called while another is under way stages and
- * fsyncs its own file (each write has its own staging name) beside it, and renames only after the
- * one ahead of it has renamed or failed. Renames keep the order of the calls, so an older body is
- * never put in place over a newer one. A call with the same body as the write ahead of it waits
- * for that write's outcome instead: unchanged when it succeeded, written again when it failed.
- *
  * Traefik's file provider re-reads and re-parses every file of the directory on each event of its
  * watcher, with no debounce (DOMAIN-FACTS.md). A temporary file next to the routes file costs four
  * events per publish (create, write, rename from, rename to), so four parses of the whole routes
@@ -40,7 +34,7 @@
  *
  * The body is JSON, which is YAML: Traefik reads it from a .yml file, after a comment line.
  */
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export const ROUTES_FILE = 'swarm-edge.yml';
@@ -64,10 +58,7 @@ export class TraefikFileWriter {
   private restored = 0;
   readonly file: string;
   private readonly staging: string;
-  /** Names each write's staged file: overlapping writes must not share one. */
-  private sequence = 0;
-  /** The last write called and not yet settled (renamed or failed): the next one renames after it. */
-  private ahead: { readonly body: Buffer; readonly done: Promise<boolean> } | undefined;
+  private readonly tmp: string;
   /** Open on the file in place, so that replacing it does not free its blocks in the rename. */
   private current: FileHandle | undefined;
   /** The directory's fsync after the last rename and the close of the replaced file's handle, still running after write() returned. */
@@ -81,6 +72,7 @@ export class TraefikFileWriter {
   ) {
     this.file = path.join(directory, ROUTES_FILE);
     this.staging = path.join(directory, STAGING_DIRECTORY);
+    this.tmp = path.join(this.staging, `${ROUTES_FILE}.tmp`);
   }
 
   /** Reads what a previous run left, so a restart does not rewrite an identical file. */
@@ -91,71 +83,33 @@ export class TraefikFileWriter {
       this.lastBody = previous.subarray(HEADER.length, previous.length - TRAILER.length);
       this.lastFile = await identity(this.file);
     }
-    // A crash between writing and renaming leaves staged files; so did earlier versions, next to
-    // the routes file.
-    const staged = (await readdir(this.staging)).map((name) => path.join(this.staging, name));
+    // A crash between writing and renaming leaves a temporary file; so did earlier versions,
+    // next to the routes file.
     await Promise.all(
-      [...staged, `${this.file}.tmp`, `${this.file}.prev`].map((leftover) => unlink(leftover).catch(() => undefined)),
+      [this.tmp, `${this.file}.tmp`, `${this.file}.prev`].map((leftover) => unlink(leftover).catch(() => undefined)),
     );
     this.current = await open(this.file, 'r').catch(() => undefined);
   }
 
   /** Returns false when the body is what the file already holds. */
-  write(body: Buffer): Promise<boolean> {
-    if (body.length === 0) return Promise.reject(new Error('refusing to write an empty routes file'));
-    // Taken before anything is awaited: the order of the calls is the order of the renames.
-    const ahead = this.ahead;
-    const entry = {
-      body,
-      done: this.writeAfter(body, ahead).finally(() => {
-        if (this.ahead === entry) this.ahead = undefined;
-      }),
-    };
-    this.ahead = entry;
-    return entry.done;
-  }
-
-  /** Writes the body once the write called before it (`ahead`, if still under way) has settled. */
-  private async writeAfter(
-    body: Buffer,
-    ahead: { readonly body: Buffer; readonly done: Promise<boolean> } | undefined,
-  ): Promise<boolean> {
-    if (ahead?.body.equals(body)) {
-      // Its outcome decides: unchanged when it succeeded, written again when it failed.
-      await ahead.done.catch(() => undefined);
-      ahead = undefined;
+  async write(body: Buffer): Promise<boolean> {
+    if (body.length === 0) throw new Error('refusing to write an empty routes file');
+    if (this.syncFailure !== undefined) {
+      const failure = this.syncFailure;
+      this.syncFailure = undefined;
+      // The last rename may not be durable: the next write puts the body in place again.
+      this.lastBody = undefined;
+      throw failure;
     }
-    if (ahead === undefined) {
-      this.throwSyncFailure();
-      // With a write ahead (of another body) the file is about to change, and this body must
-      // follow it; with none, an unchanged body is not written.
-      if (this.lastBody?.equals(body)) {
-        if (sameIdentity(await identity(this.file), this.lastFile)) return false;
-        this.restored += 1;
-      }
+    if (this.lastBody?.equals(body)) {
+      if (sameIdentity(await identity(this.file), this.lastFile)) return false;
+      this.restored += 1;
     }
-    return this.stageAndRename(body, ahead?.done);
-  }
-
-  /** A failed fsync of the directory fails the write after it, and the body is then written again. */
-  private throwSyncFailure(): void {
-    const failure = this.syncFailure;
-    if (failure === undefined) return;
-    this.syncFailure = undefined;
-    // The last rename may not be durable: the next write puts the body in place again.
-    this.lastBody = undefined;
-    throw failure;
-  }
-
-  /** Stages the body in a file of its own and renames it into place once `ahead` has settled. */
-  private async stageAndRename(body: Buffer, ahead: Promise<boolean> | undefined): Promise<boolean> {
-    this.sequence += 1;
-    const tmp = path.join(this.staging, `${ROUTES_FILE}.${this.sequence}.tmp`);
-    const handle = await open(tmp, 'w', 0o644).catch(async (error: NodeJS.ErrnoException) => {
+    const handle = await open(this.tmp, 'w', 0o644).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
       // The staging directory was removed while the service ran.
       await mkdir(this.staging, { recursive: true });
-      return open(tmp, 'w', 0o644);
+      return open(this.tmp, 'w', 0o644);
     });
     const expected = HEADER.length + body.length + TRAILER.length;
     let staged: FileIdentity;
@@ -165,17 +119,12 @@ export class TraefikFileWriter {
       const { size, ino, mtimeMs } = await handle.stat();
       if (size !== expected) throw new Error(`the staged routes file has ${size} bytes instead of ${expected}`);
       staged = { ino, size, mtimeMs };
-      // Whether the write ahead succeeded or not, this body is newer: it goes in place after it.
-      await ahead?.catch(() => undefined);
       await this.settling;
-      // Writes may follow each other for as long as changes come: each renames only after the
-      // directory's fsync before it succeeded.
-      this.throwSyncFailure();
-      await rename(tmp, this.file);
+      await rename(this.tmp, this.file);
     } catch (error) {
       // A partial file must never be renamed into place, nor take the disk space a retry needs.
       await handle.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      await unlink(this.tmp).catch(() => undefined);
       throw error;
     }
     this.lastBody = body;
@@ -200,15 +149,14 @@ export class TraefikFileWriter {
     return { restored: this.restored };
   }
 
-  /** Resolves when no write is under way, the last rename is durable and the replaced file's blocks have been released. */
-  async idle(): Promise<void> {
-    while (this.ahead !== undefined) await this.ahead.done.catch(() => undefined);
-    await this.settling;
+  /** Resolves when the last rename is durable and the replaced file's blocks have been released. */
+  idle(): Promise<void> {
+    return this.settling;
   }
 
   /** Closes the handle on the current file (at shutdown), once the last rename is durable. */
   async close(): Promise<void> {
-    await this.idle();
+    await this.settling;
     const current = this.current;
     this.current = undefined;
     await current?.close().catch(() => undefined);

@@ -65,7 +65,7 @@ export function createTelemetry(): Telemetry {
   });
   const write = new Histogram({
     name: 'swarm_edge_route_write_seconds',
-    help: 'Time to put a changed routes file in place (write, fsync, the write ahead of it, rename)',
+    help: 'Time to put a changed routes file in place (write, fsync, rename)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
