@@ -359,7 +359,7 @@ const traefikBeforeExit =
   Math.max(1, shutdownToExit.length);
 const allToFile = [...toFile.values()].flat();
 say(
-  `the bench's own GET /tasks (every task) during the churn: p50 ${pct(listMs, 50).toFixed(0)} ms, p99 ${pct(listMs, 99).toFixed(0)} ms`,
+  `the observer's GET /tasks (every task) during the churn: p50 ${pct(listMs, 50).toFixed(0)} ms, p99 ${pct(listMs, 99).toFixed(0)} ms`,
 );
 say(
   `churn over ${(churnMs / 1000).toFixed(0)} s: running → file over ${allToFile.length} tasks p50 ${pct(allToFile, 50).toFixed(0)} ms, p99 ${pct(allToFile, 99).toFixed(0)} ms (±100 ms task listing); ` +
